@@ -1,0 +1,102 @@
+"""One instrument's order book: price levels in ``SortedDict``s, a FIFO ``deque`` per level.
+
+Bids and asks are both keyed by ascending price; the best bid is the last key, the best ask
+the first. The book holds orders only; matching lives in ``engine.core`` where events are made.
+"""
+
+from collections import deque
+from collections.abc import Iterator
+
+from sortedcontainers import SortedDict
+
+from engine.codes import BUY, CANCEL_OLDEST, SELL
+from engine.state import Order
+
+
+class Book:
+    """Bid and ask price levels of one instrument."""
+
+    __slots__ = ("symbol", "bids", "asks")
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self.bids: SortedDict = SortedDict()
+        self.asks: SortedDict = SortedDict()
+
+    def rest(self, order: Order) -> None:
+        """Append ``order`` at the back of its price level."""
+        levels = self.bids if order.side == BUY else self.asks
+        queue = levels.get(order.price)
+        if queue is None:
+            levels[order.price] = deque((order,))
+        else:
+            queue.append(order)
+
+    def remove(self, order: Order) -> None:
+        """Take ``order`` out of its level, dropping the level if it empties."""
+        levels = self.bids if order.side == BUY else self.asks
+        queue = levels[order.price]
+        queue.remove(order)
+        if not queue:
+            del levels[order.price]
+
+    def best_bid(self) -> int | None:
+        """Highest bid price, or None."""
+        return self.bids.peekitem(-1)[0] if self.bids else None
+
+    def best_ask(self) -> int | None:
+        """Lowest ask price, or None."""
+        return self.asks.peekitem(0)[0] if self.asks else None
+
+    def best_opposite(self, side: str) -> int | None:
+        """Best price an incoming order of ``side`` would trade against."""
+        return self.best_ask() if side == BUY else self.best_bid()
+
+    def crossed(self) -> bool:
+        """True if the best bid is at or above the best ask."""
+        bid, ask = self.best_bid(), self.best_ask()
+        return bid is not None and ask is not None and bid >= ask
+
+    def levels(self, side: str) -> Iterator[tuple[int, deque]]:
+        """Levels of ``side`` from best to worst, as (price, queue)."""
+        if side == BUY:
+            return reversed(self.bids.items())
+        return iter(self.asks.items())
+
+    def depth(self, side: str, limit: int) -> list[tuple[int, int]]:
+        """Up to ``limit`` best levels of ``side`` as (price, displayed quantity)."""
+        out: list[tuple[int, int]] = []
+        for price, queue in self.levels(side):
+            if len(out) >= limit:
+                break
+            out.append((price, sum(o.visible for o in queue)))
+        return out
+
+    def level_quantity(self, side: str, price: int) -> int:
+        """Displayed quantity at one price (0 if the level is empty)."""
+        queue = (self.bids if side == BUY else self.asks).get(price)
+        return sum(o.visible for o in queue) if queue else 0
+
+    def fillable(self, side: str, limit: int, member: str, stp: str, needed: int) -> int:
+        """How much an incoming ``side`` order limited at ``limit`` would fill now, up to
+        ``needed``. Self-trade prevention shapes the walk: under cancel-oldest the member's
+        own orders are skipped (they would be cancelled); otherwise the first own order
+        ends the walk, and only displayed quantity queued ahead of it counts at that level
+        (iceberg refills go behind it)."""
+        total = 0
+        buy = side == BUY
+        for price, queue in self.levels(SELL if buy else BUY):
+            if (price > limit) if buy else (price < limit):
+                break
+            if stp == CANCEL_OLDEST:
+                total += sum(o.visible + o.hidden for o in queue if o.member != member)
+            else:
+                ahead = 0
+                for o in queue:
+                    if o.member == member:
+                        return min(needed, total + ahead)
+                    ahead += o.visible
+                total += sum(o.visible + o.hidden for o in queue)
+            if total >= needed:
+                return needed
+        return total
