@@ -1,8 +1,6 @@
 """Commands the engine accepts. Each is a tagged ``msgspec.Struct`` so the journal stores
 exactly what ``Engine.apply`` saw, and a replay decodes the same objects back."""
 
-from typing import Union
-
 import msgspec
 
 from engine.codes import CANCEL_NEWEST, GTC, LIMIT, OrderType, SessionState, Side, Stp, TimeInForce
@@ -83,4 +81,4 @@ class MassCancel(msgspec.Struct, tag="mass_cancel", kw_only=True, **_OPTS):
     symbol: str = ""
 
 
-Command = Union[AddInstrument, SetReferencePrice, SetSession, NewOrder, CancelOrder, AmendOrder, MassCancel]
+Command = AddInstrument | SetReferencePrice | SetSession | NewOrder | CancelOrder | AmendOrder | MassCancel

@@ -5,6 +5,7 @@ positionally; everything else favours plainness. One engine holds many instrumen
 ``Book`` each, and one gap-free event sequence across them all.
 """
 
+from collections import deque
 from collections.abc import Callable
 
 from engine.auction import uncross_price
@@ -114,7 +115,7 @@ class Engine:
         if session != CONTINUOUS:
             if session != PRE_OPEN:
                 return self._reject(_CLOSED_CODES[session], member, 0, symbol)
-            if cmd.order_type != LIMIT or tif == IOC or tif == FOK or min_qty:
+            if cmd.order_type != LIMIT or tif in (IOC, FOK) or min_qty:
                 return self._reject(Reject.NOT_ALLOWED_IN_AUCTION, member, 0, symbol)
         if (side != BUY and side != SELL) or tif not in _ALL_TIF or stp not in _STP_MODES:
             return self._reject(Reject.INVALID_ORDER, member, 0, symbol)
@@ -122,12 +123,12 @@ class Engine:
             return self._reject(Reject.INVALID_QUANTITY, member, 0, symbol)
         book = self.books[symbol]
         if cmd.order_type == MARKET:
-            if (tif != IOC and tif != FOK) or cmd.post_only or display:
+            if tif not in (IOC, FOK) or cmd.post_only or display:
                 return self._reject(Reject.INVALID_ORDER, member, 0, symbol)
             if qty > inst.max_market_qty:
                 return self._reject(Reject.MAX_SIZE, member, 0, symbol)
-            price = self.market_limit_price(symbol, side)
-            if price is None:
+            price = self._protection_price(inst, book, side)
+            if not price:
                 return self._reject(Reject.NO_LIQUIDITY, member, 0, symbol)
         elif cmd.order_type == LIMIT:
             price = cmd.price
@@ -139,34 +140,47 @@ class Engine:
                 return self._reject(Reject.PRICE_OUT_OF_BAND, member, 0, symbol)
             if qty > inst.max_limit_qty:
                 return self._reject(Reject.MAX_SIZE, member, 0, symbol)
-            if (cmd.post_only or display) and tif != GTC and tif != DAY:
+            if (cmd.post_only or display) and tif not in (GTC, DAY):
                 return self._reject(Reject.INVALID_ORDER, member, 0, symbol)
         else:
             return self._reject(Reject.INVALID_ORDER, member, 0, symbol)
-        continuous = session == CONTINUOUS
-        if continuous:
+        if side == BUY:
+            own, opposite = book.bids, book.asks
+            crosses = session == CONTINUOUS and bool(opposite) and opposite.peekitem(0)[0] <= price
+        else:
+            own, opposite = book.asks, book.bids
+            crosses = session == CONTINUOUS and bool(opposite) and opposite.peekitem(-1)[0] >= price
+        if crosses:
             if cmd.post_only:
-                best = book.best_opposite(side)
-                if best is not None and (best <= price if side == BUY else best >= price):
-                    return self._reject(Reject.POST_ONLY_WOULD_TAKE, member, 0, symbol)
+                return self._reject(Reject.POST_ONLY_WOULD_TAKE, member, 0, symbol)
             if tif == FOK:
                 if book.fillable(side, price, member, stp, qty) < qty:
                     return self._reject(Reject.FOK_NOT_FILLABLE, member, 0, symbol)
             elif min_qty and book.fillable(side, price, member, stp, min_qty) < min_qty:
                 return self._reject(Reject.MIN_QTY_NOT_MET, member, 0, symbol)
+        elif tif == FOK and session == CONTINUOUS:
+            return self._reject(Reject.FOK_NOT_FILLABLE, member, 0, symbol)
+        elif min_qty and session == CONTINUOUS:
+            return self._reject(Reject.MIN_QTY_NOT_MET, member, 0, symbol)
 
         oid = self.next_order_id
         self.next_order_id = oid + 1
         self.seq += 1
         events: list[Event] = [Accepted(self.seq, oid, member, symbol, side, price, qty)]
-        rem = self._match(events, book, symbol, oid, member, side, price, qty, stp) if continuous else qty
+        rem = self._match(events, book, symbol, oid, member, side, price, qty, stp) if crosses else qty
         if rem:
-            if tif == GTC or tif == DAY:
-                order = Order(oid, member, symbol, side, price, qty, qty - rem, rem, 0, display, tif, stp, cmd.post_only)
+            if tif in _RESTING_TIF:
                 if display and display < rem:
-                    order.visible = display
-                    order.hidden = rem - display
-                book.rest(order)
+                    order = Order(oid, member, symbol, side, price, qty, qty - rem, display, rem - display, display,
+                                  tif, stp, cmd.post_only)
+                else:
+                    order = Order(oid, member, symbol, side, price, qty, qty - rem, rem, 0, display, tif, stp,
+                                  cmd.post_only)
+                queue = own.get(price)
+                if queue is None:
+                    own[price] = deque((order,))
+                else:
+                    queue.append(order)
                 self.orders[oid] = order
             else:
                 self.seq += 1
@@ -253,13 +267,20 @@ class Engine:
         return rem
 
     def _cancel(self, cmd: CancelOrder) -> list[Event]:
-        order = self.orders.get(cmd.order_id)
+        oid = cmd.order_id
+        order = self.orders.get(oid)
         if order is None or order.member != cmd.member:
-            return self._reject(Reject.UNKNOWN_ORDER, cmd.member, cmd.order_id)
-        self.books[order.symbol].remove(order)
-        del self.orders[order.order_id]
+            return self._reject(Reject.UNKNOWN_ORDER, cmd.member, oid)
+        book = self.books[order.symbol]
+        levels = book.bids if order.side == BUY else book.asks
+        price = order.price
+        queue = levels[price]
+        queue.remove(order)
+        if not queue:
+            del levels[price]
+        del self.orders[oid]
         self.seq += 1
-        return [Cancelled(self.seq, order.order_id, order.member, order.symbol, order.visible + order.hidden, "user")]
+        return [Cancelled(self.seq, oid, order.member, order.symbol, order.visible + order.hidden, "user")]
 
     def _amend(self, cmd: AmendOrder) -> list[Event]:
         member = cmd.member
@@ -272,57 +293,75 @@ class Engine:
         session = inst.session
         if session != CONTINUOUS and session != PRE_OPEN:
             return self._reject(_CLOSED_CODES[session], member, oid, symbol)
-        price = cmd.price or order.price
-        qty = cmd.quantity or order.quantity
-        if cmd.price < 0:
+        old_price = order.price
+        old_qty = order.quantity
+        price = cmd.price
+        qty = cmd.quantity
+        if price < 0:
             return self._reject(Reject.INVALID_PRICE, member, oid, symbol)
-        if cmd.quantity < 0:
+        if qty < 0:
             return self._reject(Reject.INVALID_QUANTITY, member, oid, symbol)
-        if price != order.price:
+        if not price:
+            price = old_price
+        elif price != old_price:
             if price % inst.tick:
                 return self._reject(Reject.BAD_TICK, member, oid, symbol)
             if price < inst.lower or price > inst.upper:
                 return self._reject(Reject.PRICE_OUT_OF_BAND, member, oid, symbol)
-        if qty > inst.max_limit_qty:
+        if not qty:
+            qty = old_qty
+        elif qty > inst.max_limit_qty:
             return self._reject(Reject.MAX_SIZE, member, oid, symbol)
-        if qty <= order.filled:
+        filled = order.filled
+        if qty <= filled:
             return self._reject(Reject.AMEND_QTY_TOO_LOW, member, oid, symbol)
-        if price == order.price and qty == order.quantity:
-            return self._reject(Reject.NO_CHANGE, member, oid, symbol)
+        if price == old_price:
+            if qty == old_qty:
+                return self._reject(Reject.NO_CHANGE, member, oid, symbol)
+            if qty < old_qty:
+                cut = old_qty - qty
+                from_hidden = cut if cut < order.hidden else order.hidden
+                order.hidden -= from_hidden
+                order.visible -= cut - from_hidden
+                order.quantity = qty
+                self.seq += 1
+                return [Amended(self.seq, oid, member, symbol, price, qty, qty - filled, True)]
         book = self.books[symbol]
         side = order.side
-        continuous = session == CONTINUOUS
-        if price == order.price and qty < order.quantity:
-            cut = order.quantity - qty
-            from_hidden = cut if cut < order.hidden else order.hidden
-            order.hidden -= from_hidden
-            order.visible -= cut - from_hidden
-            order.quantity = qty
-            self.seq += 1
-            return [Amended(self.seq, oid, member, symbol, price, qty, order.visible + order.hidden, True)]
-        if continuous and order.post_only and price != order.price:
-            best = book.best_opposite(side)
-            if best is not None and (best <= price if side == BUY else best >= price):
-                return self._reject(Reject.POST_ONLY_WOULD_TAKE, member, oid, symbol)
-        book.remove(order)
-        leaves = qty - order.filled
+        if side == BUY:
+            own, crosses = book.bids, bool(book.asks) and book.asks.peekitem(0)[0] <= price
+        else:
+            own, crosses = book.asks, bool(book.bids) and book.bids.peekitem(-1)[0] >= price
+        if crosses and order.post_only and price != old_price and session == CONTINUOUS:
+            return self._reject(Reject.POST_ONLY_WOULD_TAKE, member, oid, symbol)
+        queue = own[old_price]
+        queue.remove(order)
+        if not queue:
+            del own[old_price]
+        leaves = qty - filled
         order.price = price
         order.quantity = qty
         self.seq += 1
         events: list[Event] = [Amended(self.seq, oid, member, symbol, price, qty, leaves, False)]
-        rem = self._match(events, book, symbol, oid, member, side, price, leaves, order.stp) if continuous else leaves
-        if rem:
+        rem = leaves
+        if crosses and session == CONTINUOUS:
+            rem = self._match(events, book, symbol, oid, member, side, price, leaves, order.stp)
+            if not rem:
+                del self.orders[oid]
+                return events
             order.filled = qty - rem
-            display = order.display
-            if display and display < rem:
-                order.visible = display
-                order.hidden = rem - display
-            else:
-                order.visible = rem
-                order.hidden = 0
-            book.rest(order)
+        display = order.display
+        if display and display < rem:
+            order.visible = display
+            order.hidden = rem - display
         else:
-            del self.orders[oid]
+            order.visible = rem
+            order.hidden = 0
+        queue = own.get(price)
+        if queue is None:
+            own[price] = deque((order,))
+        else:
+            queue.append(order)
         return events
 
     def _mass_cancel(self, cmd: MassCancel) -> list[Event]:
@@ -457,16 +496,26 @@ class Engine:
         """The protection price a market order of ``side`` would be limited to now: the best
         opposite price moved ``protection_ticks`` against the taker, clipped to the band;
         None if nothing on the opposite side is reachable."""
-        inst = self.instruments[symbol]
-        best = self.books[symbol].best_opposite(side)
-        if best is None:
-            return None
+        return self._protection_price(self.instruments[symbol], self.books[symbol], side) or None
+
+    @staticmethod
+    def _protection_price(inst: Instrument, book: Book, side: str) -> int:
         reach = inst.protection_ticks * inst.tick
         if side == BUY:
-            limit = min(best + reach, inst.upper)
-            return limit if limit >= best else None
-        limit = max(best - reach, inst.lower)
-        return limit if limit <= best else None
+            if not book.asks:
+                return 0
+            best = book.asks.peekitem(0)[0]
+            limit = best + reach
+            if limit > inst.upper:
+                limit = inst.upper
+            return limit if limit >= best else 0
+        if not book.bids:
+            return 0
+        best = book.bids.peekitem(-1)[0]
+        limit = best - reach
+        if limit < inst.lower:
+            limit = inst.lower
+        return limit if limit <= best else 0
 
     def open_orders(self, member: str, symbol: str = "") -> list[Order]:
         """The member's open orders, oldest first."""

@@ -1,8 +1,6 @@
 """Events the engine emits. Every event's first field is ``seq``: one gap-free counter across
 the whole engine, so a consumer can detect a lost or repeated event."""
 
-from typing import Union
-
 import msgspec
 
 from engine.codes import CancelReason, SessionState, Side
@@ -105,6 +103,7 @@ class SessionChanged(msgspec.Struct, tag="session_changed", **_OPTS):
     state: SessionState
 
 
-Event = Union[
-    Accepted, Trade, Cancelled, Amended, MassCancelled, Rejected, InstrumentAdded, ReferencePriceSet, SessionChanged
-]
+Event = (
+    Accepted | Trade | Cancelled | Amended | MassCancelled | Rejected | InstrumentAdded | ReferencePriceSet
+    | SessionChanged
+)

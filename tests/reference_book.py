@@ -351,7 +351,7 @@ class ReferenceBook:
                 return self.reject(Reject.BAD_TICK, m, oid, s)
             if not lower <= price <= upper:
                 return self.reject(Reject.PRICE_OUT_OF_BAND, m, oid, s)
-        if qty > inst["max_limit_qty"]:
+        if c.quantity and qty > inst["max_limit_qty"]:
             return self.reject(Reject.MAX_SIZE, m, oid, s)
         if qty <= o.filled:
             return self.reject(Reject.AMEND_QTY_TOO_LOW, m, oid, s)
