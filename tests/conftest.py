@@ -28,9 +28,8 @@ def pg_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return server.get_uri("postgres")
 
 
-@pytest.fixture
-def database_url(pg_url: str) -> Iterator[str]:
-    """A new, empty database, dropped after the test."""
+def fresh_database(pg_url: str) -> Iterator[str]:
+    """Create a new, empty database; drop it afterwards."""
     name = f"commex_test_{uuid.uuid4().hex[:12]}"
 
     async def admin(sql: str) -> None:
@@ -43,3 +42,28 @@ def database_url(pg_url: str) -> Iterator[str]:
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     yield with_database(pg_url, name)
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def database_url(pg_url: str) -> Iterator[str]:
+    """A new, empty database for one test."""
+    yield from fresh_database(pg_url)
+
+
+@pytest.fixture(scope="module")
+def module_database_url(pg_url: str) -> Iterator[str]:
+    """A new, empty database shared by one test module."""
+    yield from fresh_database(pg_url)
+
+
+@pytest.fixture(scope="module")
+def server(module_database_url: str, tmp_path_factory: pytest.TempPathFactory):
+    """A running ``commex serve`` with demo data, for one test module."""
+    from tests.server import ServerProcess
+
+    proc = ServerProcess(tmp_path_factory.mktemp("var"), module_database_url)
+    proc.cli("demo")
+    proc.start()
+    yield proc
+    if proc.proc is not None:
+        proc.stop()

@@ -1,0 +1,120 @@
+"""API keys, request signatures and rate limits.
+
+A key's secret is never stored: it is HMAC(master key, api key), derived again whenever
+needed, so the database holds only key ids and roles, and the master key lives in
+``COMMEX_MASTER_KEY`` (hex) or ``<data dir>/master.key`` (created 0600 on first start).
+A request is signed as hex HMAC-SHA256(secret, timestamp + METHOD + path-with-query + body)
+and must arrive within the receive window of its ``X-Timestamp`` (milliseconds).
+"""
+
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from pathlib import Path
+
+import msgspec
+
+ROLES = ("trader", "supplier", "warehouse", "clearing", "lender", "operator")
+RECEIVE_WINDOW_MS = 5_000
+
+
+class AuthError(Exception):
+    """A request failed authentication or authorisation."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class ApiKey(msgspec.Struct, frozen=True):
+    api_key: str
+    member: str
+    roles: frozenset[str]
+
+
+def load_master_key(data_dir: Path) -> bytes:
+    """The server's master key: from the environment, else from (or newly into) a 0600 file."""
+    env = os.environ.get("COMMEX_MASTER_KEY")
+    if env:
+        return bytes.fromhex(env)
+    path = data_dir / "master.key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return bytes.fromhex(path.read_text().strip())
+
+
+def new_api_key() -> str:
+    return "ck_" + secrets.token_hex(12)
+
+
+def derive_secret(master: bytes, api_key: str) -> str:
+    """The secret that belongs to ``api_key`` under ``master``."""
+    return hmac.new(master, b"commex-api-secret:" + api_key.encode(), hashlib.sha256).hexdigest()
+
+
+def sign(secret: str, timestamp: str, method: str, path: str, body: bytes) -> str:
+    """Hex HMAC-SHA256 over timestamp + METHOD + path-with-query + body."""
+    message = timestamp.encode() + method.upper().encode() + path.encode() + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+class Authenticator:
+    """Checks signed requests against known keys; secrets are derived once and cached in memory."""
+
+    def __init__(self, master: bytes, window_ms: int = RECEIVE_WINDOW_MS) -> None:
+        self.master = master
+        self.window_ms = window_ms
+        self.keys: dict[str, ApiKey] = {}
+        self._secrets: dict[str, bytes] = {}
+
+    def add(self, key: ApiKey) -> str:
+        """Know ``key``; return its secret (shown once to whoever created it)."""
+        self.keys[key.api_key] = key
+        secret = derive_secret(self.master, key.api_key)
+        self._secrets[key.api_key] = secret.encode()
+        return secret
+
+    def verify(self, api_key: str | None, timestamp: str | None, signature: str | None, method: str, path: str,
+               body: bytes, now_ms: int | None = None) -> ApiKey:
+        """The key that signed this request, or AuthError(401)."""
+        if not api_key or not timestamp or not signature:
+            raise AuthError(401, "UNAUTHENTICATED", "X-API-Key, X-Timestamp and X-Signature are required")
+        key = self.keys.get(api_key)
+        if key is None:
+            raise AuthError(401, "UNKNOWN_API_KEY", "unknown API key")
+        try:
+            ts = int(timestamp)
+        except ValueError:
+            raise AuthError(401, "BAD_TIMESTAMP", "X-Timestamp must be milliseconds since the epoch") from None
+        now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+        if abs(now - ts) > self.window_ms:
+            raise AuthError(401, "STALE_TIMESTAMP", f"X-Timestamp is outside the {self.window_ms} ms receive window")
+        message = timestamp.encode() + method.upper().encode() + path.encode() + body
+        expected = hmac.new(self._secrets[api_key], message, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, signature):
+            raise AuthError(401, "BAD_SIGNATURE", "signature does not match")
+        return key
+
+
+class TokenBucket:
+    """Per-key token bucket: ``rate`` requests a second, bursts up to ``burst``."""
+
+    __slots__ = ("rate", "burst", "tokens", "stamp")
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst, self.tokens, self.stamp = rate, burst, burst, time.monotonic()
+
+    def take(self) -> float:
+        """Spend one token; return 0, or the seconds to wait when the bucket is empty."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate

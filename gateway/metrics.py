@@ -1,0 +1,25 @@
+"""Prometheus metrics named as in DESIGN §7, on a registry of the app's own."""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1)
+
+
+class Metrics:
+    """The exchange's metrics; ``registry`` is what ``/metrics`` renders."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.orders = Counter("exchange_orders_total", "Orders entered, by result", ["result"], registry=r)
+        self.trades = Counter("exchange_trades_total", "Trades executed", registry=r)
+        self.match_latency = Histogram("exchange_match_latency_seconds", "Engine time per command",
+                                       buckets=LATENCY_BUCKETS, registry=r)
+        self.commit_seconds = Histogram("exchange_journal_commit_seconds", "One batch's PostgreSQL transaction",
+                                        buckets=LATENCY_BUCKETS, registry=r)
+        self.batch_size = Histogram("exchange_journal_batch_commands", "Commands per committed batch",
+                                    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), registry=r)
+        self.queue_length = Gauge("exchange_sequencer_queue_length", "Commands waiting for the sequencer",
+                                  registry=r)
+        self.book_depth = Gauge("exchange_book_depth", "Price levels in the book", ["symbol", "side"], registry=r)
+        self.ws_clients = Gauge("exchange_ws_clients", "Connected WebSocket clients", registry=r)

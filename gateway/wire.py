@@ -1,0 +1,118 @@
+"""Request and response bodies of the HTTP API. Each is a ``msgspec.Struct``: the same
+definition validates requests (unknown fields rejected), encodes answers and feeds
+``/openapi.json``."""
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+from gateway.orders import Fill, OrderView, TradeView
+
+ClientOrderId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+Price = Annotated[str, Meta(max_length=24, description="decimal yuan per quote unit, e.g. \"15005.00\"")]
+Lots = Annotated[int, Meta(ge=0, le=1_000_000_000)]
+Symbol = Annotated[str, Meta(min_length=1, max_length=16)]
+Role = Literal["trader", "supplier", "warehouse", "clearing", "lender", "operator"]
+
+_STRICT = {"forbid_unknown_fields": True, "kw_only": True}
+
+
+class OrderRequest(msgspec.Struct, **_STRICT):
+    symbol: Symbol
+    side: Literal["buy", "sell"]
+    quantity: Lots
+    client_order_id: ClientOrderId
+    type: Literal["limit", "market"] = "limit"
+    price: Price | None = None
+    time_in_force: Literal["GTC", "DAY", "IOC", "FOK"] = "GTC"
+    post_only: bool = False
+    display_quantity: Lots = 0
+    min_quantity: Lots = 0
+    stp: Literal["cancel_newest", "cancel_oldest", "cancel_both"] = "cancel_newest"
+
+
+class AmendRequest(msgspec.Struct, **_STRICT):
+    price: Price | None = None
+    quantity: Lots | None = None
+
+
+class CancelAllRequest(msgspec.Struct, **_STRICT):
+    symbol: Symbol | None = None
+
+
+class CancelAllResponse(msgspec.Struct):
+    canceled: int
+    seq: int
+
+
+class InstrumentRequest(msgspec.Struct, **_STRICT):
+    symbol: Symbol
+    tick: Price
+    lot_size: Annotated[int, Meta(gt=0, description="kilograms per lot")]
+    ref_price: Price
+    band_bps: Annotated[int, Meta(ge=0, le=10_000)] = 0
+    max_limit_qty: Annotated[int, Meta(gt=0)] = 1_000
+    max_market_qty: Annotated[int, Meta(gt=0)] = 200
+    protection_ticks: Annotated[int, Meta(ge=0)] = 10
+
+
+class SessionRequest(msgspec.Struct, **_STRICT):
+    state: Literal["closed", "pre_open", "continuous", "halted"]
+
+
+class InstrumentView(msgspec.Struct, kw_only=True):
+    symbol: str
+    tick: str
+    lot_size: int
+    ref_price: str
+    band_bps: int
+    lower_limit: str
+    upper_limit: str
+    max_limit_qty: int
+    max_market_qty: int
+    protection_ticks: int
+    session: str
+
+
+class BookView(msgspec.Struct):
+    symbol: str
+    seq: int
+    bids: list[tuple[str, int]]
+    asks: list[tuple[str, int]]
+
+
+class MemberRequest(msgspec.Struct, **_STRICT):
+    member: Annotated[str, Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
+    roles: Annotated[list[Role], Meta(min_length=1)]
+
+
+class Credentials(msgspec.Struct):
+    """Shown once when a key is created; the secret is never stored."""
+
+    member: str
+    roles: list[str]
+    api_key: str
+    api_secret: str
+
+
+class ErrorBody(msgspec.Struct):
+    code: str
+    message: str
+
+
+class ErrorResponse(msgspec.Struct):
+    error: ErrorBody
+
+
+class Health(msgspec.Struct):
+    status: str
+    entry_no: int
+    engine_seq: int
+
+
+__all__ = [
+    "AmendRequest", "BookView", "CancelAllRequest", "CancelAllResponse", "Credentials", "ErrorBody", "ErrorResponse",
+    "Fill", "Health", "InstrumentRequest", "InstrumentView", "MemberRequest", "OrderRequest", "OrderView",
+    "SessionRequest", "TradeView",
+]
