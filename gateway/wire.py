@@ -109,6 +109,7 @@ class Health(msgspec.Struct):
     status: str
     entry_no: int
     engine_seq: int
+    state_hash: str
 
 
 __all__ = [
