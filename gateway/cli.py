@@ -14,8 +14,8 @@ import asyncpg
 
 from engine import AddInstrument, Engine, NewOrder, SetSession
 from gateway.auth import ROLES, Authenticator, load_master_key
-from gateway.exchange import Exchange
-from gateway.journal import Entry, decode_entry
+from gateway.exchange import Exchange, RecoveryError, replay_journal
+from gateway.journal import Entry
 from gateway.members import MemberExists, create_member, member_credentials
 from gateway.pg import database_url, migrate
 
@@ -90,22 +90,18 @@ async def demo(data_dir: Path) -> Path:
     return path
 
 
-async def replay_database(data_dir: Path) -> tuple[str, str | None, int]:
-    """Replay the journal offline: (rebuilt hash, hash committed with the last batch, entries)."""
+async def replay_database(data_dir: Path) -> dict:
+    """Replay the journal offline into a fresh engine; the checkpoint hash is verified on the way."""
     conn = await asyncpg.connect(database_url(data_dir))
     try:
         await migrate(conn)
-        total = await conn.fetchval("SELECT count(*) FROM journal")
-        committed = await conn.fetchval("SELECT state_hash FROM batches ORDER BY batch_no DESC LIMIT 1")
-        engine, done = Engine(), 0
-        async with conn.transaction():
-            async for row in conn.cursor("SELECT entry FROM journal ORDER BY entry_no", prefetch=5_000):
-                engine.apply(decode_entry(row["entry"]).command)
-                done += 1
-                if done % 10_000 == 0:
-                    progress(done, total)
-        progress(done, total)
-        return engine.state_hash(), committed, done
+        engine = Engine()
+        try:
+            entries, checked = await replay_journal(conn, engine, progress=progress)
+        except RecoveryError as e:
+            return {"match": False, "error": str(e)}
+        return {"entries": entries, "state_hash": engine.state_hash(), "checkpoint_state_hash": checked,
+                "match": True}
     finally:
         await conn.close()
 
@@ -150,10 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo data ready; credentials in {path}")
         return 0
     if args.command == "replay":
-        rebuilt, committed, entries = asyncio.run(replay_database(data_dir))
-        print(json.dumps({"entries": entries, "state_hash": rebuilt, "committed_state_hash": committed,
-                          "match": committed in (None, rebuilt)}))
-        return 0 if committed in (None, rebuilt) else 1
+        report = asyncio.run(replay_database(data_dir))
+        print(json.dumps(report))
+        return 0 if report["match"] else 1
     if args.command == "create-member":
         roles = [r.strip() for r in args.roles.split(",") if r.strip()]
         if not roles or set(roles) - set(ROLES):

@@ -27,17 +27,10 @@ from gateway.pg import migrate
 log = logging.getLogger("commex.exchange")
 SEQUENCER_LOCK = 0x636F6D6D6578  # advisory lock: one sequencer per database
 
-JOURNAL_COLUMNS = ("entry_no", "batch_no", "ts_ns", "entry")
-TRADE_COLUMNS = ("trade_id", "symbol", "price", "quantity", "buy_order_id", "sell_order_id", "buyer", "seller",
-                 "aggressor", "entry_no")
-UPSERT_ORDERS = """
-INSERT INTO orders (order_id, member, client_order_id, symbol, side, order_type, time_in_force, price, quantity,
-                    cum_qty, leaves_qty, status, updated_entry)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-ON CONFLICT (order_id) DO UPDATE SET price = EXCLUDED.price, quantity = EXCLUDED.quantity,
-    cum_qty = EXCLUDED.cum_qty, leaves_qty = EXCLUDED.leaves_qty, status = EXCLUDED.status,
-    updated_entry = EXCLUDED.updated_entry
-"""
+COMMIT_BATCH = "SELECT commex_commit_batch(" + ", ".join(f"${i}" for i in range(1, 31)) + ")"
+CHECKPOINT_SECONDS = 1.0  # at most this often a batch also records the engine's state hash
+ORDER_FIELDS = 13
+TRADE_FIELDS = 10
 
 
 class Result:
@@ -70,6 +63,7 @@ class Exchange:
         self.batch_sizes: list[int] = []
         self.commit_seconds: list[float] = []
         self.on_commit: list[Callable[[list[Entry], list[Result]], None]] = []
+        self.last_checkpoint = 0.0
         self._queue: asyncio.Queue = asyncio.Queue()
         self._task: asyncio.Task | None = None
         self._accepting = False
@@ -100,33 +94,20 @@ class Exchange:
             await self._queue.put(None)
             await self._task
             self._task = None
+        if self.entry_no:
+            await self.conn.execute("UPDATE batches SET state_hash = $1 WHERE batch_no = $2",
+                                    self.engine.state_hash(), self.batch_no)
         await self.conn.close()
 
     async def recover(self, progress: Callable[[int, int], None] | None = None) -> str:
-        """Replay the whole journal into a fresh engine and views; check the state hash
-        against the last committed batch; return it."""
+        """Rebuild engine and views from the journal (checked at the last checkpoint); return
+        the rebuilt state hash."""
         self.engine, self.views = Engine(), OrderViews()
-        last = await self.conn.fetchrow("SELECT batch_no, last_entry, state_hash FROM batches "
-                                        "ORDER BY batch_no DESC LIMIT 1")
-        total = last["last_entry"] if last else 0
-        done = 0
-        async with self.conn.transaction():
-            async for row in self.conn.cursor("SELECT entry_no, entry FROM journal ORDER BY entry_no", prefetch=5_000):
-                entry = decode_entry(row["entry"])
-                self.views.apply(entry, self.engine.apply(entry.command), row["entry_no"])
-                done = row["entry_no"]
-                if progress and done % 10_000 == 0:
-                    progress(done, total)
-        self.views.drain_rows()
-        self.entry_no = done
-        self.batch_no = last["batch_no"] if last else 0
-        state_hash = self.engine.state_hash()
-        if last and state_hash != last["state_hash"]:
-            raise RecoveryError(
-                f"journal replays to {state_hash}, batch {self.batch_no} committed {last['state_hash']}")
-        if progress:
-            progress(done, total)
-        return state_hash
+        self.batch_no = await self.conn.fetchval("SELECT coalesce(max(batch_no), 0) FROM batches")
+        views = self.views
+        self.entry_no, _ = await replay_journal(self.conn, self.engine, views.apply, progress)
+        views.drain_rows()
+        return self.engine.state_hash()
 
     # ------------------------------------------------------------------ commands
 
@@ -181,18 +162,17 @@ class Exchange:
             return
         self.batch_no += 1
         order_rows, trade_rows = views.drain_rows()
-        state_hash = engine.state_hash()
         started = time.perf_counter()
+        state_hash = None
+        if started - self.last_checkpoint >= CHECKPOINT_SECONDS:
+            state_hash = engine.state_hash()
+            self.last_checkpoint = started
+        order_cols = list(zip(*order_rows, strict=True)) if order_rows else [[]] * ORDER_FIELDS
+        trade_cols = list(zip(*trade_rows, strict=True)) if trade_rows else [[]] * TRADE_FIELDS
         try:
-            async with self.conn.transaction():
-                await self.conn.copy_records_to_table("journal", records=rows, columns=JOURNAL_COLUMNS)
-                if order_rows:
-                    await self.conn.executemany(UPSERT_ORDERS, order_rows)
-                if trade_rows:
-                    await self.conn.copy_records_to_table("trades", records=trade_rows, columns=TRADE_COLUMNS)
-                await self.conn.execute(
-                    "INSERT INTO batches (batch_no, last_entry, engine_seq, state_hash) VALUES ($1, $2, $3, $4)",
-                    self.batch_no, self.entry_no, engine.seq, state_hash)
+            await self.conn.execute(
+                COMMIT_BATCH, [r[0] for r in rows], self.batch_no, ts, [r[3] for r in rows],
+                *order_cols, *trade_cols, self.entry_no, engine.seq, state_hash)
         except BaseException:
             log.exception("batch %d failed to commit; memory is ahead of the journal: exiting", self.batch_no)
             for _, future in batch:
@@ -214,6 +194,36 @@ class Exchange:
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
+
+
+async def replay_journal(
+    conn: asyncpg.Connection,
+    engine: Engine,
+    fold: Callable[[Entry, list[Event], int], object] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[int, str | None]:
+    """Apply every journal entry to ``engine`` (and ``fold`` its events), checking the state
+    hash at the last checkpoint. Return (entries replayed, the checkpoint hash verified)."""
+    total = await conn.fetchval("SELECT coalesce(max(last_entry), 0) FROM batches")
+    checkpoint = await conn.fetchrow("SELECT last_entry, state_hash FROM batches WHERE state_hash IS NOT NULL "
+                                     "ORDER BY batch_no DESC LIMIT 1")
+    check_at = checkpoint["last_entry"] if checkpoint else -1
+    done = 0
+    async with conn.transaction():
+        async for row in conn.cursor("SELECT entry_no, entry FROM journal ORDER BY entry_no", prefetch=5_000):
+            entry = decode_entry(row["entry"])
+            events = engine.apply(entry.command)
+            done = row["entry_no"]
+            if fold is not None:
+                fold(entry, events, done)
+            if done == check_at and engine.state_hash() != checkpoint["state_hash"]:
+                raise RecoveryError(f"journal replays to {engine.state_hash()} at entry {done}, "
+                                    f"the checkpoint recorded {checkpoint['state_hash']}")
+            if progress and done % 10_000 == 0:
+                progress(done, total)
+    if progress:
+        progress(done, total)
+    return done, checkpoint["state_hash"] if checkpoint else None
 
 
 class AlreadyRunning(RuntimeError):

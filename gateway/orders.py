@@ -8,7 +8,7 @@ import msgspec
 
 from engine import Accepted, Amended, Cancelled, Event, NewOrder, Rejected, Trade
 from gateway.journal import Entry
-from gateway.prices import to_fen, to_yuan
+from gateway.prices import to_yuan
 
 TERMINAL = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED"})
 
@@ -66,6 +66,7 @@ class OrderViews:
         self.fills: dict[str, list[Fill]] = defaultdict(list)
         self.trades: dict[str, deque[TradeView]] = defaultdict(lambda: deque(maxlen=trades_kept))
         self._notional: dict[int, int] = {}
+        self._price: dict[int, int] = {}  # order id -> limit price in fen
         self.touched: dict[int, int] = {}  # order id -> journal entry that last changed it
         self.new_trades: list[tuple] = []  # trade rows for the batch being written
 
@@ -99,6 +100,7 @@ class OrderViews:
                 )
                 self.by_id[e.order_id] = created
                 self.owner[e.order_id] = e.member
+                self._price[e.order_id] = e.price
                 self.by_client[(e.member, entry.client_order_id)] = created
                 self.touched[e.order_id] = entry_no
             elif type(e) is Cancelled:
@@ -110,6 +112,7 @@ class OrderViews:
             elif type(e) is Amended:
                 view = self.by_id[e.order_id]
                 view.price = to_yuan(e.price)
+                self._price[e.order_id] = e.price
                 view.quantity = e.quantity
                 view.leaves_qty = e.leaves
                 view.seq = e.seq
@@ -146,9 +149,8 @@ class OrderViews:
         orders = []
         for oid, entry_no in self.touched.items():
             v = self.by_id[oid]
-            price = to_fen(v.price) if v.price else 0
             orders.append((oid, self.owner[oid], v.client_order_id, v.symbol, v.side, v.type, v.time_in_force,
-                           price, v.quantity, v.cum_qty, v.leaves_qty, v.status, entry_no))
+                           self._price[oid], v.quantity, v.cum_qty, v.leaves_qty, v.status, entry_no))
         trades = self.new_trades
         self.touched = {}
         self.new_trades = []

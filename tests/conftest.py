@@ -59,7 +59,7 @@ def module_database_url(pg_url: str) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def server(module_database_url: str, tmp_path_factory: pytest.TempPathFactory):
     """A running ``commex serve`` with demo data, for one test module."""
-    from tests.server import ServerProcess
+    from gateway.process import ServerProcess
 
     proc = ServerProcess(tmp_path_factory.mktemp("var"), module_database_url)
     proc.cli("demo")

@@ -11,7 +11,7 @@ import time
 
 import asyncpg
 
-from tests.server import ServerProcess
+from gateway.process import ServerProcess
 
 MEMBERS = ["huafang-textile", "luneng-agri", "xinjiang-cotton-group", "sinofert"]
 TERMINAL = {"FILLED", "CANCELED", "EXPIRED"}

