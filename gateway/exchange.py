@@ -77,9 +77,13 @@ class Exchange:
         if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SEQUENCER_LOCK):
             await conn.close()
             raise AlreadyRunning("another sequencer holds this database (is `commex serve` running?)")
-        await migrate(conn)
-        exchange = cls(conn, **kw)
-        await exchange.recover(progress)
+        try:
+            await migrate(conn)
+            exchange = cls(conn, **kw)
+            await exchange.recover(progress)
+        except BaseException:
+            await conn.close()  # also releases the sequencer lock
+            raise
         exchange.start()
         return exchange
 

@@ -101,3 +101,37 @@ def test_sigkill_under_load_loses_nothing_acknowledged(database_url, tmp_path) -
             await conn.close()
 
     asyncio.run(tables_agree())
+
+
+def test_sigterm_drains_and_checkpoints(database_url, tmp_path) -> None:
+    server = ServerProcess(tmp_path / "var", database_url)
+    server.cli("demo")
+    server.start()
+    trader = server.client("huafang-textile")
+    for i in range(20):
+        assert trader.place("CF", "buy", 1, str(14_900 + 5 * (i % 5)), f"term-{i}")[0] == 201
+    live = trader.request("GET", "/healthz")[1]["state_hash"]
+    assert server.stop(signal.SIGTERM) == 0
+    replay = json.loads(server.cli("replay"))
+    assert replay["match"] and replay["state_hash"] == replay["checkpoint_state_hash"] == live
+
+
+def test_recovery_refuses_a_journal_that_does_not_match_its_checkpoint(database_url) -> None:
+    from engine import AddInstrument
+    from gateway.exchange import Exchange, RecoveryError
+    from gateway.journal import Entry
+
+    async def scenario() -> None:
+        ex = await Exchange.open(database_url)
+        await ex.submit(Entry(AddInstrument(symbol="CF", tick=500, lot_size=5_000, ref_price=1_500_000)))
+        await ex.close()
+        conn = await asyncpg.connect(database_url)
+        await conn.execute("UPDATE batches SET state_hash = 'not-the-hash' WHERE state_hash IS NOT NULL")
+        await conn.close()
+        try:
+            await Exchange.open(database_url)
+        except RecoveryError:
+            return
+        raise AssertionError("recovery accepted a journal that disagrees with its checkpoint")
+
+    asyncio.run(scenario())
