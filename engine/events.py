@@ -107,3 +107,17 @@ Event = (
     Accepted | Trade | Cancelled | Amended | MassCancelled | Rejected | InstrumentAdded | ReferencePriceSet
     | SessionChanged
 )
+
+
+def closed_order_ids(events: list[Event]) -> list[int]:
+    """Ids of the orders these events took out of the book: cancelled or fully filled."""
+    closed = []
+    for e in events:
+        if type(e) is Cancelled:
+            closed.append(e.order_id)
+        elif type(e) is Trade:
+            if not e.buy_leaves:
+                closed.append(e.buy_order_id)
+            if not e.sell_leaves:
+                closed.append(e.sell_order_id)
+    return closed

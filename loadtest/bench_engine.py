@@ -26,7 +26,7 @@ from collections.abc import Callable
 from sortedcontainers import SortedDict
 
 from engine import AddInstrument, AmendOrder, CancelOrder, Engine, NewOrder, SetSession
-from engine.events import Accepted, Cancelled, Trade
+from engine.events import Accepted, closed_order_ids
 
 SYMBOL = "CF"
 TICK = 500
@@ -172,18 +172,14 @@ class Generator:
         self.commands.append(command)
         if isinstance(command, NewOrder):
             self.new_orders += 1
-        for e in self.engine.apply(command):
+        events = self.engine.apply(command)
+        for e in events:
             if isinstance(e, Accepted):
                 self.accepted_prices[self.new_orders] = e.price
                 self.open[e.order_id] = (e.member, e.side)
                 self.open_ids.append(e.order_id)
-            elif isinstance(e, Cancelled):
-                self.open.pop(e.order_id, None)
-            elif isinstance(e, Trade):
-                if not e.buy_leaves:
-                    self.open.pop(e.buy_order_id, None)
-                if not e.sell_leaves:
-                    self.open.pop(e.sell_order_id, None)
+        for order_id in closed_order_ids(events):
+            self.open.pop(order_id, None)
 
     def live(self) -> tuple[int, str, str]:
         """A random open order: (id, member, side)."""

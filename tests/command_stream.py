@@ -13,7 +13,7 @@ from engine.commands import (
     SetReferencePrice,
     SetSession,
 )
-from engine.events import Accepted, Amended, Cancelled, Event, Trade
+from engine.events import Accepted, Event, closed_order_ids
 
 MEMBERS = ("m1", "m2", "m3", "m4", "m5")
 INSTRUMENTS = (
@@ -38,15 +38,8 @@ class CommandStream:
             if isinstance(e, Accepted):
                 self.open[e.order_id] = (e.member, e.symbol, e.side)
                 self.last_id = e.order_id
-            elif isinstance(e, Cancelled):
-                self.open.pop(e.order_id, None)
-            elif isinstance(e, Trade):
-                if not e.buy_leaves:
-                    self.open.pop(e.buy_order_id, None)
-                if not e.sell_leaves:
-                    self.open.pop(e.sell_order_id, None)
-            elif isinstance(e, Amended) and e.leaves == 0:
-                self.open.pop(e.order_id, None)
+        for order_id in closed_order_ids(events):
+            self.open.pop(order_id, None)
 
     def setup(self) -> list[Command]:
         return [*INSTRUMENTS, SetSession("CF", "continuous"), SetSession("UR", "pre_open")]
