@@ -113,11 +113,10 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
         await load_keys(app.ctx.pool, app.ctx.auth)
         metrics = app.ctx.exchange.metrics
         metrics.queue_length.set_function(app.ctx.exchange.queue_length)
-        # Order views are long-lived: move what recovery built out of the collector's sight and
-        # collect less often, so a full collection does not stall order entry for tens of ms.
+        # Order views are long-lived: move what recovery built out of the collector's sight (the
+        # sequencer keeps doing so as they accumulate; see Exchange._commit).
         gc.collect()
         gc.freeze()
-        gc.set_threshold(50_000, 50, 1_000)
 
     @app.before_server_stop
     async def stop(app: Sanic, _: Any) -> None:
