@@ -342,7 +342,7 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
     async def healthz(request: Request) -> HTTPResponse:
         ex = app.ctx.exchange
         return respond(Health(status="ok", entry_no=ex.entry_no, engine_seq=ex.engine.seq,
-                              state_hash=ex.engine.state_hash()))
+                              state_hash=ex.state.state_hash()))
 
     @app.get("/metrics")
     async def metrics(request: Request) -> HTTPResponse:

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import asyncpg
 
-from engine import AddInstrument, Engine, NewOrder, SetSession
+from engine import AddInstrument, NewOrder, SetSession
 from gateway.auth import ROLES, Authenticator, load_master_key
 from gateway.exchange import Exchange, RecoveryError, replay_journal
 from gateway.journal import Entry
 from gateway.members import MemberExists, create_member, member_credentials
 from gateway.pg import database_url, migrate
+from gateway.state import ExchangeState
 
 DEMO_INSTRUMENTS = [
     # cotton 3128B: 5 t lots, 5 yuan/t tick, ±4 % band (ZCE); prices in fen per tonne
@@ -95,12 +96,12 @@ async def replay_database(data_dir: Path) -> dict:
     conn = await asyncpg.connect(database_url(data_dir))
     try:
         await migrate(conn)
-        engine = Engine()
+        state = ExchangeState()
         try:
-            entries, checked = await replay_journal(conn, engine, progress=progress)
+            entries, checked = await replay_journal(conn, state, progress=progress)
         except RecoveryError as e:
             return {"match": False, "error": str(e)}
-        return {"entries": entries, "state_hash": engine.state_hash(), "checkpoint_state_hash": checked,
+        return {"entries": entries, "state_hash": state.state_hash(), "checkpoint_state_hash": checked,
                 "match": True}
     finally:
         await conn.close()

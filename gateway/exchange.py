@@ -18,33 +18,24 @@ import time
 from collections.abc import Callable
 
 import asyncpg
+import msgspec
 
-from engine import Engine, Event
 from gateway.journal import Entry, decode_entry, encode_entry
 from gateway.metrics import Metrics
-from gateway.orders import OrderView, OrderViews
 from gateway.pg import migrate
+from gateway.state import ExchangeState, Result
 
 log = logging.getLogger("commex.exchange")
 SEQUENCER_LOCK = 0x636F6D6D6578  # advisory lock: one sequencer per database
 
-COMMIT_BATCH = "SELECT commex_commit_batch(" + ", ".join(f"${i}" for i in range(1, 31)) + ")"
+COMMIT_BATCH = "SELECT commex_commit_batch(" + ", ".join(f"${i}" for i in range(1, 52)) + ")"
 CHECKPOINT_SECONDS = 1.0  # at most this often a batch also records the engine's state hash
 FREEZE_SECONDS = 1.0  # at most this often long-lived objects move to the GC's permanent generation
 ORDER_FIELDS = 13
 TRADE_FIELDS = 10
-
-
-class Result:
-    """What one command did: its events and the order view it created (new orders).
-    ``duplicate`` marks a retried client_order_id: nothing was applied or journaled."""
-
-    __slots__ = ("events", "view", "duplicate")
-
-    def __init__(self, events: list[Event], view: OrderView | None, duplicate: bool = False) -> None:
-        self.events = events
-        self.view = view
-        self.duplicate = duplicate
+RECEIPT_FIELDS = 12
+RECEIPT_EVENT_FIELDS = 9
+_json = msgspec.json.Encoder().encode
 
 
 class RecoveryError(RuntimeError):
@@ -57,8 +48,7 @@ class Exchange:
     def __init__(self, conn: asyncpg.Connection, max_batch: int = 512, metrics: Metrics | None = None) -> None:
         self.conn = conn
         self.metrics = metrics or Metrics()
-        self.engine = Engine()
-        self.views = OrderViews()
+        self.state = ExchangeState()
         self.max_batch = max_batch
         self.entry_no = 0
         self.batch_no = 0
@@ -103,18 +93,29 @@ class Exchange:
             self._task = None
         if self.entry_no:
             await self.conn.execute("UPDATE batches SET state_hash = $1 WHERE batch_no = $2",
-                                    self.engine.state_hash(), self.batch_no)
+                                    self.state.state_hash(), self.batch_no)
         await self.conn.close()
 
+    @property
+    def engine(self):
+        return self.state.engine
+
+    @property
+    def views(self):
+        return self.state.views
+
+    @property
+    def registry(self):
+        return self.state.registry
+
     async def recover(self, progress: Callable[[int, int], None] | None = None) -> str:
-        """Rebuild engine and views from the journal (checked at the last checkpoint); return
-        the rebuilt state hash."""
-        self.engine, self.views = Engine(), OrderViews()
+        """Rebuild the state from the journal (checked at the last checkpoint); return its hash."""
+        self.state = ExchangeState()
         self.batch_no = await self.conn.fetchval("SELECT coalesce(max(batch_no), 0) FROM batches")
-        views = self.views
-        self.entry_no, _ = await replay_journal(self.conn, self.engine, views.apply, progress)
-        views.drain_rows()
-        return self.engine.state_hash()
+        self.entry_no, _ = await replay_journal(self.conn, self.state, progress)
+        self.state.views.drain_rows()
+        self.state.registry.drain_events()
+        return self.state.state_hash()
 
     # ------------------------------------------------------------------ commands
 
@@ -147,7 +148,8 @@ class Exchange:
                 return
 
     async def _commit(self, batch: list[tuple[Entry, asyncio.Future]]) -> None:
-        engine, views, metrics = self.engine, self.views, self.metrics
+        state, metrics = self.state, self.metrics
+        engine, views, registry = state.engine, state.views, state.registry
         by_client = views.by_client
         clock = time.perf_counter
         ts = time.time_ns()
@@ -160,26 +162,29 @@ class Exchange:
                     continue
             self.entry_no += 1
             t0 = clock()
-            events = engine.apply(entry.command)
+            results.append(state.apply(entry, self.entry_no, ts))
             metrics.match_latency.observe(clock() - t0)
-            results.append(Result(events, views.apply(entry, events, self.entry_no)))
             rows.append((self.entry_no, self.batch_no + 1, ts, encode_entry(entry)))
         if not rows:
             self._resolve(batch, results)
             return
         self.batch_no += 1
         order_rows, trade_rows = views.drain_rows()
+        receipt_events = registry.drain_events()
+        receipt_rows = receipt_projection(registry, receipt_events)
+        event_rows = [(e.seq, e.receipt_id, e.version, e.action, e.actor, e.ts_ns, e.counterparty, e.order_id,
+                       e.detail) for e in receipt_events]
         started = time.perf_counter()
         state_hash = None
         if started - self.last_checkpoint >= CHECKPOINT_SECONDS:
-            state_hash = engine.state_hash()
+            state_hash = state.state_hash()
             self.last_checkpoint = started
-        order_cols = list(zip(*order_rows, strict=True)) if order_rows else [[]] * ORDER_FIELDS
-        trade_cols = list(zip(*trade_rows, strict=True)) if trade_rows else [[]] * TRADE_FIELDS
         try:
             await self.conn.execute(
                 COMMIT_BATCH, [r[0] for r in rows], self.batch_no, ts, [r[3] for r in rows],
-                *order_cols, *trade_cols, self.entry_no, engine.seq, state_hash)
+                *columns(order_rows, ORDER_FIELDS), *columns(trade_rows, TRADE_FIELDS),
+                *columns(receipt_rows, RECEIPT_FIELDS), *columns(event_rows, RECEIPT_EVENT_FIELDS),
+                self.entry_no, engine.seq, state_hash)
         except BaseException:
             log.exception("batch %d failed to commit; memory is ahead of the journal: exiting", self.batch_no)
             for _, future in batch:
@@ -209,28 +214,41 @@ class Exchange:
                 future.set_result(result)
 
 
+def columns(rows: list[tuple], width: int) -> list:
+    """Rows as ``width`` column lists (the batch function takes arrays)."""
+    return list(zip(*rows, strict=True)) if rows else [[]] * width
+
+
+def receipt_projection(registry, events) -> list[tuple]:
+    """Current-state rows of the receipts these events touched."""
+    touched = dict.fromkeys(e.receipt_id for e in events)
+    rows = []
+    for receipt_id in touched:
+        r = registry.receipts[receipt_id]
+        rows.append((r.receipt_id, r.commodity, r.warehouse, r.owner, r.state, r.pledgee, r.order_id,
+                     r.quantity_kg, r.certificate_no, _json(r.factors).decode(), _json(r.quality).decode(),
+                     r.version))
+    return rows
+
+
 async def replay_journal(
     conn: asyncpg.Connection,
-    engine: Engine,
-    fold: Callable[[Entry, list[Event], int], object] | None = None,
+    state: ExchangeState,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[int, str | None]:
-    """Apply every journal entry to ``engine`` (and ``fold`` its events), checking the state
-    hash at the last checkpoint. Return (entries replayed, the checkpoint hash verified)."""
+    """Apply every journal entry to ``state``, checking the state hash at the last checkpoint.
+    Return (entries replayed, the checkpoint hash verified)."""
     total = await conn.fetchval("SELECT coalesce(max(last_entry), 0) FROM batches")
     checkpoint = await conn.fetchrow("SELECT last_entry, state_hash FROM batches WHERE state_hash IS NOT NULL "
                                      "ORDER BY batch_no DESC LIMIT 1")
     check_at = checkpoint["last_entry"] if checkpoint else -1
     done = 0
     async with conn.transaction():
-        async for row in conn.cursor("SELECT entry_no, entry FROM journal ORDER BY entry_no", prefetch=5_000):
-            entry = decode_entry(row["entry"])
-            events = engine.apply(entry.command)
+        async for row in conn.cursor("SELECT entry_no, ts_ns, entry FROM journal ORDER BY entry_no", prefetch=5_000):
             done = row["entry_no"]
-            if fold is not None:
-                fold(entry, events, done)
-            if done == check_at and engine.state_hash() != checkpoint["state_hash"]:
-                raise RecoveryError(f"journal replays to {engine.state_hash()} at entry {done}, "
+            state.apply(decode_entry(row["entry"]), done, row["ts_ns"])
+            if done == check_at and state.state_hash() != checkpoint["state_hash"]:
+                raise RecoveryError(f"journal replays to {state.state_hash()} at entry {done}, "
                                     f"the checkpoint recorded {checkpoint['state_hash']}")
             if progress and done % 10_000 == 0:
                 progress(done, total)

@@ -129,6 +129,16 @@ class OrderViews:
                 self.by_client[(cmd.member, entry.client_order_id)] = created
         return created
 
+    def reject(self, entry: Entry, code: str) -> OrderView:
+        """Record a new order refused before the engine saw it (e.g. no receipts to back it)."""
+        cmd = entry.command
+        view = OrderView(order_id=None, client_order_id=entry.client_order_id, symbol=cmd.symbol, side=cmd.side,
+                         type=cmd.order_type, time_in_force=cmd.tif,
+                         price=to_yuan(cmd.price) if cmd.order_type == "limit" else None, quantity=cmd.quantity,
+                         status="REJECTED", reject_code=code)
+        self.by_client[(cmd.member, entry.client_order_id)] = view
+        return view
+
     def _fill(self, trade: Trade, order_id: int, side: str, leaves: int, entry_no: int) -> None:
         view = self.by_id[order_id]
         view.cum_qty += trade.quantity

@@ -1,0 +1,394 @@
+"""The receipt registry: a deterministic state machine, like the engine (commands in, events
+out, no I/O), run by the same sequencer and journal.
+
+A receipt (仓单) is ``registered`` and may enter at most one of ``locked_for_sale``,
+``pledged`` or ``frozen_for_delivery`` at a time, returning to ``registered``; a registered
+receipt may be ``cancelled`` (withdrawn). Every change is a ``ReceiptEvent`` numbered per
+receipt without gaps; ``fold(history)`` rebuilds a receipt from its events alone.
+
+Sell orders on receipt-backed instruments hold receipts too: one lot is one receipt.
+``lock_for_order`` locks them when the order is accepted, ``deliver`` hands filled lots to the
+buyer, ``unlock_order`` frees what a cancel, expiry or amendment leaves over.
+"""
+
+from collections.abc import Iterable
+
+import msgspec
+
+from warehouse_receipts.grading import TABLES, deliverable
+from warehouse_receipts.quality import CottonQuality, Quality, Refused, commodity_of, cotton_weight_kg, grade
+
+REGISTERED = "registered"
+LOCKED = "locked_for_sale"
+PLEDGED = "pledged"
+FROZEN = "frozen_for_delivery"
+CANCELLED = "cancelled"
+
+_OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
+
+
+# ------------------------------------------------------------------ commands
+
+class IssueReceipt(msgspec.Struct, tag="issue_receipt", **_OPTS):
+    """A warehouse registers inspected goods. Cotton's weight is its conditioned bale weight;
+    other goods give ``quantity_kg``."""
+
+    actor: str
+    ts_ns: int
+    certificate_no: str
+    inspector: str
+    owner: str
+    quality: Quality
+    quantity_kg: int = 0
+
+
+class TransferReceipt(msgspec.Struct, tag="transfer_receipt", **_OPTS):
+    actor: str
+    ts_ns: int
+    receipt_id: str
+    to: str
+
+
+class LockReceipt(msgspec.Struct, tag="lock_receipt", **_OPTS):
+    actor: str
+    ts_ns: int
+    receipt_id: str
+
+
+class UnlockReceipt(msgspec.Struct, tag="unlock_receipt", **_OPTS):
+    actor: str
+    ts_ns: int
+    receipt_id: str
+
+
+class PledgeReceipt(msgspec.Struct, tag="pledge_receipt", **_OPTS):
+    actor: str
+    ts_ns: int
+    receipt_id: str
+    lender: str
+
+
+class ReleaseReceipt(msgspec.Struct, tag="release_receipt", **_OPTS):
+    """The lender consents to release its pledge."""
+
+    actor: str
+    ts_ns: int
+    receipt_id: str
+
+
+class FreezeReceipt(msgspec.Struct, tag="freeze_receipt", **_OPTS):
+    actor: str
+    ts_ns: int
+    receipt_id: str
+
+
+class UnfreezeReceipt(msgspec.Struct, tag="unfreeze_receipt", **_OPTS):
+    actor: str
+    ts_ns: int
+    receipt_id: str
+
+
+class CancelReceipt(msgspec.Struct, tag="cancel_receipt", **_OPTS):
+    """Physical withdrawal, recorded by the issuing warehouse against a pickup code."""
+
+    actor: str
+    ts_ns: int
+    receipt_id: str
+    pickup_code: str
+
+
+class SetDeliverySpec(msgspec.Struct, tag="set_delivery_spec", **_OPTS):
+    """Make an instrument receipt-backed: its sell orders lock deliverable receipts, one a lot."""
+
+    actor: str
+    ts_ns: int
+    symbol: str
+    commodity: str
+    table: str
+    warehouses: list[str] = []
+
+
+ReceiptCommand = (IssueReceipt | TransferReceipt | LockReceipt | UnlockReceipt | PledgeReceipt | ReleaseReceipt
+                  | FreezeReceipt | UnfreezeReceipt | CancelReceipt | SetDeliverySpec)
+
+
+# ------------------------------------------------------------------ state and events
+
+class Receipt(msgspec.Struct, kw_only=True):
+    """A receipt as the registry holds it."""
+
+    receipt_id: str
+    commodity: str
+    warehouse: str
+    certificate_no: str
+    inspector: str
+    owner: str
+    quantity_kg: int
+    quality: Quality
+    factors: dict[str, str]
+    issued_ts_ns: int
+    state: str = REGISTERED
+    pledgee: str = ""
+    order_id: int = 0
+    version: int = 0
+
+
+class ReceiptEvent(msgspec.Struct, kw_only=True):
+    """One change to one receipt: ``version`` counts that receipt's events from 1, ``seq`` all
+    registry events. ``counterparty`` is the new owner (transfer, deliver) or the lender
+    (pledge); ``receipt`` is set on the issue event only."""
+
+    seq: int
+    receipt_id: str
+    version: int
+    action: str
+    actor: str
+    ts_ns: int
+    counterparty: str = ""
+    order_id: int = 0
+    detail: str = ""
+    receipt: Receipt | None = None
+
+
+class DeliverySpec(msgspec.Struct, kw_only=True):
+    symbol: str
+    commodity: str
+    table: str
+    warehouses: list[str] = []
+
+
+class ReceiptRejected(msgspec.Struct):
+    """A refused receipt command; nothing changed."""
+
+    code: str
+    message: str
+
+
+def fold(history: Iterable[ReceiptEvent]) -> Receipt:
+    """Rebuild a receipt from its events alone."""
+    receipt: Receipt | None = None
+    for e in history:
+        if e.action == "issue":
+            assert e.receipt is not None
+            receipt = msgspec.structs.replace(e.receipt)
+        else:
+            assert receipt is not None and e.version == receipt.version + 1, "history has a gap"
+            if e.action in ("transfer", "deliver"):
+                receipt.owner = e.counterparty
+                receipt.state, receipt.order_id = REGISTERED, 0
+            elif e.action == "lock":
+                receipt.state, receipt.order_id = LOCKED, e.order_id
+            elif e.action == "pledge":
+                receipt.state, receipt.pledgee = PLEDGED, e.counterparty
+            elif e.action == "freeze":
+                receipt.state = FROZEN
+            elif e.action in ("unlock", "release", "unfreeze"):
+                receipt.state, receipt.pledgee, receipt.order_id = REGISTERED, "", 0
+            elif e.action == "cancel":
+                receipt.state = CANCELLED
+            else:
+                raise ValueError(f"unknown receipt action {e.action}")
+        receipt.version = e.version
+    assert receipt is not None, "empty history"
+    return receipt
+
+
+# (action) -> the state it may start from, and the code for each other state
+_FROM = {"transfer": REGISTERED, "lock": REGISTERED, "pledge": REGISTERED, "freeze": REGISTERED,
+         "cancel": REGISTERED, "unlock": LOCKED, "deliver": LOCKED, "release": PLEDGED, "unfreeze": FROZEN}
+_BUSY = {LOCKED: "RECEIPT_LOCKED", PLEDGED: "RECEIPT_PLEDGED", FROZEN: "RECEIPT_FROZEN",
+         CANCELLED: "RECEIPT_CANCELLED"}
+_NOT_IN = {LOCKED: "RECEIPT_NOT_LOCKED", PLEDGED: "RECEIPT_NOT_PLEDGED", FROZEN: "RECEIPT_NOT_FROZEN"}
+
+
+class Registry:
+    """All receipts, their histories and the delivery specs of receipt-backed instruments."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.next_number = 1
+        self.receipts: dict[str, Receipt] = {}
+        self.history: dict[str, list[ReceiptEvent]] = {}
+        self.certificates: set[str] = set()
+        self.specs: dict[str, DeliverySpec] = {}
+        self.by_order: dict[int, list[str]] = {}  # sell order id -> receipts it holds, delivery order
+        self.new_events: list[ReceiptEvent] = []  # since the last drain (for the batch write)
+
+    # -------------------------------------------------------------- commands
+
+    def apply(self, cmd: ReceiptCommand) -> list[ReceiptEvent] | ReceiptRejected:
+        """Apply one registry command: its events, or a rejection that changed nothing."""
+        if isinstance(cmd, IssueReceipt):
+            return self._issue(cmd)
+        if isinstance(cmd, SetDeliverySpec):
+            if (cmd.commodity, cmd.table) not in TABLES:
+                return ReceiptRejected("UNKNOWN_PREMIUM_TABLE", f"no {cmd.commodity} table {cmd.table}")
+            self.specs[cmd.symbol] = DeliverySpec(symbol=cmd.symbol, commodity=cmd.commodity, table=cmd.table,
+                                                  warehouses=list(cmd.warehouses))
+            return []
+        receipt = self.receipts.get(cmd.receipt_id)
+        if receipt is None:
+            return ReceiptRejected("RECEIPT_NOT_FOUND", f"no receipt {cmd.receipt_id}")
+        if isinstance(cmd, TransferReceipt):
+            return self._change(receipt, "transfer", cmd, owner_only=True, counterparty=cmd.to)
+        if isinstance(cmd, LockReceipt):
+            return self._change(receipt, "lock", cmd, owner_only=True)
+        if isinstance(cmd, UnlockReceipt):
+            if receipt.state == LOCKED and receipt.order_id:
+                return ReceiptRejected("RECEIPT_BOUND_TO_ORDER",
+                                       f"receipt backs open order {receipt.order_id}: cancel the order")
+            return self._change(receipt, "unlock", cmd, owner_only=True)
+        if isinstance(cmd, PledgeReceipt):
+            return self._change(receipt, "pledge", cmd, owner_only=True, counterparty=cmd.lender)
+        if isinstance(cmd, ReleaseReceipt):
+            if receipt.state == PLEDGED and cmd.actor != receipt.pledgee:
+                return ReceiptRejected("NOT_PLEDGEE", "only the lender holding the pledge can release it")
+            return self._change(receipt, "release", cmd)
+        if isinstance(cmd, FreezeReceipt):
+            return self._change(receipt, "freeze", cmd)
+        if isinstance(cmd, UnfreezeReceipt):
+            return self._change(receipt, "unfreeze", cmd)
+        if isinstance(cmd, CancelReceipt):
+            if cmd.actor != receipt.warehouse:
+                return ReceiptRejected("NOT_WAREHOUSE", "only the issuing warehouse records a withdrawal")
+            if not cmd.pickup_code:
+                return ReceiptRejected("PICKUP_CODE_REQUIRED", "a withdrawal needs the owner's pickup code")
+            return self._change(receipt, "cancel", cmd, detail=f"pickup {cmd.pickup_code}")
+        raise TypeError(f"not a registry command: {type(cmd).__name__}")
+
+    def _issue(self, cmd: IssueReceipt) -> list[ReceiptEvent] | ReceiptRejected:
+        if not cmd.certificate_no or cmd.certificate_no in self.certificates:
+            return ReceiptRejected("DUPLICATE_CERTIFICATE", f"certificate {cmd.certificate_no!r} is already registered")
+        try:
+            factors = grade(cmd.quality)
+        except Refused as e:
+            return ReceiptRejected("QUALITY_REFUSED", e.reason)
+        if isinstance(cmd.quality, CottonQuality):
+            quantity = cotton_weight_kg(cmd.quality)
+        elif cmd.quantity_kg > 0:
+            quantity = cmd.quantity_kg
+        else:
+            return ReceiptRejected("INVALID_QUANTITY", "quantity_kg must be positive")
+        receipt_id = f"WR{self.next_number:08d}"
+        self.next_number += 1
+        receipt = Receipt(receipt_id=receipt_id, commodity=commodity_of(cmd.quality), warehouse=cmd.actor,
+                          certificate_no=cmd.certificate_no, inspector=cmd.inspector, owner=cmd.owner,
+                          quantity_kg=quantity, quality=cmd.quality, factors=factors, issued_ts_ns=cmd.ts_ns,
+                          version=1)
+        self.receipts[receipt_id] = receipt
+        self.certificates.add(cmd.certificate_no)
+        self.history[receipt_id] = []
+        return [self._record(receipt, "issue", cmd.actor, cmd.ts_ns, snapshot=msgspec.structs.replace(receipt))]
+
+    def _change(self, receipt: Receipt, action: str, cmd, owner_only: bool = False, counterparty: str = "",
+                detail: str = "") -> list[ReceiptEvent] | ReceiptRejected:
+        if (rejection := self._check(receipt, action, cmd.actor, owner_only, counterparty)) is not None:
+            return rejection
+        return [self._move(receipt, action, cmd.actor, cmd.ts_ns, counterparty, 0, detail)]
+
+    @staticmethod
+    def _check(receipt: Receipt, action: str, actor: str, owner_only: bool,
+               counterparty: str) -> ReceiptRejected | None:
+        start = _FROM[action]
+        if receipt.state != start:
+            code = _BUSY.get(receipt.state) if receipt.state != REGISTERED else _NOT_IN[start]
+            return ReceiptRejected(code, f"receipt {receipt.receipt_id} is {receipt.state}")
+        if owner_only and actor != receipt.owner:
+            return ReceiptRejected("NOT_OWNER", f"receipt {receipt.receipt_id} belongs to another member")
+        if counterparty and counterparty == receipt.owner:
+            return ReceiptRejected("INVALID_COUNTERPARTY", "the counterparty is the owner")
+        return None
+
+    def _move(self, receipt: Receipt, action: str, actor: str, ts_ns: int, counterparty: str = "",
+              order_id: int = 0, detail: str = "") -> ReceiptEvent:
+        """Apply a checked action to the live receipt and record its event."""
+        if action in ("transfer", "deliver"):
+            receipt.owner, receipt.state, receipt.order_id = counterparty, REGISTERED, 0
+        elif action == "lock":
+            receipt.state, receipt.order_id = LOCKED, order_id
+        elif action == "pledge":
+            receipt.state, receipt.pledgee = PLEDGED, counterparty
+        elif action == "freeze":
+            receipt.state = FROZEN
+        elif action in ("unlock", "release", "unfreeze"):
+            receipt.state, receipt.pledgee, receipt.order_id = REGISTERED, "", 0
+        elif action == "cancel":
+            receipt.state = CANCELLED
+        receipt.version += 1
+        return self._record(receipt, action, actor, ts_ns, counterparty, order_id, detail)
+
+    def _record(self, receipt: Receipt, action: str, actor: str, ts_ns: int, counterparty: str = "",
+                order_id: int = 0, detail: str = "", snapshot: Receipt | None = None) -> ReceiptEvent:
+        self.seq += 1
+        event = ReceiptEvent(seq=self.seq, receipt_id=receipt.receipt_id, version=receipt.version, action=action,
+                             actor=actor, ts_ns=ts_ns, counterparty=counterparty, order_id=order_id, detail=detail,
+                             receipt=snapshot)
+        self.history[receipt.receipt_id].append(event)
+        self.new_events.append(event)
+        return event
+
+    def drain_events(self) -> list[ReceiptEvent]:
+        """Events since the last call (the sequencer writes them with the batch)."""
+        events, self.new_events = self.new_events, []
+        return events
+
+    # -------------------------------------------------------------- sell orders
+
+    def why_not_deliverable(self, receipt: Receipt, spec: DeliverySpec) -> str | None:
+        return deliverable(receipt.commodity, receipt.warehouse, receipt.factors, spec.commodity, spec.warehouses)
+
+    def select_for_sale(self, owner: str, symbol: str, lots: int,
+                        chosen: list[str] | None = None) -> list[str] | ReceiptRejected:
+        """``lots`` receipts the owner may sell on ``symbol``: the ones named in ``chosen`` (all
+        of them, exactly ``lots``), or else the owner's deliverable registered receipts in
+        receipt-id order."""
+        spec = self.specs[symbol]
+        if chosen:
+            if len(chosen) != lots or len(set(chosen)) != lots:
+                return ReceiptRejected("RECEIPT_COUNT_MISMATCH", f"name exactly {lots} distinct receipts, one a lot")
+            for receipt_id in chosen:
+                receipt = self.receipts.get(receipt_id)
+                if receipt is None or receipt.owner != owner:
+                    return ReceiptRejected("RECEIPT_NOT_FOUND", f"you hold no receipt {receipt_id}")
+                if (rejection := self._check(receipt, "lock", owner, True, "")) is not None:
+                    return rejection
+                if (why := self.why_not_deliverable(receipt, spec)) is not None:
+                    return ReceiptRejected("NOT_DELIVERABLE", why)
+            return list(chosen)
+        free = [r.receipt_id for r in self.receipts.values()
+                if r.owner == owner and r.state == REGISTERED and self.why_not_deliverable(r, spec) is None]
+        if len(free) < lots:
+            return ReceiptRejected("INSUFFICIENT_RECEIPTS",
+                                   f"{lots} deliverable receipts needed on {symbol}, {len(free)} free")
+        return free[:lots]
+
+    def lock_for_order(self, order_id: int, receipt_ids: list[str], actor: str, ts_ns: int) -> None:
+        """Lock receipts (already checked by ``select_for_sale``) behind a sell order."""
+        for receipt_id in receipt_ids:
+            self._move(self.receipts[receipt_id], "lock", actor, ts_ns, order_id=order_id)
+        self.by_order.setdefault(order_id, []).extend(receipt_ids)
+
+    def deliver(self, order_id: int, lots: int, buyer: str, ts_ns: int, trade_id: int) -> list[str]:
+        """Hand ``lots`` of a sell order's receipts to the buyer (first locked, first delivered)."""
+        held = self.by_order.get(order_id, [])
+        delivered, self.by_order[order_id] = held[:lots], held[lots:]
+        for receipt_id in delivered:
+            self._move(self.receipts[receipt_id], "deliver", "exchange", ts_ns, counterparty=buyer,
+                       order_id=order_id, detail=f"trade {trade_id}")
+        if not self.by_order[order_id]:
+            del self.by_order[order_id]
+        return delivered
+
+    def unlock_order(self, order_id: int, keep: int, ts_ns: int) -> None:
+        """Release a sell order's receipts beyond the first ``keep`` (0 on cancel or expiry)."""
+        held = self.by_order.get(order_id, [])
+        for receipt_id in held[keep:]:
+            self._move(self.receipts[receipt_id], "unlock", "exchange", ts_ns, order_id=order_id,
+                       detail="order closed" if not keep else "order reduced")
+        if keep:
+            self.by_order[order_id] = held[:keep]
+        else:
+            self.by_order.pop(order_id, None)
+
+    def held_by(self, order_id: int) -> int:
+        return len(self.by_order.get(order_id, ()))
