@@ -10,20 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import msgspec
 from prometheus_client import generate_latest
 from sanic import HTTPResponse, Request, Sanic
 from sanic.exceptions import SanicException
 
 from engine import AddInstrument, AmendOrder, CancelOrder, MassCancel, NewOrder, Rejected, SetSession
-from gateway.auth import ApiKey, Authenticator, AuthError, TokenBucket, load_master_key
+from gateway.auth import Authenticator, AuthError, TokenBucket, load_master_key
 from gateway.exchange import Exchange, ShuttingDown, StatusUnknown
+from gateway.http import ApiError, decode, error, fen, require, respond
 from gateway.journal import Entry
-from gateway.members import MemberExists, UnknownMember, create_key, create_member, load_keys
+from gateway.members import MemberExists, UnknownMember, create_key, create_member, load_keys, load_members
 from gateway.openapi import docs_page, openapi_document
 from gateway.orders import TERMINAL, OrderView
 from gateway.pg import database_url
-from gateway.prices import PriceError, to_fen, to_yuan
+from gateway.prices import to_yuan
+from gateway.receipts_api import add_receipt_routes
 from gateway.wire import (
     AmendRequest,
     BookView,
@@ -36,56 +37,14 @@ from gateway.wire import (
     OrderRequest,
     SessionRequest,
 )
+from warehouse_receipts.registry import ReceiptRejected
 
 PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs"})
 TRADING_ROLES = ("trader", "supplier")
-_encode = msgspec.json.Encoder().encode
 
 # engine reject code -> HTTP status (anything else on an order is 422)
 REJECT_STATUS = {"UNKNOWN_ORDER": 409, "SESSION_CLOSED": 409, "SESSION_HALTED": 409, "UNKNOWN_INSTRUMENT": 404,
                  "DUPLICATE_INSTRUMENT": 409, "INVALID_SESSION_TRANSITION": 409}
-
-
-class ApiError(Exception):
-    """An error answer: HTTP status, stable code, human message."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def respond(body: Any, status: int = 200) -> HTTPResponse:
-    return HTTPResponse(_encode(body), status=status, content_type="application/json")
-
-
-def error(status: int, code: str, message: str, headers: dict | None = None) -> HTTPResponse:
-    body = _encode({"error": {"code": code, "message": message}})
-    return HTTPResponse(body, status=status, content_type="application/json", headers=headers)
-
-
-def decode(request: Request, kind: type) -> Any:
-    try:
-        return msgspec.json.decode(request.body or b"{}", type=kind)
-    except msgspec.ValidationError as e:
-        raise ApiError(400, "INVALID_REQUEST", str(e)) from None
-    except msgspec.DecodeError as e:
-        raise ApiError(400, "MALFORMED_JSON", str(e)) from None
-
-
-def fen(text: str | None, field: str) -> int:
-    if text is None:
-        raise ApiError(400, "INVALID_PRICE", f"{field} is required")
-    try:
-        return to_fen(text)
-    except PriceError as e:
-        raise ApiError(400, "INVALID_PRICE", str(e)) from None
-
-
-def require(request: Request, *roles: str) -> ApiKey:
-    key: ApiKey = request.ctx.key
-    if not key.roles.intersection(roles):
-        raise ApiError(403, "FORBIDDEN", f"needs one of the roles: {', '.join(roles)}")
-    return key
 
 
 def rejected(result_events: list, default_status: int = 422) -> ApiError | None:
@@ -98,7 +57,7 @@ def rejected(result_events: list, default_status: int = 422) -> ApiError | None:
 def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: str = "commex") -> Sanic:
     """The exchange's Sanic app; state lives in ``app.ctx`` once the server starts."""
     app = Sanic(name)
-    app.config.REQUEST_MAX_SIZE = 64 * 1024
+    app.config.REQUEST_MAX_SIZE = 256 * 1024  # a cotton receipt carries ~185 bale records
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 5.0
     app.config.KEEP_ALIVE_TIMEOUT = 30
     app.config.FALLBACK_ERROR_FORMAT = "json"
@@ -111,6 +70,7 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
         app.ctx.auth = Authenticator(load_master_key(data_dir))
         app.ctx.buckets = {}
         await load_keys(app.ctx.pool, app.ctx.auth)
+        app.ctx.members = await load_members(app.ctx.pool)
         metrics = app.ctx.exchange.metrics
         metrics.queue_length.set_function(app.ctx.exchange.queue_length)
         # Order views are long-lived: move what recovery built out of the collector's sight (the
@@ -183,7 +143,7 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
             cmd = NewOrder(member=key.member, symbol=req.symbol, side=req.side, quantity=req.quantity, price=price,
                            order_type=req.type, tif=req.time_in_force, post_only=req.post_only,
                            display_quantity=req.display_quantity, min_quantity=req.min_quantity, stp=req.stp)
-            result = await submit(Entry(cmd, req.client_order_id))
+            result = await submit(Entry(cmd, req.client_order_id, req.receipt_ids))
             first = result.view
             if not result.duplicate:
                 metrics.orders.labels("rejected" if first.status == "REJECTED" else "accepted").inc()
@@ -236,6 +196,8 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
             raise ApiError(400, "INVALID_PRICE", "price must be positive")
         cmd = AmendOrder(member=key.member, order_id=order_id, price=price, quantity=req.quantity or 0)
         result = await submit(Entry(cmd))
+        if isinstance(result.receipts, ReceiptRejected):
+            raise ApiError(422, result.receipts.code, result.receipts.message)
         if (err := rejected(result.events)) is not None:
             raise err
         return respond(view)
@@ -320,6 +282,7 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
             creds = await create_member(app.ctx.pool, app.ctx.auth, req.member, sorted(set(req.roles)))
         except MemberExists:
             raise ApiError(409, "MEMBER_EXISTS", f"member {req.member} exists") from None
+        app.ctx.members[req.member] = frozenset(creds.roles)
         return respond(creds, 201)
 
     @app.post("/v1/admin/members/<member>/keys")
@@ -335,6 +298,8 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
         require(request, "operator", "clearing")
         rows = await app.ctx.pool.fetch("SELECT member, roles FROM members ORDER BY member")
         return respond([{"member": r["member"], "roles": list(r["roles"])} for r in rows])
+
+    add_receipt_routes(app)
 
     # ------------------------------------------------------------------ public
 

@@ -12,42 +12,12 @@ from pathlib import Path
 
 import asyncpg
 
-from engine import AddInstrument, NewOrder, SetSession
 from gateway.auth import ROLES, Authenticator, load_master_key
-from gateway.exchange import Exchange, RecoveryError, replay_journal
-from gateway.journal import Entry
-from gateway.members import MemberExists, create_member, member_credentials
+from gateway.demo import seed
+from gateway.exchange import RecoveryError, replay_journal
+from gateway.members import MemberExists, create_member
 from gateway.pg import database_url, migrate
 from gateway.state import ExchangeState
-
-DEMO_INSTRUMENTS = [
-    # cotton 3128B: 5 t lots, 5 yuan/t tick, ±4 % band (ZCE); prices in fen per tonne
-    AddInstrument(symbol="CF", tick=500, lot_size=5_000, ref_price=1_500_000, band_bps=400, max_limit_qty=1_000,
-                  max_market_qty=200, protection_ticks=10),
-    # urea: 20 t lots, 1 yuan/t tick
-    AddInstrument(symbol="UR", tick=100, lot_size=20_000, ref_price=200_000, band_bps=400, max_limit_qty=1_000,
-                  max_market_qty=200, protection_ticks=20),
-    # heavy scrap steel: 10 t lots, 1 yuan/t tick, ±5 %
-    AddInstrument(symbol="SS", tick=100, lot_size=10_000, ref_price=280_000, band_bps=500, max_limit_qty=500,
-                  max_market_qty=100, protection_ticks=20),
-]
-DEMO_MEMBERS = [
-    ("exchange-ops", ["operator"]),
-    ("clearing-desk", ["clearing"]),
-    ("huafang-textile", ["trader"]),
-    ("luneng-agri", ["trader"]),
-    ("xinjiang-cotton-group", ["supplier"]),
-    ("sinofert", ["supplier"]),
-    ("xj-warehouse-01", ["warehouse"]),
-    ("agri-bank", ["lender"]),
-]
-DEMO_ORDERS = [
-    ("xinjiang-cotton-group", "CF", "sell", 200, 1_502_000, 20, "demo-cf-ask-1"),
-    ("xinjiang-cotton-group", "CF", "sell", 100, 1_505_000, 0, "demo-cf-ask-2"),
-    ("huafang-textile", "CF", "buy", 30, 1_498_000, 0, "demo-cf-bid-1"),
-    ("sinofert", "UR", "sell", 50, 201_000, 10, "demo-ur-ask-1"),
-    ("luneng-agri", "UR", "buy", 20, 199_500, 0, "demo-ur-bid-1"),
-]
 
 
 def progress(done: int, total: int) -> None:
@@ -58,37 +28,6 @@ def progress(done: int, total: int) -> None:
     if done >= total:
         sys.stderr.write("\n")
     sys.stderr.flush()
-
-
-async def demo(data_dir: Path) -> Path:
-    """Seed instruments, members (with keys) and a few resting orders; idempotent."""
-    url = database_url(data_dir)
-    exchange = await Exchange.open(url)
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
-    try:
-        for cmd in DEMO_INSTRUMENTS:
-            if cmd.symbol not in exchange.engine.instruments:
-                await exchange.submit(Entry(cmd))
-            if exchange.engine.instruments[cmd.symbol].session != "continuous":
-                await exchange.submit(Entry(SetSession(cmd.symbol, "continuous")))
-        auth = Authenticator(load_master_key(data_dir))
-        members = []
-        for member, roles in DEMO_MEMBERS:
-            creds = await member_credentials(pool, auth, member)
-            if creds is None:
-                creds = await create_member(pool, auth, member, roles)
-            members.append({"member": creds.member, "roles": creds.roles, "api_key": creds.api_key,
-                            "api_secret": creds.api_secret})
-        for member, symbol, side, qty, price, display, coid in DEMO_ORDERS:
-            await exchange.submit(Entry(NewOrder(member=member, symbol=symbol, side=side, quantity=qty, price=price,
-                                                 display_quantity=display), coid))
-    finally:
-        await pool.close()
-        await exchange.close()
-    path = data_dir / "demo-credentials.json"
-    path.write_text(json.dumps({"members": members}, indent=2))
-    path.chmod(0o600)
-    return path
 
 
 async def replay_database(data_dir: Path) -> dict:
@@ -143,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         serve(data_dir, args.host, args.port, args.rate, args.burst)
         return 0
     if args.command == "demo":
-        path = asyncio.run(demo(data_dir))
+        path = asyncio.run(seed(data_dir))
         print(f"demo data ready; credentials in {path}")
         return 0
     if args.command == "replay":

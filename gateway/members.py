@@ -22,6 +22,11 @@ async def load_keys(pool: asyncpg.Pool, auth: Authenticator) -> int:
     return len(rows)
 
 
+async def load_members(pool: asyncpg.Pool) -> dict[str, frozenset[str]]:
+    """Every member and its roles."""
+    return {r["member"]: frozenset(r["roles"]) for r in await pool.fetch("SELECT member, roles FROM members")}
+
+
 async def create_member(pool: asyncpg.Pool, auth: Authenticator, member: str, roles: list[str]) -> Credentials:
     """Create a member with one API key; return its credentials (the only time the secret is shown)."""
     async with pool.acquire() as conn, conn.transaction():

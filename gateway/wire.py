@@ -30,6 +30,8 @@ class OrderRequest(msgspec.Struct, **_STRICT):
     display_quantity: Lots = 0
     min_quantity: Lots = 0
     stp: Literal["cancel_newest", "cancel_oldest", "cancel_both"] = "cancel_newest"
+    receipt_ids: Annotated[list[str], Meta(max_length=1_000, description="sell on a receipt-backed "
+                                           "instrument: the receipts offered, one a lot (default: chosen)")] = []
 
 
 class AmendRequest(msgspec.Struct, **_STRICT):
@@ -117,3 +119,71 @@ __all__ = [
     "Fill", "Health", "InstrumentRequest", "InstrumentView", "MemberRequest", "OrderRequest", "OrderView",
     "SessionRequest", "TradeView",
 ]
+
+
+# ------------------------------------------------------------------ receipts
+
+from warehouse_receipts.quality import Quality  # noqa: E402  (kept next to the receipt bodies)
+
+MemberName = Annotated[str, Meta(min_length=1, max_length=32)]
+
+
+class IssueReceiptRequest(msgspec.Struct, **_STRICT):
+    certificate_no: Annotated[str, Meta(min_length=1, max_length=64)]
+    inspector: Annotated[str, Meta(min_length=1, max_length=64)]
+    owner: MemberName
+    quality: Quality
+    quantity_kg: Annotated[int, Meta(ge=0, le=10_000_000, description="required except for cotton")] = 0
+
+
+class TransferRequest(msgspec.Struct, **_STRICT):
+    to: MemberName
+
+
+class PledgeRequest(msgspec.Struct, **_STRICT):
+    lender: MemberName
+
+
+class WithdrawRequest(msgspec.Struct, **_STRICT):
+    pickup_code: Annotated[str, Meta(min_length=4, max_length=32)]
+
+
+class DeliverySpecRequest(msgspec.Struct, **_STRICT):
+    commodity: str
+    table: str
+    warehouses: list[str] = []
+
+
+class ReceiptView(msgspec.Struct, kw_only=True):
+    receipt_id: str
+    commodity: str
+    warehouse: str
+    owner: str
+    state: str
+    pledgee: str | None
+    order_id: int | None
+    quantity_kg: int
+    certificate_no: str
+    inspector: str
+    factors: dict[str, str]
+    premium_per_tonne: str | None
+    valued_on: str | None
+    value: str | None
+    version: int
+    quality: Quality
+
+
+class ReceiptEventView(msgspec.Struct, kw_only=True):
+    seq: int
+    version: int
+    action: str
+    actor: str
+    at: str
+    counterparty: str | None
+    order_id: int | None
+    detail: str | None
+
+
+class ReceiptHistory(msgspec.Struct):
+    receipt_id: str
+    events: list[ReceiptEventView]

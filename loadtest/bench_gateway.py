@@ -41,7 +41,7 @@ def order_requests(credentials: dict[str, dict], seed: int = 1):
         creds = keys[n % len(keys)]
         side = "buy" if rng.random() < 0.5 else "sell"
         body = msgspec.json.encode({
-            "symbol": "CF", "side": side, "quantity": rng.randint(1, 5),
+            "symbol": "CF2701", "side": side, "quantity": rng.randint(1, 5),
             "price": str(15_000 + 5 * rng.randint(-8, 8)), "client_order_id": f"b-{run}-{n}",
             "time_in_force": "GTC" if rng.random() < 0.7 else "IOC",
         })

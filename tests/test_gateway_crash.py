@@ -34,7 +34,7 @@ def load(server: ServerProcess, member: str, worker: int, acked: dict, stop: thr
             i += 1
             side = rng.choice(("buy", "sell"))
             price = 15_000 + 5 * rng.randint(-6, 6)
-            status, body = client.place("CF", side, rng.randint(1, 5), str(price), coid)
+            status, body = client.place("CF2701", side, rng.randint(1, 5), str(price), coid)
         except OSError:
             return  # the server is gone
         if status == 201:
@@ -79,7 +79,7 @@ def test_sigkill_under_load_loses_nothing_acknowledged(database_url, tmp_path) -
                 assert now["cum_qty"] >= body["cum_qty"]
         # a retry after the restart still returns the first answer
         coid, (member, body, what) = next((k, v) for k, v in acked.items() if v[2] == "placed")
-        status, again = clients[member].place("CF", "buy", 1, "15000", coid)
+        status, again = clients[member].place("CF2701", "buy", 1, "15000", coid)
         assert again["order_id"] == body["order_id"]
     finally:
         server.stop()

@@ -1,0 +1,132 @@
+"""``commex demo``: instruments, members of every role, inspected warehouse receipts and a few
+resting orders, so a newcomer can trade at once. Idempotent: running it again adds nothing."""
+
+import json
+import random
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+
+from engine import AddInstrument, NewOrder, SetSession
+from gateway.auth import Authenticator, load_master_key
+from gateway.exchange import Exchange
+from gateway.journal import Entry
+from gateway.members import create_member, member_credentials
+from gateway.pg import database_url
+from warehouse_receipts.quality import Bale, CottonQuality, ScrapSteelQuality, UreaQuality
+from warehouse_receipts.registry import IssueReceipt, SetDeliverySpec
+
+INSTRUMENTS = [
+    # spot cotton 3128B: one lot is one receipt (~40 t), priced per tonne, 5 yuan/t tick, ±4 %
+    AddInstrument(symbol="CF", tick=500, lot_size=40_000, ref_price=1_500_000, band_bps=400, max_limit_qty=100,
+                  max_market_qty=20, protection_ticks=10),
+    # spot urea: one lot is one 20 t receipt, 1 yuan/t tick
+    AddInstrument(symbol="UR", tick=100, lot_size=20_000, ref_price=200_000, band_bps=400, max_limit_qty=200,
+                  max_market_qty=50, protection_ticks=20),
+    # spot heavy scrap steel: one lot is one 30 t receipt, ±5 %
+    AddInstrument(symbol="SS", tick=100, lot_size=30_000, ref_price=280_000, band_bps=500, max_limit_qty=200,
+                  max_market_qty=50, protection_ticks=20),
+    # cotton forward (中远期), January delivery: 5 t lots (ZCE), traded without receipts at entry
+    AddInstrument(symbol="CF2701", tick=500, lot_size=5_000, ref_price=1_500_000, band_bps=400,
+                  max_limit_qty=1_000, max_market_qty=200, protection_ticks=10),
+]
+SPECS = [("CF", "cotton", "ZCE-2016/17"), ("UR", "urea", "GB/T2440-2017"), ("SS", "scrap_steel", "GB/T4223-2024")]
+MEMBERS = [
+    ("exchange-ops", ["operator"]),
+    ("clearing-desk", ["clearing"]),
+    ("huafang-textile", ["trader"]),
+    ("luneng-agri", ["trader"]),
+    ("xinjiang-cotton-group", ["supplier"]),
+    ("sinofert", ["supplier"]),
+    ("zhongzai-recycling", ["supplier"]),
+    ("xj-warehouse-01", ["warehouse"]),
+    ("sh-warehouse-02", ["warehouse"]),
+    ("agri-bank", ["lender"]),
+]
+RECEIPTS = [  # (warehouse, owner, commodity, how many)
+    ("xj-warehouse-01", "xinjiang-cotton-group", "cotton", 30),
+    ("sh-warehouse-02", "sinofert", "urea", 40),
+    ("sh-warehouse-02", "zhongzai-recycling", "scrap_steel", 30),
+]
+ORDERS = [  # (member, symbol, side, lots, price in fen, display, client order id)
+    ("xinjiang-cotton-group", "CF", "sell", 4, 1_502_000, 0, "demo-cf-ask-1"),
+    ("xinjiang-cotton-group", "CF", "sell", 3, 1_505_000, 0, "demo-cf-ask-2"),
+    ("huafang-textile", "CF", "buy", 2, 1_498_000, 0, "demo-cf-bid-1"),
+    ("sinofert", "UR", "sell", 10, 201_000, 2, "demo-ur-ask-1"),
+    ("luneng-agri", "UR", "buy", 5, 199_500, 0, "demo-ur-bid-1"),
+    ("huafang-textile", "CF2701", "buy", 20, 1_497_500, 0, "demo-fwd-bid-1"),
+    ("luneng-agri", "CF2701", "sell", 20, 1_503_000, 0, "demo-fwd-ask-1"),
+]
+
+
+def cotton_lot(rng: random.Random, lot: int) -> CottonQuality:
+    """A plausible Xinjiang machine-picked lot: 185 bales around 3128B."""
+    colour = rng.choice(("21", "31", "31", "31", "41"))
+    length = Decimal(rng.choice(("28.3", "28.9", "29.2", "29.6", "30.1")))
+    bales = []
+    for b in range(185):
+        bales.append(Bale(
+            barcode=f"65{lot:05d}{b:05d}", net_kg=Decimal(rng.randint(2250, 2290)) / 10, colour_grade=colour,
+            length_mm=length + Decimal(rng.randint(-3, 3)) / 10, micronaire=Decimal(rng.randint(39, 46)) / 10,
+            strength_cn_tex=Decimal(rng.randint(275, 305)) / 10, uniformity_pct=Decimal(rng.randint(815, 845)) / 10,
+            trash_pct=Decimal(rng.randint(10, 25)) / 10, moisture_regain_pct=Decimal(rng.randint(65, 85)) / 10,
+        ))
+    return CottonQuality(ginning=rng.choice(("P1", "P2", "P2")), bales=bales)
+
+
+def quality_for(commodity: str, rng: random.Random, n: int):
+    if commodity == "cotton":
+        return cotton_lot(rng, n), 0
+    if commodity == "urea":
+        return UreaQuality(nitrogen_pct=Decimal("46.2"), biuret_pct=Decimal("0.8"), moisture_pct=Decimal("0.3"),
+                           granules_pct=Decimal(rng.choice(("93.5", "95.0", "91.0")))), 20_000
+    return ScrapSteelQuality(steel_class=rng.choice(("heavy", "heavy", "medium")),
+                             inclusions_pct=Decimal(rng.randint(1, 5)) / 10), 30_000
+
+
+async def seed(data_dir: Path) -> Path:
+    """Seed everything (idempotently) and write ``demo-credentials.json``; return its path."""
+    url = database_url(data_dir)
+    exchange = await Exchange.open(url)
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    try:
+        engine, registry = exchange.engine, exchange.registry
+        for cmd in INSTRUMENTS:
+            if cmd.symbol not in engine.instruments:
+                await exchange.submit(Entry(cmd))
+            if engine.instruments[cmd.symbol].session != "continuous":
+                await exchange.submit(Entry(SetSession(cmd.symbol, "continuous")))
+        for symbol, commodity, table in SPECS:
+            if symbol not in registry.specs:
+                await exchange.submit(Entry(SetDeliverySpec(actor="exchange-ops", ts_ns=time.time_ns(),
+                                                            symbol=symbol, commodity=commodity, table=table)))
+        auth = Authenticator(load_master_key(data_dir))
+        members = []
+        for member, roles in MEMBERS:
+            creds = await member_credentials(pool, auth, member)
+            if creds is None:
+                creds = await create_member(pool, auth, member, roles)
+            members.append({"member": creds.member, "roles": creds.roles, "api_key": creds.api_key,
+                            "api_secret": creds.api_secret})
+        rng = random.Random(2026)
+        for warehouse, owner, commodity, count in RECEIPTS:
+            for n in range(1, count + 1):
+                certificate = f"GJ-2026-{commodity.upper()}-{n:04d}"
+                quality, kg = quality_for(commodity, rng, n)
+                if certificate not in registry.certificates:
+                    await exchange.submit(Entry(IssueReceipt(
+                        actor=warehouse, ts_ns=time.time_ns(), certificate_no=certificate,
+                        inspector="CFIC Xinjiang" if commodity == "cotton" else "CCIC Shanghai",
+                        owner=owner, quality=quality, quantity_kg=kg)))
+        for member, symbol, side, qty, price, display, coid in ORDERS:
+            await exchange.submit(Entry(NewOrder(member=member, symbol=symbol, side=side, quantity=qty, price=price,
+                                                 display_quantity=display), coid))
+    finally:
+        await pool.close()
+        await exchange.close()
+    path = data_dir / "demo-credentials.json"
+    path.write_text(json.dumps({"members": members}, indent=2))
+    path.chmod(0o600)
+    return path

@@ -1,0 +1,209 @@
+"""Warehouse-receipt routes: warehouses issue and withdraw, owners list, value, transfer, lock
+and pledge, lenders see and release their pledges, clearing staff see all and freeze for
+delivery. Every change goes through the sequencer as a registry command.
+
+Who sees a receipt: its owner, its issuing warehouse, the lender it is pledged to, and
+clearing staff; to anyone else it does not exist (404).
+"""
+
+import time
+from datetime import UTC, datetime
+
+from sanic import HTTPResponse, Request, Sanic
+
+from gateway.auth import ApiKey
+from gateway.http import ApiError, decode, require, respond
+from gateway.journal import Entry
+from gateway.prices import to_yuan
+from gateway.wire import (
+    DeliverySpecRequest,
+    IssueReceiptRequest,
+    PledgeRequest,
+    ReceiptEventView,
+    ReceiptHistory,
+    ReceiptView,
+    TransferRequest,
+    WithdrawRequest,
+)
+from warehouse_receipts.grading import table_for, value_fen
+from warehouse_receipts.registry import (
+    CancelReceipt,
+    FreezeReceipt,
+    IssueReceipt,
+    LockReceipt,
+    PledgeReceipt,
+    Receipt,
+    ReceiptRejected,
+    Registry,
+    ReleaseReceipt,
+    SetDeliverySpec,
+    TransferReceipt,
+    UnfreezeReceipt,
+    UnlockReceipt,
+)
+
+STATUS = {
+    "RECEIPT_NOT_FOUND": 404, "NOT_OWNER": 403, "NOT_PLEDGEE": 403, "NOT_WAREHOUSE": 403,
+    "RECEIPT_LOCKED": 409, "RECEIPT_PLEDGED": 409, "RECEIPT_FROZEN": 409, "RECEIPT_CANCELLED": 409,
+    "RECEIPT_NOT_LOCKED": 409, "RECEIPT_NOT_PLEDGED": 409, "RECEIPT_NOT_FROZEN": 409,
+    "RECEIPT_BOUND_TO_ORDER": 409, "DUPLICATE_CERTIFICATE": 409, "PICKUP_CODE_REQUIRED": 400,
+}
+
+
+def can_see(key: ApiKey, receipt: Receipt) -> bool:
+    return ("clearing" in key.roles or receipt.owner == key.member or receipt.warehouse == key.member
+            or receipt.pledgee == key.member)
+
+
+def valuation(registry: Registry, engine, receipt: Receipt) -> tuple[str | None, str | None, str | None]:
+    """(premium per tonne, instrument valued on, value at its reference price) in yuan, using
+    the first receipt-backed instrument of the receipt's commodity."""
+    for symbol in sorted(registry.specs):
+        spec = registry.specs[symbol]
+        if spec.commodity == receipt.commodity and symbol in engine.instruments:
+            premium = table_for(spec.commodity, spec.table).premium(receipt.factors)
+            price = engine.instruments[symbol].ref_price
+            return to_yuan(premium), symbol, to_yuan(value_fen(price, premium, receipt.quantity_kg))
+    return None, None, None
+
+
+def receipt_view(registry: Registry, engine, r: Receipt) -> ReceiptView:
+    premium, symbol, value = valuation(registry, engine, r)
+    return ReceiptView(receipt_id=r.receipt_id, commodity=r.commodity, warehouse=r.warehouse, owner=r.owner,
+                       state=r.state, pledgee=r.pledgee or None, order_id=r.order_id or None,
+                       quantity_kg=r.quantity_kg, certificate_no=r.certificate_no, inspector=r.inspector,
+                       factors=r.factors, premium_per_tonne=premium, valued_on=symbol, value=value,
+                       version=r.version, quality=r.quality)
+
+
+def add_receipt_routes(app: Sanic) -> None:
+    """Register the receipt routes on ``app`` (state in ``app.ctx`` once started)."""
+
+    def registry() -> Registry:
+        return app.ctx.exchange.registry
+
+    def visible(request: Request, receipt_id: str) -> Receipt:
+        receipt = registry().receipts.get(receipt_id)
+        if receipt is None or not can_see(request.ctx.key, receipt):
+            raise ApiError(404, "RECEIPT_NOT_FOUND", f"no receipt {receipt_id}")
+        return receipt
+
+    def member_with(name: str, role: str | None = None) -> None:
+        roles = app.ctx.members.get(name)
+        if roles is None:
+            raise ApiError(422, "UNKNOWN_MEMBER", f"no member {name}")
+        if role and role not in roles:
+            raise ApiError(422, f"NOT_A_{role.upper()}", f"{name} is not a {role}")
+
+    async def run(command) -> list:
+        result = await app.ctx.exchange.submit(Entry(command))
+        outcome = result.receipts
+        if isinstance(outcome, ReceiptRejected):
+            raise ApiError(STATUS.get(outcome.code, 422), outcome.code, outcome.message)
+        return outcome
+
+    async def change(request: Request, receipt_id: str, command) -> HTTPResponse:
+        await run(command)
+        return respond(receipt_view(registry(), app.ctx.exchange.engine, registry().receipts[receipt_id]))
+
+    @app.post("/v1/receipts")
+    async def issue(request: Request) -> HTTPResponse:
+        key = require(request, "warehouse")
+        req: IssueReceiptRequest = decode(request, IssueReceiptRequest)
+        member_with(req.owner)
+        events = await run(IssueReceipt(actor=key.member, ts_ns=time.time_ns(), certificate_no=req.certificate_no,
+                                        inspector=req.inspector, owner=req.owner, quality=req.quality,
+                                        quantity_kg=req.quantity_kg))
+        receipt = registry().receipts[events[0].receipt_id]
+        return respond(receipt_view(registry(), app.ctx.exchange.engine, receipt), 201)
+
+    @app.get("/v1/receipts")
+    async def list_receipts(request: Request) -> HTTPResponse:
+        key = request.ctx.key
+        engine = app.ctx.exchange.engine
+        reg = registry()
+        state = request.args.get("state")
+        return respond([receipt_view(reg, engine, r) for r in reg.receipts.values()
+                        if can_see(key, r) and (state is None or r.state == state)])
+
+    @app.get("/v1/receipts/<receipt_id>")
+    async def get_receipt(request: Request, receipt_id: str) -> HTTPResponse:
+        return respond(receipt_view(registry(), app.ctx.exchange.engine, visible(request, receipt_id)))
+
+    @app.get("/v1/receipts/<receipt_id>/history")
+    async def history(request: Request, receipt_id: str) -> HTTPResponse:
+        visible(request, receipt_id)
+        events = [ReceiptEventView(seq=e.seq, version=e.version, action=e.action, actor=e.actor,
+                                   at=datetime.fromtimestamp(e.ts_ns / 1e9, UTC).isoformat(),
+                                   counterparty=e.counterparty or None, order_id=e.order_id or None,
+                                   detail=e.detail or None) for e in registry().history[receipt_id]]
+        return respond(ReceiptHistory(receipt_id=receipt_id, events=events))
+
+    @app.post("/v1/receipts/<receipt_id>/transfer")
+    async def transfer(request: Request, receipt_id: str) -> HTTPResponse:
+        key = request.ctx.key
+        visible(request, receipt_id)
+        req: TransferRequest = decode(request, TransferRequest)
+        member_with(req.to)
+        return await change(request, receipt_id, TransferReceipt(actor=key.member, ts_ns=time.time_ns(),
+                                                                 receipt_id=receipt_id, to=req.to))
+
+    @app.post("/v1/receipts/<receipt_id>/lock")
+    async def lock(request: Request, receipt_id: str) -> HTTPResponse:
+        visible(request, receipt_id)
+        return await change(request, receipt_id, LockReceipt(actor=request.ctx.key.member, ts_ns=time.time_ns(),
+                                                             receipt_id=receipt_id))
+
+    @app.post("/v1/receipts/<receipt_id>/unlock")
+    async def unlock(request: Request, receipt_id: str) -> HTTPResponse:
+        visible(request, receipt_id)
+        return await change(request, receipt_id, UnlockReceipt(actor=request.ctx.key.member, ts_ns=time.time_ns(),
+                                                               receipt_id=receipt_id))
+
+    @app.post("/v1/receipts/<receipt_id>/pledge")
+    async def pledge(request: Request, receipt_id: str) -> HTTPResponse:
+        visible(request, receipt_id)
+        req: PledgeRequest = decode(request, PledgeRequest)
+        member_with(req.lender, "lender")
+        return await change(request, receipt_id, PledgeReceipt(actor=request.ctx.key.member, ts_ns=time.time_ns(),
+                                                               receipt_id=receipt_id, lender=req.lender))
+
+    @app.post("/v1/receipts/<receipt_id>/release")
+    async def release(request: Request, receipt_id: str) -> HTTPResponse:
+        key = require(request, "lender")
+        visible(request, receipt_id)
+        return await change(request, receipt_id, ReleaseReceipt(actor=key.member, ts_ns=time.time_ns(),
+                                                                receipt_id=receipt_id))
+
+    @app.post("/v1/receipts/<receipt_id>/freeze")
+    async def freeze(request: Request, receipt_id: str) -> HTTPResponse:
+        key = require(request, "clearing")
+        visible(request, receipt_id)
+        return await change(request, receipt_id, FreezeReceipt(actor=key.member, ts_ns=time.time_ns(),
+                                                               receipt_id=receipt_id))
+
+    @app.post("/v1/receipts/<receipt_id>/unfreeze")
+    async def unfreeze(request: Request, receipt_id: str) -> HTTPResponse:
+        key = require(request, "clearing")
+        visible(request, receipt_id)
+        return await change(request, receipt_id, UnfreezeReceipt(actor=key.member, ts_ns=time.time_ns(),
+                                                                 receipt_id=receipt_id))
+
+    @app.post("/v1/receipts/<receipt_id>/withdraw")
+    async def withdraw(request: Request, receipt_id: str) -> HTTPResponse:
+        key = require(request, "warehouse")
+        visible(request, receipt_id)
+        req: WithdrawRequest = decode(request, WithdrawRequest)
+        return await change(request, receipt_id, CancelReceipt(actor=key.member, ts_ns=time.time_ns(),
+                                                               receipt_id=receipt_id, pickup_code=req.pickup_code))
+
+    @app.post("/v1/admin/instruments/<symbol>/delivery")
+    async def delivery_spec(request: Request, symbol: str) -> HTTPResponse:
+        key = require(request, "operator")
+        req: DeliverySpecRequest = decode(request, DeliverySpecRequest)
+        if symbol not in app.ctx.exchange.engine.instruments:
+            raise ApiError(404, "UNKNOWN_INSTRUMENT", f"no instrument {symbol}")
+        await run(SetDeliverySpec(actor=key.member, ts_ns=time.time_ns(), symbol=symbol, commodity=req.commodity,
+                                  table=req.table, warehouses=req.warehouses))
+        return respond({"symbol": symbol, "commodity": req.commodity, "table": req.table,
+                        "warehouses": req.warehouses})
