@@ -16,6 +16,7 @@ from sanic.exceptions import SanicException
 
 from engine import AddInstrument, AmendOrder, CancelOrder, MassCancel, NewOrder, Rejected, SetSession
 from gateway.auth import Authenticator, AuthError, TokenBucket, load_master_key
+from gateway.clearing_api import add_clearing_routes
 from gateway.exchange import Exchange, ShuttingDown, StatusUnknown
 from gateway.http import ApiError, decode, error, fen, require, respond
 from gateway.journal import Entry
@@ -37,7 +38,6 @@ from gateway.wire import (
     OrderRequest,
     SessionRequest,
 )
-from warehouse_receipts.registry import ReceiptRejected
 
 PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs"})
 TRADING_ROLES = ("trader", "supplier")
@@ -196,8 +196,8 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
             raise ApiError(400, "INVALID_PRICE", "price must be positive")
         cmd = AmendOrder(member=key.member, order_id=order_id, price=price, quantity=req.quantity or 0)
         result = await submit(Entry(cmd))
-        if isinstance(result.receipts, ReceiptRejected):
-            raise ApiError(422, result.receipts.code, result.receipts.message)
+        if (refused := result.rejection) is not None:
+            raise ApiError(422, refused.code, refused.message)
         if (err := rejected(result.events)) is not None:
             raise err
         return respond(view)
@@ -300,6 +300,7 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
         return respond([{"member": r["member"], "roles": list(r["roles"])} for r in rows])
 
     add_receipt_routes(app)
+    add_clearing_routes(app)
 
     # ------------------------------------------------------------------ public
 

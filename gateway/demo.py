@@ -9,6 +9,8 @@ from pathlib import Path
 
 import asyncpg
 
+from clearing.core import Deposit, SetFees
+from clearing.ledger import cash
 from engine import AddInstrument, NewOrder, SetSession
 from gateway.auth import Authenticator, load_master_key
 from gateway.exchange import Exchange
@@ -32,7 +34,13 @@ INSTRUMENTS = [
     AddInstrument(symbol="CF2701", tick=500, lot_size=5_000, ref_price=1_500_000, band_bps=400,
                   max_limit_qty=1_000, max_market_qty=200, protection_ticks=10),
 ]
-SPECS = [("CF", "cotton", "ZCE-2016/17"), ("UR", "urea", "GB/T2440-2017"), ("SS", "scrap_steel", "GB/T4223-2024")]
+# (symbol, commodity, premium table, kg a lot): a receipt may weigh within 10 % of the lot
+SPECS = [("CF", "cotton", "ZCE-2016/17", 40_000), ("UR", "urea", "GB/T2440-2017", 20_000),
+         ("SS", "scrap_steel", "GB/T4223-2024", 30_000)]
+# commission, each side: fen a lot, millionths of value (spot 0.2 ‰; the forward 4.30 yuan a lot)
+FEES = [("CF", 0, 200), ("UR", 0, 200), ("SS", 0, 200), ("CF2701", 430, 0)]
+# opening cash, in fen: traders 100 million yuan, suppliers 5 million (for commission)
+FUNDING = {"trader": 10_000_000_000, "supplier": 500_000_000}
 MEMBERS = [
     ("exchange-ops", ["operator"]),
     ("clearing-desk", ["clearing"]),
@@ -98,10 +106,16 @@ async def seed(data_dir: Path) -> Path:
                 await exchange.submit(Entry(cmd))
             if engine.instruments[cmd.symbol].session != "continuous":
                 await exchange.submit(Entry(SetSession(cmd.symbol, "continuous")))
-        for symbol, commodity, table in SPECS:
+        for symbol, commodity, table, lot_kg in SPECS:
             if symbol not in registry.specs:
                 await exchange.submit(Entry(SetDeliverySpec(actor="exchange-ops", ts_ns=time.time_ns(),
-                                                            symbol=symbol, commodity=commodity, table=table)))
+                                                            symbol=symbol, commodity=commodity, table=table,
+                                                            lot_kg=lot_kg)))
+        clearing = exchange.state.clearing
+        for symbol, per_lot, rate_ppm in FEES:
+            if symbol not in clearing.fees:
+                await exchange.submit(Entry(SetFees(actor="exchange-ops", ts_ns=time.time_ns(), symbol=symbol,
+                                                    per_lot=per_lot, rate_ppm=rate_ppm)))
         auth = Authenticator(load_master_key(data_dir))
         members = []
         for member, roles in MEMBERS:
@@ -110,6 +124,10 @@ async def seed(data_dir: Path) -> Path:
                 creds = await create_member(pool, auth, member, roles)
             members.append({"member": creds.member, "roles": creds.roles, "api_key": creds.api_key,
                             "api_secret": creds.api_secret})
+            amount = max((FUNDING.get(role, 0) for role in roles), default=0)
+            if amount and cash(member) not in clearing.ledger.accounts:
+                await exchange.submit(Entry(Deposit(actor="clearing-desk", ts_ns=time.time_ns(), member=member,
+                                                    amount=amount, reference="demo-opening-balance")))
         rng = random.Random(2026)
         for warehouse, owner, commodity, count in RECEIPTS:
             for n in range(1, count + 1):

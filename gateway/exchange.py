@@ -20,6 +20,7 @@ from collections.abc import Callable
 import asyncpg
 import msgspec
 
+from clearing.core import SettlementReport
 from gateway.journal import Entry, decode_entry, encode_entry
 from gateway.metrics import Metrics
 from gateway.pg import migrate
@@ -28,13 +29,16 @@ from gateway.state import ExchangeState, Result
 log = logging.getLogger("commex.exchange")
 SEQUENCER_LOCK = 0x636F6D6D6578  # advisory lock: one sequencer per database
 
-COMMIT_BATCH = "SELECT commex_commit_batch(" + ", ".join(f"${i}" for i in range(1, 52)) + ")"
+COMMIT_BATCH = "SELECT commex_commit_batch(" + ", ".join(f"${i}" for i in range(1, 65)) + ")"
 CHECKPOINT_SECONDS = 1.0  # at most this often a batch also records the engine's state hash
 FREEZE_SECONDS = 1.0  # at most this often long-lived objects move to the GC's permanent generation
 ORDER_FIELDS = 13
 TRADE_FIELDS = 10
 RECEIPT_FIELDS = 12
 RECEIPT_EVENT_FIELDS = 9
+TRANSFER_FIELDS = 7
+ACCOUNT_FIELDS = 3
+REPORT_FIELDS = 3
 _json = msgspec.json.Encoder().encode
 
 
@@ -115,6 +119,7 @@ class Exchange:
         self.entry_no, _ = await replay_journal(self.conn, self.state, progress)
         self.state.views.drain_rows()
         self.state.registry.drain_events()
+        self.state.clearing.ledger.drain()
         return self.state.state_hash()
 
     # ------------------------------------------------------------------ commands
@@ -124,13 +129,23 @@ class Exchange:
         if not self._accepting:
             raise ShuttingDown()
         future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((entry, future))
+        self._queue.put_nowait((entry, future, time.perf_counter()))  # enqueue time: settlement lag
         return await future
 
     def queue_length(self) -> int:
         return self._queue.qsize()
 
     async def _run(self) -> None:
+        try:
+            await self._loop()
+        except Exception:
+            # A command that fails half-way leaves memory unlike any journal prefix: the only
+            # honest recovery is a restart, which rebuilds memory from what was committed.
+            log.exception("sequencer failed; exiting so a restart replays the journal")
+            logging.shutdown()
+            os._exit(70)
+
+    async def _loop(self) -> None:
         queue = self._queue
         while True:
             first = await queue.get()
@@ -147,14 +162,14 @@ class Exchange:
             if stop and queue.empty():
                 return
 
-    async def _commit(self, batch: list[tuple[Entry, asyncio.Future]]) -> None:
+    async def _commit(self, batch: list[tuple[Entry, asyncio.Future, float]]) -> None:
         state, metrics = self.state, self.metrics
         engine, views, registry = state.engine, state.views, state.registry
         by_client = views.by_client
         clock = time.perf_counter
         ts = time.time_ns()
         rows, results = [], []
-        for entry, _ in batch:
+        for entry, _, _ in batch:
             if entry.client_order_id:
                 first = by_client.get((entry.command.member, entry.client_order_id))
                 if first is not None:
@@ -174,6 +189,10 @@ class Exchange:
         receipt_rows = receipt_projection(registry, receipt_events)
         event_rows = [(e.seq, e.receipt_id, e.version, e.action, e.actor, e.ts_ns, e.counterparty, e.order_id,
                        e.detail) for e in receipt_events]
+        transfers, accounts = state.clearing.ledger.drain()
+        transfer_rows = [(t.transfer_id, t.debit, t.credit, t.amount, t.code, t.ref, t.ts_ns) for t in transfers]
+        account_rows = [(a.account_id, a.debits, a.credits) for a in accounts]
+        report_rows = [(r.day, r.ts_ns, _json(r).decode()) for r in results_reports(results)]
         started = time.perf_counter()
         state_hash = None
         if started - self.last_checkpoint >= CHECKPOINT_SECONDS:
@@ -184,19 +203,24 @@ class Exchange:
                 COMMIT_BATCH, [r[0] for r in rows], self.batch_no, ts, [r[3] for r in rows],
                 *columns(order_rows, ORDER_FIELDS), *columns(trade_rows, TRADE_FIELDS),
                 *columns(receipt_rows, RECEIPT_FIELDS), *columns(event_rows, RECEIPT_EVENT_FIELDS),
-                self.entry_no, engine.seq, state_hash)
+                *columns(transfer_rows, TRANSFER_FIELDS), *columns(account_rows, ACCOUNT_FIELDS),
+                *columns(report_rows, REPORT_FIELDS), self.entry_no, engine.seq, state_hash)
         except BaseException:
             log.exception("batch %d failed to commit; memory is ahead of the journal: exiting", self.batch_no)
-            for _, future in batch:
+            for _, future, _ in batch:
                 if not future.done():
                     future.set_exception(StatusUnknown())
             os._exit(70)
-        elapsed = time.perf_counter() - started
+        done = time.perf_counter()
+        elapsed = done - started
         metrics.commit_seconds.observe(elapsed)
+        metrics.transfers.inc(len(transfer_rows))
+        if trade_rows:
+            metrics.settlement_lag.observe(done - min(enqueued for _, _, enqueued in batch))
         metrics.batch_size.observe(len(rows))
         self.commit_seconds.append(elapsed)
         self.batch_sizes.append(len(rows))
-        entries = [entry for entry, _ in batch]
+        entries = [entry for entry, _, _ in batch]
         for hook in self.on_commit:
             hook(entries, results)
         self._resolve(batch, results)
@@ -208,10 +232,14 @@ class Exchange:
             self.last_freeze = started
 
     @staticmethod
-    def _resolve(batch: list[tuple[Entry, asyncio.Future]], results: list[Result]) -> None:
-        for (_, future), result in zip(batch, results, strict=True):
+    def _resolve(batch: list[tuple[Entry, asyncio.Future, float]], results: list[Result]) -> None:
+        for (_, future, _), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
+
+
+def results_reports(results: list[Result]) -> list[SettlementReport]:
+    return [r.outcome for r in results if isinstance(r.outcome, SettlementReport)]
 
 
 def columns(rows: list[tuple], width: int) -> list:

@@ -22,4 +22,8 @@ class Metrics:
         self.queue_length = Gauge("exchange_sequencer_queue_length", "Commands waiting for the sequencer",
                                   registry=r)
         self.book_depth = Gauge("exchange_book_depth", "Price levels in the book", ["symbol", "side"], registry=r)
+        self.settlement_lag = Histogram("exchange_settlement_lag_seconds",
+                                        "From a batch's oldest command entering the queue to its fills settled "
+                                        "and committed", buckets=LATENCY_BUCKETS, registry=r)
+        self.transfers = Counter("exchange_ledger_transfers_total", "Ledger transfers posted", registry=r)
         self.ws_clients = Gauge("exchange_ws_clients", "Connected WebSocket clients", registry=r)

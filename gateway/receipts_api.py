@@ -33,7 +33,6 @@ from warehouse_receipts.registry import (
     LockReceipt,
     PledgeReceipt,
     Receipt,
-    ReceiptRejected,
     Registry,
     ReleaseReceipt,
     SetDeliverySpec,
@@ -97,10 +96,9 @@ def add_receipt_routes(app: Sanic) -> None:
 
     async def run(command) -> list:
         result = await app.ctx.exchange.submit(Entry(command))
-        outcome = result.receipts
-        if isinstance(outcome, ReceiptRejected):
-            raise ApiError(STATUS.get(outcome.code, 422), outcome.code, outcome.message)
-        return outcome
+        if (refused := result.rejection) is not None:
+            raise ApiError(STATUS.get(refused.code, 422), refused.code, refused.message)
+        return result.outcome
 
     async def change(request: Request, receipt_id: str, command) -> HTTPResponse:
         await run(command)

@@ -1,63 +1,111 @@
 """Everything the sequencer folds a journal entry into: the engine (books), the receipt
-registry and the order views. ``apply`` is the one path for live commands and for replay, so
-both produce the same state, receipt timestamps included (they come from the journal)."""
+registry, clearing (ledger and holds) and the order views. ``apply`` is the one path for live
+commands and for replay, so both produce the same state, timestamps included (they come
+from the journal).
+
+For a trading command the pipeline is exchange-core's: risk (receipts for spot sells, cash
+for orders that need it) → matching → receipts follow the events → clearing settles and
+resizes holds → order views.
+"""
 
 import hashlib
 
 import msgspec
 
-from engine import AmendOrder, Engine, Event, NewOrder
+from clearing.core import Clearing, ClearingRejected, EndOfDay, SetFees, SettlementReport
+from engine import AmendOrder, Engine, Event, NewOrder, SetReferencePrice, SetSession
 from gateway.journal import Entry
 from gateway.orders import OrderView, OrderViews
 from warehouse_receipts.backing import follow, receipts_needed
-from warehouse_receipts.registry import ReceiptEvent, ReceiptRejected, Registry
+from warehouse_receipts.registry import ReceiptCommand, ReceiptEvent, ReceiptRejected, Registry, SetDeliverySpec
+
+Outcome = list[ReceiptEvent] | ReceiptRejected | ClearingRejected | SettlementReport | None
 
 
 class Result:
-    """What one command did: engine events, the order view a new order created, the receipt
-    events or rejection of a registry command. ``duplicate`` marks a retried client order id:
-    nothing was applied or journaled."""
+    """What one command did: engine events, the order view a new order created, and the
+    outcome of the non-engine step (receipt events, a report, or a rejection). ``duplicate``
+    marks a retried client order id: nothing was applied or journaled."""
 
-    __slots__ = ("events", "view", "receipts", "duplicate")
+    __slots__ = ("events", "view", "outcome", "duplicate")
 
-    def __init__(self, events: list[Event], view: OrderView | None,
-                 receipts: list[ReceiptEvent] | ReceiptRejected | None = None, duplicate: bool = False) -> None:
+    def __init__(self, events: list[Event], view: OrderView | None, outcome: Outcome = None,
+                 duplicate: bool = False) -> None:
         self.events = events
         self.view = view
-        self.receipts = receipts
+        self.outcome = outcome
         self.duplicate = duplicate
+
+    @property
+    def rejection(self) -> ReceiptRejected | ClearingRejected | None:
+        return self.outcome if isinstance(self.outcome, ReceiptRejected | ClearingRejected) else None
 
 
 _TRADING = (NewOrder, AmendOrder)
 
 
 class ExchangeState:
-    """Engine + registry + order views, advanced one journal entry at a time."""
+    """Engine + registry + clearing + order views, advanced one journal entry at a time."""
 
     def __init__(self) -> None:
         self.engine = Engine()
         self.registry = Registry()
+        self.clearing = Clearing()
         self.views = OrderViews()
 
     def apply(self, entry: Entry, entry_no: int, ts_ns: int) -> Result:
         """Apply one journaled command."""
         cmd = entry.command
-        if not hasattr(cmd, "ts_ns"):  # an engine command
-            to_lock: list[str] = []
-            if isinstance(cmd, _TRADING):
-                needed = receipts_needed(self.registry, self.engine, cmd, entry.receipt_ids)
-                if isinstance(needed, ReceiptRejected):
-                    view = self.views.reject(entry, needed.code) if isinstance(cmd, NewOrder) else None
-                    return Result([], view, needed)
-                to_lock = needed or []
-            events = self.engine.apply(cmd)
-            follow(self.registry, events, to_lock, ts_ns)
-            return Result(events, self.views.apply(entry, events, entry_no))
-        return Result([], None, self.registry.apply(cmd))
+        if isinstance(cmd, EndOfDay):
+            return Result([], None, self._end_of_day(entry, entry_no))
+        if hasattr(cmd, "ts_ns"):  # a registry or clearing command
+            if isinstance(cmd, SetFees | SetDeliverySpec) and any(
+                    o.symbol == cmd.symbol for o in self.engine.orders.values()):
+                # open orders' holds and receipts were sized under the old terms
+                return Result([], None, ClearingRejected("OPEN_ORDERS", f"{cmd.symbol} has open orders"))
+            if isinstance(cmd, ReceiptCommand):
+                return Result([], None, self.registry.apply(cmd))
+            return Result([], None, self.clearing.apply_funding(cmd))
+        to_lock: list[str] = []
+        if isinstance(cmd, _TRADING):
+            needed = receipts_needed(self.registry, self.engine, cmd, entry.receipt_ids)
+            refused = needed if isinstance(needed, ReceiptRejected) else \
+                self.clearing.check_funds(self.engine, self.registry, cmd)
+            if refused is not None:
+                view = self.views.reject(entry, refused.code) if isinstance(cmd, NewOrder) else None
+                return Result([], view, refused)
+            to_lock = needed or []
+        events = self.engine.apply(cmd)
+        self._follow(events, to_lock, ts_ns)
+        return Result(events, self.views.apply(entry, events, entry_no))
+
+    def _follow(self, events: list[Event], to_lock: list[str], ts_ns: int) -> None:
+        delivered = follow(self.registry, events, to_lock, ts_ns)
+        self.clearing.follow(self.engine, self.registry, events, delivered, ts_ns)
+
+    def _end_of_day(self, entry: Entry, entry_no: int) -> SettlementReport:
+        cmd: EndOfDay = entry.command
+        engine, clearing = self.engine, self.clearing
+        prices = {s: clearing.settlement_price(engine, s, cmd.ts_ns, cmd.window_ns) for s in sorted(engine.instruments)}
+        for symbol in sorted(engine.instruments):
+            if engine.instruments[symbol].session != "closed":
+                events = engine.apply(SetSession(symbol, "closed"))  # DAY orders expire
+                self._follow(events, [], cmd.ts_ns)
+                self.views.apply(entry, events, entry_no)
+            if prices[symbol] != engine.instruments[symbol].ref_price:
+                engine.apply(SetReferencePrice(symbol, prices[symbol]))
+        report = clearing.report(engine, len(clearing.reports) + 1, cmd.ts_ns, prices)
+        clearing.close_day(report)
+        return report
 
     def state_hash(self) -> str:
-        """Digest of books and receipts: equal on any two states reached by the same journal."""
-        registry = self.registry
-        receipts = msgspec.msgpack.encode([registry.seq, registry.next_number, sorted(registry.specs.items()),
-                                           [registry.receipts[k] for k in sorted(registry.receipts)]])
-        return self.engine.state_hash() + hashlib.blake2b(receipts, digest_size=8).hexdigest()
+        """Digest of books, receipts and the ledger: equal on any two states reached by the
+        same journal."""
+        registry, clearing = self.registry, self.clearing
+        rest = msgspec.msgpack.encode([
+            registry.seq, registry.next_number, sorted(registry.specs.items()),
+            [registry.receipts[k] for k in sorted(registry.receipts)],
+            clearing.ledger.next_id, [clearing.ledger.accounts[k] for k in sorted(clearing.ledger.accounts)],
+            sorted(clearing.holds.items()), sorted(clearing.fees.items()), len(clearing.reports),
+        ])
+        return self.engine.state_hash() + hashlib.blake2b(rest, digest_size=8).hexdigest()

@@ -27,14 +27,16 @@ def receipts_needed(registry: Registry, engine: Engine, cmd: NewOrder | AmendOrd
     return registry.select_for_sale(cmd.member, order.symbol, more)
 
 
-def follow(registry: Registry, events: list[Event], to_lock: list[str], ts_ns: int) -> None:
-    """Move receipts as the engine's events say (see the module docstring)."""
+def follow(registry: Registry, events: list[Event], to_lock: list[str], ts_ns: int) -> dict[int, list[str]]:
+    """Move receipts as the engine's events say (see the module docstring); return the
+    receipts each trade delivered, by trade id."""
     specs = registry.specs
+    delivered: dict[int, list[str]] = {}
     for e in events:
         kind = type(e)
         if kind is Trade:
             if e.symbol in specs:
-                registry.deliver(e.sell_order_id, e.quantity, e.buyer, ts_ns, e.trade_id)
+                delivered[e.trade_id] = registry.deliver(e.sell_order_id, e.quantity, e.buyer, ts_ns, e.trade_id)
         elif kind is Accepted:
             if to_lock and e.side == "sell" and e.symbol in specs:
                 registry.lock_for_order(e.order_id, to_lock, e.member, ts_ns)
@@ -47,3 +49,4 @@ def follow(registry: Registry, events: list[Event], to_lock: list[str], ts_ns: i
                 registry.unlock_order(e.order_id, e.leaves, ts_ns)
             elif to_lock:
                 registry.lock_for_order(e.order_id, to_lock, e.member, ts_ns)
+    return delivered

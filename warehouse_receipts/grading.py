@@ -19,6 +19,10 @@ class PremiumTable(msgspec.Struct, frozen=True, kw_only=True):
     entries: dict[str, dict[str, int]]
     caps: dict[str, int] = {}  # numeric factors whose values above the cap price as the cap
 
+    def max_premium(self) -> int:
+        """The largest premium any receipt can carry (fen per tonne, at least 0)."""
+        return sum(max(0, *values.values()) for values in self.entries.values())
+
     def premium(self, factors: dict[str, str]) -> int:
         """Fen per tonne above (or below) the base grade."""
         total = 0
@@ -77,8 +81,12 @@ def value_fen(price_fen_per_tonne: int, premium_fen_per_tonne: int, weight_kg: i
 
 
 def deliverable(commodity: str, warehouse: str, factors: dict[str, str], spec_commodity: str,
-                spec_warehouses: list[str]) -> str | None:
-    """Why a receipt cannot be delivered against an instrument, or None if it can."""
+                spec_warehouses: list[str], weight_kg: int = 0, lot_kg: int = 0,
+                tolerance_bps: int = 0) -> str | None:
+    """Why a receipt cannot be delivered against an instrument, or None if it can. With
+    ``lot_kg``, the receipt must weigh within ``tolerance_bps`` of one lot."""
+    if lot_kg and abs(weight_kg - lot_kg) * 10_000 > lot_kg * tolerance_bps:
+        return f"{weight_kg} kg is not within {tolerance_bps / 100:g} % of a {lot_kg} kg lot"
     if commodity != spec_commodity:
         return f"a {commodity} receipt does not deliver against a {spec_commodity} instrument"
     if spec_warehouses and warehouse not in spec_warehouses:

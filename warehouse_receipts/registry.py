@@ -106,6 +106,8 @@ class SetDeliverySpec(msgspec.Struct, tag="set_delivery_spec", **_OPTS):
     commodity: str
     table: str
     warehouses: list[str] = []
+    lot_kg: int = 0
+    tolerance_bps: int = 1_000
 
 
 ReceiptCommand = (IssueReceipt | TransferReceipt | LockReceipt | UnlockReceipt | PledgeReceipt | ReleaseReceipt
@@ -151,10 +153,15 @@ class ReceiptEvent(msgspec.Struct, kw_only=True):
 
 
 class DeliverySpec(msgspec.Struct, kw_only=True):
+    """A receipt-backed instrument: one lot is one receipt of ``commodity`` weighing within
+    ``tolerance_bps`` of ``lot_kg`` (0: any weight), from ``warehouses`` (empty: any)."""
+
     symbol: str
     commodity: str
     table: str
     warehouses: list[str] = []
+    lot_kg: int = 0
+    tolerance_bps: int = 1_000
 
 
 class ReceiptRejected(msgspec.Struct):
@@ -224,7 +231,8 @@ class Registry:
             if (cmd.commodity, cmd.table) not in TABLES:
                 return ReceiptRejected("UNKNOWN_PREMIUM_TABLE", f"no {cmd.commodity} table {cmd.table}")
             self.specs[cmd.symbol] = DeliverySpec(symbol=cmd.symbol, commodity=cmd.commodity, table=cmd.table,
-                                                  warehouses=list(cmd.warehouses))
+                                                  warehouses=list(cmd.warehouses), lot_kg=cmd.lot_kg,
+                                                  tolerance_bps=cmd.tolerance_bps)
             return []
         receipt = self.receipts.get(cmd.receipt_id)
         if receipt is None:
@@ -278,7 +286,8 @@ class Registry:
         self.receipts[receipt_id] = receipt
         self.certificates.add(cmd.certificate_no)
         self.history[receipt_id] = []
-        return [self._record(receipt, "issue", cmd.actor, cmd.ts_ns, snapshot=msgspec.structs.replace(receipt))]
+        return [self._record(receipt, "issue", cmd.actor, cmd.ts_ns, counterparty=cmd.owner,
+                             snapshot=msgspec.structs.replace(receipt))]
 
     def _change(self, receipt: Receipt, action: str, cmd, owner_only: bool = False, counterparty: str = "",
                 detail: str = "") -> list[ReceiptEvent] | ReceiptRejected:
@@ -335,7 +344,8 @@ class Registry:
     # -------------------------------------------------------------- sell orders
 
     def why_not_deliverable(self, receipt: Receipt, spec: DeliverySpec) -> str | None:
-        return deliverable(receipt.commodity, receipt.warehouse, receipt.factors, spec.commodity, spec.warehouses)
+        return deliverable(receipt.commodity, receipt.warehouse, receipt.factors, spec.commodity, spec.warehouses,
+                           receipt.quantity_kg, spec.lot_kg, spec.tolerance_bps)
 
     def select_for_sale(self, owner: str, symbol: str, lots: int,
                         chosen: list[str] | None = None) -> list[str] | ReceiptRejected:

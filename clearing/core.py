@@ -1,0 +1,346 @@
+"""Clearing: pre-trade cash holds, delivery versus payment of fills, commission, funding and
+end of day, on the ledger. Deterministic and I/O-free like the engine; the sequencer calls it
+for every command, so a journal replay rebuilds the same ledger.
+
+Holds. Every open order that may need cash has a hold (``held:M``) equal to its *need*:
+leaves × the most one lot can cost. For a buy on a receipt-backed (spot) instrument a lot
+costs at most (limit price + the premium table's largest premium) × the heaviest deliverable
+receipt + the largest commission; a spot sell needs nothing (its commission comes out of the
+proceeds); on other instruments either side needs only its largest commission. Holds are
+resized to the need after every event, so held cash always equals the open orders' needs,
+and a fill can never cost more than its hold.
+"""
+
+import msgspec
+
+from clearing.ledger import BANK, FEES, Ledger, Overdraft, cash, held
+from engine import Accepted, Amended, AmendOrder, Cancelled, Engine, Event, NewOrder, Trade
+from warehouse_receipts.grading import table_for, value_fen
+from warehouse_receipts.registry import Registry
+
+_OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
+
+
+class Deposit(msgspec.Struct, tag="deposit", **_OPTS):
+    actor: str
+    ts_ns: int
+    member: str
+    amount: int
+    reference: str
+
+
+class Withdraw(msgspec.Struct, tag="withdraw", **_OPTS):
+    actor: str
+    ts_ns: int
+    member: str
+    amount: int
+    reference: str
+
+
+class SetFees(msgspec.Struct, tag="set_fees", **_OPTS):
+    """Commission on ``symbol``, charged to each side of a fill: ``per_lot`` fen a lot plus
+    ``rate_ppm`` millionths of the fill's value (rounded half up to the fen)."""
+
+    actor: str
+    ts_ns: int
+    symbol: str
+    per_lot: int = 0
+    rate_ppm: int = 0
+
+
+class EndOfDay(msgspec.Struct, tag="end_of_day", **_OPTS):
+    """Close the trading day: settlement prices (VWAP of the last ``window_ns`` of trades, else
+    the last trade, else the reference), DAY orders expire, reports are drawn up."""
+
+    actor: str
+    ts_ns: int
+    window_ns: int = 3_600_000_000_000
+
+
+ClearingCommand = Deposit | Withdraw | SetFees | EndOfDay
+
+
+class ClearingRejected(msgspec.Struct):
+    code: str
+    message: str
+
+
+class OpenOrder(msgspec.Struct, kw_only=True, gc=False):
+    member: str
+    symbol: str
+    side: str
+    price: int
+
+
+class DayTrade(msgspec.Struct, kw_only=True, gc=False):
+    trade_id: int
+    symbol: str
+    price: int
+    quantity: int
+    buyer: str
+    seller: str
+    value: int
+    buyer_fee: int
+    seller_fee: int
+    receipts: int
+    ts_ns: int
+
+
+class InstrumentSettlement(msgspec.Struct, kw_only=True):
+    symbol: str
+    settlement_price: int
+    trades: int
+    volume_lots: int
+    turnover: int
+
+
+class MemberSettlement(msgspec.Struct, kw_only=True):
+    member: str
+    bought_lots: int = 0
+    sold_lots: int = 0
+    bought_value: int = 0
+    sold_value: int = 0
+    fees: int = 0
+    deposits: int = 0
+    withdrawals: int = 0
+    receipts_in: int = 0
+    receipts_out: int = 0
+    net_cash: int = 0
+    cash_available: int = 0
+    cash_held: int = 0
+
+
+class SettlementReport(msgspec.Struct, kw_only=True):
+    day: int
+    ts_ns: int
+    instruments: list[InstrumentSettlement]
+    members: list[MemberSettlement]
+    fee_revenue: int
+    turnover: int
+
+
+def fee_of(per_lot: int, rate_ppm: int, lots: int, value: int) -> int:
+    return per_lot * lots + (value * rate_ppm * 2 + 1_000_000) // 2_000_000
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+class Clearing:
+    """Ledger, holds, fees, the day's trades and the settlement reports."""
+
+    def __init__(self) -> None:
+        self.ledger = Ledger()
+        self.fees: dict[str, tuple[int, int]] = {}
+        self.orders: dict[int, OpenOrder] = {}
+        self.holds: dict[int, int] = {}
+        self.day_trades: list[DayTrade] = []
+        self.day_funding: dict[str, list[int]] = {}  # member -> [deposits, withdrawals] today
+        self.reports: list[SettlementReport] = []
+        self.deposited = 0
+        self.withdrawn = 0
+
+    # -------------------------------------------------------------- needs
+
+    def per_lot_need(self, engine: Engine, registry: Registry, symbol: str, side: str, price: int) -> int:
+        """The most one lot of an order can cost its member (see the module docstring)."""
+        inst = engine.instruments[symbol]
+        per_lot, ppm = self.fees.get(symbol, (0, 0))
+        spec = registry.specs.get(symbol)
+        if spec is not None:
+            max_kg = inst.lot_size * (10_000 + spec.tolerance_bps) // 10_000
+            max_value = _ceil_div(max(0, price + table_for(spec.commodity, spec.table).max_premium()) * max_kg, 1_000)
+            fee = per_lot + _ceil_div(max_value * ppm, 1_000_000)
+            return max_value + fee if side == "buy" else 0
+        value = _ceil_div(max(0, price) * inst.lot_size, 1_000)
+        return per_lot + _ceil_div(value * ppm, 1_000_000)
+
+    def available(self, member: str) -> int:
+        return self.ledger.balance(cash(member))
+
+    def check_funds(self, engine: Engine, registry: Registry, cmd: NewOrder | AmendOrder) -> ClearingRejected | None:
+        """Refuse an order (or amendment) whose extra hold exceeds the member's available cash."""
+        if isinstance(cmd, NewOrder):
+            if cmd.symbol not in engine.instruments or cmd.quantity <= 0:
+                return None
+            price = cmd.price if cmd.order_type == "limit" else engine.market_limit_price(cmd.symbol, cmd.side)
+            if not price or price <= 0:
+                return None
+            extra = cmd.quantity * self.per_lot_need(engine, registry, cmd.symbol, cmd.side, price)
+            member = cmd.member
+        else:
+            order = engine.orders.get(cmd.order_id)
+            if order is None or order.member != cmd.member or cmd.price < 0 or cmd.quantity < 0:
+                return None
+            price = cmd.price or order.price
+            leaves = (cmd.quantity or order.quantity) - order.filled
+            if leaves <= 0:
+                return None
+            need = leaves * self.per_lot_need(engine, registry, order.symbol, order.side, price)
+            extra = need - self.holds.get(order.order_id, 0)
+            member = cmd.member
+        if extra > self.available(member):
+            return ClearingRejected("INSUFFICIENT_FUNDS",
+                                    f"the order needs {extra} fen held, {self.available(member)} fen available")
+        return None
+
+    def _set_hold(self, order_id: int, target: int, ts_ns: int) -> None:
+        current = self.holds.get(order_id, 0)
+        member = self.orders[order_id].member
+        ref = f"order:{order_id}"
+        if target > current:
+            self.ledger.post([(cash(member), held(member), target - current, "HOLD", ref)], ts_ns)
+        elif target < current:
+            self.ledger.post([(held(member), cash(member), current - target, "RELEASE", ref)], ts_ns)
+        if target:
+            self.holds[order_id] = target
+        else:
+            self.holds.pop(order_id, None)
+
+    def _resize(self, engine: Engine, registry: Registry, order_id: int, leaves: int, ts_ns: int) -> None:
+        order = self.orders.get(order_id)
+        if order is None:
+            return
+        need = leaves * self.per_lot_need(engine, registry, order.symbol, order.side, order.price) if leaves else 0
+        self._set_hold(order_id, need, ts_ns)
+        if not leaves:
+            del self.orders[order_id]
+
+    # -------------------------------------------------------------- after the engine
+
+    def follow(self, engine: Engine, registry: Registry, events: list[Event], delivered: dict[int, list[str]],
+               ts_ns: int) -> None:
+        """Holds and settlement for one command's engine events."""
+        for e in events:
+            kind = type(e)
+            if kind is Trade:
+                self._settle(engine, registry, e, delivered.get(e.trade_id, []), ts_ns)
+                self._resize(engine, registry, e.buy_order_id, e.buy_leaves, ts_ns)
+                self._resize(engine, registry, e.sell_order_id, e.sell_leaves, ts_ns)
+            elif kind is Accepted:
+                if self.per_lot_need(engine, registry, e.symbol, e.side, e.price):
+                    self.orders[e.order_id] = OpenOrder(member=e.member, symbol=e.symbol, side=e.side, price=e.price)
+                    self._resize(engine, registry, e.order_id, e.quantity, ts_ns)
+            elif kind is Amended:
+                order = self.orders.get(e.order_id)
+                if order is not None:
+                    order.price = e.price
+                    self._resize(engine, registry, e.order_id, e.leaves, ts_ns)
+            elif kind is Cancelled and e.order_id in self.orders:
+                self._resize(engine, registry, e.order_id, 0, ts_ns)
+
+    def _settle(self, engine: Engine, registry: Registry, t: Trade, receipt_ids: list[str], ts_ns: int) -> None:
+        """Delivery versus payment of one fill, with commission on both sides."""
+        per_lot, ppm = self.fees.get(t.symbol, (0, 0))
+        ref = f"trade:{t.trade_id}"
+        spec = registry.specs.get(t.symbol)
+        if spec is not None:
+            table = table_for(spec.commodity, spec.table)
+            value = sum(value_fen(t.price, table.premium(registry.receipts[r].factors),
+                                  registry.receipts[r].quantity_kg) for r in receipt_ids)
+            buyer_fee = seller_fee = fee_of(per_lot, ppm, t.quantity, value)
+            legs = [(held(t.buyer), cash(t.seller), value, "DVP", ref),
+                    (held(t.buyer), FEES, buyer_fee, "FEE", ref),
+                    (cash(t.seller), FEES, seller_fee, "FEE", ref)]
+            spent = {t.buy_order_id: value + buyer_fee}
+        else:
+            value = t.price * t.quantity * engine.instruments[t.symbol].lot_size // 1_000
+            buyer_fee = seller_fee = fee_of(per_lot, ppm, t.quantity, value)
+            legs = [(held(t.buyer), FEES, buyer_fee, "FEE", ref), (held(t.seller), FEES, seller_fee, "FEE", ref)]
+            spent = {t.buy_order_id: buyer_fee, t.sell_order_id: seller_fee}
+        self.ledger.post(legs, ts_ns)
+        for order_id, amount in spent.items():  # what the fill used came out of that order's hold
+            if amount:
+                self.holds[order_id] -= amount
+        self.day_trades.append(DayTrade(trade_id=t.trade_id, symbol=t.symbol, price=t.price, quantity=t.quantity,
+                                        buyer=t.buyer, seller=t.seller, value=value, buyer_fee=buyer_fee,
+                                        seller_fee=seller_fee, receipts=len(receipt_ids), ts_ns=ts_ns))
+
+    # -------------------------------------------------------------- funding and fees
+
+    def apply_funding(self, cmd: Deposit | Withdraw | SetFees) -> ClearingRejected | None:
+        if isinstance(cmd, SetFees):
+            if cmd.per_lot < 0 or cmd.rate_ppm < 0:
+                return ClearingRejected("INVALID_FEES", "fees cannot be negative")
+            self.fees[cmd.symbol] = (cmd.per_lot, cmd.rate_ppm)
+            return None
+        if cmd.amount <= 0:
+            return ClearingRejected("INVALID_AMOUNT", "the amount must be positive")
+        ref = f"{type(cmd).__struct_config__.tag}:{cmd.reference}"
+        funding = self.day_funding.setdefault(cmd.member, [0, 0])
+        if isinstance(cmd, Deposit):
+            self.ledger.post([(BANK, cash(cmd.member), cmd.amount, "DEPOSIT", ref)], cmd.ts_ns)
+            self.deposited += cmd.amount
+            funding[0] += cmd.amount
+            return None
+        try:
+            self.ledger.post([(cash(cmd.member), BANK, cmd.amount, "WITHDRAWAL", ref)], cmd.ts_ns)
+        except Overdraft:
+            return ClearingRejected("INSUFFICIENT_FUNDS",
+                                    f"{cmd.amount} fen asked, {self.available(cmd.member)} fen available")
+        self.withdrawn += cmd.amount
+        funding[1] += cmd.amount
+        return None
+
+    # -------------------------------------------------------------- end of day
+
+    def settlement_price(self, engine: Engine, symbol: str, now_ns: int, window_ns: int) -> int:
+        """VWAP of the day's trades in the last ``window_ns``, else the last trade, else the
+        reference price; rounded half up to the tick."""
+        inst = engine.instruments[symbol]
+        trades = [t for t in self.day_trades if t.symbol == symbol]
+        recent = [t for t in trades if t.ts_ns >= now_ns - window_ns]
+        if recent:
+            lots = sum(t.quantity for t in recent)
+            vwap2 = 2 * sum(t.price * t.quantity for t in recent) // lots  # twice the VWAP, floored
+            price = (vwap2 + 1) // 2
+        elif trades:
+            price = trades[-1].price
+        else:
+            return inst.ref_price
+        return (price * 2 + inst.tick) // (2 * inst.tick) * inst.tick
+
+    def report(self, engine: Engine, day: int, ts_ns: int, prices: dict[str, int]) -> SettlementReport:
+        """The day's settlement report, per instrument and per member."""
+        members: dict[str, MemberSettlement] = {}
+
+        def row(member: str) -> MemberSettlement:
+            if member not in members:
+                members[member] = MemberSettlement(member=member)
+            return members[member]
+
+        for t in self.day_trades:
+            b, s = row(t.buyer), row(t.seller)
+            b.bought_lots += t.quantity
+            b.bought_value += t.value
+            b.fees += t.buyer_fee
+            b.receipts_in += t.receipts
+            s.sold_lots += t.quantity
+            s.sold_value += t.value
+            s.fees += t.seller_fee
+            s.receipts_out += t.receipts
+        for member, (deposits, withdrawals) in self.day_funding.items():
+            r = row(member)
+            r.deposits, r.withdrawals = deposits, withdrawals
+        for r in members.values():
+            spot_paid = sum(t.value for t in self.day_trades if t.buyer == r.member and t.receipts)
+            spot_received = sum(t.value for t in self.day_trades if t.seller == r.member and t.receipts)
+            r.net_cash = r.deposits - r.withdrawals + spot_received - spot_paid - r.fees
+            r.cash_available = self.ledger.balance(cash(r.member))
+            r.cash_held = self.ledger.balance(held(r.member))
+        instruments = []
+        for symbol in sorted(prices):
+            trades = [t for t in self.day_trades if t.symbol == symbol]
+            instruments.append(InstrumentSettlement(symbol=symbol, settlement_price=prices[symbol],
+                                                    trades=len(trades), volume_lots=sum(t.quantity for t in trades),
+                                                    turnover=sum(t.value for t in trades)))
+        return SettlementReport(day=day, ts_ns=ts_ns, instruments=instruments,
+                                members=[members[m] for m in sorted(members)],
+                                fee_revenue=sum(t.buyer_fee + t.seller_fee for t in self.day_trades),
+                                turnover=sum(t.value for t in self.day_trades))
+
+    def close_day(self, report: SettlementReport) -> None:
+        self.reports.append(report)
+        self.day_trades = []
+        self.day_funding = {}

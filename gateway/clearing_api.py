@@ -1,0 +1,201 @@
+"""Clearing routes: clearing staff record deposits and withdrawals, run end of day, read
+reports and reconcile; members read their balances and ledger statement. Amounts on the wire
+are yuan decimal strings, as prices are."""
+
+import csv
+import io
+import time
+from datetime import UTC, datetime
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+from sanic import HTTPResponse, Request, Sanic
+
+from clearing.core import Deposit, EndOfDay, SetFees, SettlementReport, Withdraw
+from clearing.ledger import cash, held, margin
+from clearing.reconcile import reconcile
+from gateway.http import ApiError, decode, fen, require, respond
+from gateway.journal import Entry
+from gateway.prices import to_yuan
+
+_STRICT = {"forbid_unknown_fields": True, "kw_only": True}
+
+
+class FundingRequest(msgspec.Struct, **_STRICT):
+    member: str
+    amount: Annotated[str, Meta(description="yuan, e.g. \"1000000.00\"")]
+    reference: Annotated[str, Meta(min_length=1, max_length=64)]
+
+
+class EndOfDayRequest(msgspec.Struct, **_STRICT):
+    window_minutes: Annotated[int, Meta(ge=1, le=1_440)] = 60
+
+
+class FeesRequest(msgspec.Struct, **_STRICT):
+    per_lot: str = "0"
+    rate_ppm: Annotated[int, Meta(ge=0, le=100_000)] = 0
+
+
+class Balances(msgspec.Struct, kw_only=True):
+    member: str
+    available: str
+    held: str
+    margin: str
+
+
+class StatementLine(msgspec.Struct, kw_only=True):
+    transfer_id: int
+    at: str
+    account: str
+    amount: str
+    code: str
+    ref: str
+    counter_account: str
+
+
+def balances(ledger, member: str) -> Balances:
+    return Balances(member=member, available=to_yuan(ledger.balance(cash(member))),
+                    held=to_yuan(ledger.balance(held(member))), margin=to_yuan(ledger.balance(margin(member))))
+
+
+MONEY_FIELDS = ("bought_value", "sold_value", "fees", "deposits", "withdrawals", "net_cash", "cash_available",
+                "cash_held")
+
+
+def report_view(report: SettlementReport, member: str | None = None) -> dict:
+    """The report with amounts in yuan; only ``member``'s row if given."""
+    data = msgspec.to_builtins(report)
+    data["at"] = datetime.fromtimestamp(report.ts_ns / 1e9, UTC).isoformat()
+    data["fee_revenue"], data["turnover"] = to_yuan(report.fee_revenue), to_yuan(report.turnover)
+    for row in data["instruments"]:
+        row["settlement_price"], row["turnover"] = to_yuan(row["settlement_price"]), to_yuan(row["turnover"])
+    for row in data["members"]:
+        for name in MONEY_FIELDS:
+            row[name] = to_yuan(row[name])
+    if member is not None:
+        data["members"] = [row for row in data["members"] if row["member"] == member]
+        del data["fee_revenue"]
+    return data
+
+
+def report_csv(view: dict) -> str:
+    """One row per member, then one per instrument, then the exchange's totals."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    columns = ["member", "bought_lots", "sold_lots", "receipts_in", "receipts_out", *MONEY_FIELDS]
+    writer.writerow(["section", *columns])
+    for row in view["members"]:
+        writer.writerow(["member", *(row[c] for c in columns)])
+    writer.writerow(["section", "symbol", "settlement_price", "trades", "volume_lots", "turnover"])
+    for row in view["instruments"]:
+        writer.writerow(["instrument", row["symbol"], row["settlement_price"], row["trades"], row["volume_lots"],
+                         row["turnover"]])
+    if "fee_revenue" in view:
+        writer.writerow(["exchange", "day", view["day"], "fee_revenue", view["fee_revenue"], "turnover",
+                         view["turnover"]])
+    return out.getvalue()
+
+
+def add_clearing_routes(app: Sanic) -> None:
+    """Register the clearing routes on ``app``."""
+
+    def ledger():
+        return app.ctx.exchange.state.clearing.ledger
+
+    async def run(command):
+        result = await app.ctx.exchange.submit(Entry(command))
+        if (refused := result.rejection) is not None:
+            raise ApiError(422, refused.code, refused.message)
+        return result.outcome
+
+    async def funding(request: Request, kind: type) -> HTTPResponse:
+        key = require(request, "clearing")
+        req: FundingRequest = decode(request, FundingRequest)
+        if req.member not in app.ctx.members:
+            raise ApiError(422, "UNKNOWN_MEMBER", f"no member {req.member}")
+        amount = fen(req.amount, "amount")
+        if amount <= 0:
+            raise ApiError(400, "INVALID_AMOUNT", "the amount must be positive")
+        await run(kind(actor=key.member, ts_ns=time.time_ns(), member=req.member, amount=amount,
+                       reference=req.reference))
+        return respond(balances(ledger(), req.member), 201)
+
+    @app.post("/v1/clearing/deposits")
+    async def cash_deposit(request: Request) -> HTTPResponse:
+        return await funding(request, Deposit)
+
+    @app.post("/v1/clearing/withdrawals")
+    async def cash_withdrawal(request: Request) -> HTTPResponse:
+        return await funding(request, Withdraw)
+
+    @app.get("/v1/accounts/me")
+    async def my_accounts(request: Request) -> HTTPResponse:
+        return respond(balances(ledger(), request.ctx.key.member))
+
+    @app.get("/v1/accounts")
+    async def all_accounts(request: Request) -> HTTPResponse:
+        require(request, "clearing")
+        members = [request.args.get("member")] if request.args.get("member") else sorted(app.ctx.members)
+        return respond([balances(ledger(), m) for m in members])
+
+    @app.get("/v1/ledger")
+    async def statement(request: Request) -> HTTPResponse:
+        key = request.ctx.key
+        member = request.args.get("member") or key.member
+        if member != key.member:
+            require(request, "clearing")
+        limit = max(1, min(int(request.args.get("limit", "200")), 5_000))
+        accounts = [cash(member), held(member), margin(member)]
+        rows = await app.ctx.pool.fetch(
+            "SELECT transfer_id, debit, credit, amount, code, ref, ts_ns FROM transfers "
+            "WHERE debit = ANY($1) OR credit = ANY($1) ORDER BY transfer_id DESC LIMIT $2", accounts, limit)
+        lines = []
+        for r in rows:
+            ours_debited = r["debit"] in accounts
+            lines.append(StatementLine(
+                transfer_id=r["transfer_id"], at=datetime.fromtimestamp(r["ts_ns"] / 1e9, UTC).isoformat(),
+                account=r["debit"] if ours_debited else r["credit"],
+                amount=to_yuan(-r["amount"] if ours_debited else r["amount"]), code=r["code"], ref=r["ref"],
+                counter_account=r["credit"] if ours_debited else r["debit"]))
+        return respond(lines)
+
+    @app.post("/v1/clearing/end-of-day")
+    async def end_of_day(request: Request) -> HTTPResponse:
+        key = require(request, "clearing")
+        req: EndOfDayRequest = decode(request, EndOfDayRequest)
+        report = await run(EndOfDay(actor=key.member, ts_ns=time.time_ns(),
+                                    window_ns=req.window_minutes * 60_000_000_000))
+        return respond(report_view(report), 201)
+
+    @app.get("/v1/clearing/reports/<day>")
+    async def report(request: Request, day: str) -> HTTPResponse:
+        reports = app.ctx.exchange.state.clearing.reports
+        if not reports:
+            raise ApiError(404, "NO_REPORT", "no trading day has been closed yet")
+        try:
+            found = reports[-1] if day == "latest" else reports[int(day) - 1]
+        except (ValueError, IndexError):
+            raise ApiError(404, "NO_REPORT", f"no report for day {day}") from None
+        key = request.ctx.key
+        view = report_view(found, None if "clearing" in key.roles else key.member)
+        if request.args.get("format") == "csv":
+            return HTTPResponse(report_csv(view), content_type="text/csv; charset=utf-8")
+        return respond(view)
+
+    @app.get("/v1/clearing/reconcile")
+    async def reconcile_route(request: Request) -> HTTPResponse:
+        require(request, "clearing")
+        async with app.ctx.pool.acquire() as conn:
+            return respond(await reconcile(conn, app.ctx.exchange))
+
+    @app.post("/v1/admin/instruments/<symbol>/fees")
+    async def set_fees(request: Request, symbol: str) -> HTTPResponse:
+        key = require(request, "operator")
+        req: FeesRequest = decode(request, FeesRequest)
+        if symbol not in app.ctx.exchange.engine.instruments:
+            raise ApiError(404, "UNKNOWN_INSTRUMENT", f"no instrument {symbol}")
+        per_lot = fen(req.per_lot, "per_lot")
+        await run(SetFees(actor=key.member, ts_ns=time.time_ns(), symbol=symbol, per_lot=per_lot,
+                          rate_ppm=req.rate_ppm))
+        return respond({"symbol": symbol, "per_lot": to_yuan(per_lot), "rate_ppm": req.rate_ppm})
