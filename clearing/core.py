@@ -259,10 +259,15 @@ class Clearing:
 
     # -------------------------------------------------------------- funding and fees
 
-    def apply_funding(self, cmd: Deposit | Withdraw | SetFees) -> ClearingRejected | None:
+    def apply_funding(self, cmd: Deposit | Withdraw | SetFees, spot: bool = False) -> ClearingRejected | None:
+        """Deposits, withdrawals and commission terms. ``spot``: the instrument is receipt-backed."""
         if isinstance(cmd, SetFees):
-            if cmd.per_lot < 0 or cmd.rate_ppm < 0:
-                return ClearingRejected("INVALID_FEES", "fees cannot be negative")
+            if cmd.per_lot < 0 or not 0 <= cmd.rate_ppm <= 100_000:
+                return ClearingRejected("INVALID_FEES", "fees cannot be negative; the rate is at most 10 %")
+            if cmd.rate_ppm and not spot:
+                # A sell may trade above its limit, so a commission on value could outgrow its hold;
+                # without delivery proceeds to pay it from, commission is charged per lot (as on ZCE).
+                return ClearingRejected("INVALID_FEES", "commission on value needs a receipt-backed instrument")
             self.fees[cmd.symbol] = (cmd.per_lot, cmd.rate_ppm)
             return None
         if cmd.amount <= 0:

@@ -15,6 +15,7 @@ import gc
 import logging
 import os
 import time
+import traceback
 from collections.abc import Callable
 
 import asyncpg
@@ -142,6 +143,7 @@ class Exchange:
             # A command that fails half-way leaves memory unlike any journal prefix: the only
             # honest recovery is a restart, which rebuilds memory from what was committed.
             log.exception("sequencer failed; exiting so a restart replays the journal")
+            traceback.print_exc()  # also when no logging is configured
             logging.shutdown()
             os._exit(70)
 
@@ -207,6 +209,7 @@ class Exchange:
                 *columns(report_rows, REPORT_FIELDS), self.entry_no, engine.seq, state_hash)
         except BaseException:
             log.exception("batch %d failed to commit; memory is ahead of the journal: exiting", self.batch_no)
+            traceback.print_exc()
             for _, future, _ in batch:
                 if not future.done():
                     future.set_exception(StatusUnknown())

@@ -65,7 +65,8 @@ class ExchangeState:
                 return Result([], None, ClearingRejected("OPEN_ORDERS", f"{cmd.symbol} has open orders"))
             if isinstance(cmd, ReceiptCommand):
                 return Result([], None, self.registry.apply(cmd))
-            return Result([], None, self.clearing.apply_funding(cmd))
+            spot = getattr(cmd, "symbol", "") in self.registry.specs
+            return Result([], None, self.clearing.apply_funding(cmd, spot=spot))
         to_lock: list[str] = []
         if isinstance(cmd, _TRADING):
             needed = receipts_needed(self.registry, self.engine, cmd, entry.receipt_ids)
