@@ -75,24 +75,26 @@ def wait_healthy(base: str, proc: subprocess.Popen) -> None:
     raise RuntimeError("bare server did not start")
 
 
+def bucket_p99_ms(lines: list[str], name: str) -> float:
+    """The bound of the first histogram bucket holding 99 % of ``name``'s observations (ms)."""
+    buckets = [(float(line.split('le="')[1].split('"')[0]), float(line.split()[-1]))
+               for line in lines if line.startswith(f"{name}_bucket")]
+    total = buckets[-1][1] if buckets else 0
+    bound = next((b for b, n in buckets if total and n >= 0.99 * total), float("inf"))
+    return round(bound * 1_000, 2) if total else 0.0
+
+
 def server_figures(base: str) -> dict:
-    """From the server's /metrics: mean commands per committed batch, and the bucket bound
-    under which 99 % of batch commits finished (ms)."""
-    text = Client(base).request("GET", "/metrics")[1]
-    values, buckets = {}, []
-    for line in text.splitlines():
-        if line.startswith("exchange_journal_batch_commands_sum") or \
-                line.startswith("exchange_journal_batch_commands_count"):
-            name, value = line.split()
-            values[name] = float(value)
-        elif line.startswith("exchange_journal_commit_seconds_bucket"):
-            bound = line.split('le="')[1].split('"')[0]
-            buckets.append((float(bound), float(line.split()[-1])))
+    """From the server's /metrics: mean commands per committed batch, and the bucket bounds
+    under which 99 % of batch commits, and of settlements, finished."""
+    lines = Client(base).request("GET", "/metrics")[1].splitlines()
+    values = {line.split()[0]: float(line.split()[1]) for line in lines
+              if line.startswith(("exchange_journal_batch_commands_sum", "exchange_journal_batch_commands_count"))}
     count = values.get("exchange_journal_batch_commands_count", 0)
-    total_commits = buckets[-1][1] if buckets else 0
-    p99 = next((b for b, n in buckets if total_commits and n >= 0.99 * total_commits), float("inf"))
     return {"journal_batch_mean": round(values.get("exchange_journal_batch_commands_sum", 0) / count, 1)
-            if count else 0.0, "commit_p99_ms_at_most": round(p99 * 1_000, 2)}
+            if count else 0.0,
+            "commit_p99_ms_at_most": bucket_p99_ms(lines, "exchange_journal_commit_seconds"),
+            "settlement_lag_p99_ms_at_most": bucket_p99_ms(lines, "exchange_settlement_lag_seconds")}
 
 
 def ensure_database(work: Path) -> str:

@@ -62,7 +62,8 @@ class SignedUser(FastHttpUser):
 
 class Trader(SignedUser):
     """Trades the cotton forward both ways (place, amend, cancel), buys spot cotton and urea
-    (spot sells need receipts), reads the book."""
+    (spot sells need receipts), reads the book. Running out of cash (INSUFFICIENT_FUNDS) is a
+    right answer, not a failure."""
 
     role = "trader"
     weight = 5
@@ -75,12 +76,15 @@ class Trader(SignedUser):
     def place(self) -> None:
         symbol, ref, tick = random.choice((("CF2701", 15_000, 5), ("CF2701", 15_000, 5), ("CF", 15_000, 5),
                                            ("UR", 2_000, 1)))
-        side = random.choice(("buy", "sell")) if symbol == "CF2701" else "buy"
+        forward = symbol == "CF2701"
+        side = random.choice(("buy", "sell")) if forward else "buy"
         price = ref + tick * random.randint(-10, 10)
+        # spot buys take what suppliers offer (IOC): a resting spot bid holds its worst-case cost
+        tif = random.choice(("GTC", "GTC", "DAY", "IOC")) if forward else "IOC"
         order = self.call("POST", "/v1/orders", {
-            "symbol": symbol, "side": side, "quantity": random.randint(1, 5), "price": str(price),
-            "client_order_id": self.new_id("lt"), "time_in_force": random.choice(("GTC", "GTC", "DAY", "IOC")),
-        }, name="/v1/orders [new]")
+            "symbol": symbol, "side": side, "quantity": random.randint(1, 5 if forward else 2), "price": str(price),
+            "client_order_id": self.new_id("lt"), "time_in_force": tif,
+        }, name="/v1/orders [new]", allow=("INSUFFICIENT_FUNDS",))
         if order and order["status"] in ("NEW", "PARTIALLY_FILLED"):
             self.open[order["order_id"]] = order["quantity"]
 
@@ -91,7 +95,7 @@ class Trader(SignedUser):
             quantity = self.open[order_id] + random.randint(1, 3)  # up, so never below what has filled
             # the order may have filled meanwhile: 409 ORDER_NOT_OPEN is a right answer
             answer = self.call("PATCH", f"/v1/orders/{order_id}", {"quantity": quantity},
-                               name="/v1/orders/{id} [amend]", allow=("ORDER_NOT_OPEN",))
+                               name="/v1/orders/{id} [amend]", allow=("ORDER_NOT_OPEN", "INSUFFICIENT_FUNDS"))
             if answer and answer.get("status") in ("NEW", "PARTIALLY_FILLED"):
                 self.open[order_id] = answer["quantity"]
             else:
