@@ -18,8 +18,10 @@ from engine import AddInstrument, AmendOrder, CancelOrder, MassCancel, NewOrder,
 from gateway.auth import Authenticator, AuthError, TokenBucket, load_master_key
 from gateway.clearing_api import add_clearing_routes
 from gateway.exchange import Exchange, ShuttingDown, StatusUnknown
+from gateway.feed import Publisher
 from gateway.http import ApiError, decode, error, fen, require, respond
 from gateway.journal import Entry
+from gateway.market_api import add_market_routes
 from gateway.members import MemberExists, UnknownMember, create_key, create_member, load_keys, load_members
 from gateway.openapi import docs_page, openapi_document
 from gateway.orders import TERMINAL, OrderView
@@ -38,8 +40,10 @@ from gateway.wire import (
     OrderRequest,
     SessionRequest,
 )
+from gateway.ws_api import add_ws_routes
 
-PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs"})
+PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs", "/v1/ws"})
+PUBLIC_PREFIXES = ("/v1/market/",)
 TRADING_ROLES = ("trader", "supplier")
 
 # engine reject code -> HTTP status (anything else on an order is 422)
@@ -73,6 +77,8 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
         app.ctx.members = await load_members(app.ctx.pool)
         metrics = app.ctx.exchange.metrics
         metrics.queue_length.set_function(app.ctx.exchange.queue_length)
+        app.ctx.publisher = Publisher(app.ctx.exchange)
+        app.ctx.exchange.on_commit.append(app.ctx.publisher.on_commit)
         # Order views are long-lived: move what recovery built out of the collector's sight (the
         # sequencer keeps doing so as they accumulate; see Exchange._commit).
         gc.collect()
@@ -85,7 +91,7 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
 
     @app.on_request
     async def authenticate(request: Request) -> HTTPResponse | None:
-        if request.path in PUBLIC_PATHS:
+        if request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES):
             return None
         path = request.path + ("?" + request.query_string if request.query_string else "")
         h = request.headers
@@ -232,17 +238,15 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
 
     @app.get("/v1/book/<symbol>")
     async def book(request: Request, symbol: str) -> HTTPResponse:
-        engine = app.ctx.exchange.engine
-        b = engine.books.get(symbol)
-        if b is None:
+        """The published book: exactly what the WebSocket feed announced up to ``seq``."""
+        if symbol not in app.ctx.exchange.engine.books:
             raise ApiError(404, "UNKNOWN_INSTRUMENT", f"no instrument {symbol}")
         try:
             depth = max(1, min(int(request.args.get("depth", "20")), 500))
         except ValueError:
             raise ApiError(400, "INVALID_REQUEST", "depth must be an integer") from None
-        return respond(BookView(symbol=symbol, seq=engine.seq,
-                                bids=[(to_yuan(p), q) for p, q in b.depth("buy", depth)],
-                                asks=[(to_yuan(p), q) for p, q in b.depth("sell", depth)]))
+        seq, bids, asks = app.ctx.publisher.book_view(symbol, depth)
+        return respond(BookView(symbol=symbol, seq=seq, bids=bids, asks=asks))
 
     @app.get("/v1/trades/<symbol>")
     async def trades(request: Request, symbol: str) -> HTTPResponse:
@@ -301,6 +305,8 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
 
     add_receipt_routes(app)
     add_clearing_routes(app)
+    add_ws_routes(app)
+    add_market_routes(app)
 
     # ------------------------------------------------------------------ public
 

@@ -13,8 +13,9 @@ import hashlib
 import msgspec
 
 from clearing.core import Clearing, ClearingRejected, EndOfDay, SetFees, SettlementReport
-from engine import AmendOrder, Engine, Event, NewOrder, SetReferencePrice, SetSession
+from engine import AmendOrder, Engine, Event, NewOrder, SetReferencePrice, SetSession, Trade
 from gateway.journal import Entry
+from gateway.marketinfo import MarketInfo
 from gateway.orders import OrderView, OrderViews
 from warehouse_receipts.backing import follow, receipts_needed
 from warehouse_receipts.registry import ReceiptCommand, ReceiptEvent, ReceiptRejected, Registry, SetDeliverySpec
@@ -52,12 +53,15 @@ class ExchangeState:
         self.registry = Registry()
         self.clearing = Clearing()
         self.views = OrderViews()
+        self.market = MarketInfo()
 
     def apply(self, entry: Entry, entry_no: int, ts_ns: int) -> Result:
         """Apply one journaled command."""
         cmd = entry.command
         if isinstance(cmd, EndOfDay):
-            return Result([], None, self._end_of_day(entry, entry_no))
+            events: list[Event] = []
+            report = self._end_of_day(entry, entry_no, events)
+            return Result(events, None, report)
         if hasattr(cmd, "ts_ns"):  # a registry or clearing command
             if isinstance(cmd, SetFees | SetDeliverySpec) and any(
                     o.symbol == cmd.symbol for o in self.engine.orders.values()):
@@ -83,8 +87,12 @@ class ExchangeState:
     def _follow(self, events: list[Event], to_lock: list[str], ts_ns: int) -> None:
         delivered = follow(self.registry, events, to_lock, ts_ns)
         self.clearing.follow(self.engine, self.registry, events, delivered, ts_ns)
+        for e in events:
+            if type(e) is Trade:
+                self.market.record(e.symbol, e.price, e.quantity, self.engine.instruments[e.symbol].lot_size, ts_ns,
+                                   e.buyer, e.seller, e.symbol not in self.registry.specs)
 
-    def _end_of_day(self, entry: Entry, entry_no: int) -> SettlementReport:
+    def _end_of_day(self, entry: Entry, entry_no: int, published: list[Event]) -> SettlementReport:
         cmd: EndOfDay = entry.command
         engine, clearing = self.engine, self.clearing
         prices = {s: clearing.settlement_price(engine, s, cmd.ts_ns, cmd.window_ns) for s in sorted(engine.instruments)}
@@ -93,10 +101,12 @@ class ExchangeState:
                 events = engine.apply(SetSession(symbol, "closed"))  # DAY orders expire
                 self._follow(events, [], cmd.ts_ns)
                 self.views.apply(entry, events, entry_no)
+                published.extend(events)
             if prices[symbol] != engine.instruments[symbol].ref_price:
                 engine.apply(SetReferencePrice(symbol, prices[symbol]))
         report = clearing.report(engine, len(clearing.reports) + 1, cmd.ts_ns, prices)
         clearing.close_day(report)
+        self.market.close_day(prices, {s for s in engine.instruments if s not in self.registry.specs})
         return report
 
     def state_hash(self) -> str:

@@ -1,0 +1,111 @@
+"""Market information for the industry: OHLCV candles, daily statistics per instrument and the
+daily market report. Folded from trades with their journal timestamps, so a replay rebuilds
+the same figures; a trading day ends with the clearing end of day, which supplies the
+settlement prices.
+
+Turnover is nominal: price × lots × lot size (fen); open interest (forwards) is the sum of
+members' net long positions in lots.
+"""
+
+import msgspec
+
+INTERVALS_NS = {"1m": 60_000_000_000, "1h": 3_600_000_000_000, "1d": 86_400_000_000_000}
+
+
+class Print(msgspec.Struct, array_like=True, gc=False):
+    ts_ns: int
+    price: int
+    quantity: int
+    turnover: int
+
+
+class Candle(msgspec.Struct, kw_only=True):
+    start_ns: int
+    open: int
+    high: int
+    low: int
+    close: int
+    volume: int
+    turnover: int
+    trades: int
+
+
+class DayStats(msgspec.Struct, kw_only=True):
+    symbol: str
+    day: int
+    open: int | None = None
+    high: int | None = None
+    low: int | None = None
+    close: int | None = None
+    settlement_price: int | None = None
+    volume_lots: int = 0
+    volume_kg: int = 0
+    turnover: int = 0
+    trades: int = 0
+    open_interest: int | None = None
+
+
+def candles(prints: list[Print], interval_ns: int, limit: int = 500) -> list[Candle]:
+    """OHLCV per ``interval_ns`` bucket (UTC epoch aligned), oldest first, the last ``limit``."""
+    out: list[Candle] = []
+    for p in prints:
+        start = p.ts_ns - p.ts_ns % interval_ns
+        if out and out[-1].start_ns == start:
+            c = out[-1]
+            c.high, c.low, c.close = max(c.high, p.price), min(c.low, p.price), p.price
+            c.volume += p.quantity
+            c.turnover += p.turnover
+            c.trades += 1
+        else:
+            out.append(Candle(start_ns=start, open=p.price, high=p.price, low=p.price, close=p.price,
+                              volume=p.quantity, turnover=p.turnover, trades=1))
+    return out[-limit:]
+
+
+class MarketInfo:
+    """Prints, today's statistics and positions per instrument; past days' statistics."""
+
+    def __init__(self) -> None:
+        self.prints: dict[str, list[Print]] = {}
+        self.today: dict[str, DayStats] = {}
+        self.days: list[dict[str, DayStats]] = []
+        self.positions: dict[str, dict[str, int]] = {}  # forward symbol -> member -> net lots
+
+    def _stats(self, symbol: str) -> DayStats:
+        stats = self.today.get(symbol)
+        if stats is None:
+            stats = self.today[symbol] = DayStats(symbol=symbol, day=len(self.days) + 1)
+        return stats
+
+    def record(self, symbol: str, price: int, quantity: int, lot_kg: int, ts_ns: int, buyer: str, seller: str,
+               forward: bool) -> None:
+        """One trade print."""
+        turnover = price * quantity * lot_kg // 1_000
+        self.prints.setdefault(symbol, []).append(Print(ts_ns, price, quantity, turnover))
+        s = self._stats(symbol)
+        if s.open is None:
+            s.open = s.high = s.low = price
+        s.high, s.low, s.close = max(s.high, price), min(s.low, price), price
+        s.volume_lots += quantity
+        s.volume_kg += quantity * lot_kg
+        s.turnover += turnover
+        s.trades += 1
+        if forward:
+            book = self.positions.setdefault(symbol, {})
+            book[buyer] = book.get(buyer, 0) + quantity
+            book[seller] = book.get(seller, 0) - quantity
+            s.open_interest = sum(n for n in book.values() if n > 0)
+
+    def close_day(self, settlement_prices: dict[str, int], forwards: set[str]) -> None:
+        """File today's statistics with the settlement prices and start a new day."""
+        for symbol, price in settlement_prices.items():
+            s = self._stats(symbol)
+            s.settlement_price = price
+            if symbol in forwards:
+                s.open_interest = sum(n for n in self.positions.get(symbol, {}).values() if n > 0)
+        self.days.append(self.today)
+        self.today = {}
+
+    def day(self, number: int | None = None) -> dict[str, DayStats]:
+        """Statistics of a closed day (1-based), or of the current day if ``number`` is None."""
+        return self.today if number is None else self.days[number - 1]
