@@ -7,7 +7,6 @@ after the command's batch is committed. Errors are ``{"error": {"code", "message
 
 import gc
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 from prometheus_client import generate_latest
@@ -67,7 +66,7 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
     app.config.FALLBACK_ERROR_FORMAT = "json"
 
     @app.before_server_start
-    async def start(app: Sanic, _: Any) -> None:
+    async def start(app: Sanic) -> None:
         url = database_url(data_dir)
         app.ctx.exchange = await Exchange.open(url)
         app.ctx.pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
@@ -85,7 +84,7 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
         gc.freeze()
 
     @app.before_server_stop
-    async def stop(app: Sanic, _: Any) -> None:
+    async def stop(app: Sanic) -> None:
         await app.ctx.exchange.close()
         await app.ctx.pool.close()
 

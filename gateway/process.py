@@ -21,9 +21,10 @@ def free_port() -> int:
 class ServerProcess:
     """``commex serve`` on a free port, over ``database_url``, with demo data seeded first."""
 
-    def __init__(self, data_dir: Path, database_url: str, rate: float = 10_000, burst: float = 20_000) -> None:
+    def __init__(self, data_dir: Path, database_url: str, rate: float = 10_000, burst: float = 20_000,
+                 env: dict[str, str] | None = None) -> None:
         self.data_dir, self.rate, self.burst = data_dir, rate, burst
-        self.env = {**os.environ, "DATABASE_URL": database_url}
+        self.env = {**os.environ, "DATABASE_URL": database_url, **(env or {})}
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None

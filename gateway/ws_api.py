@@ -3,13 +3,14 @@ stream (optionally cancelling the member's orders when the socket drops), heartb
 
 import asyncio
 import contextlib
+import os
 
 import msgspec
 from sanic import Request, Sanic
 
 from engine import MassCancel
 from gateway.auth import AuthError
-from gateway.feed import HEARTBEAT_SECONDS, Publisher, Subscriber
+from gateway.feed import HEARTBEAT_SECONDS, QUEUE_SIZE, Publisher, Subscriber
 from gateway.journal import Entry
 
 _encode = msgspec.json.Encoder().encode
@@ -24,13 +25,13 @@ def add_ws_routes(app: Sanic) -> None:
             app.ctx.publisher.heartbeat()
 
     @app.after_server_start
-    async def start_heartbeats(app: Sanic, _) -> None:
+    async def start_heartbeats(app: Sanic) -> None:
         app.add_task(heartbeats(app), name="heartbeats")
 
     @app.websocket("/v1/ws")
     async def feed(request: Request, ws) -> None:
         publisher: Publisher = app.ctx.publisher
-        subscriber = Subscriber(ws)
+        subscriber = Subscriber(ws, int(os.environ.get("COMMEX_WS_QUEUE", QUEUE_SIZE)))
         pump = asyncio.get_running_loop().create_task(subscriber.pump())
         metrics = app.ctx.exchange.metrics
         metrics.ws_clients.inc()

@@ -1,0 +1,69 @@
+"""Candles and daily statistics against a trade sequence computed by hand."""
+
+from datetime import UTC, datetime
+
+from gateway.client import Client
+from gateway.marketinfo import candles
+from tests.clearing_helpers import Harness
+
+T0 = int(datetime(2026, 11, 23, 1, 0, 10, tzinfo=UTC).timestamp()) * 1_000_000_000
+MINUTE = 60_000_000_000
+
+
+def trade(h: Harness, at_ns: int, buyer: str, seller: str, lots: int, price: int) -> None:
+    h.ts = at_ns
+    h.order(buyer, "buy", lots, price, symbol="FW")
+    h.ts = at_ns
+    h.order(seller, "sell", lots, price, symbol="FW")
+
+
+def test_candles_and_daily_statistics_by_hand() -> None:
+    h = Harness()
+    for member in "ABC":
+        h.deposit(member, 1_000_000)
+    trade(h, T0, "A", "B", 2, 1_500_000)  # 01:00:10  15,000 × 2
+    trade(h, T0 + 20_000_000_000, "A", "C", 3, 1_501_000)  # 01:00:30  15,010 × 3
+    trade(h, T0 + 70_000_000_000, "B", "A", 1, 1_499_500)  # 01:01:20  14,995 × 1
+    market = h.state.market
+    prints = market.prints["FW"]
+    minute = T0 - T0 % MINUTE
+    one_minute = candles(prints, MINUTE)
+    assert [(c.start_ns, c.open, c.high, c.low, c.close, c.volume, c.turnover, c.trades) for c in one_minute] == [
+        (minute, 1_500_000, 1_501_000, 1_500_000, 1_501_000, 5, 15_000_000 + 22_515_000, 2),
+        (minute + MINUTE, 1_499_500, 1_499_500, 1_499_500, 1_499_500, 1, 7_497_500, 1),
+    ]
+    hour = candles(prints, 60 * MINUTE)
+    assert [(c.open, c.high, c.low, c.close, c.volume, c.turnover) for c in hour] == [
+        (1_500_000, 1_501_000, 1_499_500, 1_499_500, 6, 45_012_500)]
+
+    today = market.today["FW"]
+    assert (today.open, today.high, today.low, today.close) == (1_500_000, 1_501_000, 1_499_500, 1_499_500)
+    assert (today.volume_lots, today.volume_kg, today.turnover, today.trades) == (6, 30_000, 45_012_500, 3)
+    assert today.open_interest == 4  # A is long 2 + 3 − 1; B short 1, C short 3
+
+    h.ts = T0 + 100_000_000_000
+    report = h.end_of_day().outcome
+    # VWAP = (15,000×2 + 15,010×3 + 14,995×1) / 6 = 15,004.1667 → nearest 5-yuan tick: 15,005
+    assert next(i for i in report.instruments if i.symbol == "FW").settlement_price == 1_500_500
+    closed = market.day(1)["FW"]
+    assert (closed.settlement_price, closed.open_interest, closed.day) == (1_500_500, 4, 1)
+    assert market.today == {}
+
+
+def test_market_information_is_public_over_http(server) -> None:
+    anon = Client(server.base)
+    trader, seller = server.client("huafang-textile"), server.client("luneng-agri")
+    seller.place("CF2701", "sell", 2, "15100", "mi-ask")
+    _, bid = trader.place("CF2701", "buy", 2, "15100", "mi-bid")  # takes the best asks, the demo's first
+    status, rows = anon.request("GET", "/v1/market/candles/CF2701?interval=1m")
+    assert status == 200 and rows[-1]["close"] == bid["fills"][-1]["price"] and rows[-1]["volume"] >= 2
+    status, stats = anon.request("GET", "/v1/market/stats/CF2701")
+    assert status == 200 and stats["commodity"] == "forward" and stats["volume_lots"] >= 2
+    assert stats["open_interest"] is not None
+    status, report = anon.request("GET", "/v1/market/report")
+    assert status == 200 and {r["symbol"] for r in report["instruments"]} >= {"CF", "UR", "SS", "CF2701"}
+    status, text = anon.request("GET", "/v1/market/report?format=csv")
+    assert status == 200 and text.startswith("symbol,commodity,day,open")
+    assert anon.request("GET", "/v1/market/candles/CF2701?interval=7m")[0] == 400
+    assert anon.request("GET", "/v1/market/stats/NOPE")[0] == 404
+    assert anon.request("GET", "/v1/market/report?day=99")[0] == 404
