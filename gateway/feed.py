@@ -1,14 +1,20 @@
 """Market data and private streams over WebSocket (``/v1/ws``).
 
-After every committed batch the ``Publisher`` turns the batch's events into messages:
+After every committed batch the ``Publisher`` notes what changed: the absolute displayed
+quantity of every touched level (read at commit time, so nothing uncommitted leaks) and the
+trades. Every ``FLUSH_SECONDS`` it publishes what accumulated (conflation: many batches, one
+message per channel), which keeps the message rate bounded however fast orders arrive:
 
 - ``book.SYMBOL``: a snapshot (all levels, with the symbol's ``seq``) on subscribe, then one
-  ``delta`` per batch that changed the book, with the absolute displayed quantity of every
+  ``delta`` per flush that changed the book, with the absolute displayed quantity of every
   level that changed (0 deletes the level); ``seq`` rises by exactly 1 per delta.
-- ``trades.SYMBOL``: each trade once, with its ``trade_id``.
+- ``trades.SYMBOL``: a ``trades`` message per flush listing its trades; each trade once.
 - ``ticker.SYMBOL``: best bid and ask, last price and the day's volume, when they change.
 - ``orders`` (after a signed ``login``): a snapshot of the member's orders, then every state
-  change of its orders and every fill, numbered by a per-member ``seq``.
+  change of its orders and every fill, numbered by a per-member ``seq``, sent at once.
+
+Every public message's ``ts`` is the commit time of the oldest change it carries, so a client
+measures delivery latency including the conflation wait.
 
 The publisher keeps the book it has published; snapshots and ``GET /v1/book`` read that, so
 they show exactly what was committed and announced. Each message is encoded once and handed
@@ -28,6 +34,7 @@ from gateway.prices import to_yuan
 _encode = msgspec.json.Encoder().encode
 QUEUE_SIZE = 2_000
 HEARTBEAT_SECONDS = 5.0
+FLUSH_SECONDS = 0.01
 
 
 class Subscriber:
@@ -71,6 +78,10 @@ class Publisher:
         self.private_seq: dict[str, int] = defaultdict(int)
         self.tickers: dict[str, tuple] = {}
         self.messages_sent = 0
+        self.pending_levels: dict[str, dict[tuple[str, int], int]] = defaultdict(dict)
+        self.pending_trades: dict[str, list[dict]] = defaultdict(list)
+        self.pending_since: float | None = None
+        self.last_trade: dict[str, tuple[int, int]] = {}  # symbol -> (last price, day volume), as committed
         engine = exchange.engine
         for symbol, book in engine.books.items():
             self.books[symbol] = {side: dict(book.depth(side, 1 << 30)) for side in ("buy", "sell")}
@@ -131,27 +142,21 @@ class Publisher:
                         self.levels_of[e.order_id] = (e.symbol, old[1], e.price)
                         touched[e.symbol].add((old[1], e.price))
                     changed_orders[e.order_id] = None
-        for symbol in sorted(touched):
+        if touched or trades:
+            self.pending_since = self.pending_since or now
+        for symbol, levels in touched.items():
             book = engine.books[symbol]
-            published = self.books.setdefault(symbol, {"buy": {}, "sell": {}})
-            changes = []
-            for side, price in sorted(touched[symbol]):
-                qty = book.level_quantity(side, price)
-                if published[side].get(price, 0) != qty:
-                    if qty:
-                        published[side][price] = qty
-                    else:
-                        published[side].pop(price, None)
-                    changes.append((side, to_yuan(price), qty))
-            if changes:
-                self.seq[symbol] += 1
-                self._send(self.channels.get(f"book.{symbol}"),
-                           {"type": "delta", "channel": f"book.{symbol}", "seq": self.seq[symbol],
-                            "changes": changes, "ts": now})
+            pending = self.pending_levels[symbol]
+            for side, price in levels:
+                pending[(side, price)] = book.level_quantity(side, price)  # as committed
+        market = self.exchange.state.market
+        for symbol in {t.symbol for t in trades}:
+            stats = market.today.get(symbol)
+            if stats is not None:
+                self.last_trade[symbol] = (stats.close, stats.volume_lots)
         for t in trades:
-            self._send(self.channels.get(f"trades.{t.symbol}"),
-                       {"type": "trade", "channel": f"trades.{t.symbol}", "trade_id": t.trade_id,
-                        "price": to_yuan(t.price), "quantity": t.quantity, "aggressor": t.aggressor, "ts": now})
+            self.pending_trades[t.symbol].append({"trade_id": t.trade_id, "price": to_yuan(t.price),
+                                                  "quantity": t.quantity, "aggressor": t.aggressor})
             for member, side, oid in ((t.buyer, "buy", t.buy_order_id), (t.seller, "sell", t.sell_order_id)):
                 if self.private.get(member):
                     self._publish_private(member, "fill", {"trade_id": t.trade_id, "order_id": oid, "side": side,
@@ -162,14 +167,39 @@ class Publisher:
             member = views.owner.get(oid)
             if view is not None and self.private.get(member):
                 self._publish_private(member, "order", view)
-        for symbol in {t.symbol for t in trades} | set(touched):
-            self._ticker(symbol, now)
+
+    def flush(self) -> None:
+        """Publish the changes committed since the last flush."""
+        if self.pending_since is None:
+            return
+        since = self.pending_since
+        levels, trades = self.pending_levels, self.pending_trades
+        self.pending_levels, self.pending_trades, self.pending_since = defaultdict(dict), defaultdict(list), None
+        for symbol in sorted(levels):
+            published = self.books.setdefault(symbol, {"buy": {}, "sell": {}})
+            changes = []
+            for (side, price), qty in sorted(levels[symbol].items()):
+                if published[side].get(price, 0) != qty:
+                    if qty:
+                        published[side][price] = qty
+                    else:
+                        published[side].pop(price, None)
+                    changes.append((side, to_yuan(price), qty))
+            if changes:
+                self.seq[symbol] += 1
+                self._send(self.channels.get(f"book.{symbol}"),
+                           {"type": "delta", "channel": f"book.{symbol}", "seq": self.seq[symbol],
+                            "changes": changes, "ts": since})
+        for symbol, prints in trades.items():
+            self._send(self.channels.get(f"trades.{symbol}"),
+                       {"type": "trades", "channel": f"trades.{symbol}", "trades": prints, "ts": since})
+        for symbol in set(levels) | set(trades):
+            self._ticker(symbol, since)
 
     def _ticker(self, symbol: str, now: float) -> None:
-        stats = self.exchange.state.market.today.get(symbol)
+        last, volume = self.last_trade.get(symbol, (None, 0))
         book = self.books.get(symbol, {"buy": {}, "sell": {}})
-        ticker = (max(book["buy"], default=None), min(book["sell"], default=None),
-                  stats.close if stats else None, stats.volume_lots if stats else 0)
+        ticker = (max(book["buy"], default=None), min(book["sell"], default=None), last, volume)
         if self.tickers.get(symbol) == ticker:
             return
         self.tickers[symbol] = ticker

@@ -10,7 +10,7 @@ from sanic import Request, Sanic
 
 from engine import MassCancel
 from gateway.auth import AuthError
-from gateway.feed import HEARTBEAT_SECONDS, QUEUE_SIZE, Publisher, Subscriber
+from gateway.feed import FLUSH_SECONDS, HEARTBEAT_SECONDS, QUEUE_SIZE, Publisher, Subscriber
 from gateway.journal import Entry
 
 _encode = msgspec.json.Encoder().encode
@@ -24,9 +24,15 @@ def add_ws_routes(app: Sanic) -> None:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             app.ctx.publisher.heartbeat()
 
+    async def flushes(app: Sanic) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            app.ctx.publisher.flush()
+
     @app.after_server_start
-    async def start_heartbeats(app: Sanic) -> None:
+    async def start_publishing(app: Sanic) -> None:
         app.add_task(heartbeats(app), name="heartbeats")
+        app.add_task(flushes(app), name="market-data")
 
     @app.websocket("/v1/ws")
     async def feed(request: Request, ws) -> None:

@@ -55,8 +55,8 @@ def test_book_from_feed_equals_rest_book(server) -> None:
                 rest = clients[0].request("GET", "/v1/book/CF2701?depth=500")[1]
                 while local.seq < rest["seq"]:  # catch up to the sampled seq
                     message = json.loads(await asyncio.wait_for(ws.recv(), 10))
-                    if message["type"] == "trade":
-                        trade_ids.append(message["trade_id"])
+                    if message["type"] == "trades":
+                        trade_ids += [t["trade_id"] for t in message["trades"]]
                     local.on_message(message)  # raises Gap on a missing or repeated delta
                 assert local.seq == rest["seq"]
                 bids, asks = local.levels()
@@ -66,8 +66,8 @@ def test_book_from_feed_equals_rest_book(server) -> None:
             try:
                 while True:
                     message = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
-                    if message["type"] == "trade":
-                        trade_ids.append(message["trade_id"])
+                    if message["type"] == "trades":
+                        trade_ids += [t["trade_id"] for t in message["trades"]]
                     local.on_message(message)
             except TimeoutError:
                 pass
@@ -158,8 +158,8 @@ def test_slow_consumer_is_cut_and_the_exchange_carries_on(database_url, tmp_path
                 await asyncio.sleep(3)  # and read nothing meanwhile: a slow consumer
                 status, _ = await asyncio.to_thread(seller.place, "CF2701", "sell", 1, "14400", "after-flood")
                 assert status == 201  # order entry is not held up by the slow reader
-                trade = await until(healthy, lambda m: m["type"] == "trade")
-                assert trade["price"] == "15145.00"
+                trades = await until(healthy, lambda m: m["type"] == "trades")
+                assert trades["trades"][0]["price"] == "15145.00"
                 try:
                     async with asyncio.timeout(20):
                         while True:
