@@ -32,37 +32,48 @@ from engine import Accepted, Amended, Cancelled, Trade
 from gateway.prices import to_yuan
 
 _encode = msgspec.json.Encoder().encode
-QUEUE_SIZE = 2_000
+SEND_BUFFER_LIMIT = 4 * 1024 * 1024  # bytes queued for one client before it counts as slow
 HEARTBEAT_SECONDS = 5.0
 FLUSH_SECONDS = 0.01
 
 
-class Subscriber:
-    """One WebSocket connection: its channels, its bounded send queue, its login."""
+def text_frame(payload: bytes) -> bytes:
+    """One unmasked, final WebSocket text frame (RFC 6455 §5.2): what a server sends."""
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x81, n))
+    elif n < 65_536:
+        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    return header + payload
 
-    def __init__(self, ws, queue_size: int = QUEUE_SIZE) -> None:
+
+class Subscriber:
+    """One WebSocket connection: its channels and login, and a bounded send buffer.
+
+    A server's frames are unmasked, so a message is framed once and the same bytes are written
+    to every subscriber's transport. The transport's write buffer is the send queue; once it
+    holds more than ``limit`` bytes the consumer is too slow and is disconnected."""
+
+    def __init__(self, ws, limit: int = SEND_BUFFER_LIMIT) -> None:
         self.ws = ws
-        self.queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
+        self.transport = ws.io_proto.transport
+        self.limit = limit
         self.channels: set[str] = set()
         self.member: str | None = None
         self.cancel_on_disconnect = False
         self.dropped: str | None = None
 
-    def offer(self, message: str) -> None:
-        """Queue a message, or cut a consumer that has fallen a full queue behind."""
-        if self.dropped:
+    def offer(self, frame: bytes) -> None:
+        """Send a framed message, or cut a consumer that has fallen too far behind."""
+        if self.dropped or self.transport.is_closing():
             return
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
-            self.dropped = "slow consumer: send queue full"
+        if self.transport.get_write_buffer_size() > self.limit:
+            self.dropped = "slow consumer: send buffer full"
             asyncio.get_running_loop().create_task(self.ws.close(code=4008, reason=self.dropped))
-
-    async def pump(self) -> None:
-        """Send queued messages until the connection closes."""
-        while True:
-            message = await self.queue.get()
-            await self.ws.send(message)
+            return
+        self.transport.write(frame)
 
 
 class Publisher:
@@ -93,9 +104,9 @@ class Publisher:
     def _send(self, subscribers, message: dict) -> None:
         if not subscribers:
             return
-        text = _encode(message).decode()
+        frame = text_frame(_encode(message))
         for subscriber in list(subscribers):
-            subscriber.offer(text)
+            subscriber.offer(frame)
             self.messages_sent += 1
 
     def _publish_private(self, member: str, kind: str, payload) -> None:

@@ -10,7 +10,7 @@ from sanic import Request, Sanic
 
 from engine import MassCancel
 from gateway.auth import AuthError
-from gateway.feed import FLUSH_SECONDS, HEARTBEAT_SECONDS, QUEUE_SIZE, Publisher, Subscriber
+from gateway.feed import FLUSH_SECONDS, HEARTBEAT_SECONDS, SEND_BUFFER_LIMIT, Publisher, Subscriber, text_frame
 from gateway.journal import Entry
 
 _encode = msgspec.json.Encoder().encode
@@ -37,13 +37,12 @@ def add_ws_routes(app: Sanic) -> None:
     @app.websocket("/v1/ws")
     async def feed(request: Request, ws) -> None:
         publisher: Publisher = app.ctx.publisher
-        subscriber = Subscriber(ws, int(os.environ.get("COMMEX_WS_QUEUE", QUEUE_SIZE)))
-        pump = asyncio.get_running_loop().create_task(subscriber.pump())
+        subscriber = Subscriber(ws, int(os.environ.get("COMMEX_WS_SEND_BUFFER", SEND_BUFFER_LIMIT)))
         metrics = app.ctx.exchange.metrics
         metrics.ws_clients.inc()
 
         def reply(message: dict) -> None:
-            subscriber.offer(_encode(message).decode())
+            subscriber.offer(text_frame(_encode(message)))
 
         try:
             while True:
@@ -80,9 +79,6 @@ def add_ws_routes(app: Sanic) -> None:
                 else:
                     reply({"type": "error", "code": "UNKNOWN_TYPE", "message": f"unknown message type {kind!r}"})
         finally:
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
             publisher.drop(subscriber)
             metrics.ws_clients.dec()
             if subscriber.cancel_on_disconnect and subscriber.member:

@@ -140,7 +140,7 @@ def test_cancel_on_disconnect(server) -> None:
 
 
 def test_slow_consumer_is_cut_and_the_exchange_carries_on(database_url, tmp_path) -> None:
-    server = ServerProcess(tmp_path / "var", database_url, env={"COMMEX_WS_QUEUE": "20"})
+    server = ServerProcess(tmp_path / "var", database_url, env={"COMMEX_WS_SEND_BUFFER": "65536"})
     server.cli("demo")
     server.start()
     try:

@@ -1,0 +1,109 @@
+"""Market-data delivery to many subscribers while orders flow.
+
+``python -m loadtest.bench_feed`` starts a real exchange, measures signed order entry with no
+subscribers, then again while 200 WebSocket clients (in a separate process) follow
+``book``, ``trades`` and ``ticker`` of the traded instrument. Delivery latency is the client's
+receive time minus the message's ``ts`` (the commit time of the oldest change it carries),
+so it includes the publisher's conflation wait. Prints one JSON line.
+"""
+
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+
+from gateway.process import ServerProcess
+from loadtest.bench_gateway import CONNECTIONS, ensure_database, order_requests
+from loadtest.httpload import closed_loop
+from loadtest.wsreader import open_feed
+
+SUBSCRIBERS = 200
+CHANNELS = ["book.CF2701", "trades.CF2701", "ticker.CF2701"]
+
+
+class Stamp(msgspec.Struct):
+    type: str = ""
+    ts: float = 0.0
+
+
+async def subscribe_and_listen(port: int, clients: int, seconds: float) -> dict:
+    """Run ``clients`` subscribers for ``seconds``; return message count and latency figures."""
+    latencies: list[float] = []
+    decode = msgspec.json.Decoder(Stamp).decode
+    request = json.dumps({"type": "subscribe", "channels": CHANNELS}).encode()
+
+    def on_text(payload: bytes) -> None:
+        now = time.time()
+        stamp = decode(payload)
+        if stamp.type in ("delta", "trades", "ticker"):
+            latencies.append(now - stamp.ts)
+
+    readers = [await open_feed("127.0.0.1", port, "/v1/ws", on_text) for _ in range(clients)]
+    for reader in readers:
+        reader.send_text(request)
+    await asyncio.sleep(0.5)
+    latencies.clear()  # count from here: snapshots and warm-up are not delivery
+    print("READY", flush=True)
+    await asyncio.sleep(seconds)
+    for reader in readers:
+        reader.transport.close()
+    ordered = sorted(latencies)
+
+    def q(f: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(f * len(ordered)))] * 1_000, 2) if ordered else 0.0
+
+    return {"messages": len(ordered), "p50_delivery_ms": q(0.5), "p99_delivery_ms": q(0.99)}
+
+
+def child(argv: list[str]) -> int:
+    port, clients, seconds = int(argv[0]), int(argv[1]), float(argv[2])
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    print(json.dumps(asyncio.run(subscribe_and_listen(port, clients, seconds))), flush=True)
+    return 0
+
+
+def main() -> int:
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 8.0
+    with tempfile.TemporaryDirectory(prefix="commex-feed-") as tmp:
+        work = Path(tmp)
+        exchange = ServerProcess(work / "var", ensure_database(work), rate=1e9, burst=1e9)
+        exchange.cli("demo")
+        exchange.start()
+        try:
+            make = order_requests(exchange.credentials(), seed=3)
+            asyncio.run(closed_loop("127.0.0.1", exchange.port, make, CONNECTIONS, 1.0))  # warm up
+            alone = asyncio.run(closed_loop("127.0.0.1", exchange.port, make, CONNECTIONS, seconds))
+            listeners = subprocess.Popen(
+                [sys.executable, "-m", "loadtest.bench_feed", "--child", str(exchange.port), str(SUBSCRIBERS),
+                 str(seconds)], stdout=subprocess.PIPE, text=True)
+            assert listeners.stdout.readline().strip() == "READY"
+            watched = asyncio.run(closed_loop("127.0.0.1", exchange.port, make, CONNECTIONS, seconds))
+            feed = json.loads(listeners.communicate(timeout=120)[0].strip().splitlines()[-1])
+        finally:
+            exchange.stop()
+    print(json.dumps({
+        "clients": SUBSCRIBERS,
+        "messages_per_s": round(feed["messages"] / seconds),
+        "p50_delivery_ms": feed["p50_delivery_ms"],
+        "p99_delivery_ms": feed["p99_delivery_ms"],
+        "orders_per_s_without_subscribers": round(alone.rate),
+        "orders_per_s_with_subscribers": round(watched.rate),
+        "order_entry_ratio": round(watched.rate / alone.rate, 3),
+    }), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        sys.exit(child(sys.argv[2:]))
+    sys.exit(main())
