@@ -237,13 +237,15 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
 
     @app.get("/v1/book/<symbol>")
     async def book(request: Request, symbol: str) -> HTTPResponse:
-        """The published book: exactly what the WebSocket feed announced up to ``seq``."""
+        """The published book: exactly what the WebSocket feed announced up to ``seq``, after
+        publishing whatever was committed since the last flush (so an acked order shows)."""
         if symbol not in app.ctx.exchange.engine.books:
             raise ApiError(404, "UNKNOWN_INSTRUMENT", f"no instrument {symbol}")
         try:
             depth = max(1, min(int(request.args.get("depth", "20")), 500))
         except ValueError:
             raise ApiError(400, "INVALID_REQUEST", "depth must be an integer") from None
+        app.ctx.publisher.flush()  # include everything committed (and announce it to the feed too)
         seq, bids, asks = app.ctx.publisher.book_view(symbol, depth)
         return respond(BookView(symbol=symbol, seq=seq, bids=bids, asks=asks))
 
