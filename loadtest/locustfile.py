@@ -14,7 +14,9 @@ import random
 import time
 from pathlib import Path
 
-from locust import between, task
+import gevent
+import websocket
+from locust import User, between, task
 from locust.contrib.fasthttp import FastHttpUser
 
 from gateway.auth import sign
@@ -171,3 +173,39 @@ class MarketWatcher(SignedUser):
     @task(1)
     def instruments(self) -> None:
         self.call("GET", "/v1/instruments")
+
+
+class FeedWatcher(User):
+    """Follows the forward's book, trades and ticker over /v1/ws; every message is reported to
+    locust as a request named by its type, its response time being the delivery latency."""
+
+    weight = 1
+    wait_time = between(1, 2)
+
+    def on_start(self) -> None:
+        url = self.host.replace("http://", "ws://").replace("https://", "wss://") + "/v1/ws"
+        self.ws = websocket.create_connection(url, timeout=10)
+        self.ws.send(json.dumps({"type": "subscribe", "channels": ["book.CF2701", "trades.CF2701", "ticker.CF2701"]}))
+        self.reader = gevent.spawn(self.receive)
+
+    def receive(self) -> None:
+        fire = self.environment.events.request.fire
+        while True:
+            try:
+                raw = self.ws.recv()
+            except (websocket.WebSocketException, OSError) as e:
+                fire(request_type="WS", name="connection", response_time=0, response_length=0, exception=e)
+                return
+            message = json.loads(raw)
+            latency_ms = (time.time() - message["ts"]) * 1_000 if "ts" in message else 0
+            exception = RuntimeError(message) if message.get("type") == "error" else None
+            fire(request_type="WS", name=message.get("type", "?"), response_time=latency_ms,
+                 response_length=len(raw), exception=exception)
+
+    @task
+    def ping(self) -> None:
+        self.ws.send(json.dumps({"type": "ping"}))
+
+    def on_stop(self) -> None:
+        self.reader.kill()
+        self.ws.close()
