@@ -121,6 +121,7 @@ class Exchange:
         self.state.views.drain_rows()
         self.state.registry.drain_events()
         self.state.clearing.ledger.drain()
+        self.state.financing.notices.clear()  # replayed notices were delivered before the restart
         return self.state.state_hash()
 
     # ------------------------------------------------------------------ commands

@@ -178,6 +178,10 @@ class Publisher:
             member = views.owner.get(oid)
             if view is not None and self.private.get(member):
                 self._publish_private(member, "order", view)
+        notices, self.exchange.state.financing.notices = self.exchange.state.financing.notices, []
+        for member, notice in notices:  # loan events: margin calls, liquidations, repayments
+            if self.private.get(member):
+                self._publish_private(member, "loan", notice)
 
     def flush(self) -> None:
         """Publish the changes committed since the last flush."""

@@ -13,14 +13,15 @@ import hashlib
 import msgspec
 
 from clearing.core import Clearing, ClearingRejected, EndOfDay, SetFees, SettlementReport
-from engine import AmendOrder, Engine, Event, NewOrder, SetReferencePrice, SetSession, Trade
+from clearing.financing import LIQUIDATOR, Financing, FinancingCommand, FinancingRejected
+from engine import Accepted, AmendOrder, Cancelled, Engine, Event, NewOrder, SetReferencePrice, SetSession, Trade
 from gateway.journal import Entry
 from gateway.marketinfo import MarketInfo
 from gateway.orders import OrderView, OrderViews
 from warehouse_receipts.backing import follow, receipts_needed
 from warehouse_receipts.registry import ReceiptCommand, ReceiptEvent, ReceiptRejected, Registry, SetDeliverySpec
 
-Outcome = list[ReceiptEvent] | ReceiptRejected | ClearingRejected | SettlementReport | None
+Outcome = list[ReceiptEvent] | ReceiptRejected | ClearingRejected | FinancingRejected | SettlementReport | object
 
 
 class Result:
@@ -38,8 +39,9 @@ class Result:
         self.duplicate = duplicate
 
     @property
-    def rejection(self) -> ReceiptRejected | ClearingRejected | None:
-        return self.outcome if isinstance(self.outcome, ReceiptRejected | ClearingRejected) else None
+    def rejection(self) -> ReceiptRejected | ClearingRejected | FinancingRejected | None:
+        return self.outcome if isinstance(self.outcome, ReceiptRejected | ClearingRejected | FinancingRejected) \
+            else None
 
 
 _TRADING = (NewOrder, AmendOrder)
@@ -54,6 +56,7 @@ class ExchangeState:
         self.clearing = Clearing()
         self.views = OrderViews()
         self.market = MarketInfo()
+        self.financing = Financing()
 
     def apply(self, entry: Entry, entry_no: int, ts_ns: int) -> Result:
         """Apply one journaled command."""
@@ -62,6 +65,8 @@ class ExchangeState:
             events: list[Event] = []
             report = self._end_of_day(entry, entry_no, events)
             return Result(events, None, report)
+        if isinstance(cmd, FinancingCommand):
+            return Result([], None, self.financing.apply(cmd, self.registry, self.engine, self.clearing.ledger))
         if hasattr(cmd, "ts_ns"):  # a registry or clearing command
             if isinstance(cmd, SetFees | SetDeliverySpec) and any(
                     o.symbol == cmd.symbol for o in self.engine.orders.values()):
@@ -71,6 +76,14 @@ class ExchangeState:
                 return Result([], None, self.registry.apply(cmd))
             spot = getattr(cmd, "symbol", "") in self.registry.specs
             return Result([], None, self.clearing.apply_funding(cmd, spot=spot))
+        result = self._trade(entry, entry_no, ts_ns)
+        if isinstance(cmd, SetSession):
+            result.events = result.events + self._place_liquidations(entry_no, ts_ns)
+        return result
+
+    def _trade(self, entry: Entry, entry_no: int, ts_ns: int) -> Result:
+        """An engine command through the pipeline: risk → match → receipts → clearing → views."""
+        cmd = entry.command
         to_lock: list[str] = []
         if isinstance(cmd, _TRADING):
             needed = receipts_needed(self.registry, self.engine, cmd, entry.receipt_ids)
@@ -84,13 +97,53 @@ class ExchangeState:
         self._follow(events, to_lock, ts_ns)
         return Result(events, self.views.apply(entry, events, entry_no))
 
+    def _place_liquidations(self, entry_no: int, ts_ns: int) -> list[Event]:
+        """Sell collateral awaiting liquidation on instruments whose session is open: one GTC
+        order a receipt at the lower band limit, by clearing's liquidation account."""
+        events: list[Event] = []
+        for loan in self.financing.loans.values():
+            if not loan.to_sell:
+                continue
+            symbol = next((sym for sym, spec in sorted(self.registry.specs.items())
+                           if spec.commodity == loan.commodity and sym in self.engine.instruments), None)
+            if symbol is None or self.engine.instruments[symbol].session not in ("continuous", "pre_open"):
+                continue
+            inst = self.engine.instruments[symbol]
+            for receipt_id in loan.to_sell:
+                order = NewOrder(member=LIQUIDATOR, symbol=symbol, side="sell", quantity=1, price=inst.lower)
+                result = self._trade(Entry(order, f"liquidation-{loan.loan_id}-{receipt_id}", [receipt_id]),
+                                     entry_no, ts_ns)
+                accepted = next((e for e in result.events if type(e) is Accepted), None)
+                if accepted is not None:
+                    loan.liquidation_orders.append(accepted.order_id)
+                    self.financing.order_loan[accepted.order_id] = loan.loan_id
+                    self._after_liquidation_events(result.events, ts_ns)  # it may have traded at once
+                events += result.events
+            loan.to_sell = []
+        return events
+
     def _follow(self, events: list[Event], to_lock: list[str], ts_ns: int) -> None:
         delivered = follow(self.registry, events, to_lock, ts_ns)
         self.clearing.follow(self.engine, self.registry, events, delivered, ts_ns)
+        if self.financing.order_loan:
+            self._after_liquidation_events(events, ts_ns)
         for e in events:
             if type(e) is Trade:
                 self.market.record(e.symbol, e.price, e.quantity, self.engine.instruments[e.symbol].lot_size, ts_ns,
                                    e.buyer, e.seller, e.symbol not in self.registry.specs)
+
+    def _after_liquidation_events(self, events: list[Event], ts_ns: int) -> None:
+        """Route liquidation fills' net proceeds to the loan; settle loans whose orders are done."""
+        financing, clearing = self.financing, self.clearing
+        for e in events:
+            kind = type(e)
+            if kind is Trade and e.sell_order_id in financing.order_loan:
+                fill = next(t for t in reversed(clearing.day_trades) if t.trade_id == e.trade_id)
+                financing.on_liquidation_fill(e.sell_order_id, fill.value - fill.seller_fee, clearing.ledger, ts_ns)
+                if not e.sell_leaves:
+                    financing.on_liquidation_closed(e.sell_order_id, ts_ns)
+            elif kind is Cancelled and e.order_id in financing.order_loan:
+                financing.on_liquidation_closed(e.order_id, ts_ns)
 
     def _end_of_day(self, entry: Entry, entry_no: int, published: list[Event]) -> SettlementReport:
         cmd: EndOfDay = entry.command
@@ -106,6 +159,7 @@ class ExchangeState:
                 engine.apply(SetReferencePrice(symbol, prices[symbol]))
         report = clearing.report(engine, len(clearing.reports) + 1, cmd.ts_ns, prices)
         clearing.close_day(report)
+        self.financing.end_of_day(self.registry, engine, cmd.ts_ns)  # marks at the new settlement prices
         self.market.close_day(prices, {s for s in engine.instruments if s not in self.registry.specs})
         return report
 
@@ -118,5 +172,6 @@ class ExchangeState:
             [registry.receipts[k] for k in sorted(registry.receipts)],
             clearing.ledger.next_id, [clearing.ledger.accounts[k] for k in sorted(clearing.ledger.accounts)],
             sorted(clearing.holds.items()), sorted(clearing.fees.items()), len(clearing.reports),
+            [self.financing.loans[k] for k in sorted(self.financing.loans)], self.financing.day,
         ])
         return self.engine.state_hash() + hashlib.blake2b(rest, digest_size=8).hexdigest()
