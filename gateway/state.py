@@ -109,17 +109,18 @@ class ExchangeState:
             if symbol is None or self.engine.instruments[symbol].session not in ("continuous", "pre_open"):
                 continue
             inst = self.engine.instruments[symbol]
-            for receipt_id in loan.to_sell:
+            for receipt_id in list(loan.to_sell):
                 order = NewOrder(member=LIQUIDATOR, symbol=symbol, side="sell", quantity=1, price=inst.lower)
                 result = self._trade(Entry(order, f"liquidation-{loan.loan_id}-{receipt_id}", [receipt_id]),
                                      entry_no, ts_ns)
-                accepted = next((e for e in result.events if type(e) is Accepted), None)
-                if accepted is not None:
-                    loan.liquidation_orders.append(accepted.order_id)
-                    self.financing.order_loan[accepted.order_id] = loan.loan_id
-                    self._after_liquidation_events(result.events, ts_ns)  # it may have traded at once
                 events += result.events
-            loan.to_sell = []
+                accepted = next((e for e in result.events if type(e) is Accepted), None)
+                if accepted is None:
+                    continue  # stays pending: tried again when the session next opens
+                loan.to_sell.remove(receipt_id)  # before its fills: the last close settles the loan
+                loan.liquidation_orders.append(accepted.order_id)
+                self.financing.order_loan[accepted.order_id] = loan.loan_id
+                self._after_liquidation_events(result.events, ts_ns)  # it may have traded at once
         return events
 
     def _follow(self, events: list[Event], to_lock: list[str], ts_ns: int) -> None:
