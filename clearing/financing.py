@@ -195,11 +195,11 @@ class Financing:
     def _request(self, cmd: RequestLoan, registry: Registry, engine) -> Loan | FinancingRejected:
         first = registry.receipts.get(cmd.receipt_ids[0]) if cmd.receipt_ids else None
         commodity = first.commodity if first else ""
+        if (problem := self._collateral_problem(cmd.actor, commodity, cmd.receipt_ids, registry)) is not None:
+            return problem  # first: a pledged receipt is refused as such, whoever the lender
         terms = self.terms.get((cmd.lender, commodity))
         if terms is None:
-            return FinancingRejected("NO_TERMS", f"{cmd.lender} offers no terms for {commodity or 'these receipts'}")
-        if (problem := self._collateral_problem(cmd.actor, commodity, cmd.receipt_ids, registry)) is not None:
-            return problem
+            return FinancingRejected("NO_TERMS", f"{cmd.lender} offers no terms for {commodity}")
         value = self.value(registry, engine, cmd.receipt_ids)
         if cmd.principal <= 0 or cmd.principal * 10_000 > value * terms.ltv_bps:
             return FinancingRejected("OVER_LOAN_TO_VALUE",

@@ -18,6 +18,7 @@ from gateway.auth import Authenticator, AuthError, TokenBucket, load_master_key
 from gateway.clearing_api import add_clearing_routes
 from gateway.exchange import Exchange, ShuttingDown, StatusUnknown
 from gateway.feed import Publisher
+from gateway.financing_api import add_financing_routes
 from gateway.http import ApiError, decode, error, fen, require, respond
 from gateway.journal import Entry
 from gateway.market_api import add_market_routes
@@ -308,6 +309,7 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
     add_clearing_routes(app)
     add_ws_routes(app)
     add_market_routes(app)
+    add_financing_routes(app)
 
     # ------------------------------------------------------------------ public
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import asyncpg
 
 from clearing.core import Deposit, SetFees
+from clearing.financing import DecideLoan, RequestLoan, SetTerms
 from clearing.ledger import cash
 from engine import AddInstrument, NewOrder, SetSession
 from gateway.auth import Authenticator, load_master_key
@@ -40,7 +41,7 @@ SPECS = [("CF", "cotton", "ZCE-2016/17", 40_000), ("UR", "urea", "GB/T2440-2017"
 # commission, each side: fen a lot, millionths of value (spot 0.2 ‰; the forward 4.30 yuan a lot)
 FEES = [("CF", 0, 200), ("UR", 0, 200), ("SS", 0, 200), ("CF2701", 430, 0)]
 # opening cash, in fen: traders 100 million yuan, suppliers 5 million (for commission)
-FUNDING = {"trader": 10_000_000_000, "supplier": 500_000_000}
+FUNDING = {"trader": 10_000_000_000, "supplier": 500_000_000, "lender": 20_000_000_000}
 MEMBERS = [
     ("exchange-ops", ["operator"]),
     ("clearing-desk", ["clearing"]),
@@ -67,6 +68,22 @@ ORDERS = [  # (member, symbol, side, lots, price in fen, display, client order i
     ("huafang-textile", "CF2701", "buy", 20, 1_497_500, 0, "demo-fwd-bid-1"),
     ("luneng-agri", "CF2701", "sell", 20, 1_503_000, 0, "demo-fwd-ask-1"),
 ]
+
+
+async def seed_financing(exchange: Exchange) -> None:
+    """agri-bank lends against cotton (60 % LTV, 0.02 %/day, call at 75 %, sale at 85 %), and
+    xinjiang-cotton-group has one loan outstanding against two receipts. Idempotent."""
+    financing, now = exchange.state.financing, time.time_ns()
+    if ("agri-bank", "cotton") not in financing.terms:
+        await exchange.submit(Entry(SetTerms(actor="agri-bank", ts_ns=now, commodity="cotton", ltv_bps=6_000,
+                                             daily_rate_ppm=200, warning_bps=7_500, liquidation_bps=8_500,
+                                             max_tenor_days=90, cure_days=2)))
+    if not financing.loans:
+        collateral = ["WR00000020", "WR00000021"]  # registered, not behind the demo's asks
+        loan = (await exchange.submit(Entry(RequestLoan(actor="xinjiang-cotton-group", ts_ns=now, lender="agri-bank",
+                                                        receipt_ids=collateral, principal=80_000_000,
+                                                        tenor_days=60)))).outcome
+        await exchange.submit(Entry(DecideLoan(actor="agri-bank", ts_ns=now, loan_id=loan.loan_id, approve=True)))
 
 
 def cotton_lot(rng: random.Random, lot: int) -> CottonQuality:
@@ -138,6 +155,7 @@ async def seed(data_dir: Path) -> Path:
                         actor=warehouse, ts_ns=time.time_ns(), certificate_no=certificate,
                         inspector="CFIC Xinjiang" if commodity == "cotton" else "CCIC Shanghai",
                         owner=owner, quality=quality, quantity_kg=kg)))
+        await seed_financing(exchange)
         for member, symbol, side, qty, price, display, coid in ORDERS:
             await exchange.submit(Entry(NewOrder(member=member, symbol=symbol, side=side, quantity=qty, price=price,
                                                  display_quantity=display), coid))

@@ -140,6 +140,8 @@ def test_default_at_maturity_is_sold_and_recorded() -> None:
                            tenor_days=10), "OVER_LOAN_TO_VALUE"),
     (lambda r: RequestLoan(actor="farm", ts_ns=0, lender="other-bank", receipt_ids=r, principal=1, tenor_days=10),
      "NO_TERMS"),
+    (lambda r: RequestLoan(actor="farm", ts_ns=0, lender="bank", receipt_ids=r[:1] * 2, principal=1, tenor_days=10),
+     "INVALID_COLLATERAL"),
     (lambda r: RequestLoan(actor="farm", ts_ns=0, lender="bank", receipt_ids=r, principal=1, tenor_days=31),
      "INVALID_TENOR"),
     (lambda r: RequestLoan(actor="mill", ts_ns=0, lender="bank", receipt_ids=r, principal=1, tenor_days=10),

@@ -1,0 +1,145 @@
+"""Financing routes: lenders publish terms and approve or decline loans; members request,
+repay, top up and add collateral; clearing staff see every loan and credit record. Amounts
+are yuan strings; ratios are basis points of loan (principal + interest) over collateral value."""
+
+import time
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+from sanic import HTTPResponse, Request, Sanic
+
+from clearing.financing import AddCollateral, DecideLoan, Loan, RepayLoan, RequestLoan, SetTerms
+from gateway.http import ApiError, decode, fen, require, respond
+from gateway.journal import Entry
+from gateway.prices import to_yuan
+
+_STRICT = {"forbid_unknown_fields": True, "kw_only": True}
+STATUS = {"LOAN_NOT_FOUND": 404, "NOT_LENDER": 403, "NOT_BORROWER": 403, "LOAN_NOT_PENDING": 409,
+          "LOAN_NOT_ACTIVE": 409, "RECEIPT_PLEDGED": 409, "RECEIPT_NOT_AVAILABLE": 409}
+
+
+class TermsRequest(msgspec.Struct, **_STRICT):
+    commodity: str
+    ltv_bps: Annotated[int, Meta(gt=0, le=10_000)]
+    daily_rate_ppm: Annotated[int, Meta(ge=0, le=10_000)]
+    warning_bps: Annotated[int, Meta(gt=0, le=10_000)]
+    liquidation_bps: Annotated[int, Meta(gt=0, le=10_000)]
+    max_tenor_days: Annotated[int, Meta(gt=0, le=3_650)]
+    cure_days: Annotated[int, Meta(ge=0, le=30)] = 2
+
+
+class LoanRequest(msgspec.Struct, **_STRICT):
+    lender: str
+    receipt_ids: Annotated[list[str], Meta(min_length=1, max_length=100)]
+    principal: str
+    tenor_days: Annotated[int, Meta(gt=0, le=3_650)]
+
+
+class RepayRequest(msgspec.Struct, **_STRICT):
+    amount: str | None = None  # yuan of principal; omitted: the whole loan with its interest
+
+
+class CollateralRequest(msgspec.Struct, **_STRICT):
+    receipt_ids: Annotated[list[str], Meta(min_length=1, max_length=100)]
+
+
+def loan_view(loan: Loan) -> dict:
+    data = msgspec.to_builtins(loan)
+    for name in ("principal", "interest", "value", "recovered", "shortfall"):
+        data[name] = to_yuan(data[name])
+    data["owed"] = to_yuan(loan.principal + loan.interest)
+    return data
+
+
+def add_financing_routes(app: Sanic) -> None:
+    """Register the financing routes on ``app``."""
+
+    def financing():
+        return app.ctx.exchange.state.financing
+
+    async def run(command) -> object:
+        result = await app.ctx.exchange.submit(Entry(command))
+        if (refused := result.rejection) is not None:
+            raise ApiError(STATUS.get(refused.code, 422), refused.code, refused.message)
+        return result.outcome
+
+    def visible_loan(request: Request, loan_id: int) -> Loan:
+        loan = financing().loans.get(loan_id)
+        key = request.ctx.key
+        if loan is None or not ("clearing" in key.roles or key.member in (loan.borrower, loan.lender)):
+            raise ApiError(404, "LOAN_NOT_FOUND", f"no loan {loan_id}")
+        return loan
+
+    @app.post("/v1/financing/terms")
+    async def set_terms(request: Request) -> HTTPResponse:
+        key = require(request, "lender")
+        req: TermsRequest = decode(request, TermsRequest)
+        terms = await run(SetTerms(actor=key.member, ts_ns=time.time_ns(), **msgspec.structs.asdict(req)))
+        return respond(terms, 201)
+
+    @app.get("/v1/financing/terms")
+    async def list_terms(request: Request) -> HTTPResponse:
+        return respond(list(financing().terms.values()))
+
+    @app.post("/v1/loans")
+    async def request_loan(request: Request) -> HTTPResponse:
+        key = require(request, "trader", "supplier")
+        req: LoanRequest = decode(request, LoanRequest)
+        loan = await run(RequestLoan(actor=key.member, ts_ns=time.time_ns(), lender=req.lender,
+                                     receipt_ids=req.receipt_ids, principal=fen(req.principal, "principal"),
+                                     tenor_days=req.tenor_days))
+        return respond(loan_view(loan), 201)
+
+    @app.get("/v1/loans")
+    async def list_loans(request: Request) -> HTTPResponse:
+        key = request.ctx.key
+        loans = financing().loans.values()
+        if "clearing" not in key.roles:
+            loans = [loan for loan in loans if key.member in (loan.borrower, loan.lender)]
+        state = request.args.get("state")
+        return respond([loan_view(loan) for loan in loans if state is None or loan.state == state])
+
+    @app.get("/v1/loans/<loan_id:int>")
+    async def get_loan(request: Request, loan_id: int) -> HTTPResponse:
+        return respond(loan_view(visible_loan(request, loan_id)))
+
+    async def decide(request: Request, loan_id: int, approve: bool) -> HTTPResponse:
+        key = require(request, "lender")
+        visible_loan(request, loan_id)
+        loan = await run(DecideLoan(actor=key.member, ts_ns=time.time_ns(), loan_id=loan_id, approve=approve))
+        return respond(loan_view(loan))
+
+    @app.post("/v1/loans/<loan_id:int>/approve")
+    async def approve(request: Request, loan_id: int) -> HTTPResponse:
+        return await decide(request, loan_id, True)
+
+    @app.post("/v1/loans/<loan_id:int>/decline")
+    async def decline(request: Request, loan_id: int) -> HTTPResponse:
+        return await decide(request, loan_id, False)
+
+    @app.post("/v1/loans/<loan_id:int>/repay")
+    async def repay(request: Request, loan_id: int) -> HTTPResponse:
+        visible_loan(request, loan_id)
+        req: RepayRequest = decode(request, RepayRequest)
+        amount = fen(req.amount, "amount") if req.amount is not None else 0
+        if req.amount is not None and amount <= 0:
+            raise ApiError(400, "INVALID_AMOUNT", "the amount must be positive")
+        loan = await run(RepayLoan(actor=request.ctx.key.member, ts_ns=time.time_ns(), loan_id=loan_id,
+                                   amount=amount))
+        return respond(loan_view(loan))
+
+    @app.post("/v1/loans/<loan_id:int>/collateral")
+    async def add_collateral(request: Request, loan_id: int) -> HTTPResponse:
+        visible_loan(request, loan_id)
+        req: CollateralRequest = decode(request, CollateralRequest)
+        loan = await run(AddCollateral(actor=request.ctx.key.member, ts_ns=time.time_ns(), loan_id=loan_id,
+                                       receipt_ids=req.receipt_ids))
+        return respond(loan_view(loan))
+
+    @app.get("/v1/financing/credit/<member>")
+    async def credit(request: Request, member: str) -> HTTPResponse:
+        key = request.ctx.key
+        if key.member != member:
+            require(request, "clearing", "lender")
+        return respond({"member": member, "defaulted_loans": financing().defaults.get(member, [])})
