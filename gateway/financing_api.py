@@ -44,12 +44,48 @@ class CollateralRequest(msgspec.Struct, **_STRICT):
     receipt_ids: Annotated[list[str], Meta(min_length=1, max_length=100)]
 
 
-def loan_view(loan: Loan) -> dict:
-    data = msgspec.to_builtins(loan)
-    for name in ("principal", "interest", "value", "recovered", "shortfall"):
-        data[name] = to_yuan(data[name])
-    data["owed"] = to_yuan(loan.principal + loan.interest)
-    return data
+class LoanView(msgspec.Struct, kw_only=True):
+    """A loan as its borrower, its lender and clearing staff see it (amounts in yuan)."""
+
+    loan_id: int
+    borrower: str
+    lender: str
+    commodity: str
+    receipt_ids: list[str]
+    state: str
+    principal: str
+    interest: str
+    owed: str
+    value: str
+    ratio_bps: int
+    tenor_days: int
+    start_day: int
+    maturity_day: int
+    call_deadline_day: int
+    daily_rate_ppm: int
+    warning_bps: int
+    liquidation_bps: int
+    liquidation_orders: list[int]
+    recovered: str
+    shortfall: str
+    history: list[str]
+
+
+class CreditRecord(msgspec.Struct):
+    member: str
+    defaulted_loans: list[int]
+
+
+def loan_view(loan: Loan) -> LoanView:
+    return LoanView(loan_id=loan.loan_id, borrower=loan.borrower, lender=loan.lender, commodity=loan.commodity,
+                    receipt_ids=loan.receipt_ids, state=loan.state, principal=to_yuan(loan.principal),
+                    interest=to_yuan(loan.interest), owed=to_yuan(loan.principal + loan.interest),
+                    value=to_yuan(loan.value), ratio_bps=loan.ratio_bps, tenor_days=loan.tenor_days,
+                    start_day=loan.start_day, maturity_day=loan.maturity_day,
+                    call_deadline_day=loan.call_deadline_day, daily_rate_ppm=loan.daily_rate_ppm,
+                    warning_bps=loan.warning_bps, liquidation_bps=loan.liquidation_bps,
+                    liquidation_orders=loan.liquidation_orders, recovered=to_yuan(loan.recovered),
+                    shortfall=to_yuan(loan.shortfall), history=loan.history)
 
 
 def add_financing_routes(app: Sanic) -> None:
@@ -142,4 +178,4 @@ def add_financing_routes(app: Sanic) -> None:
         key = request.ctx.key
         if key.member != member:
             require(request, "clearing", "lender")
-        return respond({"member": member, "defaulted_loans": financing().defaults.get(member, [])})
+        return respond(CreditRecord(member=member, defaulted_loans=financing().defaults.get(member, [])))

@@ -5,11 +5,46 @@ import csv
 import io
 from datetime import UTC, datetime
 
+import msgspec
 from sanic import HTTPResponse, Request, Sanic
 
 from gateway.http import ApiError, respond
 from gateway.marketinfo import INTERVALS_NS, DayStats, candles
 from gateway.prices import to_yuan
+
+
+class CandleView(msgspec.Struct, kw_only=True):
+    start: str
+    start_ns: int
+    open: str
+    high: str
+    low: str
+    close: str
+    volume: int
+    turnover: str
+    trades: int
+
+
+class StatsView(msgspec.Struct, kw_only=True):
+    symbol: str
+    commodity: str
+    day: int
+    open: str | None
+    high: str | None
+    low: str | None
+    close: str | None
+    settlement_price: str | None
+    volume_lots: int
+    volume_tonnes: str
+    turnover: str
+    trades: int
+    open_interest: int | None
+
+
+class MarketReport(msgspec.Struct, kw_only=True):
+    day: int
+    closed: bool
+    instruments: list[StatsView]
 
 
 def _iso(ts_ns: int) -> str:
@@ -20,11 +55,11 @@ def _money(fen: int | None) -> str | None:
     return None if fen is None else to_yuan(fen)
 
 
-def stats_view(s: DayStats, commodity: str) -> dict:
-    return {"symbol": s.symbol, "commodity": commodity, "day": s.day, "open": _money(s.open), "high": _money(s.high),
-            "low": _money(s.low), "close": _money(s.close), "settlement_price": _money(s.settlement_price),
-            "volume_lots": s.volume_lots, "volume_tonnes": f"{s.volume_kg // 1000}.{s.volume_kg % 1000:03d}",
-            "turnover": to_yuan(s.turnover), "trades": s.trades, "open_interest": s.open_interest}
+def stats_view(s: DayStats, commodity: str) -> StatsView:
+    return StatsView(symbol=s.symbol, commodity=commodity, day=s.day, open=_money(s.open), high=_money(s.high),
+                     low=_money(s.low), close=_money(s.close), settlement_price=_money(s.settlement_price),
+                     volume_lots=s.volume_lots, volume_tonnes=f"{s.volume_kg // 1000}.{s.volume_kg % 1000:03d}",
+                     turnover=to_yuan(s.turnover), trades=s.trades, open_interest=s.open_interest)
 
 
 def add_market_routes(app: Sanic) -> None:
@@ -67,9 +102,9 @@ def add_market_routes(app: Sanic) -> None:
             raise ApiError(400, "INVALID_INTERVAL", f"interval is one of {', '.join(INTERVALS_NS)}")
         limit = max(1, min(int(request.args.get("limit", "500")), 5_000))
         out = candles(state().market.prints.get(symbol, []), INTERVALS_NS[interval], limit)
-        return respond([{"start": _iso(c.start_ns), "start_ns": c.start_ns, "open": to_yuan(c.open),
-                         "high": to_yuan(c.high), "low": to_yuan(c.low), "close": to_yuan(c.close),
-                         "volume": c.volume, "turnover": to_yuan(c.turnover), "trades": c.trades} for c in out])
+        return respond([CandleView(start=_iso(c.start_ns), start_ns=c.start_ns, open=to_yuan(c.open),
+                                   high=to_yuan(c.high), low=to_yuan(c.low), close=to_yuan(c.close), volume=c.volume,
+                                   turnover=to_yuan(c.turnover), trades=c.trades) for c in out])
 
     @app.get("/v1/market/stats/<symbol>")
     async def stats_route(request: Request, symbol: str) -> HTTPResponse:
@@ -83,9 +118,9 @@ def add_market_routes(app: Sanic) -> None:
                 for symbol in sorted(state().engine.instruments)]
         if request.args.get("format") == "csv":
             out = io.StringIO()
-            writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["symbol"])
-            writer.writeheader()
-            writer.writerows(rows)
+            writer = csv.writer(out)
+            writer.writerow(StatsView.__struct_fields__)
+            writer.writerows([getattr(r, f) for f in StatsView.__struct_fields__] for r in rows)
             return HTTPResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
-        return respond({"day": number or len(state().market.days) + 1, "closed": number is not None,
-                        "instruments": rows})
+        return respond(MarketReport(day=number or len(state().market.days) + 1, closed=number is not None,
+                                    instruments=rows))

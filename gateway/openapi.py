@@ -5,7 +5,9 @@ import html
 
 import msgspec
 
-from gateway import wire
+from clearing.financing import Terms
+from clearing.reconcile import Reconciliation
+from gateway import clearing_api, financing_api, market_api, wire
 
 SIGNED = [{"apiKey": [], "timestamp": [], "signature": []}]
 
@@ -32,8 +34,77 @@ ROUTES = [
      "operator"),
     ("post", "/v1/admin/members/{member}/keys", "Another API key for a member", None, wire.Credentials, 201,
      "operator"),
+    ("get", "/v1/admin/members", "List members and their roles", None, list[dict], 200, "operator, clearing"),
+    # warehouse receipts
+    ("post", "/v1/receipts", "Issue a receipt for inspected goods", wire.IssueReceiptRequest, wire.ReceiptView, 201,
+     "warehouse"),
+    ("get", "/v1/receipts", "Receipts you own, issued, hold in pledge (or all, for clearing); ?state=", None,
+     list[wire.ReceiptView], 200, "any"),
+    ("get", "/v1/receipts/{receipt_id}", "One receipt with its quality, premium and value", None, wire.ReceiptView,
+     200, "owner, warehouse, pledgee, clearing"),
+    ("get", "/v1/receipts/{receipt_id}/history", "Chain of custody from inspection to withdrawal", None,
+     wire.ReceiptHistory, 200, "owner, warehouse, pledgee, clearing"),
+    ("post", "/v1/receipts/{receipt_id}/transfer", "Transfer to another member", wire.TransferRequest,
+     wire.ReceiptView, 200, "owner"),
+    ("post", "/v1/receipts/{receipt_id}/lock", "Lock for sale", None, wire.ReceiptView, 200, "owner"),
+    ("post", "/v1/receipts/{receipt_id}/unlock", "Unlock (not while it backs an order)", None, wire.ReceiptView,
+     200, "owner"),
+    ("post", "/v1/receipts/{receipt_id}/pledge", "Pledge to a lender", wire.PledgeRequest, wire.ReceiptView, 200,
+     "owner"),
+    ("post", "/v1/receipts/{receipt_id}/release", "Release a pledge (the lender's consent)", None, wire.ReceiptView,
+     200, "lender"),
+    ("post", "/v1/receipts/{receipt_id}/freeze", "Freeze for delivery", None, wire.ReceiptView, 200, "clearing"),
+    ("post", "/v1/receipts/{receipt_id}/unfreeze", "Unfreeze", None, wire.ReceiptView, 200, "clearing"),
+    ("post", "/v1/receipts/{receipt_id}/withdraw", "Record physical withdrawal against a pickup code",
+     wire.WithdrawRequest, wire.ReceiptView, 200, "issuing warehouse"),
+    ("post", "/v1/admin/instruments/{symbol}/delivery", "Make an instrument receipt-backed",
+     wire.DeliverySpecRequest, dict, 200, "operator"),
+    # clearing
+    ("post", "/v1/clearing/deposits", "Record a deposit", clearing_api.FundingRequest, clearing_api.Balances, 201,
+     "clearing"),
+    ("post", "/v1/clearing/withdrawals", "Record a withdrawal (at most the available cash)",
+     clearing_api.FundingRequest, clearing_api.Balances, 201, "clearing"),
+    ("get", "/v1/accounts/me", "Your cash: available, held, margin", None, clearing_api.Balances, 200, "any"),
+    ("get", "/v1/accounts", "Every member's cash (?member=)", None, list[clearing_api.Balances], 200, "clearing"),
+    ("get", "/v1/ledger", "Your ledger statement, newest first (?limit=, ?member= for clearing)", None,
+     list[clearing_api.StatementLine], 200, "any"),
+    ("post", "/v1/clearing/end-of-day", "Close the day: settlement prices, expiry, report, loan marking",
+     clearing_api.EndOfDayRequest, dict, 201, "clearing"),
+    ("get", "/v1/clearing/reports/{day}", "A day's settlement report (day number or latest; ?format=csv)", None,
+     dict, 200, "clearing (all), members (own row)"),
+    ("get", "/v1/clearing/reconcile", "Reconcile the ledger, holds and receipts", None, Reconciliation, 200,
+     "clearing"),
+    ("post", "/v1/admin/instruments/{symbol}/fees", "Commission of an instrument", clearing_api.FeesRequest, dict,
+     200, "operator"),
+    # market information
+    ("get", "/v1/market/candles/{symbol}", "OHLCV candles (?interval=1m|1h|1d, ?limit=)", None,
+     list[market_api.CandleView], 200, "public"),
+    ("get", "/v1/market/stats/{symbol}", "A day's statistics (?day=current|latest|N)", None, market_api.StatsView,
+     200, "public"),
+    ("get", "/v1/market/report", "The daily market report across commodities (?day=, ?format=csv)", None,
+     market_api.MarketReport, 200, "public"),
+    # financing
+    ("post", "/v1/financing/terms", "Publish financing terms for a commodity", financing_api.TermsRequest, Terms,
+     201, "lender"),
+    ("get", "/v1/financing/terms", "Every lender's terms", None, list[Terms], 200, "any"),
+    ("post", "/v1/loans", "Ask a lender for a loan against receipts", financing_api.LoanRequest,
+     financing_api.LoanView, 201, "trader, supplier"),
+    ("get", "/v1/loans", "Your loans, or your loan book (lenders), or all (clearing); ?state=", None,
+     list[financing_api.LoanView], 200, "any"),
+    ("get", "/v1/loans/{loan_id}", "One loan", None, financing_api.LoanView, 200, "borrower, lender, clearing"),
+    ("post", "/v1/loans/{loan_id}/approve", "Approve: pledge the receipts, pay the principal", None,
+     financing_api.LoanView, 200, "lender"),
+    ("post", "/v1/loans/{loan_id}/decline", "Decline a request", None, financing_api.LoanView, 200, "lender"),
+    ("post", "/v1/loans/{loan_id}/repay", "Repay all (no amount) or part of the principal",
+     financing_api.RepayRequest, financing_api.LoanView, 200, "borrower"),
+    ("post", "/v1/loans/{loan_id}/collateral", "Pledge more receipts", financing_api.CollateralRequest,
+     financing_api.LoanView, 200, "borrower"),
+    ("get", "/v1/financing/credit/{member}", "A member's credit record (loans defaulted on)", None,
+     financing_api.CreditRecord, 200, "the member, lenders, clearing"),
     ("get", "/healthz", "Liveness", None, wire.Health, 200, "public"),
 ]
+# served but not JSON operations: /v1/ws (WebSocket), /metrics (Prometheus text), /openapi.json, /docs
+NOT_OPERATIONS = frozenset({"/v1/ws", "/metrics", "/openapi.json", "/docs"})
 
 
 @functools.cache
@@ -59,7 +130,8 @@ def openapi_document() -> dict:
         params = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
         if params:
             op["parameters"] = [{"name": p, "in": "path", "required": True,
-                                 "schema": {"type": "integer" if p == "order_id" else "string"}} for p in params]
+                                 "schema": {"type": "integer" if p in ("order_id", "loan_id") else "string"}}
+                                for p in params]
         paths.setdefault(path, {})[method] = op
     return {
         "openapi": "3.1.0",

@@ -216,3 +216,18 @@ def test_health_metrics_and_openapi_are_public(server) -> None:
     status, doc = anon.request("GET", "/openapi.json")
     assert status == 200 and "/v1/orders" in doc["paths"] and "OrderRequest" in doc["components"]["schemas"]
     assert anon.request("GET", "/docs")[0] == 200
+
+
+def test_every_route_is_in_the_openapi_document() -> None:
+    import re
+    from pathlib import Path
+
+    from gateway.app import create_app
+    from gateway.openapi import NOT_OPERATIONS, openapi_document
+
+    app = create_app(Path("/nonexistent"), name="routes_probe")
+    documented = {(m.upper(), p) for p, ops in openapi_document()["paths"].items() for m in ops}
+    served = {(m, re.sub(r"<([a-z_]+)(:[a-z]+)?>", r"{\1}", "/" + r.path.lstrip("/")))
+              for r in app.router.routes for m in r.methods if m not in ("HEAD", "OPTIONS")}
+    missing = {(m, p) for m, p in served - documented if p not in NOT_OPERATIONS}
+    assert not missing, sorted(missing)
