@@ -21,7 +21,9 @@ from warehouse_receipts.registry import Registry
 _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
 
 
-class Deposit(msgspec.Struct, tag="deposit", **_OPTS):
+class Funding(msgspec.Struct, **_OPTS):
+    """Money paid in or out for ``member``, recorded by clearing staff (``actor``)."""
+
     actor: str
     ts_ns: int
     member: str
@@ -29,12 +31,12 @@ class Deposit(msgspec.Struct, tag="deposit", **_OPTS):
     reference: str
 
 
-class Withdraw(msgspec.Struct, tag="withdraw", **_OPTS):
-    actor: str
-    ts_ns: int
-    member: str
-    amount: int
-    reference: str
+class Deposit(Funding, tag="deposit"):
+    pass
+
+
+class Withdraw(Funding, tag="withdraw"):
+    pass
 
 
 class SetFees(msgspec.Struct, tag="set_fees", **_OPTS):

@@ -232,21 +232,25 @@ class Financing:
                         cmd.ts_ns)
         except Overdraft:
             return FinancingRejected("INSUFFICIENT_FUNDS", "the lender's available cash does not cover the principal")
-        for receipt_id in loan.receipt_ids:
-            registry._move(registry.receipts[receipt_id], "pledge", loan.borrower, cmd.ts_ns,
-                           counterparty=loan.lender, detail=f"loan {loan.loan_id}")
+        self._pledge(loan, loan.receipt_ids, registry, cmd.ts_ns)
         loan.state = "active"
         loan.start_day = self.day
         loan.maturity_day = self.day + loan.tenor_days
         self._note(loan, "approved: principal paid, receipts pledged", cmd.ts_ns)
         return loan
 
-    def _repay(self, cmd: RepayLoan, loan: Loan, registry: Registry, engine,
-               ledger: Ledger) -> Loan | FinancingRejected:
-        if cmd.actor != loan.borrower:
-            return FinancingRejected("NOT_BORROWER", "only the borrower repays")
+    @staticmethod
+    def _borrower_on_open_loan(actor: str, loan: Loan) -> FinancingRejected | None:
+        if actor != loan.borrower:
+            return FinancingRejected("NOT_BORROWER", "only the borrower can do that")
         if loan.state not in ("active", "margin_call"):
             return FinancingRejected("LOAN_NOT_ACTIVE", f"loan {loan.loan_id} is {loan.state}")
+        return None
+
+    def _repay(self, cmd: RepayLoan, loan: Loan, registry: Registry, engine,
+               ledger: Ledger) -> Loan | FinancingRejected:
+        if (refused := self._borrower_on_open_loan(cmd.actor, loan)) is not None:
+            return refused
         whole = cmd.amount == 0 or cmd.amount >= loan.principal
         amount = loan.principal + loan.interest if whole else cmd.amount
         if amount <= 0:
@@ -268,15 +272,11 @@ class Financing:
 
     def _add_collateral(self, cmd: AddCollateral, loan: Loan, registry: Registry,
                         engine) -> Loan | FinancingRejected:
-        if cmd.actor != loan.borrower:
-            return FinancingRejected("NOT_BORROWER", "only the borrower adds collateral")
-        if loan.state not in ("active", "margin_call"):
-            return FinancingRejected("LOAN_NOT_ACTIVE", f"loan {loan.loan_id} is {loan.state}")
+        if (refused := self._borrower_on_open_loan(cmd.actor, loan)) is not None:
+            return refused
         if (problem := self._collateral_problem(loan.borrower, loan.commodity, cmd.receipt_ids, registry)):
             return problem
-        for receipt_id in cmd.receipt_ids:
-            registry._move(registry.receipts[receipt_id], "pledge", loan.borrower, cmd.ts_ns,
-                           counterparty=loan.lender, detail=f"loan {loan.loan_id}")
+        self._pledge(loan, cmd.receipt_ids, registry, cmd.ts_ns)
         loan.receipt_ids += cmd.receipt_ids
         self._remark(loan, registry, engine, cmd.ts_ns, f"added {len(cmd.receipt_ids)} receipts")
         return loan
@@ -290,6 +290,13 @@ class Financing:
             loan.call_deadline_day = 0
             event += "; margin call cured"
         self._note(loan, event, ts_ns)
+
+    @staticmethod
+    def _pledge(loan: Loan, receipt_ids: list[str], registry: Registry, ts_ns: int) -> None:
+        """Pledge (already checked) receipts to the loan's lender."""
+        for receipt_id in receipt_ids:
+            registry._move(registry.receipts[receipt_id], "pledge", loan.borrower, ts_ns,
+                           counterparty=loan.lender, detail=f"loan {loan.loan_id}")
 
     def _release(self, loan: Loan, registry: Registry, ts_ns: int, why: str) -> None:
         for receipt_id in loan.receipt_ids:

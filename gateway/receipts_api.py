@@ -146,18 +146,6 @@ def add_receipt_routes(app: Sanic) -> None:
         return await change(request, receipt_id, TransferReceipt(actor=key.member, ts_ns=time.time_ns(),
                                                                  receipt_id=receipt_id, to=req.to))
 
-    @app.post("/v1/receipts/<receipt_id>/lock")
-    async def lock(request: Request, receipt_id: str) -> HTTPResponse:
-        visible(request, receipt_id)
-        return await change(request, receipt_id, LockReceipt(actor=request.ctx.key.member, ts_ns=time.time_ns(),
-                                                             receipt_id=receipt_id))
-
-    @app.post("/v1/receipts/<receipt_id>/unlock")
-    async def unlock(request: Request, receipt_id: str) -> HTTPResponse:
-        visible(request, receipt_id)
-        return await change(request, receipt_id, UnlockReceipt(actor=request.ctx.key.member, ts_ns=time.time_ns(),
-                                                               receipt_id=receipt_id))
-
     @app.post("/v1/receipts/<receipt_id>/pledge")
     async def pledge(request: Request, receipt_id: str) -> HTTPResponse:
         visible(request, receipt_id)
@@ -166,26 +154,21 @@ def add_receipt_routes(app: Sanic) -> None:
         return await change(request, receipt_id, PledgeReceipt(actor=request.ctx.key.member, ts_ns=time.time_ns(),
                                                                receipt_id=receipt_id, lender=req.lender))
 
-    @app.post("/v1/receipts/<receipt_id>/release")
-    async def release(request: Request, receipt_id: str) -> HTTPResponse:
-        key = require(request, "lender")
-        visible(request, receipt_id)
-        return await change(request, receipt_id, ReleaseReceipt(actor=key.member, ts_ns=time.time_ns(),
-                                                                receipt_id=receipt_id))
+    def simple_action(command: type, roles: tuple[str, ...]):
+        async def handler(request: Request, receipt_id: str) -> HTTPResponse:
+            key = require(request, *roles) if roles else request.ctx.key
+            visible(request, receipt_id)
+            return await change(request, receipt_id, command(actor=key.member, ts_ns=time.time_ns(),
+                                                             receipt_id=receipt_id))
+        return handler
 
-    @app.post("/v1/receipts/<receipt_id>/freeze")
-    async def freeze(request: Request, receipt_id: str) -> HTTPResponse:
-        key = require(request, "clearing")
-        visible(request, receipt_id)
-        return await change(request, receipt_id, FreezeReceipt(actor=key.member, ts_ns=time.time_ns(),
-                                                               receipt_id=receipt_id))
-
-    @app.post("/v1/receipts/<receipt_id>/unfreeze")
-    async def unfreeze(request: Request, receipt_id: str) -> HTTPResponse:
-        key = require(request, "clearing")
-        visible(request, receipt_id)
-        return await change(request, receipt_id, UnfreezeReceipt(actor=key.member, ts_ns=time.time_ns(),
-                                                                 receipt_id=receipt_id))
+    # actions without a body: (path, command, roles allowed to ask; empty = whoever can see the receipt,
+    # the registry then checks ownership)
+    for action, command, roles in (("lock", LockReceipt, ()), ("unlock", UnlockReceipt, ()),
+                                   ("release", ReleaseReceipt, ("lender",)), ("freeze", FreezeReceipt, ("clearing",)),
+                                   ("unfreeze", UnfreezeReceipt, ("clearing",))):
+        app.add_route(simple_action(command, roles), f"/v1/receipts/<receipt_id>/{action}", methods=["POST"],
+                      name=f"receipt_{action}")
 
     @app.post("/v1/receipts/<receipt_id>/withdraw")
     async def withdraw(request: Request, receipt_id: str) -> HTTPResponse:

@@ -42,58 +42,45 @@ class IssueReceipt(msgspec.Struct, tag="issue_receipt", **_OPTS):
     quantity_kg: int = 0
 
 
-class TransferReceipt(msgspec.Struct, tag="transfer_receipt", **_OPTS):
+class ReceiptAction(msgspec.Struct, **_OPTS):
+    """A change to one receipt by ``actor`` at ``ts_ns``; each subclass is one command."""
+
     actor: str
     ts_ns: int
     receipt_id: str
+
+
+class TransferReceipt(ReceiptAction, tag="transfer_receipt"):
     to: str
 
 
-class LockReceipt(msgspec.Struct, tag="lock_receipt", **_OPTS):
-    actor: str
-    ts_ns: int
-    receipt_id: str
+class LockReceipt(ReceiptAction, tag="lock_receipt"):
+    pass
 
 
-class UnlockReceipt(msgspec.Struct, tag="unlock_receipt", **_OPTS):
-    actor: str
-    ts_ns: int
-    receipt_id: str
+class UnlockReceipt(ReceiptAction, tag="unlock_receipt"):
+    pass
 
 
-class PledgeReceipt(msgspec.Struct, tag="pledge_receipt", **_OPTS):
-    actor: str
-    ts_ns: int
-    receipt_id: str
+class PledgeReceipt(ReceiptAction, tag="pledge_receipt"):
     lender: str
 
 
-class ReleaseReceipt(msgspec.Struct, tag="release_receipt", **_OPTS):
+class ReleaseReceipt(ReceiptAction, tag="release_receipt"):
     """The lender consents to release its pledge."""
 
-    actor: str
-    ts_ns: int
-    receipt_id: str
+
+class FreezeReceipt(ReceiptAction, tag="freeze_receipt"):
+    pass
 
 
-class FreezeReceipt(msgspec.Struct, tag="freeze_receipt", **_OPTS):
-    actor: str
-    ts_ns: int
-    receipt_id: str
+class UnfreezeReceipt(ReceiptAction, tag="unfreeze_receipt"):
+    pass
 
 
-class UnfreezeReceipt(msgspec.Struct, tag="unfreeze_receipt", **_OPTS):
-    actor: str
-    ts_ns: int
-    receipt_id: str
-
-
-class CancelReceipt(msgspec.Struct, tag="cancel_receipt", **_OPTS):
+class CancelReceipt(ReceiptAction, tag="cancel_receipt"):
     """Physical withdrawal, recorded by the issuing warehouse against a pickup code."""
 
-    actor: str
-    ts_ns: int
-    receipt_id: str
     pickup_code: str
 
 
