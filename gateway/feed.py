@@ -17,9 +17,10 @@ Every public message's ``ts`` is the commit time of the oldest change it carries
 measures delivery latency including the conflation wait.
 
 The publisher keeps the book it has published; snapshots and ``GET /v1/book`` read that, so
-they show exactly what was committed and announced. Each message is encoded once and handed
-to every subscriber's bounded queue; a subscriber whose queue is full is disconnected with a
-reason rather than slowing the exchange. Messages a client does not know are to be ignored.
+they show exactly what was committed and announced. Each message is encoded and framed once
+and the same bytes are written to every subscriber; a subscriber whose send buffer is full is
+disconnected with a reason rather than slowing the exchange. Messages a client does not know
+are to be ignored.
 """
 
 import asyncio
