@@ -158,13 +158,17 @@ class Clearing:
         value = _ceil_div(max(0, price) * inst.lot_size, 1_000)
         return per_lot + _ceil_div(value * ppm, 1_000_000)
 
+    def needs_cash(self, registry: Registry, symbol: str) -> bool:
+        """Whether orders on ``symbol`` can need a hold at all (fees or delivery)."""
+        return symbol in self.fees or symbol in registry.specs
+
     def available(self, member: str) -> int:
         return self.ledger.balance(cash(member))
 
     def check_funds(self, engine: Engine, registry: Registry, cmd: NewOrder | AmendOrder) -> ClearingRejected | None:
         """Refuse an order (or amendment) whose extra hold exceeds the member's available cash."""
         if isinstance(cmd, NewOrder):
-            if cmd.symbol not in engine.instruments or cmd.quantity <= 0:
+            if not self.needs_cash(registry, cmd.symbol) or cmd.symbol not in engine.instruments or cmd.quantity <= 0:
                 return None
             price = cmd.price if cmd.order_type == "limit" else engine.market_limit_price(cmd.symbol, cmd.side)
             if not price or price <= 0:
@@ -173,7 +177,8 @@ class Clearing:
             member = cmd.member
         else:
             order = engine.orders.get(cmd.order_id)
-            if order is None or order.member != cmd.member or cmd.price < 0 or cmd.quantity < 0:
+            if order is None or order.member != cmd.member or cmd.price < 0 or cmd.quantity < 0 \
+                    or not self.needs_cash(registry, order.symbol):
                 return None
             price = cmd.price or order.price
             leaves = (cmd.quantity or order.quantity) - order.filled
@@ -221,7 +226,8 @@ class Clearing:
                 self._resize(engine, registry, e.buy_order_id, e.buy_leaves, ts_ns)
                 self._resize(engine, registry, e.sell_order_id, e.sell_leaves, ts_ns)
             elif kind is Accepted:
-                if self.per_lot_need(engine, registry, e.symbol, e.side, e.price):
+                if self.needs_cash(registry, e.symbol) and self.per_lot_need(engine, registry, e.symbol, e.side,
+                                                                               e.price):
                     self.orders[e.order_id] = OpenOrder(member=e.member, symbol=e.symbol, side=e.side, price=e.price)
                     self._resize(engine, registry, e.order_id, e.quantity, ts_ns)
             elif kind is Amended:

@@ -70,6 +70,7 @@ class MarketInfo:
         self.today: dict[str, DayStats] = {}
         self.days: list[dict[str, DayStats]] = []
         self.positions: dict[str, dict[str, int]] = {}  # forward symbol -> member -> net lots
+        self.open_interest: dict[str, int] = {}
 
     def _stats(self, symbol: str) -> DayStats:
         stats = self.today.get(symbol)
@@ -90,11 +91,14 @@ class MarketInfo:
         s.volume_kg += quantity * lot_kg
         s.turnover += turnover
         s.trades += 1
-        if forward:
+        if forward:  # open interest = Σ net long positions, kept up to date per trade
             book = self.positions.setdefault(symbol, {})
-            book[buyer] = book.get(buyer, 0) + quantity
-            book[seller] = book.get(seller, 0) - quantity
-            s.open_interest = sum(n for n in book.values() if n > 0)
+            interest = self.open_interest.get(symbol, 0)
+            for member, change in ((buyer, quantity), (seller, -quantity)):
+                before = book.get(member, 0)
+                book[member] = before + change
+                interest += max(before + change, 0) - max(before, 0)
+            self.open_interest[symbol] = s.open_interest = interest
 
     def close_day(self, settlement_prices: dict[str, int], forwards: set[str]) -> None:
         """File today's statistics with the settlement prices and start a new day."""
@@ -102,7 +106,7 @@ class MarketInfo:
             s = self._stats(symbol)
             s.settlement_price = price
             if symbol in forwards:
-                s.open_interest = sum(n for n in self.positions.get(symbol, {}).values() if n > 0)
+                s.open_interest = self.open_interest.get(symbol, 0)
         self.days.append(self.today)
         self.today = {}
 

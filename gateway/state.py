@@ -9,12 +9,24 @@ resizes holds → order views.
 """
 
 import hashlib
+from typing import get_args
 
 import msgspec
 
 from clearing.core import Clearing, ClearingRejected, EndOfDay, SetFees, SettlementReport
 from clearing.financing import LIQUIDATOR, Financing, FinancingCommand, FinancingRejected
-from engine import Accepted, AmendOrder, Cancelled, Engine, Event, NewOrder, SetReferencePrice, SetSession, Trade
+from engine import (
+    Accepted,
+    AmendOrder,
+    Cancelled,
+    Command,
+    Engine,
+    Event,
+    NewOrder,
+    SetReferencePrice,
+    SetSession,
+    Trade,
+)
 from gateway.journal import Entry
 from gateway.marketinfo import MarketInfo
 from gateway.orders import OrderView, OrderViews
@@ -45,6 +57,9 @@ class Result:
 
 
 _TRADING = (NewOrder, AmendOrder)
+_ENGINE_COMMANDS = frozenset(get_args(Command))
+_RECEIPT_COMMANDS = frozenset(get_args(ReceiptCommand))
+_FINANCING_COMMANDS = frozenset(get_args(FinancingCommand))
 
 
 class ExchangeState:
@@ -61,25 +76,26 @@ class ExchangeState:
     def apply(self, entry: Entry, entry_no: int, ts_ns: int) -> Result:
         """Apply one journaled command."""
         cmd = entry.command
-        if isinstance(cmd, EndOfDay):
+        kind = type(cmd)
+        if kind in _ENGINE_COMMANDS:
+            result = self._trade(entry, entry_no, ts_ns)
+            if kind is SetSession:
+                result.events = result.events + self._place_liquidations(entry_no, ts_ns)
+            return result
+        if kind is EndOfDay:
             events: list[Event] = []
             report = self._end_of_day(entry, entry_no, events)
             return Result(events, None, report)
-        if isinstance(cmd, FinancingCommand):
+        if kind in _FINANCING_COMMANDS:
             return Result([], None, self.financing.apply(cmd, self.registry, self.engine, self.clearing.ledger))
-        if hasattr(cmd, "ts_ns"):  # a registry or clearing command
-            if isinstance(cmd, SetFees | SetDeliverySpec) and any(
-                    o.symbol == cmd.symbol for o in self.engine.orders.values()):
-                # open orders' holds and receipts were sized under the old terms
-                return Result([], None, ClearingRejected("OPEN_ORDERS", f"{cmd.symbol} has open orders"))
-            if isinstance(cmd, ReceiptCommand):
-                return Result([], None, self.registry.apply(cmd))
-            spot = getattr(cmd, "symbol", "") in self.registry.specs
-            return Result([], None, self.clearing.apply_funding(cmd, spot=spot))
-        result = self._trade(entry, entry_no, ts_ns)
-        if isinstance(cmd, SetSession):
-            result.events = result.events + self._place_liquidations(entry_no, ts_ns)
-        return result
+        if (kind is SetFees or kind is SetDeliverySpec) and any(
+                o.symbol == cmd.symbol for o in self.engine.orders.values()):
+            # open orders' holds and receipts were sized under the old terms
+            return Result([], None, ClearingRejected("OPEN_ORDERS", f"{cmd.symbol} has open orders"))
+        if kind in _RECEIPT_COMMANDS:
+            return Result([], None, self.registry.apply(cmd))
+        spot = getattr(cmd, "symbol", "") in self.registry.specs
+        return Result([], None, self.clearing.apply_funding(cmd, spot=spot))
 
     def _trade(self, entry: Entry, entry_no: int, ts_ns: int) -> Result:
         """An engine command through the pipeline: risk → match → receipts → clearing → views."""
