@@ -186,7 +186,9 @@ class ExchangeState:
         registry, clearing = self.registry, self.clearing
         rest = msgspec.msgpack.encode([
             registry.seq, registry.next_number, sorted(registry.specs.items()),
-            [registry.receipts[k] for k in sorted(registry.receipts)],
+            # a receipt's inspection data is fixed at issue; what can change is hashed
+            [(r.receipt_id, r.owner, r.state, r.pledgee, r.order_id, r.version, r.quantity_kg)
+             for r in (registry.receipts[k] for k in sorted(registry.receipts))],
             clearing.ledger.next_id, [clearing.ledger.accounts[k] for k in sorted(clearing.ledger.accounts)],
             sorted(clearing.holds.items()), sorted(clearing.fees.items()), len(clearing.reports),
             [self.financing.loans[k] for k in sorted(self.financing.loans)], self.financing.day,
