@@ -68,10 +68,13 @@ class ClearingRejected(msgspec.Struct):
 
 
 class OpenOrder(msgspec.Struct, kw_only=True, gc=False):
+    """An order that holds cash, with the most one of its lots can cost at its current price."""
+
     member: str
     symbol: str
     side: str
     price: int
+    need_per_lot: int
 
 
 class DayTrade(msgspec.Struct, kw_only=True, gc=False):
@@ -209,8 +212,7 @@ class Clearing:
         order = self.orders.get(order_id)
         if order is None:
             return
-        need = leaves * self.per_lot_need(engine, registry, order.symbol, order.side, order.price) if leaves else 0
-        self._set_hold(order_id, need, ts_ns)
+        self._set_hold(order_id, leaves * order.need_per_lot, ts_ns)
         if not leaves:
             del self.orders[order_id]
 
@@ -226,14 +228,18 @@ class Clearing:
                 self._resize(engine, registry, e.buy_order_id, e.buy_leaves, ts_ns)
                 self._resize(engine, registry, e.sell_order_id, e.sell_leaves, ts_ns)
             elif kind is Accepted:
-                if self.needs_cash(registry, e.symbol) and self.per_lot_need(engine, registry, e.symbol, e.side,
-                                                                               e.price):
-                    self.orders[e.order_id] = OpenOrder(member=e.member, symbol=e.symbol, side=e.side, price=e.price)
-                    self._resize(engine, registry, e.order_id, e.quantity, ts_ns)
+                if self.needs_cash(registry, e.symbol):
+                    need = self.per_lot_need(engine, registry, e.symbol, e.side, e.price)
+                    if need:
+                        self.orders[e.order_id] = OpenOrder(member=e.member, symbol=e.symbol, side=e.side,
+                                                            price=e.price, need_per_lot=need)
+                        self._resize(engine, registry, e.order_id, e.quantity, ts_ns)
             elif kind is Amended:
                 order = self.orders.get(e.order_id)
                 if order is not None:
-                    order.price = e.price
+                    if order.price != e.price:
+                        order.price = e.price
+                        order.need_per_lot = self.per_lot_need(engine, registry, order.symbol, order.side, e.price)
                     self._resize(engine, registry, e.order_id, e.leaves, ts_ns)
             elif kind is Cancelled and e.order_id in self.orders:
                 self._resize(engine, registry, e.order_id, 0, ts_ns)
@@ -323,8 +329,12 @@ class Clearing:
                 members[member] = MemberSettlement(member=member)
             return members[member]
 
+        spot_cash: dict[str, int] = {}  # member -> paid out (−) and received (+) for delivered receipts
         for t in self.day_trades:
             b, s = row(t.buyer), row(t.seller)
+            if t.receipts:
+                spot_cash[t.buyer] = spot_cash.get(t.buyer, 0) - t.value
+                spot_cash[t.seller] = spot_cash.get(t.seller, 0) + t.value
             b.bought_lots += t.quantity
             b.bought_value += t.value
             b.fees += t.buyer_fee
@@ -337,9 +347,7 @@ class Clearing:
             r = row(member)
             r.deposits, r.withdrawals = deposits, withdrawals
         for r in members.values():
-            spot_paid = sum(t.value for t in self.day_trades if t.buyer == r.member and t.receipts)
-            spot_received = sum(t.value for t in self.day_trades if t.seller == r.member and t.receipts)
-            r.net_cash = r.deposits - r.withdrawals + spot_received - spot_paid - r.fees
+            r.net_cash = r.deposits - r.withdrawals + spot_cash.get(r.member, 0) - r.fees
             r.cash_available = self.ledger.balance(cash(r.member))
             r.cash_held = self.ledger.balance(held(r.member))
         instruments = []

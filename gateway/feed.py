@@ -89,7 +89,6 @@ class Publisher:
         self.private: dict[str, set[Subscriber]] = defaultdict(set)
         self.private_seq: dict[str, int] = defaultdict(int)
         self.tickers: dict[str, tuple] = {}
-        self.messages_sent = 0
         self.pending_levels: dict[str, dict[tuple[str, int], int]] = defaultdict(dict)
         self.pending_trades: dict[str, list[dict]] = defaultdict(list)
         self.pending_since: float | None = None
@@ -108,7 +107,6 @@ class Publisher:
         frame = text_frame(_encode(message))
         for subscriber in list(subscribers):
             subscriber.offer(frame)
-            self.messages_sent += 1
 
     def _publish_private(self, member: str, kind: str, payload) -> None:
         self.private_seq[member] += 1

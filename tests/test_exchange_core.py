@@ -29,7 +29,7 @@ async def scenario(url: str) -> None:
     await ex.submit(Entry(CancelOrder("m0", results[0].view.order_id)))
     hash_before = ex.engine.state_hash()
     views_before = {oid: (v.status, v.cum_qty, v.leaves_qty, v.avg_price) for oid, v in ex.views.by_id.items()}
-    assert max(ex.batch_sizes) > 1, "concurrent submissions should be group-committed"
+    assert ex.largest_batch > 1, "concurrent submissions should be group-committed"
     await ex.close()
 
     conn = await asyncpg.connect(url)
