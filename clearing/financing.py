@@ -21,7 +21,6 @@ recorded on the borrower's credit history.
 import msgspec
 
 from clearing.ledger import Ledger, Overdraft, cash
-from warehouse_receipts.grading import table_for, value_fen
 from warehouse_receipts.registry import PLEDGED, REGISTERED, Registry
 
 LIQUIDATOR = "exchange-liquidation"
@@ -132,16 +131,8 @@ class Financing:
 
     def value(self, registry: Registry, engine, receipt_ids: list[str]) -> int:
         """Collateral value at the settlement (reference) price of the commodity's spot instrument."""
-        total = 0
-        for receipt_id in receipt_ids:
-            r = registry.receipts[receipt_id]
-            spec = next((s for sym, s in sorted(registry.specs.items()) if s.commodity == r.commodity
-                         and sym in engine.instruments), None)
-            if spec is None:
-                return 0
-            price = engine.instruments[spec.symbol].ref_price
-            total += value_fen(price, table_for(spec.commodity, spec.table).premium(r.factors), r.quantity_kg)
-        return total
+        marks = [registry.mark(registry.receipts[r], engine.instruments) for r in receipt_ids]
+        return 0 if None in marks else sum(value for _, _, value in marks)
 
     @staticmethod
     def ratio(loan: Loan) -> int:

@@ -39,6 +39,7 @@ from gateway.wire import (
     MemberRequest,
     OrderRequest,
     SessionRequest,
+    TradeView,
 )
 from gateway.ws_api import add_ws_routes
 
@@ -254,7 +255,10 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
     async def trades(request: Request, symbol: str) -> HTTPResponse:
         if symbol not in app.ctx.exchange.engine.books:
             raise ApiError(404, "UNKNOWN_INSTRUMENT", f"no instrument {symbol}")
-        return respond(list(views().trades.get(symbol, ())))
+        limit = max(1, min(int(request.args.get("limit", "1000")), 5_000))
+        prints = app.ctx.exchange.state.market.prints.get(symbol, [])[-limit:]
+        return respond([TradeView(trade_id=p.trade_id, symbol=symbol, price=to_yuan(p.price), quantity=p.quantity,
+                                  aggressor=p.aggressor, seq=p.seq) for p in prints])
 
     # ------------------------------------------------------------------ operator
 

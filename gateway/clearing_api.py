@@ -15,8 +15,7 @@ from sanic import HTTPResponse, Request, Sanic
 from clearing.core import Deposit, EndOfDay, SetFees, SettlementReport, Withdraw
 from clearing.ledger import cash, held, margin
 from clearing.reconcile import reconcile
-from gateway.http import ApiError, decode, fen, require, respond
-from gateway.journal import Entry
+from gateway.http import ApiError, decode, fen, require, respond, submit
 from gateway.prices import to_yuan
 
 _STRICT = {"forbid_unknown_fields": True, "kw_only": True}
@@ -104,10 +103,7 @@ def add_clearing_routes(app: Sanic) -> None:
         return app.ctx.exchange.state.clearing.ledger
 
     async def run(command):
-        result = await app.ctx.exchange.submit(Entry(command))
-        if (refused := result.rejection) is not None:
-            raise ApiError(422, refused.code, refused.message)
-        return result.outcome
+        return (await submit(app, command)).outcome
 
     async def funding(request: Request, kind: type) -> HTTPResponse:
         key = require(request, "clearing")

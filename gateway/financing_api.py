@@ -10,8 +10,7 @@ from msgspec import Meta
 from sanic import HTTPResponse, Request, Sanic
 
 from clearing.financing import AddCollateral, DecideLoan, Loan, RepayLoan, RequestLoan, SetTerms
-from gateway.http import ApiError, decode, fen, require, respond
-from gateway.journal import Entry
+from gateway.http import ApiError, decode, fen, require, respond, submit
 from gateway.prices import to_yuan
 
 _STRICT = {"forbid_unknown_fields": True, "kw_only": True}
@@ -95,10 +94,7 @@ def add_financing_routes(app: Sanic) -> None:
         return app.ctx.exchange.state.financing
 
     async def run(command) -> object:
-        result = await app.ctx.exchange.submit(Entry(command))
-        if (refused := result.rejection) is not None:
-            raise ApiError(STATUS.get(refused.code, 422), refused.code, refused.message)
-        return result.outcome
+        return (await submit(app, command, STATUS)).outcome
 
     def visible_loan(request: Request, loan_id: int) -> Loan:
         loan = financing().loans.get(loan_id)

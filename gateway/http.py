@@ -7,6 +7,7 @@ import msgspec
 from sanic import HTTPResponse, Request
 
 from gateway.auth import ApiKey
+from gateway.journal import Entry
 from gateway.prices import PriceError, to_fen
 
 _encode = msgspec.json.Encoder().encode
@@ -47,6 +48,15 @@ def fen(text: str | None, field: str) -> int:
         return to_fen(text)
     except PriceError as e:
         raise ApiError(400, "INVALID_PRICE", str(e)) from None
+
+
+async def submit(app, command, statuses: dict[str, int] | None = None, default: int = 422):
+    """Sequence ``command`` and return its result; a refusal (receipt, clearing or financing
+    rule) becomes an ApiError, its status from ``statuses`` by code, else ``default``."""
+    result = await app.ctx.exchange.submit(Entry(command))
+    if (refused := result.rejection) is not None:
+        raise ApiError((statuses or {}).get(refused.code, default), refused.code, refused.message)
+    return result
 
 
 def require(request: Request, *roles: str) -> ApiKey:

@@ -9,14 +9,21 @@ members' net long positions in lots.
 
 import msgspec
 
+from engine import Trade
+
 INTERVALS_NS = {"1m": 60_000_000_000, "1h": 3_600_000_000_000, "1d": 86_400_000_000_000}
 
 
 class Print(msgspec.Struct, array_like=True, gc=False):
+    """One trade as the market saw it: the public trade list and the statistics come from these."""
+
     ts_ns: int
     price: int
     quantity: int
     turnover: int
+    trade_id: int
+    aggressor: str
+    seq: int
 
 
 class Candle(msgspec.Struct, kw_only=True):
@@ -78,11 +85,12 @@ class MarketInfo:
             stats = self.today[symbol] = DayStats(symbol=symbol, day=len(self.days) + 1)
         return stats
 
-    def record(self, symbol: str, price: int, quantity: int, lot_kg: int, ts_ns: int, buyer: str, seller: str,
-               forward: bool) -> None:
+    def record(self, trade: Trade, lot_kg: int, ts_ns: int, forward: bool) -> None:
         """One trade print."""
+        symbol, price, quantity, buyer, seller = trade.symbol, trade.price, trade.quantity, trade.buyer, trade.seller
         turnover = price * quantity * lot_kg // 1_000
-        self.prints.setdefault(symbol, []).append(Print(ts_ns, price, quantity, turnover))
+        self.prints.setdefault(symbol, []).append(Print(ts_ns, price, quantity, turnover, trade.trade_id,
+                                                        trade.aggressor, trade.seq))
         s = self._stats(symbol)
         if s.open is None:
             s.open = s.high = s.low = price

@@ -2,7 +2,7 @@
 status, cumulative and open quantity, average price and fills — plus the client-order-id
 index that makes a retried order return its first answer. Rebuilt identically by replay."""
 
-from collections import defaultdict, deque
+from collections import defaultdict
 
 import msgspec
 
@@ -45,26 +45,14 @@ class OrderView(msgspec.Struct, kw_only=True):
     seq: int = 0
 
 
-class TradeView(msgspec.Struct, kw_only=True):
-    """A public trade print."""
-
-    trade_id: int
-    symbol: str
-    price: str
-    quantity: int
-    aggressor: str
-    seq: int
-
-
 class OrderViews:
     """All orders the exchange has seen, by id and by (member, client_order_id)."""
 
-    def __init__(self, trades_kept: int = 1_000) -> None:
+    def __init__(self) -> None:
         self.by_id: dict[int, OrderView] = {}
         self.owner: dict[int, str] = {}
         self.by_client: dict[tuple[str, str], OrderView] = {}
         self.fills: dict[str, list[Fill]] = defaultdict(list)
-        self.trades: dict[str, deque[TradeView]] = defaultdict(lambda: deque(maxlen=trades_kept))
         self._notional: dict[int, int] = {}
         self._price: dict[int, int] = {}  # order id -> limit price in fen
         self.touched: dict[int, int] = {}  # order id -> journal entry that last changed it
@@ -87,9 +75,6 @@ class OrderViews:
             if type(e) is Trade:
                 self._fill(e, e.buy_order_id, "buy", e.buy_leaves, entry_no)
                 self._fill(e, e.sell_order_id, "sell", e.sell_leaves, entry_no)
-                tv = TradeView(trade_id=e.trade_id, symbol=e.symbol, price=to_yuan(e.price), quantity=e.quantity,
-                               aggressor=e.aggressor, seq=e.seq)
-                self.trades[e.symbol].append(tv)
                 self.new_trades.append((e.trade_id, e.symbol, e.price, e.quantity, e.buy_order_id, e.sell_order_id,
                                         e.buyer, e.seller, e.aggressor, entry_no))
             elif type(e) is Accepted:
@@ -120,22 +105,17 @@ class OrderViews:
                     view.status = "FILLED"
                 self.touched[e.order_id] = entry_no
             elif type(e) is Rejected and type(cmd) is NewOrder:
-                created = OrderView(
-                    order_id=None, client_order_id=entry.client_order_id, symbol=cmd.symbol, side=cmd.side,
-                    type=cmd.order_type, time_in_force=cmd.tif,
-                    price=to_yuan(cmd.price) if cmd.order_type == "limit" else None, quantity=cmd.quantity,
-                    status="REJECTED", reject_code=e.code, seq=e.seq,
-                )
-                self.by_client[(cmd.member, entry.client_order_id)] = created
+                created = self.reject(entry, e.code, e.seq)
         return created
 
-    def reject(self, entry: Entry, code: str) -> OrderView:
-        """Record a new order refused before the engine saw it (e.g. no receipts to back it)."""
+    def reject(self, entry: Entry, code: str, seq: int = 0) -> OrderView:
+        """Record a refused new order: by the engine (``seq`` of its rejection) or before the
+        engine saw it (no receipts or cash to back it)."""
         cmd = entry.command
         view = OrderView(order_id=None, client_order_id=entry.client_order_id, symbol=cmd.symbol, side=cmd.side,
                          type=cmd.order_type, time_in_force=cmd.tif,
                          price=to_yuan(cmd.price) if cmd.order_type == "limit" else None, quantity=cmd.quantity,
-                         status="REJECTED", reject_code=code)
+                         status="REJECTED", reject_code=code, seq=seq)
         self.by_client[(cmd.member, entry.client_order_id)] = view
         return view
 

@@ -12,8 +12,7 @@ from datetime import UTC, datetime
 from sanic import HTTPResponse, Request, Sanic
 
 from gateway.auth import ApiKey
-from gateway.http import ApiError, decode, require, respond
-from gateway.journal import Entry
+from gateway.http import ApiError, decode, require, respond, submit
 from gateway.prices import to_yuan
 from gateway.wire import (
     DeliverySpecRequest,
@@ -25,7 +24,6 @@ from gateway.wire import (
     TransferRequest,
     WithdrawRequest,
 )
-from warehouse_receipts.grading import table_for, value_fen
 from warehouse_receipts.registry import (
     CancelReceipt,
     FreezeReceipt,
@@ -54,20 +52,9 @@ def can_see(key: ApiKey, receipt: Receipt) -> bool:
             or receipt.pledgee == key.member)
 
 
-def valuation(registry: Registry, engine, receipt: Receipt) -> tuple[str | None, str | None, str | None]:
-    """(premium per tonne, instrument valued on, value at its reference price) in yuan, using
-    the first receipt-backed instrument of the receipt's commodity."""
-    for symbol in sorted(registry.specs):
-        spec = registry.specs[symbol]
-        if spec.commodity == receipt.commodity and symbol in engine.instruments:
-            premium = table_for(spec.commodity, spec.table).premium(receipt.factors)
-            price = engine.instruments[symbol].ref_price
-            return to_yuan(premium), symbol, to_yuan(value_fen(price, premium, receipt.quantity_kg))
-    return None, None, None
-
-
 def receipt_view(registry: Registry, engine, r: Receipt) -> ReceiptView:
-    premium, symbol, value = valuation(registry, engine, r)
+    mark = registry.mark(r, engine.instruments)
+    symbol, premium, value = (mark[0], to_yuan(mark[1]), to_yuan(mark[2])) if mark else (None, None, None)
     return ReceiptView(receipt_id=r.receipt_id, commodity=r.commodity, warehouse=r.warehouse, owner=r.owner,
                        state=r.state, pledgee=r.pledgee or None, order_id=r.order_id or None,
                        quantity_kg=r.quantity_kg, certificate_no=r.certificate_no, inspector=r.inspector,
@@ -95,10 +82,7 @@ def add_receipt_routes(app: Sanic) -> None:
             raise ApiError(422, f"NOT_A_{role.upper()}", f"{name} is not a {role}")
 
     async def run(command) -> list:
-        result = await app.ctx.exchange.submit(Entry(command))
-        if (refused := result.rejection) is not None:
-            raise ApiError(STATUS.get(refused.code, 422), refused.code, refused.message)
-        return result.outcome
+        return (await submit(app, command, STATUS)).outcome
 
     async def change(request: Request, receipt_id: str, command) -> HTTPResponse:
         await run(command)

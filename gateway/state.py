@@ -120,11 +120,10 @@ class ExchangeState:
         for loan in self.financing.loans.values():
             if not loan.to_sell:
                 continue
-            symbol = next((sym for sym, spec in sorted(self.registry.specs.items())
-                           if spec.commodity == loan.commodity and sym in self.engine.instruments), None)
-            if symbol is None or self.engine.instruments[symbol].session not in ("continuous", "pre_open"):
+            spec = self.registry.spot_spec(loan.commodity, self.engine.instruments)
+            if spec is None or self.engine.instruments[spec.symbol].session not in ("continuous", "pre_open"):
                 continue
-            inst = self.engine.instruments[symbol]
+            symbol, inst = spec.symbol, self.engine.instruments[spec.symbol]
             for receipt_id in list(loan.to_sell):
                 order = NewOrder(member=LIQUIDATOR, symbol=symbol, side="sell", quantity=1, price=inst.lower)
                 result = self._trade(Entry(order, f"liquidation-{loan.loan_id}-{receipt_id}", [receipt_id]),
@@ -146,8 +145,8 @@ class ExchangeState:
             self._after_liquidation_events(events, ts_ns)
         for e in events:
             if type(e) is Trade:
-                self.market.record(e.symbol, e.price, e.quantity, self.engine.instruments[e.symbol].lot_size, ts_ns,
-                                   e.buyer, e.seller, e.symbol not in self.registry.specs)
+                self.market.record(e, self.engine.instruments[e.symbol].lot_size, ts_ns,
+                                   e.symbol not in self.registry.specs)
 
     def _after_liquidation_events(self, events: list[Event], ts_ns: int) -> None:
         """Route liquidation fills' net proceeds to the loan; settle loans whose orders are done."""

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from gateway.orders import Fill, OrderView, TradeView
+from gateway.orders import Fill, OrderView
 
 ClientOrderId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 Price = Annotated[str, Meta(max_length=24, description="decimal yuan per quote unit, e.g. \"15005.00\"")]
@@ -41,6 +41,17 @@ class AmendRequest(msgspec.Struct, **_STRICT):
 
 class CancelAllRequest(msgspec.Struct, **_STRICT):
     symbol: Symbol | None = None
+
+
+class TradeView(msgspec.Struct, kw_only=True):
+    """A public trade print."""
+
+    trade_id: int
+    symbol: str
+    price: str
+    quantity: int
+    aggressor: str
+    seq: int
 
 
 class CancelAllResponse(msgspec.Struct):

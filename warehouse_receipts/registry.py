@@ -11,11 +11,11 @@ Sell orders on receipt-backed instruments hold receipts too: one lot is one rece
 buyer, ``unlock_order`` frees what a cancel, expiry or amendment leaves over.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import msgspec
 
-from warehouse_receipts.grading import TABLES, deliverable
+from warehouse_receipts.grading import TABLES, deliverable, table_for, value_fen
 from warehouse_receipts.quality import CottonQuality, Quality, Refused, commodity_of, cotton_weight_kg, grade
 
 REGISTERED = "registered"
@@ -329,6 +329,20 @@ class Registry:
         return events
 
     # -------------------------------------------------------------- sell orders
+
+    def spot_spec(self, commodity: str, instruments: Mapping) -> DeliverySpec | None:
+        """The receipt-backed instrument a commodity is valued and sold on (the first by symbol)."""
+        return next((spec for symbol, spec in sorted(self.specs.items())
+                     if spec.commodity == commodity and symbol in instruments), None)
+
+    def mark(self, receipt: Receipt, instruments: Mapping) -> tuple[str, int, int] | None:
+        """(instrument, premium fen/t, value fen) of a receipt at its spot instrument's
+        reference (settlement) price, or None if no instrument delivers its commodity."""
+        spec = self.spot_spec(receipt.commodity, instruments)
+        if spec is None:
+            return None
+        premium = table_for(spec.commodity, spec.table).premium(receipt.factors)
+        return spec.symbol, premium, value_fen(instruments[spec.symbol].ref_price, premium, receipt.quantity_kg)
 
     def why_not_deliverable(self, receipt: Receipt, spec: DeliverySpec) -> str | None:
         return deliverable(receipt.commodity, receipt.warehouse, receipt.factors, spec.commodity, spec.warehouses,
