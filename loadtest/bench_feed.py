@@ -17,8 +17,9 @@ from pathlib import Path
 
 import msgspec
 
+from gateway.pg import database_url
 from gateway.process import ServerProcess
-from loadtest.bench_gateway import CONNECTIONS, ensure_database, order_requests
+from loadtest.bench_gateway import CONNECTIONS, order_requests
 from loadtest.httpload import closed_loop
 from loadtest.wsreader import open_feed
 
@@ -76,7 +77,7 @@ def main() -> int:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 8.0
     with tempfile.TemporaryDirectory(prefix="commex-feed-") as tmp:
         work = Path(tmp)
-        exchange = ServerProcess(work / "var", ensure_database(work), rate=1e9, burst=1e9)
+        exchange = ServerProcess(work / "var", database_url(work, keep=False), rate=1e9, burst=1e9)
         exchange.cli("demo")
         exchange.start()
         try:

