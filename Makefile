@@ -21,6 +21,7 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) -m loadtest.bench_engine

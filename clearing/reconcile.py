@@ -87,7 +87,7 @@ def held_equals_needs(engine: Engine, registry: Registry, clearing: Clearing) ->
 
 
 async def reconcile(conn, exchange) -> Reconciliation:
-    """Run every check; ``exchange`` is the running ``gateway.exchange.Exchange``."""
+    """Run every check; ``exchange`` is the running ``gateway.sequencer.Exchange``."""
     state = exchange.state
     clearing = state.clearing
     # memory first, synchronously: no command can interleave

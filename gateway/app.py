@@ -14,20 +14,20 @@ from sanic import HTTPResponse, Request, Sanic
 from sanic.exceptions import SanicException
 
 from engine import AddInstrument, AmendOrder, CancelOrder, MassCancel, NewOrder, Rejected, SetSession
+from exchange.journal import Entry
+from exchange.views import TERMINAL, OrderRecord
 from gateway.auth import Authenticator, AuthError, TokenBucket, load_master_key
 from gateway.clearing_api import add_clearing_routes
-from gateway.exchange import Exchange, ShuttingDown, StatusUnknown
 from gateway.feed import Publisher
 from gateway.financing_api import add_financing_routes
 from gateway.http import ApiError, decode, error, fen, require, respond
-from gateway.journal import Entry
 from gateway.market_api import add_market_routes
 from gateway.members import MemberExists, UnknownMember, create_key, create_member, load_keys, load_members
 from gateway.openapi import docs_page, openapi_document
-from gateway.orders import TERMINAL, OrderView
 from gateway.pg import database_url
 from gateway.prices import to_yuan
 from gateway.receipts_api import add_receipt_routes
+from gateway.sequencer import Exchange, ShuttingDown, StatusUnknown
 from gateway.wire import (
     AmendRequest,
     BookView,
@@ -40,6 +40,8 @@ from gateway.wire import (
     OrderRequest,
     SessionRequest,
     TradeView,
+    fill_view,
+    order_view,
 )
 from gateway.ws_api import add_ws_routes
 
@@ -131,7 +133,7 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
     def views():
         return app.ctx.exchange.views
 
-    def own_order(request: Request, order_id: int) -> OrderView:
+    def own_order(request: Request, order_id: int) -> OrderRecord:
         view = views().lookup(request.ctx.key.member, order_id)
         if view is None:
             raise ApiError(404, "ORDER_NOT_FOUND", f"no order {order_id}")
@@ -157,21 +159,21 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
         if first.status == "REJECTED":
             code = first.reject_code or "REJECTED"
             return error(REJECT_STATUS.get(code, 422), code, f"order rejected: {code}")
-        return respond(first, 201)
+        return respond(order_view(first), 201)
 
     @app.get("/v1/orders/<order_id:int>")
     async def get_order(request: Request, order_id: int) -> HTTPResponse:
-        return respond(own_order(request, order_id))
+        return respond(order_view(own_order(request, order_id)))
 
     @app.get("/v1/orders")
     async def list_orders(request: Request) -> HTTPResponse:
         member = request.ctx.key.member
         status = request.args.get("status", "open")
         if status == "open":
-            return respond(views().open_orders(member))
+            return respond([order_view(o) for o in views().open_orders(member)])
         if status == "all":
             v = views()
-            return respond([o for oid, o in v.by_id.items() if v.owner[oid] == member])
+            return respond([order_view(o) for oid, o in v.by_id.items() if v.owner[oid] == member])
         raise ApiError(400, "INVALID_REQUEST", "status must be open or all")
 
     @app.delete("/v1/orders/<order_id:int>")
@@ -184,7 +186,7 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
         if (err := rejected(result.events)) is not None:
             raise ApiError(409, "ORDER_NOT_OPEN", f"order {order_id} is {view.status}") if err.code == "UNKNOWN_ORDER" \
                 else err
-        return respond(view)
+        return respond(order_view(view))
 
     @app.patch("/v1/orders/<order_id:int>")
     async def amend_order(request: Request, order_id: int) -> HTTPResponse:
@@ -206,7 +208,7 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
             raise ApiError(422, refused.code, refused.message)
         if (err := rejected(result.events)) is not None:
             raise err
-        return respond(view)
+        return respond(order_view(view))
 
     @app.post("/v1/orders/cancel-all")
     async def cancel_all(request: Request) -> HTTPResponse:
@@ -221,7 +223,7 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
     @app.get("/v1/fills")
     async def fills(request: Request) -> HTTPResponse:
         limit = min(int(request.args.get("limit", "500")), 5_000)
-        return respond(views().fills.get(request.ctx.key.member, [])[-limit:])
+        return respond([fill_view(f) for f in views().fills.get(request.ctx.key.member, [])[-limit:]])
 
     # ------------------------------------------------------------------ market
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import asyncpg
 
+from exchange.state import ExchangeState
 from gateway.auth import ROLES, Authenticator, load_master_key
 from gateway.demo import seed
-from gateway.exchange import RecoveryError, replay_journal
 from gateway.members import MemberExists, create_member
 from gateway.pg import database_url, migrate
-from gateway.state import ExchangeState
+from gateway.sequencer import RecoveryError, replay_journal
 
 
 def progress(done: int, total: int) -> None:

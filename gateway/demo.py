@@ -13,11 +13,11 @@ from clearing.core import Deposit, SetFees
 from clearing.financing import DecideLoan, RequestLoan, SetTerms
 from clearing.ledger import cash
 from engine import AddInstrument, NewOrder, SetSession
+from exchange.journal import Entry
 from gateway.auth import Authenticator, load_master_key
-from gateway.exchange import Exchange
-from gateway.journal import Entry
 from gateway.members import create_member, member_credentials
 from gateway.pg import database_url
+from gateway.sequencer import Exchange
 from warehouse_receipts.quality import Bale, CottonQuality, ScrapSteelQuality, UreaQuality
 from warehouse_receipts.registry import IssueReceipt, SetDeliverySpec
 

@@ -31,6 +31,7 @@ import msgspec
 
 from engine import Accepted, Amended, Cancelled, Trade
 from gateway.prices import to_yuan
+from gateway.wire import order_view
 
 _encode = msgspec.json.Encoder().encode
 SEND_BUFFER_LIMIT = 4 * 1024 * 1024  # bytes queued for one client before it counts as slow
@@ -124,7 +125,8 @@ class Publisher:
         now = time.time()
         for entry, result in zip(entries, results, strict=True):
             if result.view is not None and result.view.order_id is None and not result.duplicate:
-                self._publish_private(entry.command.member, "order", result.view)  # rejected before the book
+                # refused before the book
+                self._publish_private(entry.command.member, "order", order_view(result.view))
             for e in result.events:
                 kind = type(e)
                 if kind is Accepted:
@@ -176,7 +178,7 @@ class Publisher:
             view = views.by_id.get(oid)
             member = views.owner.get(oid)
             if view is not None and self.private.get(member):
-                self._publish_private(member, "order", view)
+                self._publish_private(member, "order", order_view(view))
         notices, self.exchange.state.financing.notices = self.exchange.state.financing.notices, []
         for member, notice in notices:  # loan events: margin calls, liquidations, repayments
             if self.private.get(member):
@@ -252,7 +254,7 @@ class Publisher:
         subscriber.member = member
         self.private[member].add(subscriber)
         views = self.exchange.views
-        orders = [v for oid, v in views.by_id.items() if views.owner[oid] == member]
+        orders = [order_view(v) for oid, v in views.by_id.items() if views.owner[oid] == member]
         return {"type": "orders_snapshot", "channel": "orders", "seq": self.private_seq[member], "orders": orders}
 
     def drop(self, subscriber: Subscriber) -> None:

@@ -6,8 +6,8 @@ from typing import Any
 import msgspec
 from sanic import HTTPResponse, Request
 
+from exchange.journal import Entry
 from gateway.auth import ApiKey
-from gateway.journal import Entry
 from gateway.prices import PriceError, to_fen
 
 _encode = msgspec.json.Encoder().encode

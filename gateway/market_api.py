@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import msgspec
 from sanic import HTTPResponse, Request, Sanic
 
+from exchange.marketinfo import INTERVALS_NS, DayStats, candles
 from gateway.http import ApiError, respond
-from gateway.marketinfo import INTERVALS_NS, DayStats, candles
 from gateway.prices import to_yuan
 
 

@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from gateway.orders import Fill, OrderView
+from exchange.views import FillRecord, OrderRecord
+from gateway.prices import to_yuan
 
 ClientOrderId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 Price = Annotated[str, Meta(max_length=24, description="decimal yuan per quote unit, e.g. \"15005.00\"")]
@@ -32,6 +33,53 @@ class OrderRequest(msgspec.Struct, **_STRICT):
     stp: Literal["cancel_newest", "cancel_oldest", "cancel_both"] = "cancel_newest"
     receipt_ids: Annotated[list[str], Meta(max_length=1_000, description="sell on a receipt-backed "
                                            "instrument: the receipts offered, one a lot (default: chosen)")] = []
+
+
+class Fill(msgspec.Struct, kw_only=True):
+    """One execution of one order."""
+
+    trade_id: int
+    order_id: int
+    symbol: str
+    side: str
+    price: str
+    quantity: int
+    seq: int
+
+
+class OrderView(msgspec.Struct, kw_only=True):
+    """An order as its member sees it (FIX / Binance field names)."""
+
+    order_id: int | None
+    client_order_id: str
+    symbol: str
+    side: str
+    type: str
+    time_in_force: str
+    price: str | None
+    quantity: int
+    cum_qty: int = 0
+    leaves_qty: int = 0
+    avg_price: str | None = None
+    status: str
+    reject_code: str | None = None
+    fills: list[Fill] = msgspec.field(default_factory=list)
+    seq: int = 0
+
+
+def fill_view(f: FillRecord) -> Fill:
+    """A fill with its price in yuan."""
+    return Fill(trade_id=f.trade_id, order_id=f.order_id, symbol=f.symbol, side=f.side, price=to_yuan(f.price),
+                quantity=f.quantity, seq=f.seq)
+
+
+def order_view(o: OrderRecord) -> OrderView:
+    """An order with its prices in yuan."""
+    return OrderView(order_id=o.order_id, client_order_id=o.client_order_id, symbol=o.symbol, side=o.side,
+                     type=o.type, time_in_force=o.time_in_force, price=None if o.price is None else to_yuan(o.price),
+                     quantity=o.quantity, cum_qty=o.cum_qty, leaves_qty=o.leaves_qty,
+                     avg_price=None if o.avg_price is None else to_yuan(o.avg_price), status=o.status,
+                     reject_code=o.reject_code, fills=[fill_view(f) for f in o.fills], seq=o.seq)
 
 
 class AmendRequest(msgspec.Struct, **_STRICT):

@@ -9,9 +9,9 @@ import msgspec
 from sanic import Request, Sanic
 
 from engine import MassCancel
+from exchange.journal import Entry
 from gateway.auth import AuthError
 from gateway.feed import FLUSH_SECONDS, HEARTBEAT_SECONDS, SEND_BUFFER_LIMIT, Publisher, Subscriber, text_frame
-from gateway.journal import Entry
 
 _encode = msgspec.json.Encoder().encode
 

@@ -11,8 +11,8 @@ import json
 import sys
 import time
 
-from gateway.journal import Entry, decode_entry, encode_entry
-from gateway.state import ExchangeState
+from exchange.journal import Entry, decode_entry, encode_entry
+from exchange.state import ExchangeState
 from loadtest.bench_engine import SETUP, exchange_core_mix
 
 

@@ -7,8 +7,8 @@ from clearing.core import Deposit, EndOfDay, SetFees
 from clearing.ledger import BANK, FEES, cash, held
 from clearing.reconcile import held_equals_needs
 from engine import AddInstrument, NewOrder, SetSession
-from gateway.journal import Entry
-from gateway.state import ExchangeState, Result
+from exchange.journal import Entry
+from exchange.state import ExchangeState, Result
 from warehouse_receipts.quality import UreaQuality
 from warehouse_receipts.registry import IssueReceipt, SetDeliverySpec
 

@@ -6,8 +6,8 @@ import asyncio
 import asyncpg
 
 from engine import AddInstrument, CancelOrder, NewOrder, SetSession
-from gateway.exchange import Exchange
-from gateway.journal import Entry
+from exchange.journal import Entry
+from gateway.sequencer import Exchange
 
 CF = AddInstrument(symbol="CF", tick=500, lot_size=5_000, ref_price=1_500_000, band_bps=400)
 

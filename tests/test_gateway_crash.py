@@ -134,8 +134,8 @@ def test_sigterm_drains_and_checkpoints(database_url, tmp_path) -> None:
 
 def test_recovery_refuses_a_journal_that_does_not_match_its_checkpoint(database_url) -> None:
     from engine import AddInstrument
-    from gateway.exchange import Exchange, RecoveryError
-    from gateway.journal import Entry
+    from exchange.journal import Entry
+    from gateway.sequencer import Exchange, RecoveryError
 
     async def scenario() -> None:
         ex = await Exchange.open(database_url)

@@ -2,8 +2,8 @@
 
 from datetime import UTC, datetime
 
+from exchange.marketinfo import candles
 from gateway.client import Client
-from gateway.marketinfo import candles
 from tests.clearing_helpers import Harness
 
 T0 = int(datetime(2026, 11, 23, 1, 0, 10, tzinfo=UTC).timestamp()) * 1_000_000_000

@@ -1,32 +1,33 @@
 """Order views: the engine's events projected into what members ask about — each order's
 status, cumulative and open quantity, average price and fills — plus the client-order-id
-index that makes a retried order return its first answer. Rebuilt identically by replay."""
+index that makes a retried order return its first answer. Rebuilt identically by replay.
+
+Prices are integer fen here; rendering them in yuan is the wire's business (``gateway.wire``)."""
 
 from collections import defaultdict
 
 import msgspec
 
 from engine import Accepted, Amended, Cancelled, Event, NewOrder, Rejected, Trade
-from gateway.journal import Entry
-from gateway.prices import to_yuan
+from exchange.journal import Entry
 
 TERMINAL = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED"})
 
 
-class Fill(msgspec.Struct, kw_only=True):
-    """One execution of one order."""
+class FillRecord(msgspec.Struct, kw_only=True):
+    """One execution of one order; ``price`` in fen."""
 
     trade_id: int
     order_id: int
     symbol: str
     side: str
-    price: str
+    price: int
     quantity: int
     seq: int
 
 
-class OrderView(msgspec.Struct, kw_only=True):
-    """An order as its member sees it (FIX / Binance field names)."""
+class OrderRecord(msgspec.Struct, kw_only=True):
+    """An order as its member sees it (FIX / Binance field names); prices in fen."""
 
     order_id: int | None
     client_order_id: str
@@ -34,14 +35,14 @@ class OrderView(msgspec.Struct, kw_only=True):
     side: str
     type: str
     time_in_force: str
-    price: str | None
+    price: int | None
     quantity: int
     cum_qty: int = 0
     leaves_qty: int = 0
-    avg_price: str | None = None
+    avg_price: int | None = None
     status: str
     reject_code: str | None = None
-    fills: list[Fill] = msgspec.field(default_factory=list)
+    fills: list[FillRecord] = msgspec.field(default_factory=list)
     seq: int = 0
 
 
@@ -49,24 +50,23 @@ class OrderViews:
     """All orders the exchange has seen, by id and by (member, client_order_id)."""
 
     def __init__(self) -> None:
-        self.by_id: dict[int, OrderView] = {}
+        self.by_id: dict[int, OrderRecord] = {}
         self.owner: dict[int, str] = {}
-        self.by_client: dict[tuple[str, str], OrderView] = {}
-        self.fills: dict[str, list[Fill]] = defaultdict(list)
+        self.by_client: dict[tuple[str, str], OrderRecord] = {}
+        self.fills: dict[str, list[FillRecord]] = defaultdict(list)
         self._notional: dict[int, int] = {}
-        self._price: dict[int, int] = {}  # order id -> limit price in fen
         self.touched: dict[int, int] = {}  # order id -> journal entry that last changed it
         self.new_trades: list[tuple] = []  # trade rows for the batch being written
 
-    def lookup(self, member: str, order_id: int) -> OrderView | None:
+    def lookup(self, member: str, order_id: int) -> OrderRecord | None:
         """The member's own order, or None (another member's order looks absent)."""
         view = self.by_id.get(order_id)
         return view if view is not None and self.owner[order_id] == member else None
 
-    def open_orders(self, member: str) -> list[OrderView]:
+    def open_orders(self, member: str) -> list[OrderRecord]:
         return [v for oid, v in self.by_id.items() if self.owner[oid] == member and v.status not in TERMINAL]
 
-    def apply(self, entry: Entry, events: list[Event], entry_no: int) -> OrderView | None:
+    def apply(self, entry: Entry, events: list[Event], entry_no: int) -> OrderRecord | None:
         """Fold one command's events in; return the view of the order a new order created
         (a REJECTED view, not indexed by id, if the engine refused it)."""
         created = None
@@ -78,14 +78,13 @@ class OrderViews:
                 self.new_trades.append((e.trade_id, e.symbol, e.price, e.quantity, e.buy_order_id, e.sell_order_id,
                                         e.buyer, e.seller, e.aggressor, entry_no))
             elif type(e) is Accepted:
-                created = OrderView(
+                created = OrderRecord(
                     order_id=e.order_id, client_order_id=entry.client_order_id, symbol=e.symbol, side=e.side,
-                    type=cmd.order_type, time_in_force=cmd.tif, price=to_yuan(e.price), quantity=e.quantity,
+                    type=cmd.order_type, time_in_force=cmd.tif, price=e.price, quantity=e.quantity,
                     leaves_qty=e.quantity, status="NEW", seq=e.seq,
                 )
                 self.by_id[e.order_id] = created
                 self.owner[e.order_id] = e.member
-                self._price[e.order_id] = e.price
                 self.by_client[(e.member, entry.client_order_id)] = created
                 self.touched[e.order_id] = entry_no
             elif type(e) is Cancelled:
@@ -96,8 +95,7 @@ class OrderViews:
                 self.touched[e.order_id] = entry_no
             elif type(e) is Amended:
                 view = self.by_id[e.order_id]
-                view.price = to_yuan(e.price)
-                self._price[e.order_id] = e.price
+                view.price = e.price
                 view.quantity = e.quantity
                 view.leaves_qty = e.leaves
                 view.seq = e.seq
@@ -108,13 +106,13 @@ class OrderViews:
                 created = self.reject(entry, e.code, e.seq)
         return created
 
-    def reject(self, entry: Entry, code: str, seq: int = 0) -> OrderView:
+    def reject(self, entry: Entry, code: str, seq: int = 0) -> OrderRecord:
         """Record a refused new order: by the engine (``seq`` of its rejection) or before the
         engine saw it (no receipts or cash to back it)."""
         cmd = entry.command
-        view = OrderView(order_id=None, client_order_id=entry.client_order_id, symbol=cmd.symbol, side=cmd.side,
+        view = OrderRecord(order_id=None, client_order_id=entry.client_order_id, symbol=cmd.symbol, side=cmd.side,
                          type=cmd.order_type, time_in_force=cmd.tif,
-                         price=to_yuan(cmd.price) if cmd.order_type == "limit" else None, quantity=cmd.quantity,
+                         price=cmd.price if cmd.order_type == "limit" else None, quantity=cmd.quantity,
                          status="REJECTED", reject_code=code, seq=seq)
         self.by_client[(cmd.member, entry.client_order_id)] = view
         return view
@@ -125,11 +123,11 @@ class OrderViews:
         view.leaves_qty = leaves
         notional = self._notional.get(order_id, 0) + trade.price * trade.quantity
         self._notional[order_id] = notional
-        view.avg_price = to_yuan((2 * notional + view.cum_qty) // (2 * view.cum_qty))  # nearest fen, halves up
+        view.avg_price = (2 * notional + view.cum_qty) // (2 * view.cum_qty)  # nearest fen, halves up
         view.status = "PARTIALLY_FILLED" if leaves else "FILLED"
         view.seq = trade.seq
-        fill = Fill(trade_id=trade.trade_id, order_id=order_id, symbol=trade.symbol, side=side,
-                    price=to_yuan(trade.price), quantity=trade.quantity, seq=trade.seq)
+        fill = FillRecord(trade_id=trade.trade_id, order_id=order_id, symbol=trade.symbol, side=side,
+                    price=trade.price, quantity=trade.quantity, seq=trade.seq)
         view.fills.append(fill)
         self.fills[self.owner[order_id]].append(fill)
         self.touched[order_id] = entry_no
@@ -140,7 +138,7 @@ class OrderViews:
         for oid, entry_no in self.touched.items():
             v = self.by_id[oid]
             orders.append((oid, self.owner[oid], v.client_order_id, v.symbol, v.side, v.type, v.time_in_force,
-                           self._price[oid], v.quantity, v.cum_qty, v.leaves_qty, v.status, entry_no))
+                           v.price, v.quantity, v.cum_qty, v.leaves_qty, v.status, entry_no))
         trades = self.new_trades
         self.touched = {}
         self.new_trades = []

@@ -27,9 +27,9 @@ from engine import (
     SetSession,
     Trade,
 )
-from gateway.journal import Entry
-from gateway.marketinfo import MarketInfo
-from gateway.orders import OrderView, OrderViews
+from exchange.journal import Entry
+from exchange.marketinfo import MarketInfo
+from exchange.views import OrderRecord, OrderViews
 from warehouse_receipts.backing import follow, receipts_needed
 from warehouse_receipts.registry import ReceiptCommand, ReceiptEvent, ReceiptRejected, Registry, SetDeliverySpec
 
@@ -43,7 +43,7 @@ class Result:
 
     __slots__ = ("events", "view", "outcome", "duplicate")
 
-    def __init__(self, events: list[Event], view: OrderView | None, outcome: Outcome = None,
+    def __init__(self, events: list[Event], view: OrderRecord | None, outcome: Outcome = None,
                  duplicate: bool = False) -> None:
         self.events = events
         self.view = view

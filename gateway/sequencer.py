@@ -22,10 +22,10 @@ import asyncpg
 import msgspec
 
 from clearing.core import SettlementReport
-from gateway.journal import Entry, decode_entry, encode_entry
+from exchange.journal import Entry, decode_entry, encode_entry
+from exchange.state import ExchangeState, Result
 from gateway.metrics import Metrics
 from gateway.pg import migrate
-from gateway.state import ExchangeState, Result
 
 log = logging.getLogger("commex.exchange")
 SEQUENCER_LOCK = 0x636F6D6D6578  # advisory lock: one sequencer per database
