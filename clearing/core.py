@@ -2,7 +2,8 @@
 end of day, on the ledger. Deterministic and I/O-free like the engine; the sequencer calls it
 for every command, so a journal replay rebuilds the same ledger.
 
-Holds. Every open order that may need cash has a hold (``held:M``) equal to its *need*:
+Holds. Every open order that may need cash has a hold equal to its *need*, kept as the
+ledger's pending transfer of that order's id (its amount sits in ``held:M``):
 leaves × the most one lot can cost. For a buy on a receipt-backed (spot) instrument a lot
 costs at most (limit price + the premium table's largest premium) × the heaviest deliverable
 receipt + the largest commission; a spot sell needs nothing (its commission comes out of the
@@ -13,7 +14,7 @@ and a fill can never cost more than its hold.
 
 import msgspec
 
-from clearing.ledger import BANK, FEES, Ledger, Overdraft, cash, held
+from clearing.ledger import BANK, FEES, Ledger, Overdraft, Ref, cash, held
 from engine import Accepted, Amended, AmendOrder, Cancelled, Engine, Event, NewOrder, Trade
 from warehouse_receipts.grading import table_for, value_fen
 from warehouse_receipts.registry import Registry
@@ -65,6 +66,17 @@ ClearingCommand = Deposit | Withdraw | SetFees | EndOfDay
 class ClearingRejected(msgspec.Struct):
     code: str
     message: str
+
+
+class FundingRecord(msgspec.Struct, kw_only=True):
+    """A deposit or withdrawal as booked; a retry with the same (member, reference) gets this
+    first answer back and moves no money."""
+
+    kind: str
+    member: str
+    amount: int
+    reference: str
+    transfer_id: int
 
 
 class OpenOrder(msgspec.Struct, kw_only=True, gc=False):
@@ -139,10 +151,10 @@ class Clearing:
         self.ledger = Ledger()
         self.fees: dict[str, tuple[int, int]] = {}
         self.orders: dict[int, OpenOrder] = {}
-        self.holds: dict[int, int] = {}
         self.day_trades: list[DayTrade] = []
         self.day_funding: dict[str, list[int]] = {}  # member -> [deposits, withdrawals] today
         self.reports: list[SettlementReport] = []
+        self.funding: dict[tuple[str, str], FundingRecord] = {}  # (member, reference) -> first answer
         self.deposited = 0
         self.withdrawn = 0
 
@@ -188,7 +200,7 @@ class Clearing:
             if leaves <= 0:
                 return None
             need = leaves * self.per_lot_need(engine, registry, order.symbol, order.side, price)
-            extra = need - self.holds.get(order.order_id, 0)
+            extra = need - self.ledger.reserved(order.order_id)
             member = cmd.member
         if extra > self.available(member):
             return ClearingRejected("INSUFFICIENT_FUNDS",
@@ -196,17 +208,7 @@ class Clearing:
         return None
 
     def _set_hold(self, order_id: int, target: int, ts_ns: int) -> None:
-        current = self.holds.get(order_id, 0)
-        member = self.orders[order_id].member
-        ref = f"order:{order_id}"
-        if target > current:
-            self.ledger.post([(cash(member), held(member), target - current, "HOLD", ref)], ts_ns)
-        elif target < current:
-            self.ledger.post([(held(member), cash(member), current - target, "RELEASE", ref)], ts_ns)
-        if target:
-            self.holds[order_id] = target
-        else:
-            self.holds.pop(order_id, None)
+        self.ledger.reserve(order_id, self.orders[order_id].member, target, ts_ns)
 
     def _resize(self, engine: Engine, registry: Registry, order_id: int, leaves: int, ts_ns: int) -> None:
         order = self.orders.get(order_id)
@@ -247,7 +249,7 @@ class Clearing:
     def _settle(self, engine: Engine, registry: Registry, t: Trade, receipt_ids: list[str], ts_ns: int) -> None:
         """Delivery versus payment of one fill, with commission on both sides."""
         per_lot, ppm = self.fees.get(t.symbol, (0, 0))
-        ref = f"trade:{t.trade_id}"
+        ref = Ref(trade_id=t.trade_id)
         spec = registry.specs.get(t.symbol)
         if spec is not None:
             table = table_for(spec.commodity, spec.table)
@@ -263,17 +265,15 @@ class Clearing:
             buyer_fee = seller_fee = fee_of(per_lot, ppm, t.quantity, value)
             legs = [(held(t.buyer), FEES, buyer_fee, "FEE", ref), (held(t.seller), FEES, seller_fee, "FEE", ref)]
             spent = {t.buy_order_id: buyer_fee, t.sell_order_id: seller_fee}
-        self.ledger.post(legs, ts_ns)
-        for order_id, amount in spent.items():  # what the fill used came out of that order's hold
-            if amount:
-                self.holds[order_id] -= amount
+        self.ledger.post(legs, ts_ns, spend=spent)  # what the fill used comes out of each order's hold
         self.day_trades.append(DayTrade(trade_id=t.trade_id, symbol=t.symbol, price=t.price, quantity=t.quantity,
                                         buyer=t.buyer, seller=t.seller, value=value, buyer_fee=buyer_fee,
                                         seller_fee=seller_fee, receipts=len(receipt_ids), ts_ns=ts_ns))
 
     # -------------------------------------------------------------- funding and fees
 
-    def apply_funding(self, cmd: Deposit | Withdraw | SetFees, spot: bool = False) -> ClearingRejected | None:
+    def apply_funding(self, cmd: Deposit | Withdraw | SetFees,
+                      spot: bool = False) -> FundingRecord | ClearingRejected | None:
         """Deposits, withdrawals and commission terms. ``spot``: the instrument is receipt-backed."""
         if isinstance(cmd, SetFees):
             if cmd.per_lot < 0 or not 0 <= cmd.rate_ppm <= 100_000:
@@ -284,23 +284,39 @@ class Clearing:
                 return ClearingRejected("INVALID_FEES", "commission on value needs a receipt-backed instrument")
             self.fees[cmd.symbol] = (cmd.per_lot, cmd.rate_ppm)
             return None
+        return self._fund(cmd)
+
+    def _fund(self, cmd: Deposit | Withdraw) -> FundingRecord | ClearingRejected:
+        """Book a deposit or withdrawal once per (member, reference): a retry gets the first
+        answer back; the same reference for a different movement is refused."""
+        kind = type(cmd).__struct_config__.tag
+        first = self.funding.get((cmd.member, cmd.reference))
+        if first is not None:
+            if (first.kind, first.amount) != (kind, cmd.amount):
+                return ClearingRejected("DUPLICATE_REFERENCE",
+                                        f"reference {cmd.reference!r} already booked a {first.kind} of {first.amount}")
+            return first
         if cmd.amount <= 0:
             return ClearingRejected("INVALID_AMOUNT", "the amount must be positive")
-        ref = f"{type(cmd).__struct_config__.tag}:{cmd.reference}"
-        funding = self.day_funding.setdefault(cmd.member, [0, 0])
-        if isinstance(cmd, Deposit):
-            self.ledger.post([(BANK, cash(cmd.member), cmd.amount, "DEPOSIT", ref)], cmd.ts_ns)
-            self.deposited += cmd.amount
-            funding[0] += cmd.amount
-            return None
+        ref = Ref(reference=cmd.reference)
+        deposit = isinstance(cmd, Deposit)
+        leg = (BANK, cash(cmd.member), cmd.amount, "DEPOSIT", ref) if deposit else \
+            (cash(cmd.member), BANK, cmd.amount, "WITHDRAWAL", ref)
         try:
-            self.ledger.post([(cash(cmd.member), BANK, cmd.amount, "WITHDRAWAL", ref)], cmd.ts_ns)
+            transfer = self.ledger.post([leg], cmd.ts_ns)[0]
         except Overdraft:
             return ClearingRejected("INSUFFICIENT_FUNDS",
                                     f"{cmd.amount} fen asked, {self.available(cmd.member)} fen available")
-        self.withdrawn += cmd.amount
-        funding[1] += cmd.amount
-        return None
+        funding = self.day_funding.setdefault(cmd.member, [0, 0])
+        funding[0 if deposit else 1] += cmd.amount
+        if deposit:
+            self.deposited += cmd.amount
+        else:
+            self.withdrawn += cmd.amount
+        record = self.funding[(cmd.member, cmd.reference)] = FundingRecord(
+            kind=kind, member=cmd.member, amount=cmd.amount, reference=cmd.reference,
+            transfer_id=transfer.transfer_id)
+        return record
 
     # -------------------------------------------------------------- end of day
 

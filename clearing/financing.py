@@ -20,7 +20,7 @@ recorded on the borrower's credit history.
 
 import msgspec
 
-from clearing.ledger import Ledger, Overdraft, cash
+from clearing.ledger import Ledger, Overdraft, Ref, cash
 from warehouse_receipts.registry import PLEDGED, REGISTERED, Registry
 
 LIQUIDATOR = "exchange-liquidation"
@@ -219,7 +219,7 @@ class Financing:
         if (problem := self._collateral_problem(loan.borrower, loan.commodity, loan.receipt_ids, registry)):
             return problem
         try:
-            ledger.post([(cash(loan.lender), cash(loan.borrower), loan.principal, "LOAN", f"loan:{loan.loan_id}")],
+            ledger.post([(cash(loan.lender), cash(loan.borrower), loan.principal, "LOAN", Ref(loan_id=loan.loan_id))],
                         cmd.ts_ns)
         except Overdraft:
             return FinancingRejected("INSUFFICIENT_FUNDS", "the lender's available cash does not cover the principal")
@@ -247,7 +247,7 @@ class Financing:
         if amount <= 0:
             return FinancingRejected("INVALID_AMOUNT", "the amount must be positive")
         try:
-            ledger.post([(cash(loan.borrower), cash(loan.lender), amount, "REPAY", f"loan:{loan.loan_id}")],
+            ledger.post([(cash(loan.borrower), cash(loan.lender), amount, "REPAY", Ref(loan_id=loan.loan_id))],
                         cmd.ts_ns)
         except Overdraft:
             return FinancingRejected("INSUFFICIENT_FUNDS", f"{amount} fen due")
@@ -344,7 +344,7 @@ class Financing:
         to_principal = min(proceeds, loan.principal)
         to_interest = min(proceeds - to_principal, loan.interest)
         remainder = proceeds - to_principal - to_interest
-        ref = f"loan:{loan.loan_id}"
+        ref = Ref(loan_id=loan.loan_id)
         legs.append((cash(LIQUIDATOR), cash(loan.lender), to_principal + to_interest, "LIQUIDATION_REPAY", ref))
         legs.append((cash(LIQUIDATOR), cash(loan.borrower), remainder, "LIQUIDATION_SURPLUS", ref))
         ledger.post(legs, ts_ns)

@@ -2,17 +2,28 @@
 
 Accounts never change but for their ``debits`` and ``credits`` totals. A transfer moves an
 integer amount of fen from a debit account to a credit account and is never edited; a
-posting of several transfers is all-or-nothing. Member accounts (``cash:M``, ``held:M``,
-``margin:M``) and the exchange's fee revenue are liabilities of the exchange: their balance
-is credits − debits and may never go below zero. ``exchange:bank`` is the asset side (money
-members paid in); its balance is debits − credits. So Σ liabilities = bank balance always.
+posting of several transfers is all-or-nothing; mistakes are corrected by new transfers.
+Member accounts (``cash:M``, ``held:M``, ``margin:M``) and the exchange's fee revenue are
+liabilities of the exchange: their balance is credits − debits and may never go below zero.
+``exchange:bank`` is the asset side (money members paid in); its balance is debits − credits.
+So Σ liabilities = bank balance always.
+
+**Pending transfers.** A hold is a pending transfer, as in TigerBeetle: ``reserve`` opens (or
+grows) pending transfer ``pending_id`` from ``cash:M``, moving the amount to ``held:M``, the
+account that plays TigerBeetle's pending column; a posting with ``spend`` posts part of it to
+its real destinations (a fill's payment and fees); ``void`` returns what is left to ``cash:M``.
+So ``held:M`` always equals the sum of the member's open pending transfers.
+
+**References are structured**: every transfer names its cause in typed fields (``order_id``,
+``trade_id``, ``loan_id``, or a funding ``reference``) rather than in a string to parse.
 """
+
+import hashlib
 
 import msgspec
 
 BANK = "exchange:bank"
 FEES = "exchange:fees"
-SUSPENSE = "exchange:suspense"
 ASSETS = frozenset({BANK})
 
 
@@ -28,6 +39,28 @@ def margin(member: str) -> str:
     return f"margin:{member}"
 
 
+class Ref(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """What caused a transfer: at most one of the ids, or a funding ``reference``."""
+
+    order_id: int = 0
+    trade_id: int = 0
+    loan_id: int = 0
+    reference: str = ""
+
+    def label(self, code: str = "") -> str:
+        """A human label: ``trade:7``, ``order:12``, ``loan:3``, ``deposit:<reference>``."""
+        if self.trade_id:
+            return f"trade:{self.trade_id}"
+        if self.order_id:
+            return f"order:{self.order_id}"
+        if self.loan_id:
+            return f"loan:{self.loan_id}"
+        return f"{code.lower()}:{self.reference}" if self.reference else ""
+
+
+NO_REF = Ref()
+
+
 class Account(msgspec.Struct, kw_only=True):
     account_id: str
     debits: int = 0
@@ -41,26 +74,40 @@ class Account(msgspec.Struct, kw_only=True):
 
 
 class Transfer(msgspec.Struct, kw_only=True, gc=False):
-    """An immutable movement of ``amount`` fen; ``ref`` names its cause (trade:7, order:12, ...)."""
+    """An immutable movement of ``amount`` fen, with its cause in ``ref``; ``pending_id`` names
+    the pending transfer it opened, grew, posted from or voided (0: none)."""
 
     transfer_id: int
     debit: str
     credit: str
     amount: int
     code: str
-    ref: str
+    ref: Ref
     ts_ns: int
+    pending_id: int = 0
+
+
+class Pending(msgspec.Struct, kw_only=True, gc=False):
+    """An open pending transfer: ``amount`` fen of ``member``'s cash reserved (in ``held:M``)."""
+
+    pending_id: int
+    member: str
+    amount: int
 
 
 class Overdraft(ValueError):
     """A posting would take an account below zero; nothing was posted."""
 
 
+Leg = tuple[str, str, int, str, Ref]  # debit, credit, amount, code, cause
+
+
 class Ledger:
-    """Accounts and the transfers between them."""
+    """Accounts, the transfers between them and the open pending transfers."""
 
     def __init__(self) -> None:
         self.accounts: dict[str, Account] = {}
+        self.pending: dict[int, Pending] = {}
         self.next_id = 1
         self.new_transfers: list[Transfer] = []
         self.touched: set[str] = set()
@@ -75,10 +122,16 @@ class Ledger:
         acct = self.accounts.get(account_id)
         return acct.balance if acct else 0
 
-    def post(self, legs: list[tuple[str, str, int, str, str]], ts_ns: int) -> list[Transfer]:
+    def post(self, legs: list[Leg], ts_ns: int, pending_id: int = 0,
+             spend: dict[int, int] | None = None) -> list[Transfer]:
         """Post (debit, credit, amount, code, ref) legs atomically; zero amounts are skipped.
-        Raises Overdraft, posting nothing, if any liability account would end below zero."""
+        ``spend`` posts pending transfers in part: pending id -> fen of it these legs use (the
+        legs debit that member's ``held`` account). Raises Overdraft, posting nothing, if any
+        liability account would end below zero or a pending transfer would be overspent."""
         legs = [leg for leg in legs if leg[2]]
+        for pid, amount in (spend or {}).items():
+            if amount > self.reserved(pid):
+                raise Overdraft(f"pending transfer {pid} reserves {self.reserved(pid)}, {amount} posted")
         delta: dict[str, int] = {}
         for debit, credit, amount, _, _ in legs:
             if amount < 0:
@@ -92,13 +145,46 @@ class Ledger:
         for debit, credit, amount, code, ref in legs:
             self.account(debit).debits += amount
             self.account(credit).credits += amount
-            transfer = Transfer(transfer_id=self.next_id, debit=debit, credit=credit, amount=amount, code=code,
-                                ref=ref, ts_ns=ts_ns)
+            posted.append(Transfer(transfer_id=self.next_id, debit=debit, credit=credit, amount=amount, code=code,
+                                   ref=ref, ts_ns=ts_ns, pending_id=pending_id))
             self.next_id += 1
-            posted.append(transfer)
             self.touched.update((debit, credit))
         self.new_transfers.extend(posted)
+        for pid, amount in (spend or {}).items():
+            if amount:
+                self.pending[pid].amount -= amount
         return posted
+
+    # -------------------------------------------------------------- pending transfers
+
+    def reserved(self, pending_id: int) -> int:
+        """What pending transfer ``pending_id`` still reserves (0 if none is open)."""
+        pending = self.pending.get(pending_id)
+        return pending.amount if pending else 0
+
+    def reserve(self, pending_id: int, member: str, target: int, ts_ns: int) -> None:
+        """Make pending transfer ``pending_id`` reserve exactly ``target`` fen of ``member``'s
+        cash: open or grow it (``HOLD``), shrink it (``RELEASE``), or void it at 0 (``VOID``).
+        Raises Overdraft (nothing changes) if the cash is not there."""
+        current = self.reserved(pending_id)
+        ref = Ref(order_id=pending_id)
+        if target > current:
+            self.post([(cash(member), held(member), target - current, "HOLD", ref)], ts_ns, pending_id)
+        elif target < current:
+            code = "VOID" if target == 0 else "RELEASE"
+            self.post([(held(member), cash(member), current - target, code, ref)], ts_ns, pending_id)
+        if target:
+            self.pending[pending_id] = Pending(pending_id=pending_id, member=member, amount=target)
+        else:
+            self.pending.pop(pending_id, None)
+
+    def void(self, pending_id: int, ts_ns: int) -> None:
+        """Return what pending transfer ``pending_id`` still reserves to its member's cash."""
+        pending = self.pending.get(pending_id)
+        if pending is not None:
+            self.reserve(pending_id, pending.member, 0, ts_ns)
+
+    # -------------------------------------------------------------- record
 
     def drain(self) -> tuple[list[Transfer], list[Account]]:
         """Transfers posted and accounts changed since the last call."""
@@ -106,3 +192,27 @@ class Ledger:
         accounts = [self.accounts[a] for a in sorted(self.touched)]
         self.touched = set()
         return transfers, accounts
+
+    def check(self) -> None:
+        """Assert the ledger's invariants: debits = credits in total, no liability below zero,
+        every member's ``held`` balance equal to its open pending transfers."""
+        debits = sum(a.debits for a in self.accounts.values())
+        credits = sum(a.credits for a in self.accounts.values())
+        assert debits == credits, f"debits {debits} != credits {credits}"
+        for a in self.accounts.values():
+            assert a.account_id in ASSETS or a.balance >= 0, f"{a.account_id} is below zero: {a.balance}"
+        reserved: dict[str, int] = {}
+        for p in self.pending.values():
+            assert p.amount >= 0, f"pending transfer {p.pending_id} reserves {p.amount}"
+            reserved[p.member] = reserved.get(p.member, 0) + p.amount
+        for account_id, acct in self.accounts.items():
+            if account_id.startswith("held:"):
+                member = account_id[5:]
+                assert acct.balance == reserved.get(member, 0), \
+                    f"{account_id} is {acct.balance}, its pending transfers reserve {reserved.get(member, 0)}"
+
+    def state_hash(self) -> str:
+        """Digest of balances, open pending transfers and the transfer counter."""
+        state = msgspec.msgpack.encode([self.next_id, [self.accounts[k] for k in sorted(self.accounts)],
+                                        [self.pending[k] for k in sorted(self.pending)]])
+        return hashlib.blake2b(state, digest_size=8).hexdigest()

@@ -189,7 +189,8 @@ class ExchangeState:
             [(r.receipt_id, r.owner, r.state, r.pledgee, r.order_id, r.version, r.quantity_kg)
              for r in (registry.receipts[k] for k in sorted(registry.receipts))],
             clearing.ledger.next_id, [clearing.ledger.accounts[k] for k in sorted(clearing.ledger.accounts)],
-            sorted(clearing.holds.items()), sorted(clearing.fees.items()), len(clearing.reports),
+            sorted((k, p.amount) for k, p in clearing.ledger.pending.items()), sorted(clearing.fees.items()),
+            len(clearing.reports),
             [self.financing.loans[k] for k in sorted(self.financing.loans)], self.financing.day,
         ])
         return self.engine.state_hash() + hashlib.blake2b(rest, digest_size=8).hexdigest()

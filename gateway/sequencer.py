@@ -192,7 +192,8 @@ class Exchange:
         event_rows = [(e.seq, e.receipt_id, e.version, e.action, e.actor, e.ts_ns, e.counterparty, e.order_id,
                        e.detail) for e in receipt_events]
         transfers, accounts = state.clearing.ledger.drain()
-        transfer_rows = [(t.transfer_id, t.debit, t.credit, t.amount, t.code, t.ref, t.ts_ns) for t in transfers]
+        transfer_rows = [(t.transfer_id, t.debit, t.credit, t.amount, t.code, t.ref.label(t.code), t.ts_ns)
+                         for t in transfers]
         account_rows = [(a.account_id, a.debits, a.credits) for a in accounts]
         report_rows = [(r.day, r.ts_ns, _json(r).decode()) for r in results_reports(results)]
         started = time.perf_counter()

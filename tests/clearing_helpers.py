@@ -50,7 +50,8 @@ class Harness:
         return self.state.apply(Entry(command, client_order_id, receipt_ids or []), self.entry_no, self.ts)
 
     def deposit(self, member: str, amount: int) -> Result:
-        return self.run(Deposit(actor="desk", ts_ns=self.ts, member=member, amount=amount, reference="t"))
+        return self.run(Deposit(actor="desk", ts_ns=self.ts, member=member, amount=amount,
+                                reference=f"t{self.entry_no}"))
 
     def issue(self, owner: str, quality: UreaQuality = BASE_UREA, kg: int = UR_LOT_KG) -> str:
         self.coid += 1

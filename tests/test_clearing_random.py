@@ -64,7 +64,7 @@ def random_command(rng: random.Random, ex: Exchange, day_orders: list) -> object
                         display_quantity=rng.choice((0, 0, 0, 1)))
     open_orders = list(ex.engine.orders.values())
     if not open_orders:
-        return Deposit(actor="desk", ts_ns=now, member=member, amount=1_000_000, reference="top-up")
+        return Deposit(actor="desk", ts_ns=now, member=member, amount=1_000_000, reference=f"top-up{rng.random()}")
     order = rng.choice(open_orders)
     if r < 0.78:
         return CancelOrder(order.member, order.order_id)
