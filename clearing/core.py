@@ -12,6 +12,8 @@ resized to the need after every event, so held cash always equals the open order
 and a fill can never cost more than its hold.
 """
 
+from collections.abc import Mapping
+
 import msgspec
 
 from clearing.ledger import BANK, FEES, Ledger, Overdraft, Ref, cash, held
@@ -38,6 +40,14 @@ class Deposit(Funding, tag="deposit"):
 
 class Withdraw(Funding, tag="withdraw"):
     pass
+
+
+class Fees(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Commission charged to each side of a fill: ``per_lot`` fen a lot plus ``rate_ppm``
+    millionths of the fill's value (rounded half up to the fen)."""
+
+    per_lot: int = 0
+    rate_ppm: int = 0
 
 
 class SetFees(msgspec.Struct, tag="set_fees", **_OPTS):
@@ -147,9 +157,9 @@ def _ceil_div(a: int, b: int) -> int:
 class Clearing:
     """Ledger, holds, fees, the day's trades and the settlement reports."""
 
-    def __init__(self) -> None:
+    def __init__(self, fees: Mapping[str, tuple[int, int]] | None = None) -> None:
         self.ledger = Ledger()
-        self.fees: dict[str, tuple[int, int]] = {}
+        self.fees = fees if fees is not None else {}  # symbol -> (per lot, ppm): the catalogue's view
         self.orders: dict[int, OpenOrder] = {}
         self.day_trades: list[DayTrade] = []
         self.day_funding: dict[str, list[int]] = {}  # member -> [deposits, withdrawals] today
@@ -272,18 +282,8 @@ class Clearing:
 
     # -------------------------------------------------------------- funding and fees
 
-    def apply_funding(self, cmd: Deposit | Withdraw | SetFees,
-                      spot: bool = False) -> FundingRecord | ClearingRejected | None:
-        """Deposits, withdrawals and commission terms. ``spot``: the instrument is receipt-backed."""
-        if isinstance(cmd, SetFees):
-            if cmd.per_lot < 0 or not 0 <= cmd.rate_ppm <= 100_000:
-                return ClearingRejected("INVALID_FEES", "fees cannot be negative; the rate is at most 10 %")
-            if cmd.rate_ppm and not spot:
-                # A sell may trade above its limit, so a commission on value could outgrow its hold;
-                # without delivery proceeds to pay it from, commission is charged per lot (as on ZCE).
-                return ClearingRejected("INVALID_FEES", "commission on value needs a receipt-backed instrument")
-            self.fees[cmd.symbol] = (cmd.per_lot, cmd.rate_ppm)
-            return None
+    def apply_funding(self, cmd: Deposit | Withdraw) -> FundingRecord | ClearingRejected:
+        """A deposit or withdrawal (see ``_fund``)."""
         return self._fund(cmd)
 
     def _fund(self, cmd: Deposit | Withdraw) -> FundingRecord | ClearingRejected:

@@ -58,6 +58,11 @@ class OrderViews:
         self.touched: dict[int, int] = {}  # order id -> journal entry that last changed it
         self.new_trades: list[tuple] = []  # trade rows for the batch being written
 
+    def new_day(self) -> None:
+        """A new trading day: client order ids are unique per member per trading day, so the
+        index of first answers starts again (yesterday's ids may be used anew)."""
+        self.by_client = {}
+
     def lookup(self, member: str, order_id: int) -> OrderRecord | None:
         """The member's own order, or None (another member's order looks absent)."""
         view = self.by_id.get(order_id)

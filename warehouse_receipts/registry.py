@@ -198,13 +198,13 @@ _NOT_IN = {LOCKED: "RECEIPT_NOT_LOCKED", PLEDGED: "RECEIPT_NOT_PLEDGED", FROZEN:
 class Registry:
     """All receipts, their histories and the delivery specs of receipt-backed instruments."""
 
-    def __init__(self) -> None:
+    def __init__(self, specs: Mapping[str, DeliverySpec] | None = None) -> None:
         self.seq = 0
         self.next_number = 1
         self.receipts: dict[str, Receipt] = {}
         self.history: dict[str, list[ReceiptEvent]] = {}
         self.certificates: set[str] = set()
-        self.specs: dict[str, DeliverySpec] = {}
+        self.specs = specs if specs is not None else {}  # receipt-backed instruments: the catalogue's view
         self.by_order: dict[int, list[str]] = {}  # sell order id -> receipts it holds, delivery order
         self.new_events: list[ReceiptEvent] = []  # since the last drain (for the batch write)
 

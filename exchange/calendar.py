@@ -1,0 +1,81 @@
+"""The trading calendar: the one trading date that clearing, financing, market information,
+reports and the scope of ``client_order_id`` all read.
+
+Dates are integers ``yyyymmdd`` in Beijing time (UTC+8), computed from the journaled batch
+time with civil-date arithmetic (no ``datetime``: the core reads no clock and needs no time
+zone database). The first entry opens the calendar on the first business day on or after its
+date; each end of day moves it to the next business day after the current trading date, or
+to the business day of the end of day's own date if the exchange stood idle for longer.
+Business days are Monday to Friday except the configured holidays.
+"""
+
+import msgspec
+
+BEIJING_OFFSET_NS = 8 * 3_600 * 1_000_000_000
+DAY_NS = 86_400 * 1_000_000_000
+
+
+def days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm)."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146_097 + doe - 719_468
+
+
+def civil_from_days(z: int) -> int:
+    """The ``yyyymmdd`` of day ``z`` since 1970-01-01.
+
+    >>> civil_from_days(days_from_civil(2026, 11, 23))
+    20261123
+    """
+    z += 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1_460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + (3 if mp < 10 else -9)
+    return (yoe + era * 400 + (m <= 2)) * 10_000 + m * 100 + d
+
+
+def day_number(date: int) -> int:
+    """Days since 1970-01-01 of ``yyyymmdd``."""
+    return days_from_civil(date // 10_000, date // 100 % 100, date % 100)
+
+
+def local_date(ts_ns: int) -> int:
+    """The Beijing ``yyyymmdd`` of a UTC timestamp in ns."""
+    return civil_from_days((ts_ns + BEIJING_OFFSET_NS) // DAY_NS)
+
+
+class Calendar(msgspec.Struct, kw_only=True):
+    """The current trading date (0 before the first entry) and how many days have closed."""
+
+    trading_date: int = 0
+    closed_days: int = 0
+    holidays: list[int] = []
+
+    def is_business_day(self, date: int) -> bool:
+        return (day_number(date) + 3) % 7 < 5 and date not in self.holidays  # 1970-01-01 was a Thursday
+
+    def next_business_day(self, date: int, inclusive: bool = False) -> int:
+        day = day_number(date) + (0 if inclusive else 1)
+        while not self.is_business_day(civil_from_days(day)):
+            day += 1
+        return civil_from_days(day)
+
+    def open(self, now_ns: int) -> None:
+        """Open the calendar at the first entry's time (a no-op once open)."""
+        if not self.trading_date:
+            self.trading_date = self.next_business_day(local_date(now_ns), inclusive=True)
+
+    def roll(self, now_ns: int) -> int:
+        """Close the trading date (end of day); return the date closed."""
+        closed = self.trading_date
+        self.trading_date = max(self.next_business_day(closed), self.next_business_day(local_date(now_ns)))
+        self.closed_days += 1
+        return closed

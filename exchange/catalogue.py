@@ -1,0 +1,230 @@
+"""The instrument catalogue: one ``InstrumentSpec`` per symbol, the only place an instrument's
+facts live. ``SetInstrument`` lists an instrument or changes its terms; the engine keeps a
+compact copy of the matching terms (``engine.Instrument``, created by ``AddInstrument``), and
+the registry and clearing read the delivery terms and fees through read-only views of the
+catalogue (``Catalogue.deliveries``, ``Catalogue.fees``), so nothing else keeps its own.
+
+Kinds: ``spot`` (receipt-backed: a lot is one warehouse receipt, sells lock receipts, fills
+settle by delivery versus payment; needs ``delivery``) and ``forward`` (中远期: trades without
+receipts; ``forward`` carries the delivery month, last trading day, margin schedule and
+position limits). Prices in fen, sizes in lots, weights in kilograms, all bounded.
+
+A listed instrument's matching terms (tick, lot size, band, size limits) are fixed; its
+fees, delivery terms and hours may change while it has no open orders. Each change must name
+the version it was based on, so two operators editing at once cannot overwrite each other.
+
+The three older commands (``AddInstrument``, ``SetFees``, ``SetDeliverySpec``) still apply, as
+amendments of the same spec: journals written before the catalogue replay unchanged.
+"""
+
+from collections.abc import Iterator, Mapping
+from typing import Literal
+
+import msgspec
+
+from clearing.core import ClearingRejected, Fees, SetFees
+from engine import AddInstrument, Engine
+from engine.codes import SessionState
+from warehouse_receipts.grading import TABLES
+from warehouse_receipts.registry import DeliverySpec, SetDeliverySpec
+
+MAX_PRICE = 10**12  # fen: ten thousand million yuan per quote unit
+MAX_LOT_KG = 10**7
+MAX_LOTS = 10**9
+Kind = Literal["spot", "forward"]
+
+
+class MarginStep(msgspec.Struct, kw_only=True, gc=False):
+    """From trading date ``from_date`` (yyyymmdd) on, margin is ``rate_bps`` of contract value."""
+
+    from_date: int
+    rate_bps: int
+
+
+class PositionLimit(msgspec.Struct, kw_only=True, gc=False):
+    """From trading date ``from_date`` on, a member may hold at most ``lots`` net."""
+
+    from_date: int
+    lots: int
+
+
+class ForwardTerms(msgspec.Struct, kw_only=True, gc=False):
+    """A forward's delivery month (yyyymm), last trading day (yyyymmdd) and risk schedule."""
+
+    delivery_month: int
+    last_trading_day: int
+    margin: list[MarginStep] = []
+    position_limits: list[PositionLimit] = []
+    daily_open_limit: int = 0  # lots a member may open a day (0: no limit)
+
+
+class SessionTime(msgspec.Struct, kw_only=True, gc=False):
+    """At ``minute`` of the local (Beijing) day the session becomes ``state``."""
+
+    minute: int
+    state: SessionState
+
+
+class InstrumentSpec(msgspec.Struct, kw_only=True, gc=False):
+    """Everything the exchange knows about one instrument. ``version`` counts its changes."""
+
+    symbol: str
+    kind: Kind
+    commodity: str = ""
+    lot_size: int  # kilograms a lot
+    tick: int
+    ref_price: int
+    band_bps: int = 0
+    max_limit_qty: int = 1_000
+    max_market_qty: int = 200
+    protection_ticks: int = 10
+    hours: list[SessionTime] = []
+    delivery: DeliverySpec | None = None
+    fees: Fees = msgspec.field(default_factory=Fees)
+    forward: ForwardTerms | None = None
+    version: int = 0
+
+
+class SetInstrument(msgspec.Struct, tag="set_instrument", tag_field="cmd", kw_only=True, gc=False):
+    """List ``spec`` (``base_version`` 0) or replace the spec of version ``base_version``."""
+
+    actor: str
+    spec: InstrumentSpec
+    base_version: int = 0
+
+
+class CatalogueRejected(ClearingRejected):
+    """A refused catalogue change; nothing changed."""
+
+
+def _matching_terms(spec: InstrumentSpec) -> tuple:
+    return (spec.tick, spec.lot_size, spec.band_bps, spec.max_limit_qty, spec.max_market_qty, spec.protection_ticks)
+
+
+def problem(spec: InstrumentSpec) -> str | None:
+    """Why ``spec`` cannot be listed, or None."""
+    if not spec.symbol or len(spec.symbol) > 16 or not spec.symbol.isascii() or not spec.symbol.isalnum():
+        return "the symbol is 1-16 ASCII letters and digits"
+    if not (0 < spec.tick <= MAX_PRICE and 0 < spec.ref_price <= MAX_PRICE and spec.ref_price % spec.tick == 0):
+        return "tick and reference price must be positive, bounded, and the price on the tick grid"
+    if not (0 < spec.lot_size <= MAX_LOT_KG and 0 <= spec.band_bps <= 10_000 and 0 <= spec.protection_ticks <= 10_000):
+        return "lot size, band or protection out of range"
+    if not (0 < spec.max_limit_qty <= MAX_LOTS and 0 < spec.max_market_qty <= MAX_LOTS):
+        return "order size limits out of range"
+    fees = spec.fees
+    if not (0 <= fees.per_lot <= MAX_PRICE and 0 <= fees.rate_ppm <= 100_000):
+        return "fees cannot be negative; the rate is at most 10 %"
+    if fees.rate_ppm and spec.kind != "spot":
+        # A sell may trade above its limit, so a commission on value could outgrow its hold;
+        # without delivery proceeds to pay it from, commission is charged per lot (as on ZCE).
+        return "commission on value needs a receipt-backed instrument"
+    if spec.kind == "spot" and spec.delivery is None:
+        return "a spot instrument needs delivery terms"
+    if spec.delivery is not None and (spec.delivery.commodity, spec.delivery.table) not in TABLES:
+        return f"no {spec.delivery.commodity} premium table {spec.delivery.table}"
+    if any(not 0 <= s.minute < 1_440 for s in spec.hours):
+        return "session times are minutes of the day"
+    return None
+
+
+class _View(Mapping):
+    """A read-only mapping over the catalogue: symbol -> one part of its spec, where set."""
+
+    __slots__ = ("_specs", "_part")
+
+    def __init__(self, specs: dict[str, InstrumentSpec], part) -> None:
+        self._specs, self._part = specs, part
+
+    def __getitem__(self, symbol: str):
+        spec = self._specs.get(symbol)
+        value = self._part(spec) if spec is not None else None
+        if value is None:
+            raise KeyError(symbol)
+        return value
+
+    def __contains__(self, symbol: object) -> bool:
+        spec = self._specs.get(symbol)  # type: ignore[arg-type]
+        return spec is not None and self._part(spec) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (s for s, spec in self._specs.items() if self._part(spec) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _receipt_backed(spec: InstrumentSpec) -> DeliverySpec | None:
+    return spec.delivery if spec.kind == "spot" else None
+
+
+def _fees(spec: InstrumentSpec) -> tuple[int, int] | None:
+    fees = spec.fees
+    return (fees.per_lot, fees.rate_ppm) if fees.per_lot or fees.rate_ppm else None
+
+
+class Catalogue:
+    """The specs by symbol, and the views the registry and clearing read."""
+
+    def __init__(self) -> None:
+        self.specs: dict[str, InstrumentSpec] = {}
+        self.deliveries: Mapping[str, DeliverySpec] = _View(self.specs, _receipt_backed)
+        self.fees: Mapping[str, tuple[int, int]] = _View(self.specs, _fees)
+
+    def kind(self, symbol: str) -> str:
+        spec = self.specs.get(symbol)
+        return spec.kind if spec is not None else ""
+
+    def apply(self, cmd, engine: Engine, has_open_orders: bool) -> InstrumentSpec | CatalogueRejected | list:
+        """Apply a catalogue command: the new spec, or a refusal that changed nothing. An
+        ``AddInstrument`` answers with the engine's events (its compact copy)."""
+        if isinstance(cmd, AddInstrument):
+            events = engine.apply(cmd)
+            if cmd.symbol in engine.instruments and cmd.symbol not in self.specs:
+                self.specs[cmd.symbol] = InstrumentSpec(
+                    symbol=cmd.symbol, kind="forward", lot_size=cmd.lot_size, tick=cmd.tick, ref_price=cmd.ref_price,
+                    band_bps=cmd.band_bps, max_limit_qty=cmd.max_limit_qty, max_market_qty=cmd.max_market_qty,
+                    protection_ticks=cmd.protection_ticks, version=1)
+            return events
+        current = self.specs.get(cmd.symbol if not isinstance(cmd, SetInstrument) else cmd.spec.symbol)
+        if isinstance(cmd, SetInstrument):
+            return self._set(cmd, current, engine, has_open_orders)
+        if current is None:
+            return CatalogueRejected("UNKNOWN_INSTRUMENT", f"no instrument {cmd.symbol}")
+        if isinstance(cmd, SetFees):
+            spec = msgspec.structs.replace(current, fees=Fees(per_lot=cmd.per_lot, rate_ppm=cmd.rate_ppm))
+        else:
+            assert isinstance(cmd, SetDeliverySpec)
+            delivery = DeliverySpec(symbol=cmd.symbol, commodity=cmd.commodity, table=cmd.table,
+                                    warehouses=list(cmd.warehouses), lot_kg=cmd.lot_kg,
+                                    tolerance_bps=cmd.tolerance_bps)
+            spec = msgspec.structs.replace(current, kind="spot", commodity=cmd.commodity, delivery=delivery)
+        return self._set(SetInstrument(actor=cmd.actor, spec=spec, base_version=current.version), current, engine,
+                         has_open_orders)
+
+    def _set(self, cmd: SetInstrument, current: InstrumentSpec | None, engine: Engine,
+             has_open_orders: bool) -> InstrumentSpec | CatalogueRejected:
+        spec = cmd.spec
+        if (current.version if current else 0) != cmd.base_version:
+            return CatalogueRejected("CATALOGUE_CHANGED", f"{spec.symbol} is at version "
+                                     f"{current.version if current else 0}, not {cmd.base_version}")
+        if (why := problem(spec)) is not None:
+            code = "INVALID_FEES" if "fee" in why or "commission" in why else \
+                "UNKNOWN_PREMIUM_TABLE" if "premium table" in why else "INVALID_INSTRUMENT"
+            return CatalogueRejected(code, why)
+        if current is not None:
+            if _matching_terms(spec) != _matching_terms(current):
+                return CatalogueRejected("TERMS_FIXED", f"{spec.symbol}'s matching terms are fixed once listed")
+            if has_open_orders:  # open orders' holds and receipts were sized under the old terms
+                return CatalogueRejected("OPEN_ORDERS", f"{spec.symbol} has open orders")
+        else:
+            engine.apply(AddInstrument(symbol=spec.symbol, tick=spec.tick, lot_size=spec.lot_size,
+                                       ref_price=spec.ref_price, band_bps=spec.band_bps,
+                                       max_limit_qty=spec.max_limit_qty, max_market_qty=spec.max_market_qty,
+                                       protection_ticks=spec.protection_ticks))
+        spec = msgspec.structs.replace(spec, version=cmd.base_version + 1)
+        self.specs[spec.symbol] = spec
+        return spec
+
+    def state_hash_part(self) -> list[InstrumentSpec]:
+        """The specs in symbol order (what the combined state hash covers)."""
+        return [self.specs[k] for k in sorted(self.specs)]

@@ -1,0 +1,187 @@
+"""The pipeline: which stages each kind of command passes through, as a dispatch table.
+
+A trading command (new order, amend, cancel, mass cancel, session, reference price) runs
+exchange-core's processors in order:
+
+    risk      receipts for spot sells, cash for orders that need a hold; may refuse
+    match     the engine: events with a gap-free sequence
+    receipts  the registry follows the events (lock, deliver, unlock)
+    clearing  holds resized, fills settled by delivery versus payment, commission
+    loans     liquidation fills repay their loans
+    market    trade prints and the day's statistics
+    views     order views and the client-order-id index
+
+Every other command goes to the one component that owns it (catalogue, registry, clearing,
+financing, clock, end of day). ``HANDLERS`` maps each command type to its handler; the state
+machine dispatches on ``type(command)`` alone.
+"""
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, get_args
+
+from clearing.core import Deposit, EndOfDay, SetFees, Withdraw
+from clearing.financing import LIQUIDATOR, FinancingCommand
+from engine import Accepted, AddInstrument, AmendOrder, Cancelled, Event, NewOrder, SetSession, Trade
+from engine import Command as EngineCommand
+from exchange.catalogue import CatalogueRejected, SetInstrument
+from exchange.clock import ClockTick, ScheduleSession
+from exchange.journal import Entry
+from exchange.result import Result
+from warehouse_receipts.backing import follow, receipts_needed
+from warehouse_receipts.registry import ReceiptCommand, ReceiptRejected, SetDeliverySpec
+
+if TYPE_CHECKING:
+    from exchange.state import ExchangeState
+
+_TRADING = (NewOrder, AmendOrder)
+
+
+class Ctx:
+    """One command's context: its journal entry number and the batch time."""
+
+    __slots__ = ("entry_no", "now_ns")
+
+    def __init__(self, entry_no: int, now_ns: int) -> None:
+        self.entry_no, self.now_ns = entry_no, now_ns
+
+
+# ------------------------------------------------------------------ trading stages
+
+def risk(state: "ExchangeState", entry: Entry) -> tuple[list[str], object]:
+    """Receipts to lock behind a sell and the funds check: (receipts, refusal or None)."""
+    cmd = entry.command
+    if not isinstance(cmd, _TRADING):
+        return [], None
+    needed = receipts_needed(state.registry, state.engine, cmd, entry.receipt_ids)
+    if isinstance(needed, ReceiptRejected):
+        return [], needed
+    return needed or [], state.clearing.check_funds(state.engine, state.registry, cmd)
+
+
+def settle(state: "ExchangeState", events: list[Event], to_lock: list[str], now_ns: int) -> None:
+    """The stages after matching: receipts → clearing → loans → market."""
+    delivered = follow(state.registry, events, to_lock, now_ns)
+    state.clearing.follow(state.engine, state.registry, events, delivered, now_ns)
+    if state.financing.order_loan:
+        liquidation_fills(state, events, now_ns)
+    for e in events:
+        if type(e) is Trade:
+            state.market.record(e, state.engine.instruments[e.symbol].lot_size, now_ns,
+                                state.catalogue.kind(e.symbol) == "forward")
+
+
+def trade(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
+    """An engine command through the whole pipeline: risk → match → settle → views."""
+    to_lock, refused = risk(state, entry)
+    if refused is not None:
+        view = state.views.reject(entry, refused.code) if isinstance(entry.command, NewOrder) else None
+        return Result([], view, refused)
+    events = state.engine.apply(entry.command)
+    settle(state, events, to_lock, ctx.now_ns)
+    result = Result(events, state.views.apply(entry, events, ctx.entry_no))
+    if type(entry.command) is SetSession:
+        result.events = result.events + place_liquidations(state, ctx)
+    return result
+
+
+# ------------------------------------------------------------------ forced sales of collateral
+
+def place_liquidations(state: "ExchangeState", ctx: Ctx) -> list[Event]:
+    """Sell collateral awaiting liquidation on instruments whose session is open: one GTC
+    order a receipt at the lower band limit, by clearing's liquidation account."""
+    events: list[Event] = []
+    for loan in state.financing.loans.values():
+        if not loan.to_sell:
+            continue
+        spec = state.registry.spot_spec(loan.commodity, state.engine.instruments)
+        if spec is None or state.engine.instruments[spec.symbol].session not in ("continuous", "pre_open"):
+            continue
+        inst = state.engine.instruments[spec.symbol]
+        for receipt_id in list(loan.to_sell):
+            order = NewOrder(member=LIQUIDATOR, symbol=spec.symbol, side="sell", quantity=1, price=inst.lower)
+            result = trade(state, Entry(order, f"liquidation-{loan.loan_id}-{receipt_id}", [receipt_id]), ctx)
+            events += result.events
+            accepted = next((e for e in result.events if type(e) is Accepted), None)
+            if accepted is None:
+                continue  # stays pending: tried again when the session next opens
+            loan.to_sell.remove(receipt_id)  # before its fills: the last close settles the loan
+            loan.liquidation_orders.append(accepted.order_id)
+            state.financing.order_loan[accepted.order_id] = loan.loan_id
+            liquidation_fills(state, result.events, ctx.now_ns)  # it may have traded at once
+    return events
+
+
+def liquidation_fills(state: "ExchangeState", events: list[Event], now_ns: int) -> None:
+    """Route liquidation fills' net proceeds to the loan; settle loans whose orders are done."""
+    financing, clearing = state.financing, state.clearing
+    for e in events:
+        kind = type(e)
+        if kind is Trade and e.sell_order_id in financing.order_loan:
+            fill = next(t for t in reversed(clearing.day_trades) if t.trade_id == e.trade_id)
+            financing.on_liquidation_fill(e.sell_order_id, fill.value - fill.seller_fee, clearing.ledger, now_ns)
+            if not e.sell_leaves:
+                financing.on_liquidation_closed(e.sell_order_id, now_ns)
+        elif kind is Cancelled and e.order_id in financing.order_loan:
+            financing.on_liquidation_closed(e.order_id, now_ns)
+
+
+# ------------------------------------------------------------------ the other owners
+
+def catalogue(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
+    cmd = entry.command
+    symbol = cmd.spec.symbol if isinstance(cmd, SetInstrument) else cmd.symbol
+    busy = any(o.symbol == symbol for o in state.engine.orders.values())
+    outcome = state.catalogue.apply(cmd, state.engine, busy)
+    return Result(outcome, None) if isinstance(outcome, list) else Result([], None, outcome)
+
+
+def receipts(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
+    return Result([], None, state.registry.apply(entry.command))
+
+
+def funding(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
+    return Result([], None, state.clearing.apply_funding(entry.command))
+
+
+def financing(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
+    return Result([], None, state.financing.apply(entry.command, state.registry, state.engine,
+                                                  state.clearing.ledger))
+
+
+def schedule(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
+    """Schedule a session change; it fires from the first clock tick at or after ``at_ns``."""
+    cmd: ScheduleSession = entry.command
+    if cmd.symbol not in state.engine.instruments:
+        return Result([], None, CatalogueRejected("UNKNOWN_INSTRUMENT", f"no instrument {cmd.symbol}"))
+    return Result([], None, state.timers.add(cmd.at_ns, cmd))
+
+
+def tick(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
+    """Fire every timer due by the entry's time, in order."""
+    events: list[Event] = []
+    for timer in state.timers.pop_due(ctx.now_ns):
+        action = timer.action
+        events += trade(state, Entry(SetSession(action.symbol, action.state)), ctx).events
+    return Result(events, None)
+
+
+def end_of_day(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
+    events: list[Event] = []
+    report = state.end_of_day(entry, ctx, events)
+    return Result(events, None, report)
+
+
+HANDLERS: dict[type, Callable[["ExchangeState", Entry, Ctx], Result]] = {
+    **dict.fromkeys(get_args(EngineCommand), trade),
+    **dict.fromkeys(get_args(ReceiptCommand), receipts),
+    **dict.fromkeys(get_args(FinancingCommand), financing),
+    Deposit: funding,
+    Withdraw: funding,
+    EndOfDay: end_of_day,
+    AddInstrument: catalogue,
+    SetInstrument: catalogue,
+    SetFees: catalogue,
+    SetDeliverySpec: catalogue,
+    ScheduleSession: schedule,
+    ClockTick: tick,
+}
