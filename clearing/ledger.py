@@ -142,11 +142,12 @@ class Ledger:
             if account_id not in ASSETS and change < 0 and self.balance(account_id) + change < 0:
                 raise Overdraft(f"{account_id} would go to {self.balance(account_id) + change}")
         posted = []
+        spent_from = {held(self.pending[pid].member): pid for pid in spend or ()}
         for debit, credit, amount, code, ref in legs:
             self.account(debit).debits += amount
             self.account(credit).credits += amount
             posted.append(Transfer(transfer_id=self.next_id, debit=debit, credit=credit, amount=amount, code=code,
-                                   ref=ref, ts_ns=ts_ns, pending_id=pending_id))
+                                   ref=ref, ts_ns=ts_ns, pending_id=pending_id or spent_from.get(debit, 0)))
             self.next_id += 1
             self.touched.update((debit, credit))
         self.new_transfers.extend(posted)
