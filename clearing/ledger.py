@@ -129,7 +129,8 @@ class Ledger:
         legs debit that member's ``held`` account). Raises Overdraft, posting nothing, if any
         liability account would end below zero or a pending transfer would be overspent."""
         legs = [leg for leg in legs if leg[2]]
-        for pid, amount in (spend or {}).items():
+        spend = {pid: amount for pid, amount in (spend or {}).items() if amount}
+        for pid, amount in spend.items():
             if amount > self.reserved(pid):
                 raise Overdraft(f"pending transfer {pid} reserves {self.reserved(pid)}, {amount} posted")
         delta: dict[str, int] = {}
@@ -142,7 +143,7 @@ class Ledger:
             if account_id not in ASSETS and change < 0 and self.balance(account_id) + change < 0:
                 raise Overdraft(f"{account_id} would go to {self.balance(account_id) + change}")
         posted = []
-        spent_from = {held(self.pending[pid].member): pid for pid in spend or ()}
+        spent_from = {held(self.pending[pid].member): pid for pid in spend}
         for debit, credit, amount, code, ref in legs:
             self.account(debit).debits += amount
             self.account(credit).credits += amount
@@ -151,9 +152,8 @@ class Ledger:
             self.next_id += 1
             self.touched.update((debit, credit))
         self.new_transfers.extend(posted)
-        for pid, amount in (spend or {}).items():
-            if amount:
-                self.pending[pid].amount -= amount
+        for pid, amount in spend.items():
+            self.pending[pid].amount -= amount
         return posted
 
     # -------------------------------------------------------------- pending transfers

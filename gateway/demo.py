@@ -9,37 +9,44 @@ from pathlib import Path
 
 import asyncpg
 
-from clearing.core import Deposit, SetFees
+from clearing.core import Deposit, Fees
 from clearing.financing import DecideLoan, RequestLoan, SetTerms
 from clearing.ledger import cash
-from engine import AddInstrument, NewOrder, SetSession
+from engine import NewOrder, SetSession
+from exchange.catalogue import ForwardTerms, InstrumentSpec, SetInstrument
 from exchange.journal import Entry
 from gateway.auth import Authenticator, load_master_key
 from gateway.members import create_member, member_credentials
 from gateway.pg import database_url
 from gateway.sequencer import Exchange
 from warehouse_receipts.quality import Bale, CottonQuality, ScrapSteelQuality, UreaQuality
-from warehouse_receipts.registry import IssueReceipt, SetDeliverySpec
+from warehouse_receipts.registry import DeliverySpec, IssueReceipt
+
+
+def _spot(symbol: str, commodity: str, table: str, lot_kg: int, **terms) -> InstrumentSpec:
+    """A receipt-backed instrument: one lot is one receipt of about ``lot_kg`` (within 10 %),
+    priced per tonne, commission 0.2 ‰ of value each side."""
+    return InstrumentSpec(symbol=symbol, kind="spot", commodity=commodity, lot_size=lot_kg, fees=Fees(rate_ppm=200),
+                          delivery=DeliverySpec(symbol=symbol, commodity=commodity, table=table, lot_kg=lot_kg),
+                          **terms)
+
 
 INSTRUMENTS = [
-    # spot cotton 3128B: one lot is one receipt (~40 t), priced per tonne, 5 yuan/t tick, ±4 %
-    AddInstrument(symbol="CF", tick=500, lot_size=40_000, ref_price=1_500_000, band_bps=400, max_limit_qty=100,
-                  max_market_qty=20, protection_ticks=10),
+    # spot cotton 3128B: one lot is one receipt (~40 t), 5 yuan/t tick, ±4 %
+    _spot("CF", "cotton", "ZCE-2016/17", 40_000, tick=500, ref_price=1_500_000, band_bps=400, max_limit_qty=100,
+          max_market_qty=20, protection_ticks=10),
     # spot urea: one lot is one 20 t receipt, 1 yuan/t tick
-    AddInstrument(symbol="UR", tick=100, lot_size=20_000, ref_price=200_000, band_bps=400, max_limit_qty=200,
-                  max_market_qty=50, protection_ticks=20),
+    _spot("UR", "urea", "GB/T2440-2017", 20_000, tick=100, ref_price=200_000, band_bps=400, max_limit_qty=200,
+          max_market_qty=50, protection_ticks=20),
     # spot heavy scrap steel: one lot is one 30 t receipt, ±5 %
-    AddInstrument(symbol="SS", tick=100, lot_size=30_000, ref_price=280_000, band_bps=500, max_limit_qty=200,
-                  max_market_qty=50, protection_ticks=20),
-    # cotton forward (中远期), January delivery: 5 t lots (ZCE), traded without receipts at entry
-    AddInstrument(symbol="CF2701", tick=500, lot_size=5_000, ref_price=1_500_000, band_bps=400,
-                  max_limit_qty=1_000, max_market_qty=200, protection_ticks=10),
+    _spot("SS", "scrap_steel", "GB/T4223-2024", 30_000, tick=100, ref_price=280_000, band_bps=500,
+          max_limit_qty=200, max_market_qty=50, protection_ticks=20),
+    # cotton forward (中远期), January delivery: 5 t lots (ZCE), traded without receipts at entry,
+    # commission 4.30 yuan a lot each side
+    InstrumentSpec(symbol="CF2701", kind="forward", commodity="cotton", lot_size=5_000, tick=500,
+                   ref_price=1_500_000, band_bps=400, max_limit_qty=1_000, max_market_qty=200, protection_ticks=10,
+                   fees=Fees(per_lot=430), forward=ForwardTerms(delivery_month=202701, last_trading_day=20270115)),
 ]
-# (symbol, commodity, premium table, kg a lot): a receipt may weigh within 10 % of the lot
-SPECS = [("CF", "cotton", "ZCE-2016/17", 40_000), ("UR", "urea", "GB/T2440-2017", 20_000),
-         ("SS", "scrap_steel", "GB/T4223-2024", 30_000)]
-# commission, each side: fen a lot, millionths of value (spot 0.2 ‰; the forward 4.30 yuan a lot)
-FEES = [("CF", 0, 200), ("UR", 0, 200), ("SS", 0, 200), ("CF2701", 430, 0)]
 # opening cash, in fen: traders 100 million yuan, suppliers 5 million (for commission)
 FUNDING = {"trader": 10_000_000_000, "supplier": 500_000_000, "lender": 20_000_000_000}
 MEMBERS = [
@@ -118,21 +125,12 @@ async def seed(data_dir: Path) -> Path:
     pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
     try:
         engine, registry = exchange.engine, exchange.registry
-        for cmd in INSTRUMENTS:
-            if cmd.symbol not in engine.instruments:
-                await exchange.submit(Entry(cmd))
-            if engine.instruments[cmd.symbol].session != "continuous":
-                await exchange.submit(Entry(SetSession(cmd.symbol, "continuous")))
-        for symbol, commodity, table, lot_kg in SPECS:
-            if symbol not in registry.specs:
-                await exchange.submit(Entry(SetDeliverySpec(actor="exchange-ops", ts_ns=time.time_ns(),
-                                                            symbol=symbol, commodity=commodity, table=table,
-                                                            lot_kg=lot_kg)))
+        for spec in INSTRUMENTS:
+            if spec.symbol not in exchange.state.catalogue.specs:
+                await exchange.submit(Entry(SetInstrument(actor="exchange-ops", spec=spec)))
+            if engine.instruments[spec.symbol].session != "continuous":
+                await exchange.submit(Entry(SetSession(spec.symbol, "continuous")))
         clearing = exchange.state.clearing
-        for symbol, per_lot, rate_ppm in FEES:
-            if symbol not in clearing.fees:
-                await exchange.submit(Entry(SetFees(actor="exchange-ops", ts_ns=time.time_ns(), symbol=symbol,
-                                                    per_lot=per_lot, rate_ppm=rate_ppm)))
         auth = Authenticator(load_master_key(data_dir))
         members = []
         for member, roles in MEMBERS:
