@@ -5,8 +5,8 @@ from collections import Counter
 import pytest
 
 from engine import Engine, Rejected, Trade
-from tests.command_stream import CommandStream
-from tests.reference_book import ReferenceBook
+from tests.engine.command_stream import CommandStream
+from tests.engine.reference_book import ReferenceBook
 
 COMMANDS = 200_000
 CHECK_EVERY = 100

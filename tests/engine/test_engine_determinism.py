@@ -4,7 +4,7 @@ import msgspec
 import pytest
 
 from engine import Command, Engine
-from tests.command_stream import CommandStream
+from tests.engine.command_stream import CommandStream
 
 N = 20_000
 

@@ -3,7 +3,7 @@
 import pytest
 
 from engine import AmendOrder, Cancelled, CancelOrder, MassCancel, NewOrder, Rejected, SetSession, Trade
-from tests.engine_helpers import REF, book_state, engine_in, kinds, limit, p
+from tests.engine.engine_helpers import REF, book_state, engine_in, kinds, limit, p
 
 
 def trades(events) -> list[tuple[int, int, int, int]]:

@@ -4,7 +4,7 @@ import pytest
 
 from engine import AddInstrument, AmendOrder, CancelOrder, Engine, NewOrder, SetReferencePrice, SetSession, Trade
 from engine.auction import uncross_price
-from tests.engine_helpers import COTTON, REF, TICK, book_state, engine_in, kinds, limit, p
+from tests.engine.engine_helpers import COTTON, REF, TICK, book_state, engine_in, kinds, limit, p
 
 
 def test_call_auction_uncrosses_at_max_volume_then_least_imbalance() -> None:

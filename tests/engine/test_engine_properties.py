@@ -18,7 +18,7 @@ from engine import (
     SetSession,
     Trade,
 )
-from tests.engine_helpers import engine_in, p
+from tests.engine.engine_helpers import engine_in, p
 
 members = st.sampled_from(["m1", "m2", "m3"])
 prices = st.integers(-6, 6).map(p)

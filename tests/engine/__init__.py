@@ -1,0 +1,2 @@
+"""Engine tests: unit, property, determinism and the differential test against the naive
+``ReferenceBook``."""
