@@ -12,6 +12,7 @@ COMMANDS = 200_000
 CHECK_EVERY = 100
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [20261123])
 def test_engine_matches_reference_event_for_event(seed: int) -> None:
     engine, ref = Engine(), ReferenceBook()
