@@ -1,2 +1,2 @@
-"""Engine tests: unit, property, determinism and the differential test against the naive
-``ReferenceBook``."""
+"""Engine tests: the unit and property tests run against both ``engine.Engine`` and the naive
+``ReferenceBook``; determinism (Engine only) and the differential test between the two."""

@@ -1,4 +1,7 @@
-"""Determinism: the same commands give byte-identical events; snapshots resume exactly."""
+"""Determinism: the same commands give byte-identical events; snapshots resume exactly.
+
+Engine only: snapshot restore is the engine's, and the reference book is held to the engine
+event for event by the differential test."""
 
 import msgspec
 import pytest
