@@ -1,5 +1,8 @@
 """Fixtures: a real PostgreSQL for the whole session (``DATABASE_URL`` if set, otherwise an
-embedded server in a temporary directory) and a fresh database per test that needs one."""
+embedded server in a temporary directory), a fresh database per test that needs one, and a
+running server per module. Only tests that request them start PostgreSQL; such tests must be
+marked ``e2e`` (tests/e2e/ marks its own), which the collection hook below enforces, so that
+``pytest -m "not e2e"`` never starts a server."""
 
 import asyncio
 import uuid
@@ -62,3 +65,12 @@ def server(module_database_url: str, tmp_path_factory: pytest.TempPathFactory):
     yield proc
     if proc.proc is not None:
         proc.stop()
+
+
+@pytest.hookimpl(trylast=True)  # after ``-m`` has deselected: what is left must not need PostgreSQL unless marked
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    unmarked = [item.nodeid for item in items
+                if "pg_url" in getattr(item, "fixturenames", ()) and item.get_closest_marker("e2e") is None]
+    if unmarked:
+        raise pytest.UsageError("tests that need PostgreSQL must be marked e2e (or live in tests/e2e/): "
+                                + ", ".join(unmarked))

@@ -3,7 +3,7 @@
 import pytest
 
 from engine import AmendOrder, Cancelled, CancelOrder, MassCancel, NewOrder, Rejected, SetSession, Trade
-from tests.engine_helpers import REF, book_state, engine_in, kinds, limit, p
+from tests.engine.engine_helpers import REF, book_state, kinds, limit, p
 
 
 def trades(events) -> list[tuple[int, int, int, int]]:
@@ -13,7 +13,7 @@ def trades(events) -> list[tuple[int, int, int, int]]:
 
 # ----------------------------------------------------------------- limit orders and priority
 
-def test_limit_orders_rest_and_cross_at_the_makers_price() -> None:
+def test_limit_orders_rest_and_cross_at_the_makers_price(engine_in) -> None:
     e = engine_in()
     e.apply(limit("s1", "sell", 5, p(2)))
     events = e.apply(limit("b1", "buy", 3, p(4)))
@@ -23,7 +23,7 @@ def test_limit_orders_rest_and_cross_at_the_makers_price() -> None:
     assert e.books["CF"].depth("sell", 5) == [(p(2), 2)]
 
 
-def test_price_then_time_priority() -> None:
+def test_price_then_time_priority(engine_in) -> None:
     e = engine_in()
     e.apply(limit("s1", "sell", 2, p(3)))  # 1: worse price
     e.apply(limit("s2", "sell", 2, p(1)))  # 2: best price, first in time
@@ -32,7 +32,7 @@ def test_price_then_time_priority() -> None:
     assert [(t[3], t[1]) for t in trades(events)] == [(2, 2), (3, 2), (1, 1)]
 
 
-def test_day_orders_expire_at_close_and_gtc_orders_stay() -> None:
+def test_day_orders_expire_at_close_and_gtc_orders_stay(engine_in) -> None:
     e = engine_in()
     e.apply(limit("b1", "buy", 1, p(-1), tif="DAY"))
     e.apply(limit("b1", "buy", 1, p(-2)))
@@ -42,7 +42,7 @@ def test_day_orders_expire_at_close_and_gtc_orders_stay() -> None:
     assert list(e.orders) == [2]
 
 
-def test_ioc_fills_what_it_can_and_cancels_the_rest() -> None:
+def test_ioc_fills_what_it_can_and_cancels_the_rest(engine_in) -> None:
     e = engine_in()
     e.apply(limit("s1", "sell", 2, p(0)))
     events = e.apply(limit("b1", "buy", 5, p(0), tif="IOC"))
@@ -51,7 +51,7 @@ def test_ioc_fills_what_it_can_and_cancels_the_rest() -> None:
     assert not e.orders
 
 
-def test_fok_fills_entirely_or_is_rejected_without_trace() -> None:
+def test_fok_fills_entirely_or_is_rejected_without_trace(engine_in) -> None:
     e = engine_in()
     e.apply(limit("s1", "sell", 2, p(0)))
     e.apply(limit("s2", "sell", 2, p(1)))
@@ -63,7 +63,7 @@ def test_fok_fills_entirely_or_is_rejected_without_trace() -> None:
     assert not e.orders
 
 
-def test_fok_counts_iceberg_reserve_and_stops_at_own_orders() -> None:
+def test_fok_counts_iceberg_reserve_and_stops_at_own_orders(engine_in) -> None:
     e = engine_in()
     e.apply(limit("s1", "sell", 10, p(0), display_quantity=2))
     assert kinds(e.apply(limit("b1", "buy", 10, p(0), tif="FOK")))[0] == "accepted"
@@ -77,7 +77,7 @@ def test_fok_counts_iceberg_reserve_and_stops_at_own_orders() -> None:
     assert kinds(events) == ["accepted", "trade", "cancelled", "trade"]
 
 
-def test_market_order_is_limited_by_its_protection_band() -> None:
+def test_market_order_is_limited_by_its_protection_band(engine_in) -> None:
     e = engine_in()  # protection_ticks = 4
     e.apply(limit("s1", "sell", 1, p(0)))
     e.apply(limit("s2", "sell", 1, p(4)))
@@ -89,7 +89,7 @@ def test_market_order_is_limited_by_its_protection_band() -> None:
     assert list(e.orders) == [3]
 
 
-def test_market_order_rejections() -> None:
+def test_market_order_rejections(engine_in) -> None:
     e = engine_in()
     market = dict(member="b1", symbol="CF", side="buy", order_type="market")
     assert kinds(e.apply(NewOrder(quantity=1, tif="IOC", **market))) == ["rejected:NO_LIQUIDITY"]
@@ -98,7 +98,7 @@ def test_market_order_rejections() -> None:
     assert kinds(e.apply(NewOrder(quantity=201, tif="IOC", **market))) == ["rejected:MAX_SIZE"]
 
 
-def test_post_only_rests_when_passive_and_is_rejected_when_it_would_take() -> None:
+def test_post_only_rests_when_passive_and_is_rejected_when_it_would_take(engine_in) -> None:
     e = engine_in()
     e.apply(limit("s1", "sell", 1, p(0)))
     assert kinds(e.apply(limit("b1", "buy", 1, p(-1), post_only=True))) == ["accepted"]
@@ -107,7 +107,7 @@ def test_post_only_rests_when_passive_and_is_rejected_when_it_would_take() -> No
     assert book_state(e) == before
 
 
-def test_iceberg_shows_its_display_and_refills_at_the_back_of_the_level() -> None:
+def test_iceberg_shows_its_display_and_refills_at_the_back_of_the_level(engine_in) -> None:
     e = engine_in()
     e.apply(limit("s1", "sell", 10, p(0), display_quantity=3))  # 1
     e.apply(limit("s2", "sell", 2, p(0)))  # 2, queued behind the iceberg's first slice
@@ -119,7 +119,7 @@ def test_iceberg_shows_its_display_and_refills_at_the_back_of_the_level() -> Non
     assert (order.visible, order.hidden, order.filled) == (3, 4, 3)
 
 
-def test_minimum_quantity_must_trade_on_entry() -> None:
+def test_minimum_quantity_must_trade_on_entry(engine_in) -> None:
     e = engine_in()
     e.apply(limit("s1", "sell", 2, p(0)))
     before = book_state(e)
@@ -140,7 +140,7 @@ def test_minimum_quantity_must_trade_on_entry() -> None:
         ("cancel_both", ["accepted", "cancelled", "cancelled"], [2]),
     ],
 )
-def test_self_trade_prevention(stp: str, expected: list[str], resting_left: list[int]) -> None:
+def test_self_trade_prevention(engine_in, stp: str, expected: list[str], resting_left: list[int]) -> None:
     e = engine_in()
     e.apply(limit("m1", "sell", 2, p(0)))  # 1: own order, first in queue
     e.apply(limit("m2", "sell", 2, p(0)))  # 2: another member's
@@ -152,7 +152,7 @@ def test_self_trade_prevention(stp: str, expected: list[str], resting_left: list
 
 # ----------------------------------------------------------------- amend
 
-def test_amend_quantity_down_keeps_priority() -> None:
+def test_amend_quantity_down_keeps_priority(engine_in) -> None:
     e = engine_in()
     e.apply(limit("s1", "sell", 5, p(0)))
     e.apply(limit("s2", "sell", 5, p(0)))
@@ -161,7 +161,7 @@ def test_amend_quantity_down_keeps_priority() -> None:
     assert trades(e.apply(limit("b1", "buy", 1, p(0))))[0][3] == 1
 
 
-def test_amend_quantity_up_loses_priority() -> None:
+def test_amend_quantity_up_loses_priority(engine_in) -> None:
     e = engine_in()
     e.apply(limit("s1", "sell", 5, p(0)))
     e.apply(limit("s2", "sell", 5, p(0)))
@@ -170,7 +170,7 @@ def test_amend_quantity_up_loses_priority() -> None:
     assert trades(e.apply(limit("b1", "buy", 1, p(0))))[0][3] == 2
 
 
-def test_amend_price_loses_priority_and_may_trade_at_once() -> None:
+def test_amend_price_loses_priority_and_may_trade_at_once(engine_in) -> None:
     e = engine_in()
     e.apply(limit("b1", "buy", 5, p(-2)))
     e.apply(limit("s1", "sell", 5, p(1)))
@@ -179,7 +179,7 @@ def test_amend_price_loses_priority_and_may_trade_at_once() -> None:
     assert not e.orders
 
 
-def test_amend_after_partial_fill_uses_the_remaining_quantity() -> None:
+def test_amend_after_partial_fill_uses_the_remaining_quantity(engine_in) -> None:
     e = engine_in()
     e.apply(limit("s1", "sell", 10, p(0)))
     e.apply(limit("b1", "buy", 4, p(0)))  # fills 4 of s1's 10
@@ -195,7 +195,7 @@ def test_amend_after_partial_fill_uses_the_remaining_quantity() -> None:
         assert book_state(e) == before
 
 
-def test_amend_iceberg_down_shrinks_the_reserve_first() -> None:
+def test_amend_iceberg_down_shrinks_the_reserve_first(engine_in) -> None:
     e = engine_in()
     e.apply(limit("s1", "sell", 10, p(0), display_quantity=3))
     e.apply(AmendOrder(member="s1", order_id=1, quantity=5))
@@ -204,7 +204,7 @@ def test_amend_iceberg_down_shrinks_the_reserve_first() -> None:
     assert (e.orders[1].visible, e.orders[1].hidden) == (2, 0)
 
 
-def test_amend_rejections_change_nothing() -> None:
+def test_amend_rejections_change_nothing(engine_in) -> None:
     e = engine_in()
     e.apply(limit("s1", "sell", 5, p(0), post_only=True))
     e.apply(limit("b1", "buy", 5, p(-3)))
@@ -227,7 +227,7 @@ def test_amend_rejections_change_nothing() -> None:
 
 # ----------------------------------------------------------------- cancel
 
-def test_cancel_unknown_filled_foreign_or_twice_is_a_clean_rejection() -> None:
+def test_cancel_unknown_filled_foreign_or_twice_is_a_clean_rejection(engine_in) -> None:
     e = engine_in()
     e.apply(limit("s1", "sell", 1, p(0)))  # 1, filled below
     e.apply(limit("b1", "buy", 1, p(0)))  # 2, fills order 1
@@ -241,7 +241,7 @@ def test_cancel_unknown_filled_foreign_or_twice_is_a_clean_rejection() -> None:
     assert kinds(e.apply(CancelOrder("s2", 3))) == ["rejected:UNKNOWN_ORDER"]
 
 
-def test_mass_cancel_per_member_and_per_instrument() -> None:
+def test_mass_cancel_per_member_and_per_instrument(engine_in) -> None:
     e = engine_in()
     e.apply(limit("m1", "buy", 1, p(-1)))
     e.apply(limit("m1", "sell", 1, p(1)))
@@ -254,7 +254,7 @@ def test_mass_cancel_per_member_and_per_instrument() -> None:
     assert e.apply(MassCancel(member="m1"))[-1].count == 0
 
 
-def test_rejections_carry_the_next_sequence_number() -> None:
+def test_rejections_carry_the_next_sequence_number(engine_in) -> None:
     e = engine_in()
     seq = e.seq
     events = e.apply(CancelOrder("x", 5))

@@ -1,10 +1,13 @@
-"""Determinism: the same commands give byte-identical events; snapshots resume exactly."""
+"""Determinism: the same commands give byte-identical events; snapshots resume exactly.
+
+Engine only: snapshot restore is the engine's, and the reference book is held to the engine
+event for event by the differential test."""
 
 import msgspec
 import pytest
 
 from engine import Command, Engine
-from tests.command_stream import CommandStream
+from tests.engine.command_stream import CommandStream
 
 N = 20_000
 

@@ -2,12 +2,12 @@
 
 import pytest
 
-from engine import AddInstrument, AmendOrder, CancelOrder, Engine, NewOrder, SetReferencePrice, SetSession, Trade
+from engine import AddInstrument, AmendOrder, CancelOrder, NewOrder, SetReferencePrice, SetSession, Trade
 from engine.auction import uncross_price
-from tests.engine_helpers import COTTON, REF, TICK, book_state, engine_in, kinds, limit, p
+from tests.engine.engine_helpers import COTTON, REF, TICK, book_state, kinds, limit, p
 
 
-def test_call_auction_uncrosses_at_max_volume_then_least_imbalance() -> None:
+def test_call_auction_uncrosses_at_max_volume_then_least_imbalance(engine_in) -> None:
     e = engine_in("pre_open")
     for cmd in (
         limit("b1", "buy", 5, p(2)),  # 1
@@ -36,7 +36,7 @@ def test_call_auction_tie_breaks_nearest_reference_then_lower_price() -> None:
     assert uncross_price([(p(-1), 5)], [(p(1), 5)], REF) == (0, 0)  # not crossed: no trade
 
 
-def test_call_auction_includes_iceberg_reserve() -> None:
+def test_call_auction_includes_iceberg_reserve(engine_in) -> None:
     e = engine_in("pre_open")
     e.apply(limit("s1", "sell", 10, p(0), display_quantity=2))
     e.apply(limit("b1", "buy", 7, p(0)))
@@ -54,12 +54,12 @@ def test_call_auction_includes_iceberg_reserve() -> None:
         NewOrder(member="b1", symbol="CF", side="buy", quantity=1, order_type="market", tif="IOC"),
     ],
 )
-def test_pre_open_refuses_immediate_orders(order: NewOrder) -> None:
+def test_pre_open_refuses_immediate_orders(engine_in, order: NewOrder) -> None:
     e = engine_in("pre_open")
     assert kinds(e.apply(order)) == ["rejected:NOT_ALLOWED_IN_AUCTION"]
 
 
-def test_closed_and_halted_sessions() -> None:
+def test_closed_and_halted_sessions(engine_in) -> None:
     e = engine_in("closed")
     assert kinds(e.apply(limit("b1", "buy", 1, p(0)))) == ["rejected:SESSION_CLOSED"]
     e.apply(SetSession("CF", "continuous"))
@@ -72,7 +72,7 @@ def test_closed_and_halted_sessions() -> None:
     assert kinds(e.apply(CancelOrder("b1", 1))) == ["cancelled"]  # cancelling is always allowed
 
 
-def test_illegal_session_transitions_are_rejected() -> None:
+def test_illegal_session_transitions_are_rejected(engine_in) -> None:
     e = engine_in("closed")
     assert kinds(e.apply(SetSession("CF", "halted"))) == ["rejected:INVALID_SESSION_TRANSITION"]
     assert kinds(e.apply(SetSession("CF", "closed"))) == ["rejected:INVALID_SESSION_TRANSITION"]
@@ -80,7 +80,7 @@ def test_illegal_session_transitions_are_rejected() -> None:
     assert kinds(e.apply(SetSession("CF", "pre_open"))) == ["session_changed"]
 
 
-def test_price_band_edges_follow_the_reference_price() -> None:
+def test_price_band_edges_follow_the_reference_price(engine_in) -> None:
     e = engine_in()  # ±4 % of 15,000 yuan/t = 14,400 .. 15,600
     assert kinds(e.apply(limit("b1", "buy", 1, p(120))))[0] == "accepted"
     assert kinds(e.apply(limit("s1", "sell", 1, p(-120))))[0] == "accepted"
@@ -114,7 +114,7 @@ def test_price_band_edges_follow_the_reference_price() -> None:
         (limit("b1", "buy", 5, p(0), order_type="stop"), "INVALID_ORDER"),
     ],
 )
-def test_new_order_rejections_change_nothing(order: NewOrder, code: str) -> None:
+def test_new_order_rejections_change_nothing(engine_in, order: NewOrder, code: str) -> None:
     e = engine_in()
     e.apply(limit("s1", "sell", 3, p(1)))
     e.apply(limit("b2", "buy", 3, p(-1)))
@@ -123,8 +123,8 @@ def test_new_order_rejections_change_nothing(order: NewOrder, code: str) -> None
     assert book_state(e) == before
 
 
-def test_instrument_listing_rejections() -> None:
-    e = Engine()
+def test_instrument_listing_rejections(new_engine) -> None:
+    e = new_engine()
     e.apply(COTTON)
     assert kinds(e.apply(COTTON)) == ["rejected:DUPLICATE_INSTRUMENT"]
     bad = AddInstrument(symbol="UR", tick=100, lot_size=20_000, ref_price=200_050)  # reference off the tick
@@ -132,6 +132,6 @@ def test_instrument_listing_rejections() -> None:
     assert list(e.instruments) == ["CF"]
 
 
-def test_unknown_command_type_is_a_programming_error() -> None:
+def test_unknown_command_type_is_a_programming_error(new_engine) -> None:
     with pytest.raises(TypeError):
-        Engine().apply("not a command")  # type: ignore[arg-type]
+        new_engine().apply("not a command")  # type: ignore[arg-type]

@@ -4,7 +4,7 @@ import pytest
 
 from clearing.financing import LIQUIDATOR, AddCollateral, DecideLoan, RepayLoan, RequestLoan, SetTerms
 from engine import NewOrder, SetSession
-from tests.clearing_helpers import Harness
+from tests.support.clearing_helpers import Harness
 
 PRINCIPAL = 5_000_000  # 50,000 yuan against two 20 t urea receipts worth 80,000 yuan at 2,000 yuan/t
 

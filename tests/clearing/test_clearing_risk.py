@@ -5,7 +5,7 @@ import pytest
 
 from clearing.core import SetFees, Withdraw
 from engine import AmendOrder, CancelOrder, MassCancel, SetSession
-from tests.clearing_helpers import SUBSTITUTE_UREA, UR_NEED_AT_REF, UR_REF, Harness
+from tests.support.clearing_helpers import SUBSTITUTE_UREA, UR_NEED_AT_REF, UR_REF, Harness
 
 
 @pytest.fixture

@@ -154,7 +154,6 @@ class ReferenceBook:
 
     # -------------------------------------------------------------- commands
     def apply(self, cmd) -> list:
-        self.events = []
         handler = {
             AddInstrument: self.add_instrument,
             SetReferencePrice: self.set_reference,
@@ -163,7 +162,10 @@ class ReferenceBook:
             CancelOrder: self.cancel,
             AmendOrder: self.amend,
             MassCancel: self.mass_cancel,
-        }[type(cmd)]
+        }.get(type(cmd))
+        if handler is None:
+            raise TypeError(f"not an engine command: {type(cmd).__name__}")
+        self.events = []
         handler(cmd)
         return self.events
 
@@ -394,7 +396,9 @@ class ReferenceBook:
         self.emit(MassCancelled, c.member, c.symbol, len(doomed))
 
     # -------------------------------------------------------------- state
-    def state_hash(self) -> str:
+    def snapshot_struct(self) -> Snapshot:
+        """The state in the engine's snapshot format: instruments by symbol, orders book by
+        book (bids best first, then asks best first, each level oldest first)."""
         instruments = []
         for symbol in sorted(self.instruments):
             i = self.instruments[symbol]
@@ -406,6 +410,11 @@ class ReferenceBook:
                 for o in self.queue(symbol, side):
                     orders.append(Order(o.order_id, o.member, o.symbol, o.side, o.price, o.quantity, o.filled,
                                         o.visible, o.hidden, o.display, o.tif, o.stp, o.post_only))
-        snap = Snapshot(seq=self.seq, next_order_id=self.next_order_id, next_trade_id=self.next_trade_id,
+        return Snapshot(seq=self.seq, next_order_id=self.next_order_id, next_trade_id=self.next_trade_id,
                         instruments=instruments, orders=orders)
-        return state_hash_of(encode_snapshot(snap))
+
+    def snapshot(self) -> bytes:
+        return encode_snapshot(self.snapshot_struct())
+
+    def state_hash(self) -> str:
+        return state_hash_of(self.snapshot())

@@ -5,13 +5,14 @@ from collections import Counter
 import pytest
 
 from engine import Engine, Rejected, Trade
-from tests.command_stream import CommandStream
-from tests.reference_book import ReferenceBook
+from tests.engine.command_stream import CommandStream
+from tests.engine.reference_book import ReferenceBook
 
 COMMANDS = 200_000
 CHECK_EVERY = 100
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [20261123])
 def test_engine_matches_reference_event_for_event(seed: int) -> None:
     engine, ref = Engine(), ReferenceBook()

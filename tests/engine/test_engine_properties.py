@@ -18,7 +18,7 @@ from engine import (
     SetSession,
     Trade,
 )
-from tests.engine_helpers import engine_in, p
+from tests.engine.engine_helpers import p
 
 members = st.sampled_from(["m1", "m2", "m3"])
 prices = st.integers(-6, 6).map(p)
@@ -84,7 +84,7 @@ def check_queues_in_time_order(engine: Engine, stamps, icebergs) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(commands)
-def test_book_invariants_hold_after_every_command(cmds) -> None:
+def test_book_invariants_hold_after_every_command(engine_in, cmds) -> None:
     engine = engine_in("continuous")
     quantity: dict[int, int] = {}
     filled: dict[int, int] = defaultdict(int)

@@ -12,7 +12,7 @@ from clearing.reconcile import reconcile
 from engine import AddInstrument, AmendOrder, CancelOrder, NewOrder, SetSession
 from exchange.journal import Entry
 from gateway.sequencer import Exchange
-from tests.clearing_helpers import BASE_UREA, SUBSTITUTE_UREA
+from tests.support.clearing_helpers import BASE_UREA, SUBSTITUTE_UREA
 from warehouse_receipts.registry import IssueReceipt, SetDeliverySpec
 
 OPERATIONS = 4_000

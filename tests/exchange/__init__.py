@@ -1,0 +1,1 @@
+"""The exchange core as a pure state machine: market information."""

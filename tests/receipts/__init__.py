@@ -1,0 +1,1 @@
+"""Warehouse receipts: grading tables and the receipt registry, in process."""
