@@ -29,7 +29,8 @@ from collections import defaultdict
 
 import msgspec
 
-from engine import Accepted, Amended, Cancelled, Trade
+from engine import Trade
+from exchange.marketdata import MarketData
 from gateway.prices import to_yuan
 from gateway.wire import order_view
 
@@ -37,6 +38,10 @@ _encode = msgspec.json.Encoder().encode
 SEND_BUFFER_LIMIT = 4 * 1024 * 1024  # bytes queued for one client before it counts as slow
 HEARTBEAT_SECONDS = 5.0
 FLUSH_SECONDS = 0.01
+
+
+def _yuan(fen: int | None) -> str | None:
+    return to_yuan(fen) if fen else None
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -79,26 +84,17 @@ class Subscriber:
 
 
 class Publisher:
-    """Turns committed batches into feed messages and fans them out."""
+    """Turns committed batches into feed messages (``exchange.marketdata`` decides what changed)
+    and fans them out."""
 
     def __init__(self, exchange) -> None:
         self.exchange = exchange
-        self.books: dict[str, dict[str, dict[int, int]]] = {}
-        self.seq: dict[str, int] = defaultdict(int)
-        self.levels_of: dict[int, tuple[str, str, int]] = {}  # order id -> (symbol, side, price)
+        engine = exchange.engine
+        self.data = MarketData(engine.books, engine.orders.values())
         self.channels: dict[str, set[Subscriber]] = defaultdict(set)
         self.private: dict[str, set[Subscriber]] = defaultdict(set)
         self.private_seq: dict[str, int] = defaultdict(int)
-        self.tickers: dict[str, tuple] = {}
-        self.pending_levels: dict[str, dict[tuple[str, int], int]] = defaultdict(dict)
-        self.pending_trades: dict[str, list[dict]] = defaultdict(list)
         self.pending_since: float | None = None
-        self.last_trade: dict[str, tuple[int, int]] = {}  # symbol -> (last price, day volume), as committed
-        engine = exchange.engine
-        for symbol, book in engine.books.items():
-            self.books[symbol] = {side: dict(book.depth(side, 1 << 30)) for side in ("buy", "sell")}
-        for order in engine.orders.values():
-            self.levels_of[order.order_id] = (order.symbol, order.side, order.price)
 
     # -------------------------------------------------------------- fan-out
 
@@ -117,69 +113,31 @@ class Publisher:
     # -------------------------------------------------------------- after a commit
 
     def on_commit(self, entries, results) -> None:
-        engine = self.exchange.engine
-        views = self.exchange.views
-        touched: dict[str, set[tuple[str, int]]] = defaultdict(set)
-        trades: list[Trade] = []
-        changed_orders: dict[int, None] = {}
-        now = time.time()
+        state = self.exchange.state
+        events = []
         for entry, result in zip(entries, results, strict=True):
             if result.view is not None and result.view.order_id is None and not result.duplicate:
                 # refused before the book
                 self._publish_private(entry.command.member, "order", order_view(result.view))
-            for e in result.events:
-                kind = type(e)
-                if kind is Accepted:
-                    self.levels_of[e.order_id] = (e.symbol, e.side, e.price)
-                    touched[e.symbol].add((e.side, e.price))
-                    changed_orders[e.order_id] = None
-                elif kind is Trade:
-                    trades.append(e)
-                    for oid, leaves in ((e.buy_order_id, e.buy_leaves), (e.sell_order_id, e.sell_leaves)):
-                        level = self.levels_of.get(oid)
-                        if level is not None:
-                            touched[level[0]].add(level[1:])
-                            if not leaves:
-                                del self.levels_of[oid]
-                        changed_orders[oid] = None
-                elif kind is Cancelled:
-                    level = self.levels_of.pop(e.order_id, None)
-                    if level is not None:
-                        touched[level[0]].add(level[1:])
-                    changed_orders[e.order_id] = None
-                elif kind is Amended:
-                    old = self.levels_of.get(e.order_id)
-                    if old is not None:
-                        touched[e.symbol].add(old[1:])
-                        self.levels_of[e.order_id] = (e.symbol, old[1], e.price)
-                        touched[e.symbol].add((old[1], e.price))
-                    changed_orders[e.order_id] = None
-        if touched or trades:
-            self.pending_since = self.pending_since or now
-        for symbol, levels in touched.items():
-            book = engine.books[symbol]
-            pending = self.pending_levels[symbol]
-            for side, price in levels:
-                pending[(side, price)] = book.level_quantity(side, price)  # as committed
-        market = self.exchange.state.market
-        for symbol in {t.symbol for t in trades}:
-            stats = market.today.get(symbol)
-            if stats is not None:
-                self.last_trade[symbol] = (stats.close, stats.volume_lots)
+            events += result.events
+        trades = [e for e in events if type(e) is Trade]
+        today = state.market.today
+        last = {s: (today[s].close, today[s].volume_lots) for s in {t.symbol for t in trades} if s in today}
+        changed = self.data.note(events, state.engine.books, last)
+        if self.data.pending:
+            self.pending_since = self.pending_since or time.time()
         for t in trades:
-            self.pending_trades[t.symbol].append({"trade_id": t.trade_id, "price": to_yuan(t.price),
-                                                  "quantity": t.quantity, "aggressor": t.aggressor})
             for member, side, oid in ((t.buyer, "buy", t.buy_order_id), (t.seller, "sell", t.sell_order_id)):
                 if self.private.get(member):
                     self._publish_private(member, "fill", {"trade_id": t.trade_id, "order_id": oid, "side": side,
                                                            "symbol": t.symbol, "price": to_yuan(t.price),
                                                            "quantity": t.quantity})
-        for oid in changed_orders:
-            view = views.by_id.get(oid)
-            member = views.owner.get(oid)
+        views = state.views
+        for oid in changed:
+            view, member = views.by_id.get(oid), views.owner.get(oid)
             if view is not None and self.private.get(member):
                 self._publish_private(member, "order", order_view(view))
-        notices, self.exchange.state.financing.notices = self.exchange.state.financing.notices, []
+        notices, state.financing.notices = state.financing.notices, []
         for member, notice in notices:  # loan events: margin calls, liquidations, repayments
             if self.private.get(member):
                 self._publish_private(member, "loan", notice)
@@ -188,51 +146,29 @@ class Publisher:
         """Publish the changes committed since the last flush."""
         if self.pending_since is None:
             return
-        since = self.pending_since
-        levels, trades = self.pending_levels, self.pending_trades
-        self.pending_levels, self.pending_trades, self.pending_since = defaultdict(dict), defaultdict(list), None
-        for symbol in sorted(levels):
-            published = self.books.setdefault(symbol, {"buy": {}, "sell": {}})
-            changes = []
-            for (side, price), qty in sorted(levels[symbol].items()):
-                if published[side].get(price, 0) != qty:
-                    if qty:
-                        published[side][price] = qty
-                    else:
-                        published[side].pop(price, None)
-                    changes.append((side, to_yuan(price), qty))
-            if changes:
-                self.seq[symbol] += 1
-                self._send(self.channels.get(f"book.{symbol}"),
-                           {"type": "delta", "channel": f"book.{symbol}", "seq": self.seq[symbol],
-                            "changes": changes, "ts": since})
-        for symbol, prints in trades.items():
+        since, self.pending_since = self.pending_since, None
+        drained = self.data.drain()
+        for d in drained.deltas:
+            channel = f"book.{d.symbol}"
+            self._send(self.channels.get(channel),
+                       {"type": "delta", "channel": channel, "seq": d.seq,
+                        "changes": [(side, to_yuan(price), qty) for side, price, qty in d.changes], "ts": since})
+        for symbol, trades in drained.trades.items():
+            prints = [{"trade_id": t.trade_id, "price": to_yuan(t.price), "quantity": t.quantity,
+                       "aggressor": t.aggressor} for t in trades]
             self._send(self.channels.get(f"trades.{symbol}"),
                        {"type": "trades", "channel": f"trades.{symbol}", "trades": prints, "ts": since})
-        for symbol in set(levels) | set(trades):
-            self._ticker(symbol, since)
-
-    def _ticker(self, symbol: str, now: float) -> None:
-        last, volume = self.last_trade.get(symbol, (None, 0))
-        book = self.books.get(symbol, {"buy": {}, "sell": {}})
-        ticker = (max(book["buy"], default=None), min(book["sell"], default=None), last, volume)
-        if self.tickers.get(symbol) == ticker:
-            return
-        self.tickers[symbol] = ticker
-        bid, ask, last, volume = ticker
-        self._send(self.channels.get(f"ticker.{symbol}"),
-                   {"type": "ticker", "channel": f"ticker.{symbol}", "best_bid": to_yuan(bid) if bid else None,
-                    "best_ask": to_yuan(ask) if ask else None, "last": to_yuan(last) if last else None,
-                    "volume": volume, "ts": now})
+        for t in drained.tickers:
+            self._send(self.channels.get(f"ticker.{t.symbol}"),
+                       {"type": "ticker", "channel": f"ticker.{t.symbol}", "best_bid": _yuan(t.best_bid),
+                        "best_ask": _yuan(t.best_ask), "last": _yuan(t.last), "volume": t.volume, "ts": since})
 
     # -------------------------------------------------------------- queries
 
     def book_view(self, symbol: str, depth: int) -> tuple[int, list, list]:
-        """(seq, bids best first, asks best first) of the published book."""
-        book = self.books.get(symbol, {"buy": {}, "sell": {}})
-        bids = sorted(book["buy"].items(), reverse=True)[:depth]
-        asks = sorted(book["sell"].items())[:depth]
-        return self.seq[symbol], [(to_yuan(p), q) for p, q in bids], [(to_yuan(p), q) for p, q in asks]
+        """(seq, bids best first, asks best first) of the published book, prices in yuan."""
+        seq, bids, asks = self.data.book_view(symbol, depth)
+        return seq, [(to_yuan(p), q) for p, q in bids], [(to_yuan(p), q) for p, q in asks]
 
     def subscribe(self, subscriber: Subscriber, channel: str) -> dict | None:
         """Add a channel; the snapshot message to send first, or None for an unknown channel."""
