@@ -10,13 +10,17 @@ from typing import Annotated
 
 import msgspec
 from msgspec import Meta
-from sanic import HTTPResponse, Request, Sanic
+from sanic import Blueprint, HTTPResponse, Request
 
 from clearing.core import Deposit, EndOfDay, SetFees, SettlementReport, Withdraw
-from clearing.ledger import cash, held, margin
+from clearing.ledger import Ledger, cash, held, margin
 from clearing.reconcile import reconcile
-from gateway.http import ApiError, decode, fen, require, respond, submit
+from gateway.errors import ApiError
+from gateway.http import decode, fen, query_int, require, respond, submit
 from gateway.prices import to_yuan
+from gateway.wire import LEDGER_LIMIT
+
+bp = Blueprint("clearing")
 
 _STRICT = {"forbid_unknown_fields": True, "kw_only": True}
 
@@ -96,102 +100,123 @@ def report_csv(view: dict) -> str:
     return out.getvalue()
 
 
-def add_clearing_routes(app: Sanic) -> None:
-    """Register the clearing routes on ``app``."""
+def ledger(request: Request) -> Ledger:
+    return request.app.ctx.exchange.state.clearing.ledger
 
-    def ledger():
-        return app.ctx.exchange.state.clearing.ledger
 
-    async def run(command):
-        return (await submit(app, command)).outcome
+async def run(request: Request, command):
+    """Sequence a clearing command; its outcome, or the refusal as a 422 answer."""
+    return (await submit(request, command)).outcome
 
-    async def funding(request: Request, kind: type) -> HTTPResponse:
-        key = require(request, "clearing")
-        req: FundingRequest = decode(request, FundingRequest)
-        if req.member not in app.ctx.members:
-            raise ApiError(422, "UNKNOWN_MEMBER", f"no member {req.member}")
-        amount = fen(req.amount, "amount")
-        if amount <= 0:
-            raise ApiError(400, "INVALID_AMOUNT", "the amount must be positive")
-        await run(kind(actor=key.member, ts_ns=time.time_ns(), member=req.member, amount=amount,
-                       reference=req.reference))
-        return respond(balances(ledger(), req.member), 201)
 
-    @app.post("/v1/clearing/deposits")
-    async def cash_deposit(request: Request) -> HTTPResponse:
-        return await funding(request, Deposit)
+async def funding(request: Request, kind: type) -> HTTPResponse:
+    """Record a deposit or withdrawal (``kind``) for a member; answer with its balances."""
+    key = require(request, "clearing")
+    req: FundingRequest = decode(request, FundingRequest)
+    if req.member not in request.app.ctx.members:
+        raise ApiError(422, "UNKNOWN_MEMBER", f"no member {req.member}")
+    amount = fen(req.amount, "amount")
+    if amount <= 0:
+        raise ApiError(400, "INVALID_AMOUNT", "the amount must be positive")
+    await run(request, kind(actor=key.member, ts_ns=time.time_ns(), member=req.member, amount=amount,
+                            reference=req.reference))
+    return respond(balances(ledger(request), req.member), 201)
 
-    @app.post("/v1/clearing/withdrawals")
-    async def cash_withdrawal(request: Request) -> HTTPResponse:
-        return await funding(request, Withdraw)
 
-    @app.get("/v1/accounts/me")
-    async def my_accounts(request: Request) -> HTTPResponse:
-        return respond(balances(ledger(), request.ctx.key.member))
+@bp.post("/v1/clearing/deposits")
+async def cash_deposit(request: Request) -> HTTPResponse:
+    return await funding(request, Deposit)
 
-    @app.get("/v1/accounts")
-    async def all_accounts(request: Request) -> HTTPResponse:
+
+@bp.post("/v1/clearing/withdrawals")
+async def cash_withdrawal(request: Request) -> HTTPResponse:
+    return await funding(request, Withdraw)
+
+
+@bp.get("/v1/accounts/me")
+async def my_accounts(request: Request) -> HTTPResponse:
+    return respond(balances(ledger(request), request.ctx.key.member))
+
+
+@bp.get("/v1/accounts")
+async def all_accounts(request: Request) -> HTTPResponse:
+    require(request, "clearing")
+    members = [request.args.get("member")] if request.args.get("member") else sorted(request.app.ctx.members)
+    return respond([balances(ledger(request), m) for m in members])
+
+
+def statement_line(row, accounts: list[str]) -> StatementLine:
+    """A transfer as seen from the member owning ``accounts``: negative when they paid."""
+    ours_debited = row["debit"] in accounts
+    return StatementLine(
+        transfer_id=row["transfer_id"], at=datetime.fromtimestamp(row["ts_ns"] / 1e9, UTC).isoformat(),
+        account=row["debit"] if ours_debited else row["credit"],
+        amount=to_yuan(-row["amount"] if ours_debited else row["amount"]), code=row["code"], ref=row["ref"],
+        counter_account=row["credit"] if ours_debited else row["debit"])
+
+
+@bp.get("/v1/ledger")
+async def statement(request: Request) -> HTTPResponse:
+    key = request.ctx.key
+    member = request.args.get("member") or key.member
+    if member != key.member:
         require(request, "clearing")
-        members = [request.args.get("member")] if request.args.get("member") else sorted(app.ctx.members)
-        return respond([balances(ledger(), m) for m in members])
+    limit = query_int(request, LEDGER_LIMIT)
+    accounts = [cash(member), held(member), margin(member)]
+    rows = await request.app.ctx.pool.fetch(
+        "SELECT transfer_id, debit, credit, amount, code, ref, ts_ns FROM transfers "
+        "WHERE debit = ANY($1) OR credit = ANY($1) ORDER BY transfer_id DESC LIMIT $2", accounts, limit)
+    return respond([statement_line(r, accounts) for r in rows])
 
-    @app.get("/v1/ledger")
-    async def statement(request: Request) -> HTTPResponse:
-        key = request.ctx.key
-        member = request.args.get("member") or key.member
-        if member != key.member:
-            require(request, "clearing")
-        limit = max(1, min(int(request.args.get("limit", "200")), 5_000))
-        accounts = [cash(member), held(member), margin(member)]
-        rows = await app.ctx.pool.fetch(
-            "SELECT transfer_id, debit, credit, amount, code, ref, ts_ns FROM transfers "
-            "WHERE debit = ANY($1) OR credit = ANY($1) ORDER BY transfer_id DESC LIMIT $2", accounts, limit)
-        lines = []
-        for r in rows:
-            ours_debited = r["debit"] in accounts
-            lines.append(StatementLine(
-                transfer_id=r["transfer_id"], at=datetime.fromtimestamp(r["ts_ns"] / 1e9, UTC).isoformat(),
-                account=r["debit"] if ours_debited else r["credit"],
-                amount=to_yuan(-r["amount"] if ours_debited else r["amount"]), code=r["code"], ref=r["ref"],
-                counter_account=r["credit"] if ours_debited else r["debit"]))
-        return respond(lines)
 
-    @app.post("/v1/clearing/end-of-day")
-    async def end_of_day(request: Request) -> HTTPResponse:
-        key = require(request, "clearing")
-        req: EndOfDayRequest = decode(request, EndOfDayRequest)
-        report = await run(EndOfDay(actor=key.member, ts_ns=time.time_ns(),
-                                    window_ns=req.window_minutes * 60_000_000_000))
-        return respond(report_view(report), 201)
+@bp.post("/v1/clearing/end-of-day")
+async def end_of_day(request: Request) -> HTTPResponse:
+    key = require(request, "clearing")
+    req: EndOfDayRequest = decode(request, EndOfDayRequest)
+    report = await run(request, EndOfDay(actor=key.member, ts_ns=time.time_ns(),
+                                         window_ns=req.window_minutes * 60_000_000_000))
+    return respond(report_view(report), 201)
 
-    @app.get("/v1/clearing/reports/<day>")
-    async def report(request: Request, day: str) -> HTTPResponse:
-        reports = app.ctx.exchange.state.clearing.reports
-        if not reports:
-            raise ApiError(404, "NO_REPORT", "no trading day has been closed yet")
-        try:
-            found = reports[-1] if day == "latest" else reports[int(day) - 1]
-        except (ValueError, IndexError):
-            raise ApiError(404, "NO_REPORT", f"no report for day {day}") from None
-        key = request.ctx.key
-        view = report_view(found, None if "clearing" in key.roles else key.member)
-        if request.args.get("format") == "csv":
-            return HTTPResponse(report_csv(view), content_type="text/csv; charset=utf-8")
-        return respond(view)
 
-    @app.get("/v1/clearing/reconcile")
-    async def reconcile_route(request: Request) -> HTTPResponse:
-        require(request, "clearing")
-        async with app.ctx.pool.acquire() as conn:
-            return respond(await reconcile(conn, app.ctx.exchange))
+def find_report(reports: list[SettlementReport], day: str) -> SettlementReport:
+    """Day ``day``'s report (days count from 1) or the last one for ``latest``, else 404."""
+    if not reports:
+        raise ApiError(404, "NO_REPORT", "no trading day has been closed yet")
+    if day == "latest":
+        return reports[-1]
+    try:
+        number = int(day)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= len(reports):
+        raise ApiError(404, "NO_REPORT", f"no report for day {day}")
+    return reports[number - 1]
 
-    @app.post("/v1/admin/instruments/<symbol>/fees")
-    async def set_fees(request: Request, symbol: str) -> HTTPResponse:
-        key = require(request, "operator")
-        req: FeesRequest = decode(request, FeesRequest)
-        if symbol not in app.ctx.exchange.engine.instruments:
-            raise ApiError(404, "UNKNOWN_INSTRUMENT", f"no instrument {symbol}")
-        per_lot = fen(req.per_lot, "per_lot")
-        await run(SetFees(actor=key.member, ts_ns=time.time_ns(), symbol=symbol, per_lot=per_lot,
-                          rate_ppm=req.rate_ppm))
-        return respond({"symbol": symbol, "per_lot": to_yuan(per_lot), "rate_ppm": req.rate_ppm})
+
+@bp.get("/v1/clearing/reports/<day>")
+async def report(request: Request, day: str) -> HTTPResponse:
+    found = find_report(request.app.ctx.exchange.state.clearing.reports, day)
+    key = request.ctx.key
+    view = report_view(found, None if "clearing" in key.roles else key.member)
+    if request.args.get("format") == "csv":
+        return HTTPResponse(report_csv(view), content_type="text/csv; charset=utf-8")
+    return respond(view)
+
+
+@bp.get("/v1/clearing/reconcile")
+async def reconcile_route(request: Request) -> HTTPResponse:
+    require(request, "clearing")
+    async with request.app.ctx.pool.acquire() as conn:
+        return respond(await reconcile(conn, request.app.ctx.exchange))
+
+
+@bp.post("/v1/admin/instruments/<symbol>/fees")
+async def set_fees(request: Request, symbol: str) -> HTTPResponse:
+    key = require(request, "operator")
+    req: FeesRequest = decode(request, FeesRequest)
+    if symbol not in request.app.ctx.exchange.engine.instruments:
+        raise ApiError(404, "UNKNOWN_INSTRUMENT", f"no instrument {symbol}")
+    per_lot = fen(req.per_lot, "per_lot")
+    await run(request, SetFees(actor=key.member, ts_ns=time.time_ns(), symbol=symbol, per_lot=per_lot,
+                               rate_ppm=req.rate_ppm))
+    return respond({"symbol": symbol, "per_lot": to_yuan(per_lot), "rate_ppm": req.rate_ppm})

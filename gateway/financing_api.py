@@ -7,15 +7,15 @@ from typing import Annotated
 
 import msgspec
 from msgspec import Meta
-from sanic import HTTPResponse, Request, Sanic
+from sanic import Blueprint, HTTPResponse, Request
 
-from clearing.financing import AddCollateral, DecideLoan, Loan, RepayLoan, RequestLoan, SetTerms
-from gateway.http import ApiError, decode, fen, require, respond, submit
+from clearing.financing import AddCollateral, DecideLoan, Financing, Loan, RepayLoan, RequestLoan, SetTerms
+from gateway.errors import FINANCING_STATUS, ApiError
+from gateway.http import decode, fen, require, respond, submit
 from gateway.prices import to_yuan
 
+bp = Blueprint("financing")
 _STRICT = {"forbid_unknown_fields": True, "kw_only": True}
-STATUS = {"LOAN_NOT_FOUND": 404, "NOT_LENDER": 403, "NOT_BORROWER": 403, "LOAN_NOT_PENDING": 409,
-          "LOAN_NOT_ACTIVE": 409, "RECEIPT_PLEDGED": 409, "RECEIPT_NOT_AVAILABLE": 409}
 
 
 class TermsRequest(msgspec.Struct, **_STRICT):
@@ -87,91 +87,105 @@ def loan_view(loan: Loan) -> LoanView:
                     shortfall=to_yuan(loan.shortfall), history=loan.history)
 
 
-def add_financing_routes(app: Sanic) -> None:
-    """Register the financing routes on ``app``."""
+def financing(request: Request) -> Financing:
+    return request.app.ctx.exchange.state.financing
 
-    def financing():
-        return app.ctx.exchange.state.financing
 
-    async def run(command) -> object:
-        return (await submit(app, command, STATUS)).outcome
+async def run(request: Request, command) -> object:
+    """Sequence a financing command; its outcome, or the refusal as an error answer."""
+    return (await submit(request, command, FINANCING_STATUS)).outcome
 
-    def visible_loan(request: Request, loan_id: int) -> Loan:
-        loan = financing().loans.get(loan_id)
-        key = request.ctx.key
-        if loan is None or not ("clearing" in key.roles or key.member in (loan.borrower, loan.lender)):
-            raise ApiError(404, "LOAN_NOT_FOUND", f"no loan {loan_id}")
-        return loan
 
-    @app.post("/v1/financing/terms")
-    async def set_terms(request: Request) -> HTTPResponse:
-        key = require(request, "lender")
-        req: TermsRequest = decode(request, TermsRequest)
-        terms = await run(SetTerms(actor=key.member, ts_ns=time.time_ns(), **msgspec.structs.asdict(req)))
-        return respond(terms, 201)
+def visible_loan(request: Request, loan_id: int) -> Loan:
+    """The loan if the caller is its borrower, its lender or clearing staff, else 404."""
+    loan = financing(request).loans.get(loan_id)
+    key = request.ctx.key
+    if loan is None or not ("clearing" in key.roles or key.member in (loan.borrower, loan.lender)):
+        raise ApiError(404, "LOAN_NOT_FOUND", f"no loan {loan_id}")
+    return loan
 
-    @app.get("/v1/financing/terms")
-    async def list_terms(request: Request) -> HTTPResponse:
-        return respond(list(financing().terms.values()))
 
-    @app.post("/v1/loans")
-    async def request_loan(request: Request) -> HTTPResponse:
-        key = require(request, "trader", "supplier")
-        req: LoanRequest = decode(request, LoanRequest)
-        loan = await run(RequestLoan(actor=key.member, ts_ns=time.time_ns(), lender=req.lender,
-                                     receipt_ids=req.receipt_ids, principal=fen(req.principal, "principal"),
-                                     tenor_days=req.tenor_days))
-        return respond(loan_view(loan), 201)
+@bp.post("/v1/financing/terms")
+async def set_terms(request: Request) -> HTTPResponse:
+    key = require(request, "lender")
+    req: TermsRequest = decode(request, TermsRequest)
+    terms = await run(request, SetTerms(actor=key.member, ts_ns=time.time_ns(), **msgspec.structs.asdict(req)))
+    return respond(terms, 201)
 
-    @app.get("/v1/loans")
-    async def list_loans(request: Request) -> HTTPResponse:
-        key = request.ctx.key
-        loans = financing().loans.values()
-        if "clearing" not in key.roles:
-            loans = [loan for loan in loans if key.member in (loan.borrower, loan.lender)]
-        state = request.args.get("state")
-        return respond([loan_view(loan) for loan in loans if state is None or loan.state == state])
 
-    @app.get("/v1/loans/<loan_id:int>")
-    async def get_loan(request: Request, loan_id: int) -> HTTPResponse:
-        return respond(loan_view(visible_loan(request, loan_id)))
+@bp.get("/v1/financing/terms")
+async def list_terms(request: Request) -> HTTPResponse:
+    return respond(list(financing(request).terms.values()))
 
-    async def decide(request: Request, loan_id: int, approve: bool) -> HTTPResponse:
-        key = require(request, "lender")
-        visible_loan(request, loan_id)
-        loan = await run(DecideLoan(actor=key.member, ts_ns=time.time_ns(), loan_id=loan_id, approve=approve))
-        return respond(loan_view(loan))
 
-    @app.post("/v1/loans/<loan_id:int>/approve")
-    async def approve(request: Request, loan_id: int) -> HTTPResponse:
-        return await decide(request, loan_id, True)
+@bp.post("/v1/loans")
+async def request_loan(request: Request) -> HTTPResponse:
+    key = require(request, "trader", "supplier")
+    req: LoanRequest = decode(request, LoanRequest)
+    loan = await run(request, RequestLoan(actor=key.member, ts_ns=time.time_ns(), lender=req.lender,
+                                          receipt_ids=req.receipt_ids, principal=fen(req.principal, "principal"),
+                                          tenor_days=req.tenor_days))
+    return respond(loan_view(loan), 201)
 
-    @app.post("/v1/loans/<loan_id:int>/decline")
-    async def decline(request: Request, loan_id: int) -> HTTPResponse:
-        return await decide(request, loan_id, False)
 
-    @app.post("/v1/loans/<loan_id:int>/repay")
-    async def repay(request: Request, loan_id: int) -> HTTPResponse:
-        visible_loan(request, loan_id)
-        req: RepayRequest = decode(request, RepayRequest)
-        amount = fen(req.amount, "amount") if req.amount is not None else 0
-        if req.amount is not None and amount <= 0:
-            raise ApiError(400, "INVALID_AMOUNT", "the amount must be positive")
-        loan = await run(RepayLoan(actor=request.ctx.key.member, ts_ns=time.time_ns(), loan_id=loan_id,
-                                   amount=amount))
-        return respond(loan_view(loan))
+@bp.get("/v1/loans")
+async def list_loans(request: Request) -> HTTPResponse:
+    key = request.ctx.key
+    loans = financing(request).loans.values()
+    if "clearing" not in key.roles:
+        loans = [loan for loan in loans if key.member in (loan.borrower, loan.lender)]
+    state = request.args.get("state")
+    return respond([loan_view(loan) for loan in loans if state is None or loan.state == state])
 
-    @app.post("/v1/loans/<loan_id:int>/collateral")
-    async def add_collateral(request: Request, loan_id: int) -> HTTPResponse:
-        visible_loan(request, loan_id)
-        req: CollateralRequest = decode(request, CollateralRequest)
-        loan = await run(AddCollateral(actor=request.ctx.key.member, ts_ns=time.time_ns(), loan_id=loan_id,
-                                       receipt_ids=req.receipt_ids))
-        return respond(loan_view(loan))
 
-    @app.get("/v1/financing/credit/<member>")
-    async def credit(request: Request, member: str) -> HTTPResponse:
-        key = request.ctx.key
-        if key.member != member:
-            require(request, "clearing", "lender")
-        return respond(CreditRecord(member=member, defaulted_loans=financing().defaults.get(member, [])))
+@bp.get("/v1/loans/<loan_id:int>")
+async def get_loan(request: Request, loan_id: int) -> HTTPResponse:
+    return respond(loan_view(visible_loan(request, loan_id)))
+
+
+async def decide(request: Request, loan_id: int, approve: bool) -> HTTPResponse:
+    """The lender approves or declines a requested loan."""
+    key = require(request, "lender")
+    visible_loan(request, loan_id)
+    loan = await run(request, DecideLoan(actor=key.member, ts_ns=time.time_ns(), loan_id=loan_id, approve=approve))
+    return respond(loan_view(loan))
+
+
+@bp.post("/v1/loans/<loan_id:int>/approve")
+async def approve(request: Request, loan_id: int) -> HTTPResponse:
+    return await decide(request, loan_id, True)
+
+
+@bp.post("/v1/loans/<loan_id:int>/decline")
+async def decline(request: Request, loan_id: int) -> HTTPResponse:
+    return await decide(request, loan_id, False)
+
+
+@bp.post("/v1/loans/<loan_id:int>/repay")
+async def repay(request: Request, loan_id: int) -> HTTPResponse:
+    visible_loan(request, loan_id)
+    req: RepayRequest = decode(request, RepayRequest)
+    amount = fen(req.amount, "amount") if req.amount is not None else 0
+    if req.amount is not None and amount <= 0:
+        raise ApiError(400, "INVALID_AMOUNT", "the amount must be positive")
+    loan = await run(request, RepayLoan(actor=request.ctx.key.member, ts_ns=time.time_ns(), loan_id=loan_id,
+                                        amount=amount))
+    return respond(loan_view(loan))
+
+
+@bp.post("/v1/loans/<loan_id:int>/collateral")
+async def add_collateral(request: Request, loan_id: int) -> HTTPResponse:
+    visible_loan(request, loan_id)
+    req: CollateralRequest = decode(request, CollateralRequest)
+    loan = await run(request, AddCollateral(actor=request.ctx.key.member, ts_ns=time.time_ns(), loan_id=loan_id,
+                                            receipt_ids=req.receipt_ids))
+    return respond(loan_view(loan))
+
+
+@bp.get("/v1/financing/credit/<member>")
+async def credit(request: Request, member: str) -> HTTPResponse:
+    key = request.ctx.key
+    if key.member != member:
+        require(request, "clearing", "lender")
+    record = CreditRecord(member=member, defaulted_loans=financing(request).defaults.get(member, []))
+    return respond(record)

@@ -1,33 +1,27 @@
-"""HTTP helpers shared by the route modules: JSON answers, the error shape, body decoding,
-price parsing and role checks."""
+"""HTTP helpers shared by the route modules: JSON answers, body and query decoding, price
+parsing, role checks and submitting a command whose refusal becomes an error answer."""
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 from sanic import HTTPResponse, Request
 
 from exchange.journal import Entry
+from exchange.state import Result
 from gateway.auth import ApiKey
+from gateway.errors import CLEARING_STATUS, ApiError, refused
 from gateway.prices import PriceError, to_fen
+from gateway.wire import QueryInt
 
 _encode = msgspec.json.Encoder().encode
-
-
-class ApiError(Exception):
-    """An error answer: HTTP status, stable code, human message."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
 def respond(body: Any, status: int = 200) -> HTTPResponse:
+    """``body`` as a JSON answer."""
     return HTTPResponse(_encode(body), status=status, content_type="application/json")
-
-
-def error(status: int, code: str, message: str, headers: dict | None = None) -> HTTPResponse:
-    body = _encode({"error": {"code": code, "message": message}})
-    return HTTPResponse(body, status=status, content_type="application/json", headers=headers)
 
 
 def decode(request: Request, kind: type) -> Any:
@@ -40,6 +34,17 @@ def decode(request: Request, kind: type) -> Any:
         raise ApiError(400, "MALFORMED_JSON", str(e)) from None
 
 
+def query_int(request: Request, param: QueryInt) -> int:
+    """The integer query parameter ``param`` (its default when absent), or 400 INVALID_REQUEST
+    when it is not a decimal integer within its bounds."""
+    text = request.args.get(param.name)
+    if text is None:
+        return param.default
+    if _INTEGER.fullmatch(text) is None or not param.lo <= int(text) <= param.hi:
+        raise ApiError(400, "INVALID_REQUEST", f"{param.name} must be an integer from {param.lo} to {param.hi}")
+    return int(text)
+
+
 def fen(text: str | None, field: str) -> int:
     """A yuan decimal string as integer fen, or 400."""
     if text is None:
@@ -50,12 +55,12 @@ def fen(text: str | None, field: str) -> int:
         raise ApiError(400, "INVALID_PRICE", str(e)) from None
 
 
-async def submit(app, command, statuses: dict[str, int] | None = None, default: int = 422):
-    """Sequence ``command`` and return its result; a refusal (receipt, clearing or financing
-    rule) becomes an ApiError, its status from ``statuses`` by code, else ``default``."""
-    result = await app.ctx.exchange.submit(Entry(command))
-    if (refused := result.rejection) is not None:
-        raise ApiError((statuses or {}).get(refused.code, default), refused.code, refused.message)
+async def submit(request: Request, command: Any, statuses: Mapping[str, int] = CLEARING_STATUS) -> Result:
+    """Sequence ``command`` and return its result; a refusal (receipt, clearing, financing or
+    pre-trade rule) becomes an ApiError, its status from the table ``statuses``."""
+    result = await request.app.ctx.exchange.submit(Entry(command))
+    if (refusal := result.rejection) is not None:
+        raise refused(refusal.code, refusal.message, statuses)
     return result
 
 

@@ -1,16 +1,22 @@
-"""Public market information (the co-operative platform's information service): OHLCV
-candles, daily statistics per instrument and the daily market report across commodities."""
+"""Market routes: instruments, the book, public trades, and the market information service
+(OHLCV candles, daily statistics per instrument and the daily market report across
+commodities). Everything but instruments, book and trades is public."""
 
 import csv
 import io
 from datetime import UTC, datetime
 
 import msgspec
-from sanic import HTTPResponse, Request, Sanic
+from sanic import Blueprint, HTTPResponse, Request
 
 from exchange.marketinfo import INTERVALS_NS, DayStats, candles
-from gateway.http import ApiError, respond
+from exchange.state import ExchangeState
+from gateway.errors import ApiError
+from gateway.http import query_int, respond
 from gateway.prices import to_yuan
+from gateway.wire import BOOK_DEPTH, CANDLES_LIMIT, TRADES_LIMIT, BookView, TradeView, instrument_view
+
+bp = Blueprint("market")
 
 
 class CandleView(msgspec.Struct, kw_only=True):
@@ -62,65 +68,103 @@ def stats_view(s: DayStats, commodity: str) -> StatsView:
                      turnover=to_yuan(s.turnover), trades=s.trades, open_interest=s.open_interest)
 
 
-def add_market_routes(app: Sanic) -> None:
-    """Register the ``/v1/market/*`` routes on ``app``."""
+def state(request: Request) -> ExchangeState:
+    return request.app.ctx.exchange.state
 
-    def state():
-        return app.ctx.exchange.state
 
-    def commodity(symbol: str) -> str:
-        spec = state().registry.specs.get(symbol)
-        return spec.commodity if spec else "forward"
+def commodity(request: Request, symbol: str) -> str:
+    """The commodity a receipt-backed instrument delivers; "forward" for the others."""
+    spec = state(request).registry.specs.get(symbol)
+    return spec.commodity if spec else "forward"
 
-    def known(symbol: str) -> None:
-        if symbol not in state().engine.instruments:
-            raise ApiError(404, "UNKNOWN_INSTRUMENT", f"no instrument {symbol}")
 
-    def day_arg(request: Request) -> int | None:
-        """None for the current day, else a closed day's number (``latest`` = the last closed)."""
-        day = request.args.get("day", "current")
-        closed = len(state().market.days)
-        if day == "current":
-            return None
-        number = closed if day == "latest" else int(day) if day.isdigit() else 0
-        if not 1 <= number <= closed:
-            raise ApiError(404, "NO_SUCH_DAY", f"day {day}: {closed} trading days are closed")
-        return number
+def known(request: Request, symbol: str) -> None:
+    """404 unless ``symbol`` is listed."""
+    if symbol not in state(request).engine.instruments:
+        raise ApiError(404, "UNKNOWN_INSTRUMENT", f"no instrument {symbol}")
 
-    def day_stats(symbol: str, number: int | None) -> DayStats:
-        found = state().market.day(number).get(symbol)
-        if found is None:  # no trade and not yet settled: an empty day
-            days = state().market
-            found = DayStats(symbol=symbol, day=number or len(days.days) + 1)
-        return found
 
-    @app.get("/v1/market/candles/<symbol>")
-    async def candle_route(request: Request, symbol: str) -> HTTPResponse:
-        known(symbol)
-        interval = request.args.get("interval", "1m")
-        if interval not in INTERVALS_NS:
-            raise ApiError(400, "INVALID_INTERVAL", f"interval is one of {', '.join(INTERVALS_NS)}")
-        limit = max(1, min(int(request.args.get("limit", "500")), 5_000))
-        out = candles(state().market.prints.get(symbol, []), INTERVALS_NS[interval], limit)
-        return respond([CandleView(start=_iso(c.start_ns), start_ns=c.start_ns, open=to_yuan(c.open),
-                                   high=to_yuan(c.high), low=to_yuan(c.low), close=to_yuan(c.close), volume=c.volume,
-                                   turnover=to_yuan(c.turnover), trades=c.trades) for c in out])
+def day_arg(request: Request) -> int | None:
+    """None for the current day, else a closed day's number (``latest`` = the last closed)."""
+    day = request.args.get("day", "current")
+    closed = len(state(request).market.days)
+    if day == "current":
+        return None
+    number = closed if day == "latest" else int(day) if day.isdigit() else 0
+    if not 1 <= number <= closed:
+        raise ApiError(404, "NO_SUCH_DAY", f"day {day}: {closed} trading days are closed")
+    return number
 
-    @app.get("/v1/market/stats/<symbol>")
-    async def stats_route(request: Request, symbol: str) -> HTTPResponse:
-        known(symbol)
-        return respond(stats_view(day_stats(symbol, day_arg(request)), commodity(symbol)))
 
-    @app.get("/v1/market/report")
-    async def report_route(request: Request) -> HTTPResponse:
-        number = day_arg(request)
-        rows = [stats_view(day_stats(symbol, number), commodity(symbol))
-                for symbol in sorted(state().engine.instruments)]
-        if request.args.get("format") == "csv":
-            out = io.StringIO()
-            writer = csv.writer(out)
-            writer.writerow(StatsView.__struct_fields__)
-            writer.writerows([getattr(r, f) for f in StatsView.__struct_fields__] for r in rows)
-            return HTTPResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
-        return respond(MarketReport(day=number or len(state().market.days) + 1, closed=number is not None,
-                                    instruments=rows))
+def day_stats(request: Request, symbol: str, number: int | None) -> DayStats:
+    """``symbol``'s statistics of day ``number`` (None: the current day)."""
+    market = state(request).market
+    found = market.day(number).get(symbol)
+    if found is None:  # no trade and not yet settled: an empty day
+        found = DayStats(symbol=symbol, day=number or len(market.days) + 1)
+    return found
+
+
+@bp.get("/v1/instruments")
+async def instruments(request: Request) -> HTTPResponse:
+    return respond([instrument_view(i) for i in state(request).engine.instruments.values()])
+
+
+@bp.get("/v1/book/<symbol>")
+async def book(request: Request, symbol: str) -> HTTPResponse:
+    """The published book: exactly what the WebSocket feed announced up to ``seq``, after
+    publishing whatever was committed since the last flush (so an acked order shows)."""
+    known(request, symbol)
+    depth = query_int(request, BOOK_DEPTH)
+    publisher = request.app.ctx.publisher
+    publisher.flush()  # include everything committed (and announce it to the feed too)
+    seq, bids, asks = publisher.book_view(symbol, depth)
+    return respond(BookView(symbol=symbol, seq=seq, bids=bids, asks=asks))
+
+
+@bp.get("/v1/trades/<symbol>")
+async def trades(request: Request, symbol: str) -> HTTPResponse:
+    known(request, symbol)
+    limit = query_int(request, TRADES_LIMIT)
+    prints = state(request).market.prints.get(symbol, [])[-limit:]
+    return respond([TradeView(trade_id=p.trade_id, symbol=symbol, price=to_yuan(p.price), quantity=p.quantity,
+                              aggressor=p.aggressor, seq=p.seq) for p in prints])
+
+
+@bp.get("/v1/market/candles/<symbol>")
+async def candle_route(request: Request, symbol: str) -> HTTPResponse:
+    known(request, symbol)
+    interval = request.args.get("interval", "1m")
+    if interval not in INTERVALS_NS:
+        raise ApiError(400, "INVALID_INTERVAL", f"interval is one of {', '.join(INTERVALS_NS)}")
+    limit = query_int(request, CANDLES_LIMIT)
+    out = candles(state(request).market.prints.get(symbol, []), INTERVALS_NS[interval], limit)
+    return respond([CandleView(start=_iso(c.start_ns), start_ns=c.start_ns, open=to_yuan(c.open),
+                               high=to_yuan(c.high), low=to_yuan(c.low), close=to_yuan(c.close), volume=c.volume,
+                               turnover=to_yuan(c.turnover), trades=c.trades) for c in out])
+
+
+@bp.get("/v1/market/stats/<symbol>")
+async def stats_route(request: Request, symbol: str) -> HTTPResponse:
+    known(request, symbol)
+    return respond(stats_view(day_stats(request, symbol, day_arg(request)), commodity(request, symbol)))
+
+
+def report_csv(rows: list[StatsView]) -> str:
+    """The market report as CSV: a header, then one row per instrument."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(StatsView.__struct_fields__)
+    writer.writerows([getattr(r, f) for f in StatsView.__struct_fields__] for r in rows)
+    return out.getvalue()
+
+
+@bp.get("/v1/market/report")
+async def report_route(request: Request) -> HTTPResponse:
+    number = day_arg(request)
+    rows = [stats_view(day_stats(request, symbol, number), commodity(request, symbol))
+            for symbol in sorted(state(request).engine.instruments)]
+    if request.args.get("format") == "csv":
+        return HTTPResponse(report_csv(rows), content_type="text/csv; charset=utf-8")
+    return respond(MarketReport(day=number or len(state(request).market.days) + 1, closed=number is not None,
+                                instruments=rows))

@@ -107,6 +107,36 @@ ROUTES = [
 # served but not JSON operations: /v1/ws (WebSocket), /metrics (Prometheus text), /openapi.json, /docs
 NOT_OPERATIONS = frozenset({"/v1/ws", "/metrics", "/openapi.json", "/docs"})
 
+# bounded integer query parameters, by (method, path); the handlers read the same definitions
+QUERY: dict[tuple[str, str], tuple[wire.QueryInt, ...]] = {
+    ("get", "/v1/fills"): (wire.FILLS_LIMIT,),
+    ("get", "/v1/book/{symbol}"): (wire.BOOK_DEPTH,),
+    ("get", "/v1/trades/{symbol}"): (wire.TRADES_LIMIT,),
+    ("get", "/v1/ledger"): (wire.LEDGER_LIMIT,),
+    ("get", "/v1/market/candles/{symbol}"): (wire.CANDLES_LIMIT,),
+}
+# path parameters that are not free strings
+PATH_SCHEMAS = {
+    "order_id": {"type": "integer"},
+    "loan_id": {"type": "integer"},
+    "day": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "enum": ["latest"]}],
+            "description": "a closed trading day's number, counting from 1, or latest"},
+}
+
+
+def query_parameter(p: wire.QueryInt) -> dict:
+    """The OpenAPI parameter object of a bounded integer query parameter."""
+    return {"name": p.name, "in": "query", "required": False, "description": p.description,
+            "schema": {"type": "integer", "minimum": p.lo, "maximum": p.hi, "default": p.default}}
+
+
+def parameters(method: str, path: str) -> list[dict]:
+    """The path parameters of ``path``, then the operation's query parameters."""
+    names = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
+    found = [{"name": n, "in": "path", "required": True, "schema": PATH_SCHEMAS.get(n, {"type": "string"})}
+             for n in names]
+    return found + [query_parameter(p) for p in QUERY.get((method, path), ())]
+
 
 @functools.cache
 def openapi_document() -> dict:
@@ -128,11 +158,8 @@ def openapi_document() -> dict:
             op["security"] = SIGNED
         if body is not None:
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": by_type[body]}}}
-        params = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
-        if params:
-            op["parameters"] = [{"name": p, "in": "path", "required": True,
-                                 "schema": {"type": "integer" if p in ("order_id", "loan_id") else "string"}}
-                                for p in params]
+        if params := parameters(method, path):
+            op["parameters"] = params
         paths.setdefault(path, {})[method] = op
     return {
         "openapi": "3.1.0",

@@ -9,10 +9,11 @@ clearing staff; to anyone else it does not exist (404).
 import time
 from datetime import UTC, datetime
 
-from sanic import HTTPResponse, Request, Sanic
+from sanic import Blueprint, HTTPResponse, Request
 
 from gateway.auth import ApiKey
-from gateway.http import ApiError, decode, require, respond, submit
+from gateway.errors import RECEIPT_STATUS, ApiError
+from gateway.http import decode, require, respond, submit
 from gateway.prices import to_yuan
 from gateway.wire import (
     DeliverySpecRequest,
@@ -39,12 +40,7 @@ from warehouse_receipts.registry import (
     UnlockReceipt,
 )
 
-STATUS = {
-    "RECEIPT_NOT_FOUND": 404, "NOT_OWNER": 403, "NOT_PLEDGEE": 403, "NOT_WAREHOUSE": 403,
-    "RECEIPT_LOCKED": 409, "RECEIPT_PLEDGED": 409, "RECEIPT_FROZEN": 409, "RECEIPT_CANCELLED": 409,
-    "RECEIPT_NOT_LOCKED": 409, "RECEIPT_NOT_PLEDGED": 409, "RECEIPT_NOT_FROZEN": 409,
-    "RECEIPT_BOUND_TO_ORDER": 409, "DUPLICATE_CERTIFICATE": 409, "PICKUP_CODE_REQUIRED": 400,
-}
+bp = Blueprint("receipts")
 
 
 def can_see(key: ApiKey, receipt: Receipt) -> bool:
@@ -62,113 +58,128 @@ def receipt_view(registry: Registry, engine, r: Receipt) -> ReceiptView:
                        version=r.version, quality=r.quality)
 
 
-def add_receipt_routes(app: Sanic) -> None:
-    """Register the receipt routes on ``app`` (state in ``app.ctx`` once started)."""
+def registry(request: Request) -> Registry:
+    return request.app.ctx.exchange.registry
 
-    def registry() -> Registry:
-        return app.ctx.exchange.registry
 
-    def visible(request: Request, receipt_id: str) -> Receipt:
-        receipt = registry().receipts.get(receipt_id)
-        if receipt is None or not can_see(request.ctx.key, receipt):
-            raise ApiError(404, "RECEIPT_NOT_FOUND", f"no receipt {receipt_id}")
-        return receipt
+def visible(request: Request, receipt_id: str) -> Receipt:
+    """The receipt if the caller may see it, else 404."""
+    receipt = registry(request).receipts.get(receipt_id)
+    if receipt is None or not can_see(request.ctx.key, receipt):
+        raise ApiError(404, "RECEIPT_NOT_FOUND", f"no receipt {receipt_id}")
+    return receipt
 
-    def member_with(name: str, role: str | None = None) -> None:
-        roles = app.ctx.members.get(name)
-        if roles is None:
-            raise ApiError(422, "UNKNOWN_MEMBER", f"no member {name}")
-        if role and role not in roles:
-            raise ApiError(422, f"NOT_A_{role.upper()}", f"{name} is not a {role}")
 
-    async def run(command) -> list:
-        return (await submit(app, command, STATUS)).outcome
+def member_with(request: Request, name: str, role: str | None = None) -> None:
+    """422 unless ``name`` is a member (with ``role``, if given)."""
+    roles = request.app.ctx.members.get(name)
+    if roles is None:
+        raise ApiError(422, "UNKNOWN_MEMBER", f"no member {name}")
+    if role and role not in roles:
+        raise ApiError(422, f"NOT_A_{role.upper()}", f"{name} is not a {role}")
 
-    async def change(request: Request, receipt_id: str, command) -> HTTPResponse:
-        await run(command)
-        return respond(receipt_view(registry(), app.ctx.exchange.engine, registry().receipts[receipt_id]))
 
-    @app.post("/v1/receipts")
-    async def issue(request: Request) -> HTTPResponse:
-        key = require(request, "warehouse")
-        req: IssueReceiptRequest = decode(request, IssueReceiptRequest)
-        member_with(req.owner)
-        events = await run(IssueReceipt(actor=key.member, ts_ns=time.time_ns(), certificate_no=req.certificate_no,
-                                        inspector=req.inspector, owner=req.owner, quality=req.quality,
-                                        quantity_kg=req.quantity_kg))
-        receipt = registry().receipts[events[0].receipt_id]
-        return respond(receipt_view(registry(), app.ctx.exchange.engine, receipt), 201)
+async def run(request: Request, command) -> list:
+    """Sequence a registry command; its events, or the refusal as an error answer."""
+    return (await submit(request, command, RECEIPT_STATUS)).outcome
 
-    @app.get("/v1/receipts")
-    async def list_receipts(request: Request) -> HTTPResponse:
-        key = request.ctx.key
-        engine = app.ctx.exchange.engine
-        reg = registry()
-        state = request.args.get("state")
-        return respond([receipt_view(reg, engine, r) for r in reg.receipts.values()
-                        if can_see(key, r) and (state is None or r.state == state)])
 
-    @app.get("/v1/receipts/<receipt_id>")
-    async def get_receipt(request: Request, receipt_id: str) -> HTTPResponse:
-        return respond(receipt_view(registry(), app.ctx.exchange.engine, visible(request, receipt_id)))
+def current(request: Request, receipt: Receipt) -> ReceiptView:
+    return receipt_view(registry(request), request.app.ctx.exchange.engine, receipt)
 
-    @app.get("/v1/receipts/<receipt_id>/history")
-    async def history(request: Request, receipt_id: str) -> HTTPResponse:
+
+async def change(request: Request, receipt_id: str, command) -> HTTPResponse:
+    """Run ``command`` on the receipt and answer with the receipt as it is now."""
+    await run(request, command)
+    return respond(current(request, registry(request).receipts[receipt_id]))
+
+
+@bp.post("/v1/receipts")
+async def issue(request: Request) -> HTTPResponse:
+    key = require(request, "warehouse")
+    req: IssueReceiptRequest = decode(request, IssueReceiptRequest)
+    member_with(request, req.owner)
+    events = await run(request, IssueReceipt(actor=key.member, ts_ns=time.time_ns(), certificate_no=req.certificate_no,
+                                             inspector=req.inspector, owner=req.owner, quality=req.quality,
+                                             quantity_kg=req.quantity_kg))
+    return respond(current(request, registry(request).receipts[events[0].receipt_id]), 201)
+
+
+@bp.get("/v1/receipts")
+async def list_receipts(request: Request) -> HTTPResponse:
+    key = request.ctx.key
+    state = request.args.get("state")
+    return respond([current(request, r) for r in registry(request).receipts.values()
+                    if can_see(key, r) and (state is None or r.state == state)])
+
+
+@bp.get("/v1/receipts/<receipt_id>")
+async def get_receipt(request: Request, receipt_id: str) -> HTTPResponse:
+    return respond(current(request, visible(request, receipt_id)))
+
+
+@bp.get("/v1/receipts/<receipt_id>/history")
+async def history(request: Request, receipt_id: str) -> HTTPResponse:
+    visible(request, receipt_id)
+    events = [ReceiptEventView(seq=e.seq, version=e.version, action=e.action, actor=e.actor,
+                               at=datetime.fromtimestamp(e.ts_ns / 1e9, UTC).isoformat(),
+                               counterparty=e.counterparty or None, order_id=e.order_id or None,
+                               detail=e.detail or None) for e in registry(request).history[receipt_id]]
+    return respond(ReceiptHistory(receipt_id=receipt_id, events=events))
+
+
+@bp.post("/v1/receipts/<receipt_id>/transfer")
+async def transfer(request: Request, receipt_id: str) -> HTTPResponse:
+    key = request.ctx.key
+    visible(request, receipt_id)
+    req: TransferRequest = decode(request, TransferRequest)
+    member_with(request, req.to)
+    return await change(request, receipt_id, TransferReceipt(actor=key.member, ts_ns=time.time_ns(),
+                                                             receipt_id=receipt_id, to=req.to))
+
+
+@bp.post("/v1/receipts/<receipt_id>/pledge")
+async def pledge(request: Request, receipt_id: str) -> HTTPResponse:
+    visible(request, receipt_id)
+    req: PledgeRequest = decode(request, PledgeRequest)
+    member_with(request, req.lender, "lender")
+    return await change(request, receipt_id, PledgeReceipt(actor=request.ctx.key.member, ts_ns=time.time_ns(),
+                                                           receipt_id=receipt_id, lender=req.lender))
+
+
+def simple_action(command: type, roles: tuple[str, ...]):
+    """A handler for an action without a body: ``roles`` may ask (empty: whoever can see the
+    receipt; the registry then checks ownership)."""
+    async def handler(request: Request, receipt_id: str) -> HTTPResponse:
+        key = require(request, *roles) if roles else request.ctx.key
         visible(request, receipt_id)
-        events = [ReceiptEventView(seq=e.seq, version=e.version, action=e.action, actor=e.actor,
-                                   at=datetime.fromtimestamp(e.ts_ns / 1e9, UTC).isoformat(),
-                                   counterparty=e.counterparty or None, order_id=e.order_id or None,
-                                   detail=e.detail or None) for e in registry().history[receipt_id]]
-        return respond(ReceiptHistory(receipt_id=receipt_id, events=events))
+        return await change(request, receipt_id, command(actor=key.member, ts_ns=time.time_ns(),
+                                                         receipt_id=receipt_id))
+    return handler
 
-    @app.post("/v1/receipts/<receipt_id>/transfer")
-    async def transfer(request: Request, receipt_id: str) -> HTTPResponse:
-        key = request.ctx.key
-        visible(request, receipt_id)
-        req: TransferRequest = decode(request, TransferRequest)
-        member_with(req.to)
-        return await change(request, receipt_id, TransferReceipt(actor=key.member, ts_ns=time.time_ns(),
-                                                                 receipt_id=receipt_id, to=req.to))
 
-    @app.post("/v1/receipts/<receipt_id>/pledge")
-    async def pledge(request: Request, receipt_id: str) -> HTTPResponse:
-        visible(request, receipt_id)
-        req: PledgeRequest = decode(request, PledgeRequest)
-        member_with(req.lender, "lender")
-        return await change(request, receipt_id, PledgeReceipt(actor=request.ctx.key.member, ts_ns=time.time_ns(),
-                                                               receipt_id=receipt_id, lender=req.lender))
+for _action, _command, _roles in (("lock", LockReceipt, ()), ("unlock", UnlockReceipt, ()),
+                                  ("release", ReleaseReceipt, ("lender",)), ("freeze", FreezeReceipt, ("clearing",)),
+                                  ("unfreeze", UnfreezeReceipt, ("clearing",))):
+    bp.add_route(simple_action(_command, _roles), f"/v1/receipts/<receipt_id>/{_action}", methods=["POST"],
+                 name=f"receipt_{_action}")
 
-    def simple_action(command: type, roles: tuple[str, ...]):
-        async def handler(request: Request, receipt_id: str) -> HTTPResponse:
-            key = require(request, *roles) if roles else request.ctx.key
-            visible(request, receipt_id)
-            return await change(request, receipt_id, command(actor=key.member, ts_ns=time.time_ns(),
-                                                             receipt_id=receipt_id))
-        return handler
 
-    # actions without a body: (path, command, roles allowed to ask; empty = whoever can see the receipt,
-    # the registry then checks ownership)
-    for action, command, roles in (("lock", LockReceipt, ()), ("unlock", UnlockReceipt, ()),
-                                   ("release", ReleaseReceipt, ("lender",)), ("freeze", FreezeReceipt, ("clearing",)),
-                                   ("unfreeze", UnfreezeReceipt, ("clearing",))):
-        app.add_route(simple_action(command, roles), f"/v1/receipts/<receipt_id>/{action}", methods=["POST"],
-                      name=f"receipt_{action}")
+@bp.post("/v1/receipts/<receipt_id>/withdraw")
+async def withdraw(request: Request, receipt_id: str) -> HTTPResponse:
+    key = require(request, "warehouse")
+    visible(request, receipt_id)
+    req: WithdrawRequest = decode(request, WithdrawRequest)
+    return await change(request, receipt_id, CancelReceipt(actor=key.member, ts_ns=time.time_ns(),
+                                                           receipt_id=receipt_id, pickup_code=req.pickup_code))
 
-    @app.post("/v1/receipts/<receipt_id>/withdraw")
-    async def withdraw(request: Request, receipt_id: str) -> HTTPResponse:
-        key = require(request, "warehouse")
-        visible(request, receipt_id)
-        req: WithdrawRequest = decode(request, WithdrawRequest)
-        return await change(request, receipt_id, CancelReceipt(actor=key.member, ts_ns=time.time_ns(),
-                                                               receipt_id=receipt_id, pickup_code=req.pickup_code))
 
-    @app.post("/v1/admin/instruments/<symbol>/delivery")
-    async def delivery_spec(request: Request, symbol: str) -> HTTPResponse:
-        key = require(request, "operator")
-        req: DeliverySpecRequest = decode(request, DeliverySpecRequest)
-        if symbol not in app.ctx.exchange.engine.instruments:
-            raise ApiError(404, "UNKNOWN_INSTRUMENT", f"no instrument {symbol}")
-        await run(SetDeliverySpec(actor=key.member, ts_ns=time.time_ns(), symbol=symbol, commodity=req.commodity,
-                                  table=req.table, warehouses=req.warehouses))
-        return respond({"symbol": symbol, "commodity": req.commodity, "table": req.table,
-                        "warehouses": req.warehouses})
+@bp.post("/v1/admin/instruments/<symbol>/delivery")
+async def delivery_spec(request: Request, symbol: str) -> HTTPResponse:
+    key = require(request, "operator")
+    req: DeliverySpecRequest = decode(request, DeliverySpecRequest)
+    if symbol not in request.app.ctx.exchange.engine.instruments:
+        raise ApiError(404, "UNKNOWN_INSTRUMENT", f"no instrument {symbol}")
+    await run(request, SetDeliverySpec(actor=key.member, ts_ns=time.time_ns(), symbol=symbol,
+                                       commodity=req.commodity, table=req.table, warehouses=req.warehouses))
+    return respond({"symbol": symbol, "commodity": req.commodity, "table": req.table, "warehouses": req.warehouses})

@@ -2,11 +2,12 @@
 definition validates requests (unknown fields rejected), encodes answers and feeds
 ``/openapi.json``."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 import msgspec
 from msgspec import Meta
 
+from engine import Instrument
 from exchange.views import FillRecord, OrderRecord
 from gateway.prices import to_yuan
 
@@ -136,6 +137,15 @@ class InstrumentView(msgspec.Struct, kw_only=True):
     session: str
 
 
+def instrument_view(inst: Instrument) -> InstrumentView:
+    """An instrument with its prices in yuan (an unbounded upper limit shown as 10^13 yuan)."""
+    return InstrumentView(symbol=inst.symbol, tick=to_yuan(inst.tick), lot_size=inst.lot_size,
+                          ref_price=to_yuan(inst.ref_price), band_bps=inst.band_bps, lower_limit=to_yuan(inst.lower),
+                          upper_limit=to_yuan(min(inst.upper, 10**15)), max_limit_qty=inst.max_limit_qty,
+                          max_market_qty=inst.max_market_qty, protection_ticks=inst.protection_ticks,
+                          session=inst.session)
+
+
 class BookView(msgspec.Struct):
     symbol: str
     seq: int
@@ -157,13 +167,32 @@ class Credentials(msgspec.Struct):
     api_secret: str
 
 
-class ErrorBody(msgspec.Struct):
+class ErrorBody(msgspec.Struct, omit_defaults=True):
     code: str
     message: str
+    request_id: str | None = None  # on a 500: the id the server logged the failure under
 
 
 class ErrorResponse(msgspec.Struct):
     error: ErrorBody
+
+
+class QueryInt(NamedTuple):
+    """A bounded integer query parameter (bounds inclusive): read by ``gateway.http.query_int``,
+    documented in ``/openapi.json``."""
+
+    name: str
+    default: int
+    lo: int
+    hi: int
+    description: str
+
+
+FILLS_LIMIT = QueryInt("limit", 500, 1, 5_000, "how many of your newest fills")
+TRADES_LIMIT = QueryInt("limit", 1_000, 1, 5_000, "how many of the newest trades")
+LEDGER_LIMIT = QueryInt("limit", 200, 1, 5_000, "how many of the newest ledger lines")
+CANDLES_LIMIT = QueryInt("limit", 500, 1, 5_000, "how many of the newest candles")
+BOOK_DEPTH = QueryInt("depth", 20, 1, 500, "price levels per side")
 
 
 class Health(msgspec.Struct):
@@ -175,7 +204,7 @@ class Health(msgspec.Struct):
 
 __all__ = [
     "AmendRequest", "BookView", "CancelAllRequest", "CancelAllResponse", "Credentials", "ErrorBody", "ErrorResponse",
-    "Fill", "Health", "InstrumentRequest", "InstrumentView", "MemberRequest", "OrderRequest", "OrderView",
+    "Fill", "Health", "InstrumentRequest", "InstrumentView", "MemberRequest", "OrderRequest", "OrderView", "QueryInt",
     "SessionRequest", "TradeView",
 ]
 

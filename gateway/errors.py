@@ -1,0 +1,113 @@
+"""Errors on the wire: ``ApiError``, the HTTP status of each stable reject code, and the Sanic
+exception handlers.
+
+Every error answer is ``{"error": {"code", "message"}}``. An unexpected exception is logged
+with the request id and answered 500 ``STATUS_UNKNOWN`` (the command may or may not have been
+done: query by client_order_id); that answer also carries the request id.
+"""
+
+import logging
+from collections.abc import Iterable, Mapping
+
+import msgspec
+from sanic import HTTPResponse, Request
+from sanic.exceptions import SanicException
+
+from engine import Rejected
+from gateway.auth import AuthError
+from gateway.sequencer import ShuttingDown, StatusUnknown
+
+log = logging.getLogger(__name__)
+_encode = msgspec.json.Encoder().encode
+
+# A reject code's HTTP status depends on what was refused, so there is one table per kind of
+# command; a code missing from its table is 422. The same code can differ: RECEIPT_PLEDGED is
+# 409 on a receipt action (the receipt's state conflicts) but 422 on a sell order or a loan
+# request naming that receipt (the request cannot be processed as sent).
+DEFAULT_STATUS = 422
+ENGINE_STATUS: Mapping[str, int] = {  # orders (with their pre-trade refusals), instruments, sessions
+    "UNKNOWN_ORDER": 409, "SESSION_CLOSED": 409, "SESSION_HALTED": 409, "UNKNOWN_INSTRUMENT": 404,
+    "DUPLICATE_INSTRUMENT": 409, "INVALID_SESSION_TRANSITION": 409,
+}
+RECEIPT_STATUS: Mapping[str, int] = {  # warehouse-receipt registry commands
+    "RECEIPT_NOT_FOUND": 404, "NOT_OWNER": 403, "NOT_PLEDGEE": 403, "NOT_WAREHOUSE": 403,
+    "RECEIPT_LOCKED": 409, "RECEIPT_PLEDGED": 409, "RECEIPT_FROZEN": 409, "RECEIPT_CANCELLED": 409,
+    "RECEIPT_NOT_LOCKED": 409, "RECEIPT_NOT_PLEDGED": 409, "RECEIPT_NOT_FROZEN": 409,
+    "RECEIPT_BOUND_TO_ORDER": 409, "DUPLICATE_CERTIFICATE": 409, "PICKUP_CODE_REQUIRED": 400,
+}
+FINANCING_STATUS: Mapping[str, int] = {  # financing commands
+    "LOAN_NOT_FOUND": 404, "NOT_LENDER": 403, "NOT_BORROWER": 403, "LOAN_NOT_PENDING": 409,
+    "LOAN_NOT_ACTIVE": 409, "RECEIPT_PLEDGED": 409, "RECEIPT_NOT_AVAILABLE": 409,
+}
+CLEARING_STATUS: Mapping[str, int] = {}  # deposits, withdrawals, end of day, fees: every refusal is 422
+
+STATUS_UNKNOWN_MESSAGE = "status unknown: query by client_order_id"
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status, stable code, human message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def status_of(code: str, statuses: Mapping[str, int]) -> int:
+    """The HTTP status of reject ``code`` in the table ``statuses``."""
+    return statuses.get(code, DEFAULT_STATUS)
+
+
+def refused(code: str, message: str, statuses: Mapping[str, int]) -> ApiError:
+    """The answer to a command refused with ``code``."""
+    return ApiError(status_of(code, statuses), code, message)
+
+
+def rejected(events: Iterable, statuses: Mapping[str, int] = ENGINE_STATUS) -> ApiError | None:
+    """The answer to the engine's rejection among ``events``, if there is one."""
+    for e in events:
+        if isinstance(e, Rejected):
+            return refused(e.code, f"rejected by the exchange: {e.code}", statuses)
+    return None
+
+
+def error(status: int, code: str, message: str, headers: dict | None = None,
+          request_id: str | None = None) -> HTTPResponse:
+    """An error answer ``{"error": {"code", "message"}}`` (plus ``request_id`` when given)."""
+    body = {"code": code, "message": message}
+    if request_id is not None:
+        body["request_id"] = request_id
+    return HTTPResponse(_encode({"error": body}), status=status, content_type="application/json", headers=headers)
+
+
+def sanic_code(exc: SanicException) -> str:
+    """A stable code from Sanic's exception class: NotFound -> NOT_FOUND."""
+    name = type(exc).__name__.replace("Error", "")
+    return "".join("_" + c if c.isupper() else c for c in name).strip("_").upper() or "ERROR"
+
+
+async def api_error(request: Request, exc: ApiError | AuthError) -> HTTPResponse:
+    return error(exc.status, exc.code, exc.message)
+
+
+async def shutting_down(request: Request, exc: ShuttingDown) -> HTTPResponse:
+    return error(503, "SHUTTING_DOWN", "the exchange is closing; nothing was done")
+
+
+async def sanic_error(request: Request, exc: SanicException) -> HTTPResponse:
+    return error(exc.status_code, sanic_code(exc), str(exc))
+
+
+async def unexpected(request: Request, exc: Exception) -> HTTPResponse:
+    """Log the exception with the request id; answer 500 STATUS_UNKNOWN carrying that id."""
+    request_id = str(request.id)
+    log.exception("request %s: %s %s failed", request_id, request.method, request.path, exc_info=exc)
+    return error(500, "STATUS_UNKNOWN", STATUS_UNKNOWN_MESSAGE, request_id=request_id)
+
+
+# (exception classes, handler), for ``app.exception``; Sanic picks the nearest class in the MRO
+HANDLERS = (
+    ((ApiError, AuthError), api_error),
+    ((ShuttingDown,), shutting_down),
+    ((SanicException,), sanic_error),
+    ((StatusUnknown, Exception), unexpected),
+)
