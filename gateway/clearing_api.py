@@ -14,9 +14,9 @@ from sanic import HTTPResponse, Request, Sanic
 
 from clearing.core import Deposit, EndOfDay, SetFees, SettlementReport, Withdraw
 from clearing.ledger import cash, held, margin
-from clearing.reconcile import reconcile
 from gateway.http import ApiError, decode, fen, require, respond, submit
 from gateway.prices import to_yuan
+from gateway.reconcile import reconcile
 
 _STRICT = {"forbid_unknown_fields": True, "kw_only": True}
 
