@@ -74,7 +74,7 @@ class Account(msgspec.Struct, kw_only=True):
 
 
 class Transfer(msgspec.Struct, kw_only=True, gc=False):
-    """An immutable movement of ``amount`` fen, with its cause in ``ref``; ``pending_id`` names
+    """An immutable movement of ``amount`` fen, with its cause in ``cause``; ``pending_id`` names
     the pending transfer it opened, grew, posted from or voided (0: none)."""
 
     transfer_id: int
@@ -82,9 +82,30 @@ class Transfer(msgspec.Struct, kw_only=True, gc=False):
     credit: str
     amount: int
     code: str
-    ref: Ref
+    cause: Ref
     ts_ns: int
     pending_id: int = 0
+
+    @property
+    def ref(self) -> str:
+        """The cause as a label for people (``trade:7``); programs read the typed fields."""
+        return self.cause.label(self.code)
+
+    @property
+    def order_id(self) -> int:
+        return self.cause.order_id
+
+    @property
+    def trade_id(self) -> int:
+        return self.cause.trade_id
+
+    @property
+    def loan_id(self) -> int:
+        return self.cause.loan_id
+
+    @property
+    def reference(self) -> str:
+        return self.cause.reference
 
 
 class Pending(msgspec.Struct, kw_only=True, gc=False):
@@ -148,7 +169,7 @@ class Ledger:
             self.account(debit).debits += amount
             self.account(credit).credits += amount
             posted.append(Transfer(transfer_id=self.next_id, debit=debit, credit=credit, amount=amount, code=code,
-                                   ref=ref, ts_ns=ts_ns, pending_id=pending_id or spent_from.get(debit, 0)))
+                                   cause=ref, ts_ns=ts_ns, pending_id=pending_id or spent_from.get(debit, 0)))
             self.next_id += 1
             self.touched.update((debit, credit))
         self.new_transfers.extend(posted)

@@ -14,10 +14,10 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from clearing.core import Deposit, EndOfDay, SetFees, SettlementReport, Withdraw
 from clearing.ledger import Ledger, cash, held, margin
-from clearing.reconcile import reconcile
 from gateway.errors import ApiError
 from gateway.http import decode, fen, query_int, require, respond, submit
 from gateway.prices import to_yuan
+from gateway.reconcile import reconcile
 from gateway.wire import LEDGER_LIMIT
 
 bp = Blueprint("clearing")

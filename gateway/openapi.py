@@ -6,8 +6,8 @@ import html
 import msgspec
 
 from clearing.financing import Terms
-from clearing.reconcile import Reconciliation
 from gateway import clearing_api, financing_api, market_api, wire
+from gateway.reconcile import Reconciliation
 
 SIGNED = [{"apiKey": [], "timestamp": [], "signature": []}]
 

@@ -1,10 +1,11 @@
 """The exchange core without HTTP: engine + order views + the sequencer + PostgreSQL.
 
 One asyncio task (the sequencer) owns the engine. It takes every queued command at once as a
-batch, applies them in memory, then writes the batch — journal rows, order and trade rows,
-the state hash — in ONE transaction, and only after the commit resolves the callers' futures
-(acknowledged means durable). Commands queued while a commit is in flight form the next
-batch, so batches grow with load: that is the group commit.
+batch, applies them in memory, then hands the batch — journal rows, the projected rows, the
+state hash — to the store (gateway/store.py), which writes it in ONE statement (one
+transaction), and only after the commit resolves the callers' futures (acknowledged means
+durable). Commands queued while a commit is in flight form the next batch, so batches grow
+with load: that is the group commit.
 
 If a commit fails, memory is ahead of the record; the process exits and a restart rebuilds
 memory from the journal, where the failed batch is absent and its callers were never acked.
@@ -19,28 +20,20 @@ import traceback
 from collections.abc import Callable
 
 import asyncpg
-import msgspec
 
 from clearing.core import SettlementReport
 from exchange.journal import Entry, decode_entry, encode_entry
 from exchange.state import ExchangeState, Result
 from gateway.metrics import Metrics
 from gateway.pg import migrate
+from gateway.store import ACCOUNTS, JOURNAL, ORDERS, RECEIPT_EVENTS, RECEIPTS, REPORTS, TRADES, TRANSFERS, Batch, Store
+from warehouse_receipts.registry import Receipt, ReceiptEvent, Registry
 
 log = logging.getLogger("commex.exchange")
 SEQUENCER_LOCK = 0x636F6D6D6578  # advisory lock: one sequencer per database
 
-COMMIT_BATCH = "SELECT commex_commit_batch(" + ", ".join(f"${i}" for i in range(1, 65)) + ")"
 CHECKPOINT_SECONDS = 1.0  # at most this often a batch also records the engine's state hash
 FREEZE_SECONDS = 1.0  # at most this often long-lived objects move to the GC's permanent generation
-ORDER_FIELDS = 13
-TRADE_FIELDS = 10
-RECEIPT_FIELDS = 12
-RECEIPT_EVENT_FIELDS = 9
-TRANSFER_FIELDS = 7
-ACCOUNT_FIELDS = 3
-REPORT_FIELDS = 3
-_json = msgspec.json.Encoder().encode
 
 
 class RecoveryError(RuntimeError):
@@ -52,6 +45,7 @@ class Exchange:
 
     def __init__(self, conn: asyncpg.Connection, max_batch: int = 512, metrics: Metrics | None = None) -> None:
         self.conn = conn
+        self.store = Store(conn)
         self.metrics = metrics or Metrics()
         self.state = ExchangeState()
         self.max_batch = max_batch
@@ -96,8 +90,7 @@ class Exchange:
             await self._task
             self._task = None
         if self.entry_no:
-            await self.conn.execute("UPDATE batches SET state_hash = $1 WHERE batch_no = $2",
-                                    self.state.state_hash(), self.batch_no)
+            await self.store.checkpoint(self.batch_no, self.state.state_hash())
         await self.conn.close()
 
     @property
@@ -164,14 +157,36 @@ class Exchange:
             if stop and queue.empty():
                 return
 
-    async def _commit(self, batch: list[tuple[Entry, asyncio.Future, float]]) -> None:
-        state, metrics = self.state, self.metrics
-        engine, views, registry = state.engine, state.views, state.registry
-        by_client = views.by_client
-        clock = time.perf_counter
+    async def _commit(self, queued: list[tuple[Entry, asyncio.Future, float]]) -> None:
         ts = time.time_ns()
-        rows, results = [], []
-        for entry, _, _ in batch:
+        journal, results = self._apply(queued, ts)
+        if not journal:
+            self._resolve(queued, results)
+            return
+        self.batch_no += 1
+        batch = self._drain(journal, results, ts)
+        started = time.perf_counter()
+        if started - self.last_checkpoint >= CHECKPOINT_SECONDS:
+            batch.state_hash = self.state.state_hash()
+            self.last_checkpoint = started
+        try:
+            await self.store.commit(batch)
+        except BaseException:
+            log.exception("batch %d failed to commit; memory is ahead of the journal: exiting", self.batch_no)
+            traceback.print_exc()
+            for _, future, _ in queued:
+                if not future.done():
+                    future.set_exception(StatusUnknown())
+            os._exit(70)
+        self._committed(queued, results, batch, started)
+
+    def _apply(self, queued: list[tuple[Entry, asyncio.Future, float]], ts: int) -> tuple[list[tuple], list[Result]]:
+        """Apply the queued commands (a repeated client order id gets its first answer);
+        return the journal rows of those applied and every command's result."""
+        state, metrics, clock = self.state, self.metrics, time.perf_counter
+        by_client = state.views.by_client
+        journal, results = [], []
+        for entry, _, _ in queued:
             if entry.client_order_id:
                 first = by_client.get((entry.command.member, entry.client_order_id))
                 if first is not None:
@@ -181,53 +196,44 @@ class Exchange:
             t0 = clock()
             results.append(state.apply(entry, self.entry_no, ts))
             metrics.match_latency.observe(clock() - t0)
-            rows.append((self.entry_no, self.batch_no + 1, ts, encode_entry(entry)))
-        if not rows:
-            self._resolve(batch, results)
-            return
-        self.batch_no += 1
-        order_rows, trade_rows = views.drain_rows()
-        receipt_events = registry.drain_events()
-        receipt_rows = receipt_projection(registry, receipt_events)
-        event_rows = [(e.seq, e.receipt_id, e.version, e.action, e.actor, e.ts_ns, e.counterparty, e.order_id,
-                       e.detail) for e in receipt_events]
+            journal.append((self.entry_no, self.batch_no + 1, ts, encode_entry(entry)))
+        return journal, results
+
+    def _drain(self, journal: list[tuple], results: list[Result], ts: int) -> Batch:
+        """The batch to write: its journal rows and the projections of what they changed."""
+        state = self.state
+        batch = Batch(batch_no=self.batch_no, ts_ns=ts, last_entry=self.entry_no, engine_seq=state.engine.seq)
+        orders, trades = state.views.drain_rows()
+        events = state.registry.drain_events()
         transfers, accounts = state.clearing.ledger.drain()
-        transfer_rows = [(t.transfer_id, t.debit, t.credit, t.amount, t.code, t.ref.label(t.code), t.ts_ns)
-                         for t in transfers]
-        account_rows = [(a.account_id, a.debits, a.credits) for a in accounts]
-        report_rows = [(r.day, r.ts_ns, _json(r).decode()) for r in results_reports(results)]
-        started = time.perf_counter()
-        state_hash = None
-        if started - self.last_checkpoint >= CHECKPOINT_SECONDS:
-            state_hash = state.state_hash()
-            self.last_checkpoint = started
-        try:
-            await self.conn.execute(
-                COMMIT_BATCH, [r[0] for r in rows], self.batch_no, ts, [r[3] for r in rows],
-                *columns(order_rows, ORDER_FIELDS), *columns(trade_rows, TRADE_FIELDS),
-                *columns(receipt_rows, RECEIPT_FIELDS), *columns(event_rows, RECEIPT_EVENT_FIELDS),
-                *columns(transfer_rows, TRANSFER_FIELDS), *columns(account_rows, ACCOUNT_FIELDS),
-                *columns(report_rows, REPORT_FIELDS), self.entry_no, engine.seq, state_hash)
-        except BaseException:
-            log.exception("batch %d failed to commit; memory is ahead of the journal: exiting", self.batch_no)
-            traceback.print_exc()
-            for _, future, _ in batch:
-                if not future.done():
-                    future.set_exception(StatusUnknown())
-            os._exit(70)
+        batch.add(JOURNAL, journal)
+        batch.add(ORDERS, orders)
+        batch.add(TRADES, trades)
+        batch.add(RECEIPTS, RECEIPTS.rows(touched_receipts(state.registry, events)))
+        batch.add(RECEIPT_EVENTS, RECEIPT_EVENTS.rows(events))
+        batch.add(TRANSFERS, TRANSFERS.rows(transfers))
+        batch.add(ACCOUNTS, ACCOUNTS.rows(accounts))
+        batch.add(REPORTS, [(r.day, r.ts_ns, r) for r in results_reports(results)])
+        return batch
+
+    def _committed(self, queued: list[tuple[Entry, asyncio.Future, float]], results: list[Result], batch: Batch,
+                   started: float) -> None:
+        """After the commit: metrics, the on-commit hooks, then the answers (ack = durable)."""
+        metrics = self.metrics
         done = time.perf_counter()
-        elapsed = done - started
-        metrics.commit_seconds.observe(elapsed)
-        metrics.transfers.inc(len(transfer_rows))
-        metrics.trades.inc(len(trade_rows))
-        if trade_rows:
-            metrics.settlement_lag.observe(done - min(enqueued for _, _, enqueued in batch))
-        metrics.batch_size.observe(len(rows))
-        self.largest_batch = max(self.largest_batch, len(rows))
-        entries = [entry for entry, _, _ in batch]
+        metrics.commit_seconds.observe(done - started)
+        metrics.transfers.inc(len(batch.rows_of(TRANSFERS)))
+        trades = len(batch.rows_of(TRADES))
+        metrics.trades.inc(trades)
+        if trades:
+            metrics.settlement_lag.observe(done - min(enqueued for _, _, enqueued in queued))
+        commands = len(batch.rows_of(JOURNAL))
+        metrics.batch_size.observe(commands)
+        self.largest_batch = max(self.largest_batch, commands)
+        entries = [entry for entry, _, _ in queued]
         for hook in self.on_commit:
             hook(entries, results)
-        self._resolve(batch, results)
+        self._resolve(queued, results)
         if started - self.last_freeze >= FREEZE_SECONDS:
             # Views, books and fills only accumulate; a full collection over them stalls order
             # entry for tens of ms. Freezing makes the collector skip them from now on; garbage
@@ -236,8 +242,8 @@ class Exchange:
             self.last_freeze = started
 
     @staticmethod
-    def _resolve(batch: list[tuple[Entry, asyncio.Future, float]], results: list[Result]) -> None:
-        for (_, future, _), result in zip(batch, results, strict=True):
+    def _resolve(queued: list[tuple[Entry, asyncio.Future, float]], results: list[Result]) -> None:
+        for (_, future, _), result in zip(queued, results, strict=True):
             if not future.done():
                 future.set_result(result)
 
@@ -246,21 +252,9 @@ def results_reports(results: list[Result]) -> list[SettlementReport]:
     return [r.outcome for r in results if isinstance(r.outcome, SettlementReport)]
 
 
-def columns(rows: list[tuple], width: int) -> list:
-    """Rows as ``width`` column lists (the batch function takes arrays)."""
-    return list(zip(*rows, strict=True)) if rows else [[]] * width
-
-
-def receipt_projection(registry, events) -> list[tuple]:
-    """Current-state rows of the receipts these events touched."""
-    touched = dict.fromkeys(e.receipt_id for e in events)
-    rows = []
-    for receipt_id in touched:
-        r = registry.receipts[receipt_id]
-        rows.append((r.receipt_id, r.commodity, r.warehouse, r.owner, r.state, r.pledgee, r.order_id,
-                     r.quantity_kg, r.certificate_no, _json(r.factors).decode(), _json(r.quality).decode(),
-                     r.version))
-    return rows
+def touched_receipts(registry: Registry, events: list[ReceiptEvent]) -> list[Receipt]:
+    """The receipts these events touched, once each, in first-touched order."""
+    return [registry.receipts[receipt_id] for receipt_id in dict.fromkeys(e.receipt_id for e in events)]
 
 
 async def replay_journal(

@@ -8,9 +8,9 @@ import time
 import asyncpg
 
 from clearing.core import Deposit, EndOfDay, SetFees, Withdraw
-from clearing.reconcile import reconcile
 from engine import AddInstrument, AmendOrder, CancelOrder, NewOrder, SetSession
 from exchange.journal import Entry
+from gateway.reconcile import reconcile
 from gateway.sequencer import Exchange
 from tests.support.clearing_helpers import BASE_UREA, SUBSTITUTE_UREA
 from warehouse_receipts.registry import IssueReceipt, SetDeliverySpec
