@@ -286,14 +286,13 @@ class Financing:
     def _pledge(loan: Loan, receipt_ids: list[str], registry: Registry, ts_ns: int) -> None:
         """Pledge (already checked) receipts to the loan's lender."""
         for receipt_id in receipt_ids:
-            registry._move(registry.receipts[receipt_id], "pledge", loan.borrower, ts_ns,
-                           counterparty=loan.lender, detail=f"loan {loan.loan_id}")
+            registry.pledge(receipt_id, loan.lender, loan.borrower, ts_ns, f"loan {loan.loan_id}")
 
     def _release(self, loan: Loan, registry: Registry, ts_ns: int, why: str) -> None:
         for receipt_id in loan.receipt_ids:
             receipt = registry.receipts[receipt_id]
             if receipt.state == PLEDGED and receipt.pledgee == loan.lender:
-                registry._move(receipt, "release", loan.lender, ts_ns, detail=f"loan {loan.loan_id}: {why}")
+                registry.release(receipt_id, loan.lender, ts_ns, f"loan {loan.loan_id}: {why}")
 
     # -------------------------------------------------------------- end of day
 
@@ -322,8 +321,7 @@ class Financing:
     def _liquidate(self, loan: Loan, registry: Registry, ts_ns: int, why: str) -> None:
         self._release(loan, registry, ts_ns, f"liquidation: {why}")
         for receipt_id in loan.receipt_ids:
-            registry._move(registry.receipts[receipt_id], "transfer", "exchange", ts_ns, counterparty=LIQUIDATOR,
-                           detail=f"loan {loan.loan_id} liquidation")
+            registry.seize(receipt_id, LIQUIDATOR, "exchange", ts_ns, f"loan {loan.loan_id} liquidation")
         loan.state = "liquidating"
         loan.to_sell = list(loan.receipt_ids)
         self._note(loan, f"liquidation: {why}", ts_ns)
