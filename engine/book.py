@@ -100,3 +100,19 @@ class Book:
             if total >= needed:
                 return needed
         return total
+
+    def check(self, tick: int) -> list[Order]:
+        """Assert the book's own invariants: every level a non-empty FIFO queue at a price on
+        the ``tick`` grid, holding orders of this book at that side and price. Returns the
+        resting orders (``Engine.check`` relates them to the engine's)."""
+        resting: list[Order] = []
+        for side, levels in ((BUY, self.bids), (SELL, self.asks)):
+            for price, queue in levels.items():
+                where = f"{self.symbol} {side} {price}"
+                assert isinstance(queue, deque) and queue, f"{where}: not a non-empty FIFO queue"
+                assert price > 0 and price % tick == 0, f"{where}: off the tick grid of {tick}"
+                for order in queue:
+                    assert (order.symbol, order.side, order.price) == (self.symbol, side, price), \
+                        f"{where}: order {order.order_id} is {order.symbol} {order.side} {order.price}"
+                resting.extend(queue)
+        return resting

@@ -15,6 +15,7 @@ pledges, releases and (in a liquidation) seizes receipts through ``pledge``, ``r
 ``seize``.
 """
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
@@ -187,6 +188,7 @@ TRANSITIONS: dict[str, Transition] = {
     "unfreeze": Transition(FROZEN, REGISTERED),
     "cancel": Transition(REGISTERED, CANCELLED),
 }
+STATES = frozenset((REGISTERED, LOCKED, PLEDGED, FROZEN, CANCELLED))
 
 
 def transition(receipt: Receipt, action: str) -> Transition:
@@ -447,3 +449,56 @@ class Registry:
 
     def held_by(self, order_id: int) -> int:
         return len(self.by_order.get(order_id, ()))
+
+    # -------------------------------------------------------------- invariants (tests and tools)
+
+    def check(self) -> None:
+        """Assert the registry's invariants (AssertionError naming the first one broken)."""
+        assert self.history.keys() == self.receipts.keys(), "receipts and histories differ"
+        assert len(self.receipts) == self.next_number - 1, "a receipt number is missing or reused"
+        assert self.certificates == {r.certificate_no for r in self.receipts.values()} \
+            and len(self.certificates) == len(self.receipts), "certificates are not one per receipt"
+        for receipt_id, receipt in self.receipts.items():
+            self._check_receipt(receipt_id, receipt)
+        self._check_orders()
+        seqs = sorted(e.seq for h in self.history.values() for e in h)
+        assert seqs == list(range(1, self.seq + 1)), "registry event numbers have a gap"
+        assert all(symbol == spec.symbol for symbol, spec in self.specs.items()), "a spec is filed under another symbol"
+
+    def _check_receipt(self, receipt_id: str, receipt: Receipt) -> None:
+        history = self.history[receipt_id]
+        assert receipt.receipt_id == receipt_id, f"{receipt_id} is filed under another id"
+        assert [e.version for e in history] == list(range(1, len(history) + 1)), f"{receipt_id}: versions have a gap"
+        assert all(e.receipt_id == receipt_id for e in history), f"{receipt_id}: another receipt's event"
+        assert receipt.state in STATES, f"{receipt_id}: unknown state {receipt.state!r}"
+        assert (receipt.state == PLEDGED) == bool(receipt.pledgee), f"{receipt_id}: pledged but no lender, or not"
+        if receipt.order_id:
+            assert receipt.state == LOCKED, f"{receipt_id}: held by order {receipt.order_id} but {receipt.state}"
+            assert receipt_id in self.by_order.get(receipt.order_id, ()), \
+                f"{receipt_id}: held by order {receipt.order_id}, which does not list it"
+        try:
+            folded = fold(history)
+        except ValueError as e:
+            raise AssertionError(f"{receipt_id}: its history breaks the transition table: {e}") from e
+        assert folded == receipt, f"{receipt_id} is not the fold of its history"
+
+    def _check_orders(self) -> None:
+        held = [r for ids in self.by_order.values() for r in ids]
+        assert len(held) == len(set(held)), "a receipt backs two orders"
+        for order_id, ids in self.by_order.items():
+            for receipt_id in ids:
+                receipt = self.receipts.get(receipt_id)
+                assert receipt is not None and receipt.state == LOCKED and receipt.order_id == order_id, \
+                    f"order {order_id} lists {receipt_id}, which it does not hold locked"
+
+    def state_hash(self) -> str:
+        """Hex digest of the registry's mutable state: counters, specs, each receipt's
+        changeable fields (inspection data is fixed at issue) and the receipts behind each
+        sell order, in delivery order."""
+        data = msgspec.msgpack.encode([
+            self.seq, self.next_number, sorted(self.specs.items()),
+            [(r.receipt_id, r.owner, r.state, r.pledgee, r.order_id, r.version, r.quantity_kg)
+             for r in (self.receipts[k] for k in sorted(self.receipts))],
+            sorted(self.by_order.items()),
+        ])
+        return hashlib.blake2b(data, digest_size=16).hexdigest()
