@@ -48,10 +48,6 @@ class Book:
         """Lowest ask price, or None."""
         return self.asks.peekitem(0)[0] if self.asks else None
 
-    def best_opposite(self, side: str) -> int | None:
-        """Best price an incoming order of ``side`` would trade against."""
-        return self.best_ask() if side == BUY else self.best_bid()
-
     def crossed(self) -> bool:
         """True if the best bid is at or above the best ask."""
         bid, ask = self.best_bid(), self.best_ask()

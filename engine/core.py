@@ -517,10 +517,6 @@ class Engine:
             limit = inst.lower
         return limit if limit <= best else 0
 
-    def open_orders(self, member: str, symbol: str = "") -> list[Order]:
-        """The member's open orders, oldest first."""
-        return [o for o in self.orders.values() if o.member == member and (not symbol or o.symbol == symbol)]
-
     def snapshot(self) -> bytes:
         """The whole engine state, msgspec-encoded, canonical (equal state, equal bytes)."""
         return encode_snapshot(self._snapshot_struct())
