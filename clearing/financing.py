@@ -18,12 +18,16 @@ interest; the remainder goes to the borrower. A shortfall once everything is sol
 recorded on the borrower's credit history.
 """
 
+import hashlib
+
 import msgspec
 
 from clearing.ledger import Ledger, Overdraft, Ref, cash
 from warehouse_receipts.registry import PLEDGED, REGISTERED, Registry
 
 LIQUIDATOR = "exchange-liquidation"
+LOAN_STATES = frozenset({"requested", "declined", "active", "margin_call", "liquidating", "repaid", "defaulted"})
+OPEN = frozenset({"active", "margin_call"})  # the receipts are pledged to the lender
 _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
 
 
@@ -286,14 +290,13 @@ class Financing:
     def _pledge(loan: Loan, receipt_ids: list[str], registry: Registry, ts_ns: int) -> None:
         """Pledge (already checked) receipts to the loan's lender."""
         for receipt_id in receipt_ids:
-            registry._move(registry.receipts[receipt_id], "pledge", loan.borrower, ts_ns,
-                           counterparty=loan.lender, detail=f"loan {loan.loan_id}")
+            registry.pledge(receipt_id, loan.lender, loan.borrower, ts_ns, f"loan {loan.loan_id}")
 
     def _release(self, loan: Loan, registry: Registry, ts_ns: int, why: str) -> None:
         for receipt_id in loan.receipt_ids:
             receipt = registry.receipts[receipt_id]
             if receipt.state == PLEDGED and receipt.pledgee == loan.lender:
-                registry._move(receipt, "release", loan.lender, ts_ns, detail=f"loan {loan.loan_id}: {why}")
+                registry.release(receipt_id, loan.lender, ts_ns, f"loan {loan.loan_id}: {why}")
 
     # -------------------------------------------------------------- end of day
 
@@ -322,8 +325,7 @@ class Financing:
     def _liquidate(self, loan: Loan, registry: Registry, ts_ns: int, why: str) -> None:
         self._release(loan, registry, ts_ns, f"liquidation: {why}")
         for receipt_id in loan.receipt_ids:
-            registry._move(registry.receipts[receipt_id], "transfer", "exchange", ts_ns, counterparty=LIQUIDATOR,
-                           detail=f"loan {loan.loan_id} liquidation")
+            registry.seize(receipt_id, LIQUIDATOR, "exchange", ts_ns, f"loan {loan.loan_id} liquidation")
         loan.state = "liquidating"
         loan.to_sell = list(loan.receipt_ids)
         self._note(loan, f"liquidation: {why}", ts_ns)
@@ -366,3 +368,77 @@ class Financing:
         else:
             loan.state = "repaid"
             self._note(loan, "repaid by liquidation", ts_ns)
+
+    # -------------------------------------------------------------- invariants (tests and tools)
+
+    def check(self, registry: Registry) -> None:
+        """Assert financing's invariants, against the registry its loans pledge receipts in
+        (AssertionError naming the first one broken)."""
+        assert list(self.loans) == list(range(1, len(self.loans) + 1)), "loan ids are not 1, 2, 3, ..."
+        assert all(key == (t.lender, t.commodity) for key, t in self.terms.items()), "terms filed under another key"
+        for loan in self.loans.values():
+            self._check_loan(loan, registry)
+        pledged = [r for loan in self.loans.values() if loan.state in OPEN for r in loan.receipt_ids]
+        assert len(pledged) == len(set(pledged)), "a receipt secures two open loans"
+        for order_id, loan_id in self.order_loan.items():
+            loan = self.loans.get(loan_id)
+            assert loan is not None and loan.state == "liquidating" and order_id in loan.liquidation_orders, \
+                f"liquidation order {order_id} belongs to no liquidating loan {loan_id}"
+        self._check_defaults()
+
+    def _check_loan(self, loan: Loan, registry: Registry) -> None:
+        name = f"loan {loan.loan_id}"
+        assert loan.state in LOAN_STATES, f"{name}: unknown state {loan.state!r}"
+        assert min(loan.principal, loan.interest, loan.recovered, loan.shortfall, loan.value) >= 0, \
+            f"{name}: a negative amount"
+        assert loan.receipt_ids and len(set(loan.receipt_ids)) == len(loan.receipt_ids), \
+            f"{name}: collateral is not one or more distinct receipts"
+        assert set(loan.to_sell) <= set(loan.receipt_ids), f"{name}: sells a receipt it does not hold"
+        if loan.state in OPEN:
+            self._check_open_loan(loan, registry)
+        elif loan.state in ("requested", "declined"):
+            assert not (loan.to_sell or loan.liquidation_orders or loan.recovered), f"{name}: sold before approval"
+        elif loan.state == "liquidating":
+            assert loan.to_sell or any(o in self.order_loan for o in loan.liquidation_orders), \
+                f"{name}: liquidating with nothing left to sell"
+        else:  # repaid or defaulted: settled
+            assert not loan.to_sell and not any(o in self.order_loan for o in loan.liquidation_orders), \
+                f"{name}: {loan.state} with collateral still for sale"
+            owed = loan.principal + loan.interest
+            assert loan.shortfall == owed and (owed > 0) == (loan.state == "defaulted"), \
+                f"{name}: {loan.state} but {owed} fen owed and a shortfall of {loan.shortfall}"
+        for receipt_id in loan.to_sell:
+            r = registry.receipts.get(receipt_id)
+            assert r is not None and (r.owner, r.state) == (LIQUIDATOR, REGISTERED), \
+                f"{name}: {receipt_id} awaits its liquidation order but is not the liquidator's, registered"
+
+    def _check_open_loan(self, loan: Loan, registry: Registry) -> None:
+        name = f"loan {loan.loan_id}"
+        assert loan.principal > 0, f"{name}: open with no principal"
+        assert loan.maturity_day == loan.start_day + loan.tenor_days, f"{name}: maturity is not start + tenor"
+        assert not (loan.to_sell or loan.liquidation_orders), f"{name}: open but being sold"
+        if loan.state == "margin_call":
+            assert self.day <= loan.call_deadline_day, f"{name}: margin call past its deadline"
+        else:
+            assert not loan.call_deadline_day, f"{name}: active with a call deadline"
+        for receipt_id in loan.receipt_ids:
+            r = registry.receipts.get(receipt_id)
+            assert r is not None and (r.state, r.pledgee, r.owner) == (PLEDGED, loan.lender, loan.borrower), \
+                f"{name}: {receipt_id} is not pledged by the borrower to the lender"
+
+    def _check_defaults(self) -> None:
+        for member, loan_ids in self.defaults.items():
+            assert len(set(loan_ids)) == len(loan_ids), f"{member}'s credit history repeats a loan"
+            assert all(self.loans[i].borrower == member for i in loan_ids), f"{member} is charged another's default"
+        for loan in self.loans.values():
+            if loan.state == "defaulted":
+                assert loan.loan_id in self.defaults.get(loan.borrower, ()), f"loan {loan.loan_id}: default unrecorded"
+
+    def state_hash(self) -> str:
+        """Hex digest of financing's state: terms, loans, the day, credit records and the
+        open liquidation orders (not the notices: they are output, drained by the feed)."""
+        data = msgspec.msgpack.encode([
+            sorted(self.terms.items()), [self.loans[k] for k in sorted(self.loans)], self.day,
+            sorted(self.defaults.items()), sorted(self.order_loan.items()),
+        ])
+        return hashlib.blake2b(data, digest_size=16).hexdigest()

@@ -48,10 +48,6 @@ class Book:
         """Lowest ask price, or None."""
         return self.asks.peekitem(0)[0] if self.asks else None
 
-    def best_opposite(self, side: str) -> int | None:
-        """Best price an incoming order of ``side`` would trade against."""
-        return self.best_ask() if side == BUY else self.best_bid()
-
     def crossed(self) -> bool:
         """True if the best bid is at or above the best ask."""
         bid, ask = self.best_bid(), self.best_ask()
@@ -100,3 +96,19 @@ class Book:
             if total >= needed:
                 return needed
         return total
+
+    def check(self, tick: int) -> list[Order]:
+        """Assert the book's own invariants: every level a non-empty FIFO queue at a price on
+        the ``tick`` grid, holding orders of this book at that side and price. Returns the
+        resting orders (``Engine.check`` relates them to the engine's)."""
+        resting: list[Order] = []
+        for side, levels in ((BUY, self.bids), (SELL, self.asks)):
+            for price, queue in levels.items():
+                where = f"{self.symbol} {side} {price}"
+                assert isinstance(queue, deque) and queue, f"{where}: not a non-empty FIFO queue"
+                assert price > 0 and price % tick == 0, f"{where}: off the tick grid of {tick}"
+                for order in queue:
+                    assert (order.symbol, order.side, order.price) == (self.symbol, side, price), \
+                        f"{where}: order {order.order_id} is {order.symbol} {order.side} {order.price}"
+                resting.extend(queue)
+        return resting

@@ -517,10 +517,6 @@ class Engine:
             limit = inst.lower
         return limit if limit <= best else 0
 
-    def open_orders(self, member: str, symbol: str = "") -> list[Order]:
-        """The member's open orders, oldest first."""
-        return [o for o in self.orders.values() if o.member == member and (not symbol or o.symbol == symbol)]
-
     def snapshot(self) -> bytes:
         """The whole engine state, msgspec-encoded, canonical (equal state, equal bytes)."""
         return encode_snapshot(self._snapshot_struct())
@@ -560,3 +556,43 @@ class Engine:
     def state_hash(self) -> str:
         """Hex digest of the full engine state: equal on any two engines in equal states."""
         return state_hash_of(self.snapshot())
+
+    # ------------------------------------------------------------------ invariants (tests and tools)
+
+    def check(self) -> None:
+        """Assert the engine's invariants (AssertionError naming the first one broken); for
+        tests and tools, never called on the matching path. Each book's levels are non-empty
+        FIFO queues on the tick grid; every resting order sits in exactly one level, at its
+        price and side, and is in ``orders``, and every open order rests; open quantity is
+        visible + hidden = quantity − filled, with visible ≥ 1; a continuous book is
+        uncrossed; order ids are below the counter."""
+        assert self.books.keys() == self.instruments.keys(), "books and instruments differ"
+        assert self.seq >= 0 and self.next_order_id >= 1 and self.next_trade_id >= 1, "a counter went below its start"
+        resting: dict[int, Order] = {}
+        for symbol, book in self.books.items():
+            inst = self.instruments[symbol]
+            assert inst.symbol == book.symbol == symbol, f"{symbol}: filed under another symbol"
+            for order in book.check(inst.tick):
+                assert order.order_id not in resting, f"order {order.order_id} rests twice"
+                assert self.orders.get(order.order_id) is order, f"order {order.order_id} rests but is not open"
+                _check_resting(order, self.next_order_id)
+                resting[order.order_id] = order
+            if inst.session == CONTINUOUS:
+                assert not book.crossed(), f"{symbol}: the continuous book is crossed"
+        missing = sorted(self.orders.keys() - resting.keys())
+        assert not missing, f"open orders {missing[:5]} rest in no book"
+
+
+def _check_resting(order: Order, next_order_id: int) -> None:
+    """Assert one resting order's own invariants."""
+    name = f"order {order.order_id}"
+    assert 0 < order.order_id < next_order_id, f"{name}: id not below the counter {next_order_id}"
+    assert order.tif in _RESTING_TIF, f"{name}: {order.tif} rests"
+    assert order.visible >= 1 and order.hidden >= 0 and order.filled >= 0, \
+        f"{name}: {order.visible} shown, {order.hidden} hidden, {order.filled} filled"
+    assert order.visible + order.hidden == order.quantity - order.filled, \
+        f"{name}: open {order.visible} + {order.hidden} is not {order.quantity} less {order.filled} filled"
+    if order.display:
+        assert order.visible <= order.display, f"{name}: shows {order.visible} of an iceberg displaying {order.display}"
+    else:
+        assert not order.hidden, f"{name}: hides {order.hidden} but is no iceberg"

@@ -148,3 +148,55 @@ class OrderViews:
         self.touched = {}
         self.new_trades = []
         return orders, trades
+
+    # -------------------------------------------------------------- invariants (tests and tools)
+
+    def check(self) -> None:
+        """Assert the views' invariants (AssertionError naming the first one broken)."""
+        assert self.owner.keys() == self.by_id.keys(), "orders and owners differ"
+        assert self.touched.keys() <= self.by_id.keys(), "an unknown order is marked changed"
+        for order_id, view in self.by_id.items():
+            assert view.order_id == order_id, f"order {order_id} is filed under another id"
+            self._check_quantities(view)
+            self._check_fills(view)
+        for (member, client_order_id), view in self.by_client.items():
+            assert view.client_order_id == client_order_id, f"{member}/{client_order_id}: another client order id"
+            if view.order_id is None:
+                assert view.status == "REJECTED" and not view.cum_qty and not view.leaves_qty and not view.fills, \
+                    f"{member}/{client_order_id}: an order without id that is not a clean rejection"
+            else:
+                assert self.by_id.get(view.order_id) is view and self.owner[view.order_id] == member, \
+                    f"{member}/{client_order_id}: not the view of order {view.order_id}"
+        self._check_member_fills()
+
+    @staticmethod
+    def _check_quantities(view: OrderRecord) -> None:
+        name, cum, leaves = f"order {view.order_id}", view.cum_qty, view.leaves_qty
+        assert cum >= 0 and leaves >= 0 and cum + leaves <= view.quantity, \
+            f"{name}: {cum} filled + {leaves} open exceed {view.quantity}"
+        status = view.status
+        if status == "NEW":
+            assert not cum and leaves == view.quantity, f"{name}: NEW but {cum} filled, {leaves} open"
+        elif status == "PARTIALLY_FILLED":
+            assert cum and leaves, f"{name}: PARTIALLY_FILLED but {cum} filled, {leaves} open"
+        elif status == "FILLED":
+            assert cum == view.quantity and not leaves, f"{name}: FILLED but {cum} of {view.quantity} filled"
+        else:
+            assert status in ("CANCELED", "EXPIRED") and not leaves, f"{name}: {status} with {leaves} open"
+
+    def _check_fills(self, view: OrderRecord) -> None:
+        name, fills = f"order {view.order_id}", view.fills
+        assert sum(f.quantity for f in fills) == view.cum_qty, f"{name}: fills do not add up to {view.cum_qty}"
+        assert all((f.order_id, f.symbol, f.side) == (view.order_id, view.symbol, view.side) for f in fills), \
+            f"{name}: another order's fill"
+        assert self._notional.get(view.order_id, 0) == sum(f.price * f.quantity for f in fills), \
+            f"{name}: notional differs from its fills"
+        assert (view.avg_price is None) == (not fills), f"{name}: an average price without fills, or none with"
+
+    def _check_member_fills(self) -> None:
+        by_member = {id(f) for fills in self.fills.values() for f in fills}
+        by_order = {id(f) for v in self.by_id.values() for f in v.fills}
+        assert by_member == by_order and sum(map(len, self.fills.values())) == len(by_order), \
+            "members' fills are not their orders' fills"
+        assert all(self.owner[f.order_id] == member for member, fills in self.fills.items() for f in fills), \
+            "a fill is filed under another member"

@@ -4,14 +4,20 @@ out, no I/O), run by the same sequencer and journal.
 A receipt (仓单) is ``registered`` and may enter at most one of ``locked_for_sale``,
 ``pledged`` or ``frozen_for_delivery`` at a time, returning to ``registered``; a registered
 receipt may be ``cancelled`` (withdrawn). Every change is a ``ReceiptEvent`` numbered per
-receipt without gaps; ``fold(history)`` rebuilds a receipt from its events alone.
+receipt without gaps. One table, ``TRANSITIONS``, says for each action the state it starts
+from and what it does to the receipt; the live registry and ``fold(history)``, which rebuilds
+a receipt from its events alone, both move receipts by it.
 
 Sell orders on receipt-backed instruments hold receipts too: one lot is one receipt.
 ``lock_for_order`` locks them when the order is accepted, ``deliver`` hands filled lots to the
-buyer, ``unlock_order`` frees what a cancel, expiry or amendment leaves over.
+buyer, ``unlock_order`` frees what a cancel, expiry or amendment leaves over. Financing
+pledges, releases and (in a liquidation) seizes receipts through ``pledge``, ``release`` and
+``seize``.
 """
 
+import hashlib
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 import msgspec
 
@@ -158,6 +164,55 @@ class ReceiptRejected(msgspec.Struct):
     message: str
 
 
+class Transition(NamedTuple):
+    """What a receipt action needs and does: the state it must start from, the state it leaves
+    the receipt in, and whether the event's counterparty becomes the owner (else the owner is
+    kept) or the pledgee, and whether the event's order id becomes the holding order (a pledgee
+    or order id not taken is cleared)."""
+
+    start: str
+    state: str
+    owner: bool = False
+    pledgee: bool = False
+    order_id: bool = False
+
+
+TRANSITIONS: dict[str, Transition] = {
+    "transfer": Transition(REGISTERED, REGISTERED, owner=True),
+    "deliver": Transition(LOCKED, REGISTERED, owner=True),
+    "lock": Transition(REGISTERED, LOCKED, order_id=True),
+    "unlock": Transition(LOCKED, REGISTERED),
+    "pledge": Transition(REGISTERED, PLEDGED, pledgee=True),
+    "release": Transition(PLEDGED, REGISTERED),
+    "freeze": Transition(REGISTERED, FROZEN),
+    "unfreeze": Transition(FROZEN, REGISTERED),
+    "cancel": Transition(REGISTERED, CANCELLED),
+}
+STATES = frozenset((REGISTERED, LOCKED, PLEDGED, FROZEN, CANCELLED))
+
+
+def transition(receipt: Receipt, action: str) -> Transition:
+    """The table row of ``action``; ValueError if it is unknown or cannot start from the
+    receipt's state (callers check first: reaching this is a bug, not a refusal)."""
+    row = TRANSITIONS.get(action)
+    if row is None:
+        raise ValueError(f"unknown receipt action {action}")
+    if receipt.state != row.start:
+        raise ValueError(f"{action} of receipt {receipt.receipt_id} needs {row.start}, it is {receipt.state}")
+    return row
+
+
+def enter(receipt: Receipt, event: ReceiptEvent) -> None:
+    """Apply one non-issue event to ``receipt`` by the transition table (fold and live alike)."""
+    row = transition(receipt, event.action)
+    if row.owner:
+        receipt.owner = event.counterparty
+    receipt.state = row.state
+    receipt.pledgee = event.counterparty if row.pledgee else ""
+    receipt.order_id = event.order_id if row.order_id else 0
+    receipt.version = event.version
+
+
 def fold(history: Iterable[ReceiptEvent]) -> Receipt:
     """Rebuild a receipt from its events alone."""
     receipt: Receipt | None = None
@@ -165,31 +220,15 @@ def fold(history: Iterable[ReceiptEvent]) -> Receipt:
         if e.action == "issue":
             assert e.receipt is not None
             receipt = msgspec.structs.replace(e.receipt)
+            receipt.version = e.version
         else:
             assert receipt is not None and e.version == receipt.version + 1, "history has a gap"
-            if e.action in ("transfer", "deliver"):
-                receipt.owner = e.counterparty
-                receipt.state, receipt.order_id = REGISTERED, 0
-            elif e.action == "lock":
-                receipt.state, receipt.order_id = LOCKED, e.order_id
-            elif e.action == "pledge":
-                receipt.state, receipt.pledgee = PLEDGED, e.counterparty
-            elif e.action == "freeze":
-                receipt.state = FROZEN
-            elif e.action in ("unlock", "release", "unfreeze"):
-                receipt.state, receipt.pledgee, receipt.order_id = REGISTERED, "", 0
-            elif e.action == "cancel":
-                receipt.state = CANCELLED
-            else:
-                raise ValueError(f"unknown receipt action {e.action}")
-        receipt.version = e.version
+            enter(receipt, e)
     assert receipt is not None, "empty history"
     return receipt
 
 
-# (action) -> the state it may start from, and the code for each other state
-_FROM = {"transfer": REGISTERED, "lock": REGISTERED, "pledge": REGISTERED, "freeze": REGISTERED,
-         "cancel": REGISTERED, "unlock": LOCKED, "deliver": LOCKED, "release": PLEDGED, "unfreeze": FROZEN}
+# the code refusing an action from each state other than the one it starts from
 _BUSY = {LOCKED: "RECEIPT_LOCKED", PLEDGED: "RECEIPT_PLEDGED", FROZEN: "RECEIPT_FROZEN",
          CANCELLED: "RECEIPT_CANCELLED"}
 _NOT_IN = {LOCKED: "RECEIPT_NOT_LOCKED", PLEDGED: "RECEIPT_NOT_PLEDGED", FROZEN: "RECEIPT_NOT_FROZEN"}
@@ -273,19 +312,20 @@ class Registry:
         self.receipts[receipt_id] = receipt
         self.certificates.add(cmd.certificate_no)
         self.history[receipt_id] = []
-        return [self._record(receipt, "issue", cmd.actor, cmd.ts_ns, counterparty=cmd.owner,
+        return [self._record(receipt_id, 1, "issue", cmd.actor, cmd.ts_ns, counterparty=cmd.owner,
                              snapshot=msgspec.structs.replace(receipt))]
 
     def _change(self, receipt: Receipt, action: str, cmd, owner_only: bool = False, counterparty: str = "",
                 detail: str = "") -> list[ReceiptEvent] | ReceiptRejected:
-        if (rejection := self._check(receipt, action, cmd.actor, owner_only, counterparty)) is not None:
+        if (rejection := self._refusal(receipt, action, cmd.actor, owner_only, counterparty)) is not None:
             return rejection
         return [self._move(receipt, action, cmd.actor, cmd.ts_ns, counterparty, 0, detail)]
 
     @staticmethod
-    def _check(receipt: Receipt, action: str, actor: str, owner_only: bool,
-               counterparty: str) -> ReceiptRejected | None:
-        start = _FROM[action]
+    def _refusal(receipt: Receipt, action: str, actor: str, owner_only: bool,
+                 counterparty: str) -> ReceiptRejected | None:
+        """Why a command may not take ``action`` on the receipt, or None."""
+        start = TRANSITIONS[action].start
         if receipt.state != start:
             code = _BUSY.get(receipt.state) if receipt.state != REGISTERED else _NOT_IN[start]
             return ReceiptRejected(code, f"receipt {receipt.receipt_id} is {receipt.state}")
@@ -297,31 +337,37 @@ class Registry:
 
     def _move(self, receipt: Receipt, action: str, actor: str, ts_ns: int, counterparty: str = "",
               order_id: int = 0, detail: str = "") -> ReceiptEvent:
-        """Apply a checked action to the live receipt and record its event."""
-        if action in ("transfer", "deliver"):
-            receipt.owner, receipt.state, receipt.order_id = counterparty, REGISTERED, 0
-        elif action == "lock":
-            receipt.state, receipt.order_id = LOCKED, order_id
-        elif action == "pledge":
-            receipt.state, receipt.pledgee = PLEDGED, counterparty
-        elif action == "freeze":
-            receipt.state = FROZEN
-        elif action in ("unlock", "release", "unfreeze"):
-            receipt.state, receipt.pledgee, receipt.order_id = REGISTERED, "", 0
-        elif action == "cancel":
-            receipt.state = CANCELLED
-        receipt.version += 1
-        return self._record(receipt, action, actor, ts_ns, counterparty, order_id, detail)
+        """Record a checked action's event and apply it to the live receipt by the transition
+        table, as ``fold`` does; ValueError, before anything changes, if the table forbids it."""
+        transition(receipt, action)
+        event = self._record(receipt.receipt_id, receipt.version + 1, action, actor, ts_ns, counterparty, order_id,
+                             detail)
+        enter(receipt, event)
+        return event
 
-    def _record(self, receipt: Receipt, action: str, actor: str, ts_ns: int, counterparty: str = "",
+    def _record(self, receipt_id: str, version: int, action: str, actor: str, ts_ns: int, counterparty: str = "",
                 order_id: int = 0, detail: str = "", snapshot: Receipt | None = None) -> ReceiptEvent:
         self.seq += 1
-        event = ReceiptEvent(seq=self.seq, receipt_id=receipt.receipt_id, version=receipt.version, action=action,
-                             actor=actor, ts_ns=ts_ns, counterparty=counterparty, order_id=order_id, detail=detail,
-                             receipt=snapshot)
-        self.history[receipt.receipt_id].append(event)
+        event = ReceiptEvent(seq=self.seq, receipt_id=receipt_id, version=version, action=action, actor=actor,
+                             ts_ns=ts_ns, counterparty=counterparty, order_id=order_id, detail=detail, receipt=snapshot)
+        self.history[receipt_id].append(event)
         self.new_events.append(event)
         return event
+
+    # -------------------------------------------------------------- moves other packages make
+
+    def pledge(self, receipt_id: str, lender: str, actor: str, ts_ns: int, detail: str = "") -> ReceiptEvent:
+        """Pledge a registered receipt to ``lender`` (the caller has checked owner and state)."""
+        return self._move(self.receipts[receipt_id], "pledge", actor, ts_ns, counterparty=lender, detail=detail)
+
+    def release(self, receipt_id: str, actor: str, ts_ns: int, detail: str = "") -> ReceiptEvent:
+        """Release a pledged receipt to its owner (``actor``: the lender, consenting)."""
+        return self._move(self.receipts[receipt_id], "release", actor, ts_ns, detail=detail)
+
+    def seize(self, receipt_id: str, to: str, actor: str, ts_ns: int, detail: str = "") -> ReceiptEvent:
+        """Transfer a registered receipt to ``to`` without its owner's instruction (a
+        liquidation); recorded as a ``transfer``."""
+        return self._move(self.receipts[receipt_id], "transfer", actor, ts_ns, counterparty=to, detail=detail)
 
     def drain_events(self) -> list[ReceiptEvent]:
         """Events since the last call (the sequencer writes them with the batch)."""
@@ -361,7 +407,7 @@ class Registry:
                 receipt = self.receipts.get(receipt_id)
                 if receipt is None or receipt.owner != owner:
                     return ReceiptRejected("RECEIPT_NOT_FOUND", f"you hold no receipt {receipt_id}")
-                if (rejection := self._check(receipt, "lock", owner, True, "")) is not None:
+                if (rejection := self._refusal(receipt, "lock", owner, True, "")) is not None:
                     return rejection
                 if (why := self.why_not_deliverable(receipt, spec)) is not None:
                     return ReceiptRejected("NOT_DELIVERABLE", why)
@@ -403,3 +449,56 @@ class Registry:
 
     def held_by(self, order_id: int) -> int:
         return len(self.by_order.get(order_id, ()))
+
+    # -------------------------------------------------------------- invariants (tests and tools)
+
+    def check(self) -> None:
+        """Assert the registry's invariants (AssertionError naming the first one broken)."""
+        assert self.history.keys() == self.receipts.keys(), "receipts and histories differ"
+        assert len(self.receipts) == self.next_number - 1, "a receipt number is missing or reused"
+        assert self.certificates == {r.certificate_no for r in self.receipts.values()} \
+            and len(self.certificates) == len(self.receipts), "certificates are not one per receipt"
+        for receipt_id, receipt in self.receipts.items():
+            self._check_receipt(receipt_id, receipt)
+        self._check_orders()
+        seqs = sorted(e.seq for h in self.history.values() for e in h)
+        assert seqs == list(range(1, self.seq + 1)), "registry event numbers have a gap"
+        assert all(symbol == spec.symbol for symbol, spec in self.specs.items()), "a spec is filed under another symbol"
+
+    def _check_receipt(self, receipt_id: str, receipt: Receipt) -> None:
+        history = self.history[receipt_id]
+        assert receipt.receipt_id == receipt_id, f"{receipt_id} is filed under another id"
+        assert [e.version for e in history] == list(range(1, len(history) + 1)), f"{receipt_id}: versions have a gap"
+        assert all(e.receipt_id == receipt_id for e in history), f"{receipt_id}: another receipt's event"
+        assert receipt.state in STATES, f"{receipt_id}: unknown state {receipt.state!r}"
+        assert (receipt.state == PLEDGED) == bool(receipt.pledgee), f"{receipt_id}: pledged but no lender, or not"
+        if receipt.order_id:
+            assert receipt.state == LOCKED, f"{receipt_id}: held by order {receipt.order_id} but {receipt.state}"
+            assert receipt_id in self.by_order.get(receipt.order_id, ()), \
+                f"{receipt_id}: held by order {receipt.order_id}, which does not list it"
+        try:
+            folded = fold(history)
+        except ValueError as e:
+            raise AssertionError(f"{receipt_id}: its history breaks the transition table: {e}") from e
+        assert folded == receipt, f"{receipt_id} is not the fold of its history"
+
+    def _check_orders(self) -> None:
+        held = [r for ids in self.by_order.values() for r in ids]
+        assert len(held) == len(set(held)), "a receipt backs two orders"
+        for order_id, ids in self.by_order.items():
+            for receipt_id in ids:
+                receipt = self.receipts.get(receipt_id)
+                assert receipt is not None and receipt.state == LOCKED and receipt.order_id == order_id, \
+                    f"order {order_id} lists {receipt_id}, which it does not hold locked"
+
+    def state_hash(self) -> str:
+        """Hex digest of the registry's mutable state: counters, specs, each receipt's
+        changeable fields (inspection data is fixed at issue) and the receipts behind each
+        sell order, in delivery order."""
+        data = msgspec.msgpack.encode([
+            self.seq, self.next_number, sorted(self.specs.items()),
+            [(r.receipt_id, r.owner, r.state, r.pledgee, r.order_id, r.version, r.quantity_kg)
+             for r in (self.receipts[k] for k in sorted(self.receipts))],
+            sorted(self.by_order.items()),
+        ])
+        return hashlib.blake2b(data, digest_size=16).hexdigest()

@@ -33,6 +33,7 @@ def test_engine_matches_reference_event_for_event(seed: int) -> None:
                 trades += 1
         if i % CHECK_EVERY == 0:
             assert engine.state_hash() == ref.state_hash(), f"state diverged after command #{i}"
+            engine.check()
     # the stream must actually exercise the paths it claims to
     assert trades > 10_000
     for code in ("BAD_TICK", "PRICE_OUT_OF_BAND", "MAX_SIZE", "POST_ONLY_WOULD_TAKE", "FOK_NOT_FILLABLE",

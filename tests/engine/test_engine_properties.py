@@ -99,6 +99,7 @@ def test_book_invariants_hold_after_every_command(engine_in, cmds) -> None:
             taker = (engine.orders[cmd.order_id].side, cmd.member)
         before = opposite_levels(engine, taker[0]) if taker else None
         events = engine.apply(cmd)
+        engine.check()
         limit = None
         for e in events:
             if isinstance(e, Accepted):

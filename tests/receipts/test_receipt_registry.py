@@ -136,6 +136,7 @@ def check(registry: Registry) -> None:
         assert all(registry.receipts[r].order_id == order_id for r in ids)
     seqs = [e.seq for h in registry.history.values() for e in h]
     assert sorted(seqs) == list(range(1, len(seqs) + 1))
+    registry.check()
 
 
 @settings(max_examples=300, deadline=None)
@@ -145,10 +146,12 @@ def test_random_operations_keep_one_state_and_state_is_the_fold(ops: list[tuple]
     orders: list[int] = []
     for step, op in enumerate(ops):
         before = msgspec.msgpack.encode([registry.receipts, registry.by_order, registry.seq])
+        hash_before = registry.state_hash()
         outcome = run(registry, op, step, orders)
         if isinstance(outcome, ReceiptRejected):
             assert msgspec.msgpack.encode([registry.receipts, registry.by_order, registry.seq]) == before, \
                 f"rejected {op} changed something"
+            assert registry.state_hash() == hash_before, f"rejected {op} changed the state hash"
         check(registry)
 
 
@@ -171,6 +174,7 @@ def test_a_pledged_receipt_cannot_be_sold_transferred_repledged_or_withdrawn() -
     assert code(r.apply(ReleaseReceipt(actor="m1", ts_ns=3, receipt_id=rid))) == "NOT_PLEDGEE"
     assert code(r.apply(ReleaseReceipt(actor="bank", ts_ns=3, receipt_id=rid))) == "ok"
     assert r.receipts[rid].state == REGISTERED
+    r.check()
 
 
 def test_authority_over_each_transition() -> None:
@@ -193,6 +197,7 @@ def test_authority_over_each_transition() -> None:
     assert code(r.apply(CancelReceipt(actor="wh", ts_ns=2, receipt_id=rid, pickup_code="PK"))) == "ok"
     assert code(r.apply(TransferReceipt(actor="m1", ts_ns=3, receipt_id=rid, to="m2"))) == "RECEIPT_CANCELLED"
     assert [e.action for e in r.history[rid]] == ["issue", "cancel"]
+    r.check()
 
 
 def test_order_lock_delivery_and_release() -> None:
@@ -208,3 +213,4 @@ def test_order_lock_delivery_and_release() -> None:
     assert [e.action for e in r.history["WR00000001"]] == ["issue", "lock", "deliver"]
     assert code(r.select_for_sale("m1", "UR", 1, ["WR00000002"])) == "RECEIPT_NOT_FOUND"  # not m1's
     assert code(r.select_for_sale("m1", "UR", 2, ["WR00000003"])) == "RECEIPT_COUNT_MISMATCH"
+    r.check()
