@@ -28,7 +28,6 @@ class Funding(msgspec.Struct, **_OPTS):
     """Money paid in or out for ``member``, recorded by clearing staff (``actor``)."""
 
     actor: str
-    ts_ns: int
     member: str
     amount: int
     reference: str
@@ -55,7 +54,6 @@ class SetFees(msgspec.Struct, tag="set_fees", **_OPTS):
     ``rate_ppm`` millionths of the fill's value (rounded half up to the fen)."""
 
     actor: str
-    ts_ns: int
     symbol: str
     per_lot: int = 0
     rate_ppm: int = 0
@@ -66,7 +64,6 @@ class EndOfDay(msgspec.Struct, tag="end_of_day", **_OPTS):
     the last trade, else the reference), DAY orders expire, reports are drawn up."""
 
     actor: str
-    ts_ns: int
     window_ns: int = 3_600_000_000_000
 
 
@@ -282,11 +279,11 @@ class Clearing:
 
     # -------------------------------------------------------------- funding and fees
 
-    def apply_funding(self, cmd: Deposit | Withdraw) -> FundingRecord | ClearingRejected:
-        """A deposit or withdrawal (see ``_fund``)."""
-        return self._fund(cmd)
+    def apply_funding(self, cmd: Deposit | Withdraw, now_ns: int) -> FundingRecord | ClearingRejected:
+        """A deposit or withdrawal at ``now_ns`` (see ``_fund``)."""
+        return self._fund(cmd, now_ns)
 
-    def _fund(self, cmd: Deposit | Withdraw) -> FundingRecord | ClearingRejected:
+    def _fund(self, cmd: Deposit | Withdraw, now_ns: int) -> FundingRecord | ClearingRejected:
         """Book a deposit or withdrawal once per (member, reference): a retry gets the first
         answer back; the same reference for a different movement is refused."""
         kind = type(cmd).__struct_config__.tag
@@ -303,7 +300,7 @@ class Clearing:
         leg = (BANK, cash(cmd.member), cmd.amount, "DEPOSIT", ref) if deposit else \
             (cash(cmd.member), BANK, cmd.amount, "WITHDRAWAL", ref)
         try:
-            transfer = self.ledger.post([leg], cmd.ts_ns)[0]
+            transfer = self.ledger.post([leg], now_ns)[0]
         except Overdraft:
             return ClearingRejected("INSUFFICIENT_FUNDS",
                                     f"{cmd.amount} fen asked, {self.available(cmd.member)} fen available")

@@ -33,7 +33,6 @@ _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
 
 class SetTerms(msgspec.Struct, tag="set_terms", **_OPTS):
     actor: str  # the lender
-    ts_ns: int
     commodity: str
     ltv_bps: int  # the largest loan, as a share of the collateral's value
     daily_rate_ppm: int  # interest a day, millionths of the principal
@@ -45,7 +44,6 @@ class SetTerms(msgspec.Struct, tag="set_terms", **_OPTS):
 
 class RequestLoan(msgspec.Struct, tag="request_loan", **_OPTS):
     actor: str  # the borrower
-    ts_ns: int
     lender: str
     receipt_ids: list[str]
     principal: int
@@ -54,7 +52,6 @@ class RequestLoan(msgspec.Struct, tag="request_loan", **_OPTS):
 
 class DecideLoan(msgspec.Struct, tag="decide_loan", **_OPTS):
     actor: str  # the lender
-    ts_ns: int
     loan_id: int
     approve: bool
 
@@ -63,14 +60,12 @@ class RepayLoan(msgspec.Struct, tag="repay_loan", **_OPTS):
     """Repay ``amount`` fen of principal (0: the whole loan, principal and interest)."""
 
     actor: str
-    ts_ns: int
     loan_id: int
     amount: int = 0
 
 
 class AddCollateral(msgspec.Struct, tag="add_collateral", **_OPTS):
     actor: str
-    ts_ns: int
     loan_id: int
     receipt_ids: list[str]
 
@@ -149,8 +144,9 @@ class Financing:
 
     # -------------------------------------------------------------- commands
 
-    def apply(self, cmd: FinancingCommand, registry: Registry, engine,
-              ledger: Ledger) -> Loan | Terms | FinancingRejected:
+    def apply(self, cmd: FinancingCommand, registry: Registry, engine, ledger: Ledger,
+              now_ns: int = 0) -> Loan | Terms | FinancingRejected:
+        """Apply one financing command at ``now_ns`` (the journal entry's time)."""
         if isinstance(cmd, SetTerms):
             if not (0 < cmd.ltv_bps <= cmd.warning_bps < cmd.liquidation_bps <= 10_000) or cmd.daily_rate_ppm < 0 \
                     or cmd.max_tenor_days <= 0 or cmd.cure_days < 0:
@@ -162,15 +158,15 @@ class Financing:
             self.terms[(cmd.actor, cmd.commodity)] = terms
             return terms
         if isinstance(cmd, RequestLoan):
-            return self._request(cmd, registry, engine)
+            return self._request(cmd, registry, engine, now_ns)
         loan = self.loans.get(cmd.loan_id)
         if loan is None or cmd.actor not in (loan.borrower, loan.lender):
             return FinancingRejected("LOAN_NOT_FOUND", f"no loan {cmd.loan_id}")
         if isinstance(cmd, DecideLoan):
-            return self._decide(cmd, loan, registry, engine, ledger)
+            return self._decide(cmd, loan, registry, engine, ledger, now_ns)
         if isinstance(cmd, RepayLoan):
-            return self._repay(cmd, loan, registry, engine, ledger)
-        return self._add_collateral(cmd, loan, registry, engine)
+            return self._repay(cmd, loan, registry, engine, ledger, now_ns)
+        return self._add_collateral(cmd, loan, registry, engine, now_ns)
 
     def _collateral_problem(self, borrower: str, commodity: str, receipt_ids: list[str],
                             registry: Registry) -> FinancingRejected | None:
@@ -187,7 +183,7 @@ class Financing:
                 return FinancingRejected("INVALID_COLLATERAL", f"receipt {receipt_id} is not {commodity}")
         return None
 
-    def _request(self, cmd: RequestLoan, registry: Registry, engine) -> Loan | FinancingRejected:
+    def _request(self, cmd: RequestLoan, registry: Registry, engine, now_ns: int) -> Loan | FinancingRejected:
         first = registry.receipts.get(cmd.receipt_ids[0]) if cmd.receipt_ids else None
         commodity = first.commodity if first else ""
         if (problem := self._collateral_problem(cmd.actor, commodity, cmd.receipt_ids, registry)) is not None:
@@ -207,31 +203,31 @@ class Financing:
                     liquidation_bps=terms.liquidation_bps, cure_days=terms.cure_days)
         loan.ratio_bps = self.ratio(loan)
         self.loans[loan.loan_id] = loan
-        self._note(loan, "requested", cmd.ts_ns)
+        self._note(loan, "requested", now_ns)
         return loan
 
-    def _decide(self, cmd: DecideLoan, loan: Loan, registry: Registry, engine,
-                ledger: Ledger) -> Loan | FinancingRejected:
+    def _decide(self, cmd: DecideLoan, loan: Loan, registry: Registry, engine, ledger: Ledger,
+                now_ns: int) -> Loan | FinancingRejected:
         if cmd.actor != loan.lender:
             return FinancingRejected("NOT_LENDER", "only the lender decides")
         if loan.state != "requested":
             return FinancingRejected("LOAN_NOT_PENDING", f"loan {loan.loan_id} is {loan.state}")
         if not cmd.approve:
             loan.state = "declined"
-            self._note(loan, "declined", cmd.ts_ns)
+            self._note(loan, "declined", now_ns)
             return loan
         if (problem := self._collateral_problem(loan.borrower, loan.commodity, loan.receipt_ids, registry)):
             return problem
         try:
             ledger.post([(cash(loan.lender), cash(loan.borrower), loan.principal, "LOAN", Ref(loan_id=loan.loan_id))],
-                        cmd.ts_ns)
+                        now_ns)
         except Overdraft:
             return FinancingRejected("INSUFFICIENT_FUNDS", "the lender's available cash does not cover the principal")
-        self._pledge(loan, loan.receipt_ids, registry, cmd.ts_ns)
+        self._pledge(loan, loan.receipt_ids, registry, now_ns)
         loan.state = "active"
         loan.start_day = self.day
         loan.maturity_day = self.day + loan.tenor_days
-        self._note(loan, "approved: principal paid, receipts pledged", cmd.ts_ns)
+        self._note(loan, "approved: principal paid, receipts pledged", now_ns)
         return loan
 
     @staticmethod
@@ -242,8 +238,8 @@ class Financing:
             return FinancingRejected("LOAN_NOT_ACTIVE", f"loan {loan.loan_id} is {loan.state}")
         return None
 
-    def _repay(self, cmd: RepayLoan, loan: Loan, registry: Registry, engine,
-               ledger: Ledger) -> Loan | FinancingRejected:
+    def _repay(self, cmd: RepayLoan, loan: Loan, registry: Registry, engine, ledger: Ledger,
+               now_ns: int) -> Loan | FinancingRejected:
         if (refused := self._borrower_on_open_loan(cmd.actor, loan)) is not None:
             return refused
         whole = cmd.amount == 0 or cmd.amount >= loan.principal
@@ -252,28 +248,28 @@ class Financing:
             return FinancingRejected("INVALID_AMOUNT", "the amount must be positive")
         try:
             ledger.post([(cash(loan.borrower), cash(loan.lender), amount, "REPAY", Ref(loan_id=loan.loan_id))],
-                        cmd.ts_ns)
+                        now_ns)
         except Overdraft:
             return FinancingRejected("INSUFFICIENT_FUNDS", f"{amount} fen due")
         if whole:
             loan.principal = loan.interest = 0
             loan.state = "repaid"
-            self._release(loan, registry, cmd.ts_ns, "loan repaid")
-            self._note(loan, "repaid: pledges released", cmd.ts_ns)
+            self._release(loan, registry, now_ns, "loan repaid")
+            self._note(loan, "repaid: pledges released", now_ns)
             return loan
         loan.principal -= amount
-        self._remark(loan, registry, engine, cmd.ts_ns, f"repaid {amount} fen of principal")
+        self._remark(loan, registry, engine, now_ns, f"repaid {amount} fen of principal")
         return loan
 
-    def _add_collateral(self, cmd: AddCollateral, loan: Loan, registry: Registry,
-                        engine) -> Loan | FinancingRejected:
+    def _add_collateral(self, cmd: AddCollateral, loan: Loan, registry: Registry, engine,
+                        now_ns: int) -> Loan | FinancingRejected:
         if (refused := self._borrower_on_open_loan(cmd.actor, loan)) is not None:
             return refused
         if (problem := self._collateral_problem(loan.borrower, loan.commodity, cmd.receipt_ids, registry)):
             return problem
-        self._pledge(loan, cmd.receipt_ids, registry, cmd.ts_ns)
+        self._pledge(loan, cmd.receipt_ids, registry, now_ns)
         loan.receipt_ids += cmd.receipt_ids
-        self._remark(loan, registry, engine, cmd.ts_ns, f"added {len(cmd.receipt_ids)} receipts")
+        self._remark(loan, registry, engine, now_ns, f"added {len(cmd.receipt_ids)} receipts")
         return loan
 
     def _remark(self, loan: Loan, registry: Registry, engine, ts_ns: int, event: str) -> None:

@@ -204,6 +204,8 @@ class Catalogue:
     def _set(self, cmd: SetInstrument, current: InstrumentSpec | None, engine: Engine,
              has_open_orders: bool) -> InstrumentSpec | CatalogueRejected:
         spec = cmd.spec
+        if current is not None and cmd.base_version == 0:
+            return CatalogueRejected("DUPLICATE_INSTRUMENT", f"{spec.symbol} is listed already")
         if (current.version if current else 0) != cmd.base_version:
             return CatalogueRejected("CATALOGUE_CHANGED", f"{spec.symbol} is at version "
                                      f"{current.version if current else 0}, not {cmd.base_version}")

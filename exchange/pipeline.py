@@ -136,16 +136,16 @@ def catalogue(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
 
 
 def receipts(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
-    return Result([], None, state.registry.apply(entry.command))
+    return Result([], None, state.registry.apply(entry.command, ctx.now_ns))
 
 
 def funding(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
-    return Result([], None, state.clearing.apply_funding(entry.command))
+    return Result([], None, state.clearing.apply_funding(entry.command, ctx.now_ns))
 
 
 def financing(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     return Result([], None, state.financing.apply(entry.command, state.registry, state.engine,
-                                                  state.clearing.ledger))
+                                                  state.clearing.ledger, ctx.now_ns))
 
 
 def schedule(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:

@@ -10,6 +10,7 @@ import msgspec
 
 from clearing.core import Clearing, EndOfDay, SettlementReport
 from clearing.financing import Financing
+from clearing.reconcile import check_memory
 from engine import Engine, Event, SetReferencePrice, SetSession
 from exchange.calendar import Calendar
 from exchange.catalogue import Catalogue, CatalogueRejected
@@ -21,7 +22,8 @@ from exchange.result import Result
 from exchange.views import OrderRecord, OrderViews
 from warehouse_receipts.registry import Registry
 
-__all__ = ["ExchangeState", "Result"]
+__all__ = ["HASH_FORMAT", "ExchangeState", "Result"]
+HASH_FORMAT = "h2:"  # what a state hash covers changed with the catalogue, calendar and clock
 
 
 class ExchangeState:
@@ -79,19 +81,27 @@ class ExchangeState:
         return report
 
     def state_hash(self) -> str:
-        """Digest of books, receipts, the ledger and the rest: equal on any two states reached
-        by the same journal."""
-        registry, clearing = self.registry, self.clearing
+        """Digest of every component's own hash and the catalogue, calendar, timers and the
+        clearing day: equal on any two states reached by the same journal. The engine's hash
+        comes first, whole, so it can be compared on its own."""
+        clearing = self.clearing
         rest = msgspec.msgpack.encode([
-            registry.seq, registry.next_number,
-            # a receipt's inspection data is fixed at issue; what can change is hashed
-            [(r.receipt_id, r.owner, r.state, r.pledgee, r.order_id, r.version, r.quantity_kg)
-             for r in (registry.receipts[k] for k in sorted(registry.receipts))],
-            clearing.ledger.state_hash(), len(clearing.reports), sorted(clearing.funding),
-            [self.financing.loans[k] for k in sorted(self.financing.loans)], self.financing.day,
-            self.catalogue.state_hash_part(), self.calendar, self.timers.state(),
+            self.registry.state_hash(), clearing.ledger.state_hash(), self.financing.state_hash(),
+            len(clearing.reports), sorted(clearing.funding), self.catalogue.state_hash_part(), self.calendar,
+            self.timers.state(),
         ])
-        return self.engine.state_hash() + hashlib.blake2b(rest, digest_size=8).hexdigest()
+        return HASH_FORMAT + self.engine.state_hash() + hashlib.blake2b(rest, digest_size=8).hexdigest()
+
+    def check(self) -> None:
+        """Assert every component's invariants and those between them (held cash equals the
+        open orders' needs)."""
+        self.engine.check()
+        self.registry.check()
+        self.clearing.ledger.check()
+        self.financing.check(self.registry)
+        self.views.check()
+        breaks = check_memory(self.engine, self.registry, self.clearing)
+        assert not breaks, breaks
 
 
 def _unknown(entry: Entry) -> CatalogueRejected:

@@ -1,14 +1,28 @@
-"""Operator routes: list instruments and move their sessions, create members and their API
-keys, list members. (An instrument's delivery terms and fees are set by the receipt and
-clearing routes.)"""
+"""Operator routes: the instrument catalogue (list an instrument, its delivery terms and fees:
+each change one ``SetInstrument`` of the whole spec, based on the version it changes), sessions
+(now or scheduled), members and their API keys."""
 
+from msgspec.structs import replace
 from sanic import Blueprint, HTTPResponse, Request
 
-from engine import AddInstrument, SetSession
-from gateway.errors import ENGINE_STATUS, ApiError, rejected
+from clearing.core import Fees
+from engine import SetSession
+from exchange.catalogue import InstrumentSpec, SetInstrument
+from exchange.clock import ScheduleSession
+from gateway.errors import CLEARING_STATUS, ENGINE_STATUS, ApiError, rejected
 from gateway.http import decode, fen, require, respond, submit
 from gateway.members import MemberExists, UnknownMember, create_key, create_member
-from gateway.wire import InstrumentRequest, MemberRequest, SessionRequest, instrument_view
+from gateway.prices import to_yuan
+from gateway.wire import (
+    DeliverySpecRequest,
+    FeesRequest,
+    InstrumentRequest,
+    MemberRequest,
+    ScheduleRequest,
+    SessionRequest,
+    instrument_view,
+)
+from warehouse_receipts.registry import DeliverySpec
 
 bp = Blueprint("admin")
 
@@ -20,15 +34,62 @@ async def run(request: Request, command) -> None:
         raise err
 
 
+async def set_spec(request: Request, spec: InstrumentSpec, base_version: int) -> InstrumentSpec:
+    """Journal ``SetInstrument``; the new spec, or the refusal as an error answer."""
+    key = require(request, "operator")
+    return (await submit(request, SetInstrument(actor=key.member, spec=spec, base_version=base_version),
+                         CLEARING_STATUS)).outcome
+
+
+def current_spec(request: Request, symbol: str) -> InstrumentSpec:
+    spec = request.app.ctx.exchange.state.catalogue.specs.get(symbol)
+    if spec is None:
+        raise ApiError(404, "UNKNOWN_INSTRUMENT", f"no instrument {symbol}")
+    return spec
+
+
 @bp.post("/v1/admin/instruments")
 async def add_instrument(request: Request) -> HTTPResponse:
     require(request, "operator")
     req: InstrumentRequest = decode(request, InstrumentRequest)
-    await run(request, AddInstrument(symbol=req.symbol, tick=fen(req.tick, "tick"), lot_size=req.lot_size,
-                                     ref_price=fen(req.ref_price, "ref_price"), band_bps=req.band_bps,
-                                     max_limit_qty=req.max_limit_qty, max_market_qty=req.max_market_qty,
-                                     protection_ticks=req.protection_ticks))
+    spec = InstrumentSpec(symbol=req.symbol, kind="forward", lot_size=req.lot_size, tick=fen(req.tick, "tick"),
+                          ref_price=fen(req.ref_price, "ref_price"), band_bps=req.band_bps,
+                          max_limit_qty=req.max_limit_qty, max_market_qty=req.max_market_qty,
+                          protection_ticks=req.protection_ticks)
+    await set_spec(request, spec, 0)
     return respond(instrument_view(request.app.ctx.exchange.engine.instruments[req.symbol]), 201)
+
+
+@bp.post("/v1/admin/instruments/<symbol>/delivery")
+async def delivery_terms(request: Request, symbol: str) -> HTTPResponse:
+    """Make an instrument receipt-backed (spot): its sells lock deliverable receipts, one a lot."""
+    require(request, "operator")
+    req: DeliverySpecRequest = decode(request, DeliverySpecRequest)
+    spec = current_spec(request, symbol)
+    delivery = DeliverySpec(symbol=symbol, commodity=req.commodity, table=req.table, warehouses=req.warehouses)
+    await set_spec(request, replace(spec, kind="spot", commodity=req.commodity, delivery=delivery), spec.version)
+    return respond({"symbol": symbol, "commodity": req.commodity, "table": req.table, "warehouses": req.warehouses})
+
+
+@bp.post("/v1/admin/instruments/<symbol>/fees")
+async def set_fees(request: Request, symbol: str) -> HTTPResponse:
+    require(request, "operator")
+    req: FeesRequest = decode(request, FeesRequest)
+    spec = current_spec(request, symbol)
+    fees = Fees(per_lot=fen(req.per_lot, "per_lot"), rate_ppm=req.rate_ppm)
+    await set_spec(request, replace(spec, fees=fees), spec.version)
+    return respond({"symbol": symbol, "per_lot": to_yuan(fees.per_lot), "rate_ppm": req.rate_ppm})
+
+
+@bp.post("/v1/admin/instruments/<symbol>/schedule")
+async def schedule_session(request: Request, symbol: str) -> HTTPResponse:
+    """Move the session at a given time: the sequencer journals a clock tick when it is due."""
+    key = require(request, "operator")
+    req: ScheduleRequest = decode(request, ScheduleRequest)
+    current_spec(request, symbol)
+    timer = (await submit(request, ScheduleSession(actor=key.member, symbol=symbol, state=req.state,
+                                                   at_ns=req.at_ms * 1_000_000), CLEARING_STATUS)).outcome
+    return respond({"symbol": symbol, "state": req.state, "at_ms": timer.due_ns // 1_000_000}, 201)
 
 
 @bp.post("/v1/admin/instruments/<symbol>/session")

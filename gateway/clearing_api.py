@@ -4,7 +4,6 @@ are yuan decimal strings, as prices are."""
 
 import csv
 import io
-import time
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -12,7 +11,7 @@ import msgspec
 from msgspec import Meta
 from sanic import Blueprint, HTTPResponse, Request
 
-from clearing.core import Deposit, EndOfDay, SetFees, SettlementReport, Withdraw
+from clearing.core import Deposit, EndOfDay, SettlementReport, Withdraw
 from clearing.ledger import Ledger, cash, held, margin
 from gateway.errors import ApiError
 from gateway.http import decode, fen, query_int, require, respond, submit
@@ -35,13 +34,22 @@ class EndOfDayRequest(msgspec.Struct, **_STRICT):
     window_minutes: Annotated[int, Meta(ge=1, le=1_440)] = 60
 
 
-class FeesRequest(msgspec.Struct, **_STRICT):
-    per_lot: str = "0"
-    rate_ppm: Annotated[int, Meta(ge=0, le=100_000)] = 0
-
-
 class Balances(msgspec.Struct, kw_only=True):
     member: str
+    available: str
+    held: str
+    margin: str
+
+
+class FundingAnswer(msgspec.Struct, kw_only=True):
+    """A deposit or withdrawal as booked, with the member's balances now. A retry with the same
+    (member, reference) answers with the same ``transfer_id``: the money moved once."""
+
+    member: str
+    kind: str
+    amount: str
+    reference: str
+    transfer_id: int
     available: str
     held: str
     margin: str
@@ -110,7 +118,7 @@ async def run(request: Request, command):
 
 
 async def funding(request: Request, kind: type) -> HTTPResponse:
-    """Record a deposit or withdrawal (``kind``) for a member; answer with its balances."""
+    """Record a deposit or withdrawal (``kind``) for a member, once per (member, reference)."""
     key = require(request, "clearing")
     req: FundingRequest = decode(request, FundingRequest)
     if req.member not in request.app.ctx.members:
@@ -118,9 +126,11 @@ async def funding(request: Request, kind: type) -> HTTPResponse:
     amount = fen(req.amount, "amount")
     if amount <= 0:
         raise ApiError(400, "INVALID_AMOUNT", "the amount must be positive")
-    await run(request, kind(actor=key.member, ts_ns=time.time_ns(), member=req.member, amount=amount,
-                            reference=req.reference))
-    return respond(balances(ledger(request), req.member), 201)
+    record = await run(request, kind(actor=key.member, member=req.member, amount=amount, reference=req.reference))
+    now = balances(ledger(request), req.member)
+    return respond(FundingAnswer(member=record.member, kind=record.kind, amount=to_yuan(record.amount),
+                                 reference=record.reference, transfer_id=record.transfer_id,
+                                 available=now.available, held=now.held, margin=now.margin), 201)
 
 
 @bp.post("/v1/clearing/deposits")
@@ -173,8 +183,7 @@ async def statement(request: Request) -> HTTPResponse:
 async def end_of_day(request: Request) -> HTTPResponse:
     key = require(request, "clearing")
     req: EndOfDayRequest = decode(request, EndOfDayRequest)
-    report = await run(request, EndOfDay(actor=key.member, ts_ns=time.time_ns(),
-                                         window_ns=req.window_minutes * 60_000_000_000))
+    report = await run(request, EndOfDay(actor=key.member, window_ns=req.window_minutes * 60_000_000_000))
     return respond(report_view(report), 201)
 
 
@@ -208,15 +217,3 @@ async def reconcile_route(request: Request) -> HTTPResponse:
     require(request, "clearing")
     async with request.app.ctx.pool.acquire() as conn:
         return respond(await reconcile(conn, request.app.ctx.exchange))
-
-
-@bp.post("/v1/admin/instruments/<symbol>/fees")
-async def set_fees(request: Request, symbol: str) -> HTTPResponse:
-    key = require(request, "operator")
-    req: FeesRequest = decode(request, FeesRequest)
-    if symbol not in request.app.ctx.exchange.engine.instruments:
-        raise ApiError(404, "UNKNOWN_INSTRUMENT", f"no instrument {symbol}")
-    per_lot = fen(req.per_lot, "per_lot")
-    await run(request, SetFees(actor=key.member, ts_ns=time.time_ns(), symbol=symbol, per_lot=per_lot,
-                               rate_ppm=req.rate_ppm))
-    return respond({"symbol": symbol, "per_lot": to_yuan(per_lot), "rate_ppm": req.rate_ppm})

@@ -3,7 +3,6 @@ resting orders, so a newcomer can trade at once. Idempotent: running it again ad
 
 import json
 import random
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -80,17 +79,17 @@ ORDERS = [  # (member, symbol, side, lots, price in fen, display, client order i
 async def seed_financing(exchange: Exchange) -> None:
     """agri-bank lends against cotton (60 % LTV, 0.02 %/day, call at 75 %, sale at 85 %), and
     xinjiang-cotton-group has one loan outstanding against two receipts. Idempotent."""
-    financing, now = exchange.state.financing, time.time_ns()
+    financing = exchange.state.financing
     if ("agri-bank", "cotton") not in financing.terms:
-        await exchange.submit(Entry(SetTerms(actor="agri-bank", ts_ns=now, commodity="cotton", ltv_bps=6_000,
+        await exchange.submit(Entry(SetTerms(actor="agri-bank", commodity="cotton", ltv_bps=6_000,
                                              daily_rate_ppm=200, warning_bps=7_500, liquidation_bps=8_500,
                                              max_tenor_days=90, cure_days=2)))
     if not financing.loans:
         collateral = ["WR00000020", "WR00000021"]  # registered, not behind the demo's asks
-        loan = (await exchange.submit(Entry(RequestLoan(actor="xinjiang-cotton-group", ts_ns=now, lender="agri-bank",
+        loan = (await exchange.submit(Entry(RequestLoan(actor="xinjiang-cotton-group", lender="agri-bank",
                                                         receipt_ids=collateral, principal=80_000_000,
                                                         tenor_days=60)))).outcome
-        await exchange.submit(Entry(DecideLoan(actor="agri-bank", ts_ns=now, loan_id=loan.loan_id, approve=True)))
+        await exchange.submit(Entry(DecideLoan(actor="agri-bank", loan_id=loan.loan_id, approve=True)))
 
 
 def cotton_lot(rng: random.Random, lot: int) -> CottonQuality:
@@ -141,7 +140,7 @@ async def seed(data_dir: Path) -> Path:
                             "api_secret": creds.api_secret})
             amount = max((FUNDING.get(role, 0) for role in roles), default=0)
             if amount and cash(member) not in clearing.ledger.accounts:
-                await exchange.submit(Entry(Deposit(actor="clearing-desk", ts_ns=time.time_ns(), member=member,
+                await exchange.submit(Entry(Deposit(actor="clearing-desk", member=member,
                                                     amount=amount, reference="demo-opening-balance")))
         rng = random.Random(2026)
         for warehouse, owner, commodity, count in RECEIPTS:
@@ -150,7 +149,7 @@ async def seed(data_dir: Path) -> Path:
                 quality, kg = quality_for(commodity, rng, n)
                 if certificate not in registry.certificates:
                     await exchange.submit(Entry(IssueReceipt(
-                        actor=warehouse, ts_ns=time.time_ns(), certificate_no=certificate,
+                        actor=warehouse, certificate_no=certificate,
                         inspector="CFIC Xinjiang" if commodity == "cotton" else "CCIC Shanghai",
                         owner=owner, quality=quality, quantity_kg=kg)))
         await seed_financing(exchange)

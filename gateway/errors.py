@@ -39,7 +39,11 @@ FINANCING_STATUS: Mapping[str, int] = {  # financing commands
     "LOAN_NOT_FOUND": 404, "NOT_LENDER": 403, "NOT_BORROWER": 403, "LOAN_NOT_PENDING": 409,
     "LOAN_NOT_ACTIVE": 409, "RECEIPT_PLEDGED": 409, "RECEIPT_NOT_AVAILABLE": 409,
 }
-CLEARING_STATUS: Mapping[str, int] = {}  # deposits, withdrawals, end of day, fees: every refusal is 422
+CLEARING_STATUS: Mapping[str, int] = {  # deposits, withdrawals, end of day, fees, the catalogue
+    "DUPLICATE_REFERENCE": 409, "CATALOGUE_CHANGED": 409, "OPEN_ORDERS": 409, "TERMS_FIXED": 409,
+    "DUPLICATE_INSTRUMENT": 409,
+    "UNKNOWN_INSTRUMENT": 404,
+}
 
 STATUS_UNKNOWN_MESSAGE = "status unknown: query by client_order_id"
 

@@ -2,7 +2,6 @@
 repay, top up and add collateral; clearing staff see every loan and credit record. Amounts
 are yuan strings; ratios are basis points of loan (principal + interest) over collateral value."""
 
-import time
 from typing import Annotated
 
 import msgspec
@@ -109,7 +108,7 @@ def visible_loan(request: Request, loan_id: int) -> Loan:
 async def set_terms(request: Request) -> HTTPResponse:
     key = require(request, "lender")
     req: TermsRequest = decode(request, TermsRequest)
-    terms = await run(request, SetTerms(actor=key.member, ts_ns=time.time_ns(), **msgspec.structs.asdict(req)))
+    terms = await run(request, SetTerms(actor=key.member, **msgspec.structs.asdict(req)))
     return respond(terms, 201)
 
 
@@ -122,7 +121,7 @@ async def list_terms(request: Request) -> HTTPResponse:
 async def request_loan(request: Request) -> HTTPResponse:
     key = require(request, "trader", "supplier")
     req: LoanRequest = decode(request, LoanRequest)
-    loan = await run(request, RequestLoan(actor=key.member, ts_ns=time.time_ns(), lender=req.lender,
+    loan = await run(request, RequestLoan(actor=key.member, lender=req.lender,
                                           receipt_ids=req.receipt_ids, principal=fen(req.principal, "principal"),
                                           tenor_days=req.tenor_days))
     return respond(loan_view(loan), 201)
@@ -147,7 +146,7 @@ async def decide(request: Request, loan_id: int, approve: bool) -> HTTPResponse:
     """The lender approves or declines a requested loan."""
     key = require(request, "lender")
     visible_loan(request, loan_id)
-    loan = await run(request, DecideLoan(actor=key.member, ts_ns=time.time_ns(), loan_id=loan_id, approve=approve))
+    loan = await run(request, DecideLoan(actor=key.member, loan_id=loan_id, approve=approve))
     return respond(loan_view(loan))
 
 
@@ -168,7 +167,7 @@ async def repay(request: Request, loan_id: int) -> HTTPResponse:
     amount = fen(req.amount, "amount") if req.amount is not None else 0
     if req.amount is not None and amount <= 0:
         raise ApiError(400, "INVALID_AMOUNT", "the amount must be positive")
-    loan = await run(request, RepayLoan(actor=request.ctx.key.member, ts_ns=time.time_ns(), loan_id=loan_id,
+    loan = await run(request, RepayLoan(actor=request.ctx.key.member, loan_id=loan_id,
                                         amount=amount))
     return respond(loan_view(loan))
 
@@ -177,7 +176,7 @@ async def repay(request: Request, loan_id: int) -> HTTPResponse:
 async def add_collateral(request: Request, loan_id: int) -> HTTPResponse:
     visible_loan(request, loan_id)
     req: CollateralRequest = decode(request, CollateralRequest)
-    loan = await run(request, AddCollateral(actor=request.ctx.key.member, ts_ns=time.time_ns(), loan_id=loan_id,
+    loan = await run(request, AddCollateral(actor=request.ctx.key.member, loan_id=loan_id,
                                             receipt_ids=req.receipt_ids))
     return respond(loan_view(loan))
 

@@ -31,6 +31,8 @@ ROUTES = [
      "operator"),
     ("post", "/v1/admin/instruments/{symbol}/session", "Open, close, halt or resume a session", wire.SessionRequest,
      wire.InstrumentView, 200, "operator"),
+    ("post", "/v1/admin/instruments/{symbol}/schedule", "Move a session at a given time (fired by the journaled "
+     "clock)", wire.ScheduleRequest, dict, 201, "operator"),
     ("post", "/v1/admin/members", "Create a member and its first API key", wire.MemberRequest, wire.Credentials, 201,
      "operator"),
     ("post", "/v1/admin/members/{member}/keys", "Another API key for a member", None, wire.Credentials, 201,
@@ -61,10 +63,10 @@ ROUTES = [
     ("post", "/v1/admin/instruments/{symbol}/delivery", "Make an instrument receipt-backed",
      wire.DeliverySpecRequest, dict, 200, "operator"),
     # clearing
-    ("post", "/v1/clearing/deposits", "Record a deposit", clearing_api.FundingRequest, clearing_api.Balances, 201,
-     "clearing"),
-    ("post", "/v1/clearing/withdrawals", "Record a withdrawal (at most the available cash)",
-     clearing_api.FundingRequest, clearing_api.Balances, 201, "clearing"),
+    ("post", "/v1/clearing/deposits", "Record a deposit (once per member and reference: a retry gets the first "
+     "answer)", clearing_api.FundingRequest, clearing_api.FundingAnswer, 201, "clearing"),
+    ("post", "/v1/clearing/withdrawals", "Record a withdrawal (at most the available cash; once per member and "
+     "reference)", clearing_api.FundingRequest, clearing_api.FundingAnswer, 201, "clearing"),
     ("get", "/v1/accounts/me", "Your cash: available, held, margin", None, clearing_api.Balances, 200, "any"),
     ("get", "/v1/accounts", "Every member's cash (?member=)", None, list[clearing_api.Balances], 200, "clearing"),
     ("get", "/v1/ledger", "Your ledger statement, newest first (?limit=, ?member= for clearing)", None,
@@ -75,7 +77,7 @@ ROUTES = [
      dict, 200, "clearing (all), members (own row)"),
     ("get", "/v1/clearing/reconcile", "Reconcile the ledger, holds and receipts", None, Reconciliation, 200,
      "clearing"),
-    ("post", "/v1/admin/instruments/{symbol}/fees", "Commission of an instrument", clearing_api.FeesRequest, dict,
+    ("post", "/v1/admin/instruments/{symbol}/fees", "Commission of an instrument", wire.FeesRequest, dict,
      200, "operator"),
     # market information
     ("get", "/v1/market/candles/{symbol}", "OHLCV candles (?interval=1m|1h|1d, ?limit=)", None,

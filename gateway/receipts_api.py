@@ -6,7 +6,6 @@ Who sees a receipt: its owner, its issuing warehouse, the lender it is pledged t
 clearing staff; to anyone else it does not exist (404).
 """
 
-import time
 from datetime import UTC, datetime
 
 from sanic import Blueprint, HTTPResponse, Request
@@ -16,7 +15,6 @@ from gateway.errors import RECEIPT_STATUS, ApiError
 from gateway.http import decode, require, respond, submit
 from gateway.prices import to_yuan
 from gateway.wire import (
-    DeliverySpecRequest,
     IssueReceiptRequest,
     PledgeRequest,
     ReceiptEventView,
@@ -34,7 +32,6 @@ from warehouse_receipts.registry import (
     Receipt,
     Registry,
     ReleaseReceipt,
-    SetDeliverySpec,
     TransferReceipt,
     UnfreezeReceipt,
     UnlockReceipt,
@@ -99,7 +96,7 @@ async def issue(request: Request) -> HTTPResponse:
     key = require(request, "warehouse")
     req: IssueReceiptRequest = decode(request, IssueReceiptRequest)
     member_with(request, req.owner)
-    events = await run(request, IssueReceipt(actor=key.member, ts_ns=time.time_ns(), certificate_no=req.certificate_no,
+    events = await run(request, IssueReceipt(actor=key.member, certificate_no=req.certificate_no,
                                              inspector=req.inspector, owner=req.owner, quality=req.quality,
                                              quantity_kg=req.quantity_kg))
     return respond(current(request, registry(request).receipts[events[0].receipt_id]), 201)
@@ -134,7 +131,7 @@ async def transfer(request: Request, receipt_id: str) -> HTTPResponse:
     visible(request, receipt_id)
     req: TransferRequest = decode(request, TransferRequest)
     member_with(request, req.to)
-    return await change(request, receipt_id, TransferReceipt(actor=key.member, ts_ns=time.time_ns(),
+    return await change(request, receipt_id, TransferReceipt(actor=key.member,
                                                              receipt_id=receipt_id, to=req.to))
 
 
@@ -143,7 +140,7 @@ async def pledge(request: Request, receipt_id: str) -> HTTPResponse:
     visible(request, receipt_id)
     req: PledgeRequest = decode(request, PledgeRequest)
     member_with(request, req.lender, "lender")
-    return await change(request, receipt_id, PledgeReceipt(actor=request.ctx.key.member, ts_ns=time.time_ns(),
+    return await change(request, receipt_id, PledgeReceipt(actor=request.ctx.key.member,
                                                            receipt_id=receipt_id, lender=req.lender))
 
 
@@ -153,7 +150,7 @@ def simple_action(command: type, roles: tuple[str, ...]):
     async def handler(request: Request, receipt_id: str) -> HTTPResponse:
         key = require(request, *roles) if roles else request.ctx.key
         visible(request, receipt_id)
-        return await change(request, receipt_id, command(actor=key.member, ts_ns=time.time_ns(),
+        return await change(request, receipt_id, command(actor=key.member,
                                                          receipt_id=receipt_id))
     return handler
 
@@ -170,16 +167,5 @@ async def withdraw(request: Request, receipt_id: str) -> HTTPResponse:
     key = require(request, "warehouse")
     visible(request, receipt_id)
     req: WithdrawRequest = decode(request, WithdrawRequest)
-    return await change(request, receipt_id, CancelReceipt(actor=key.member, ts_ns=time.time_ns(),
+    return await change(request, receipt_id, CancelReceipt(actor=key.member,
                                                            receipt_id=receipt_id, pickup_code=req.pickup_code))
-
-
-@bp.post("/v1/admin/instruments/<symbol>/delivery")
-async def delivery_spec(request: Request, symbol: str) -> HTTPResponse:
-    key = require(request, "operator")
-    req: DeliverySpecRequest = decode(request, DeliverySpecRequest)
-    if symbol not in request.app.ctx.exchange.engine.instruments:
-        raise ApiError(404, "UNKNOWN_INSTRUMENT", f"no instrument {symbol}")
-    await run(request, SetDeliverySpec(actor=key.member, ts_ns=time.time_ns(), symbol=symbol,
-                                       commodity=req.commodity, table=req.table, warehouses=req.warehouses))
-    return respond({"symbol": symbol, "commodity": req.commodity, "table": req.table, "warehouses": req.warehouses})

@@ -123,6 +123,16 @@ class SessionRequest(msgspec.Struct, **_STRICT):
     state: Literal["closed", "pre_open", "continuous", "halted"]
 
 
+class ScheduleRequest(msgspec.Struct, **_STRICT):
+    state: Literal["closed", "pre_open", "continuous", "halted"]
+    at_ms: Annotated[int, Meta(ge=0, le=4_102_444_800_000, description="when, in ms since the Unix epoch (UTC)")]
+
+
+class FeesRequest(msgspec.Struct, **_STRICT):
+    per_lot: Price = "0"
+    rate_ppm: Annotated[int, Meta(ge=0, le=100_000)] = 0
+
+
 class InstrumentView(msgspec.Struct, kw_only=True):
     symbol: str
     tick: str

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from warehouse_receipts.grading import TABLES, deliverable, table_for, value_fen
+from warehouse_receipts.grading import deliverable, table_for, value_fen
 from warehouse_receipts.quality import CottonQuality, Quality, Refused, commodity_of, cotton_weight_kg, grade
 
 REGISTERED = "registered"
@@ -40,7 +40,6 @@ class IssueReceipt(msgspec.Struct, tag="issue_receipt", **_OPTS):
     other goods give ``quantity_kg``."""
 
     actor: str
-    ts_ns: int
     certificate_no: str
     inspector: str
     owner: str
@@ -49,10 +48,10 @@ class IssueReceipt(msgspec.Struct, tag="issue_receipt", **_OPTS):
 
 
 class ReceiptAction(msgspec.Struct, **_OPTS):
-    """A change to one receipt by ``actor`` at ``ts_ns``; each subclass is one command."""
+    """A change to one receipt by ``actor``; each subclass is one command. Its time is the
+    journal entry's (the sequencer's clock), passed to ``Registry.apply``."""
 
     actor: str
-    ts_ns: int
     receipt_id: str
 
 
@@ -94,7 +93,6 @@ class SetDeliverySpec(msgspec.Struct, tag="set_delivery_spec", **_OPTS):
     """Make an instrument receipt-backed: its sell orders lock deliverable receipts, one a lot."""
 
     actor: str
-    ts_ns: int
     symbol: str
     commodity: str
     table: str
@@ -249,48 +247,42 @@ class Registry:
 
     # -------------------------------------------------------------- commands
 
-    def apply(self, cmd: ReceiptCommand) -> list[ReceiptEvent] | ReceiptRejected:
-        """Apply one registry command: its events, or a rejection that changed nothing."""
+    def apply(self, cmd: ReceiptCommand, now_ns: int = 0) -> list[ReceiptEvent] | ReceiptRejected:
+        """Apply one registry command at ``now_ns`` (the journal entry's time): its events, or a
+        rejection that changed nothing."""
         if isinstance(cmd, IssueReceipt):
-            return self._issue(cmd)
-        if isinstance(cmd, SetDeliverySpec):
-            if (cmd.commodity, cmd.table) not in TABLES:
-                return ReceiptRejected("UNKNOWN_PREMIUM_TABLE", f"no {cmd.commodity} table {cmd.table}")
-            self.specs[cmd.symbol] = DeliverySpec(symbol=cmd.symbol, commodity=cmd.commodity, table=cmd.table,
-                                                  warehouses=list(cmd.warehouses), lot_kg=cmd.lot_kg,
-                                                  tolerance_bps=cmd.tolerance_bps)
-            return []
+            return self._issue(cmd, now_ns)
         receipt = self.receipts.get(cmd.receipt_id)
         if receipt is None:
             return ReceiptRejected("RECEIPT_NOT_FOUND", f"no receipt {cmd.receipt_id}")
         if isinstance(cmd, TransferReceipt):
-            return self._change(receipt, "transfer", cmd, owner_only=True, counterparty=cmd.to)
+            return self._change(receipt, "transfer", cmd, now_ns, owner_only=True, counterparty=cmd.to)
         if isinstance(cmd, LockReceipt):
-            return self._change(receipt, "lock", cmd, owner_only=True)
+            return self._change(receipt, "lock", cmd, now_ns, owner_only=True)
         if isinstance(cmd, UnlockReceipt):
             if receipt.state == LOCKED and receipt.order_id:
                 return ReceiptRejected("RECEIPT_BOUND_TO_ORDER",
                                        f"receipt backs open order {receipt.order_id}: cancel the order")
-            return self._change(receipt, "unlock", cmd, owner_only=True)
+            return self._change(receipt, "unlock", cmd, now_ns, owner_only=True)
         if isinstance(cmd, PledgeReceipt):
-            return self._change(receipt, "pledge", cmd, owner_only=True, counterparty=cmd.lender)
+            return self._change(receipt, "pledge", cmd, now_ns, owner_only=True, counterparty=cmd.lender)
         if isinstance(cmd, ReleaseReceipt):
             if receipt.state == PLEDGED and cmd.actor != receipt.pledgee:
                 return ReceiptRejected("NOT_PLEDGEE", "only the lender holding the pledge can release it")
-            return self._change(receipt, "release", cmd)
+            return self._change(receipt, "release", cmd, now_ns)
         if isinstance(cmd, FreezeReceipt):
-            return self._change(receipt, "freeze", cmd)
+            return self._change(receipt, "freeze", cmd, now_ns)
         if isinstance(cmd, UnfreezeReceipt):
-            return self._change(receipt, "unfreeze", cmd)
+            return self._change(receipt, "unfreeze", cmd, now_ns)
         if isinstance(cmd, CancelReceipt):
             if cmd.actor != receipt.warehouse:
                 return ReceiptRejected("NOT_WAREHOUSE", "only the issuing warehouse records a withdrawal")
             if not cmd.pickup_code:
                 return ReceiptRejected("PICKUP_CODE_REQUIRED", "a withdrawal needs the owner's pickup code")
-            return self._change(receipt, "cancel", cmd, detail=f"pickup {cmd.pickup_code}")
+            return self._change(receipt, "cancel", cmd, now_ns, detail=f"pickup {cmd.pickup_code}")
         raise TypeError(f"not a registry command: {type(cmd).__name__}")
 
-    def _issue(self, cmd: IssueReceipt) -> list[ReceiptEvent] | ReceiptRejected:
+    def _issue(self, cmd: IssueReceipt, now_ns: int) -> list[ReceiptEvent] | ReceiptRejected:
         if not cmd.certificate_no or cmd.certificate_no in self.certificates:
             return ReceiptRejected("DUPLICATE_CERTIFICATE", f"certificate {cmd.certificate_no!r} is already registered")
         try:
@@ -307,19 +299,19 @@ class Registry:
         self.next_number += 1
         receipt = Receipt(receipt_id=receipt_id, commodity=commodity_of(cmd.quality), warehouse=cmd.actor,
                           certificate_no=cmd.certificate_no, inspector=cmd.inspector, owner=cmd.owner,
-                          quantity_kg=quantity, quality=cmd.quality, factors=factors, issued_ts_ns=cmd.ts_ns,
+                          quantity_kg=quantity, quality=cmd.quality, factors=factors, issued_ts_ns=now_ns,
                           version=1)
         self.receipts[receipt_id] = receipt
         self.certificates.add(cmd.certificate_no)
         self.history[receipt_id] = []
-        return [self._record(receipt_id, 1, "issue", cmd.actor, cmd.ts_ns, counterparty=cmd.owner,
+        return [self._record(receipt_id, 1, "issue", cmd.actor, now_ns, counterparty=cmd.owner,
                              snapshot=msgspec.structs.replace(receipt))]
 
-    def _change(self, receipt: Receipt, action: str, cmd, owner_only: bool = False, counterparty: str = "",
-                detail: str = "") -> list[ReceiptEvent] | ReceiptRejected:
+    def _change(self, receipt: Receipt, action: str, cmd, now_ns: int, owner_only: bool = False,
+                counterparty: str = "", detail: str = "") -> list[ReceiptEvent] | ReceiptRejected:
         if (rejection := self._refusal(receipt, action, cmd.actor, owner_only, counterparty)) is not None:
             return rejection
-        return [self._move(receipt, action, cmd.actor, cmd.ts_ns, counterparty, 0, detail)]
+        return [self._move(receipt, action, cmd.actor, now_ns, counterparty, 0, detail)]
 
     @staticmethod
     def _refusal(receipt: Receipt, action: str, actor: str, owner_only: bool,

@@ -150,9 +150,9 @@ def test_withdrawals_never_exceed_available_cash(h: Harness) -> None:
     h.order("buyer", "buy", 1, UR_REF)
     available = h.available("buyer")
     before = h.ledger_snapshot()
-    too_much = h.run(Withdraw(actor="desk", ts_ns=h.ts, member="buyer", amount=available + 1, reference="w1"))
+    too_much = h.run(Withdraw(actor="desk", member="buyer", amount=available + 1, reference="w1"))
     assert too_much.rejection.code == "INSUFFICIENT_FUNDS" and h.ledger_snapshot() == before
-    assert h.run(Withdraw(actor="desk", ts_ns=h.ts, member="buyer", amount=available, reference="w2")).rejection is None
+    assert h.run(Withdraw(actor="desk", member="buyer", amount=available, reference="w2")).rejection is None
     assert h.available("buyer") == 0
     h.assert_reconciled()
 
@@ -160,13 +160,13 @@ def test_withdrawals_never_exceed_available_cash(h: Harness) -> None:
 def test_terms_cannot_change_under_open_orders(h: Harness) -> None:
     h.deposit("buyer", 10_000_000)
     h.order("buyer", "buy", 1, UR_REF)
-    assert h.run(SetFees(actor="ops", ts_ns=h.ts, symbol="UR", rate_ppm=900)).rejection.code == "OPEN_ORDERS"
+    assert h.run(SetFees(actor="ops", symbol="UR", rate_ppm=900)).rejection.code == "OPEN_ORDERS"
 
 
 def test_commission_on_value_only_where_delivery_pays_it(h: Harness) -> None:
     # a forward sell may trade above its limit: its hold could not cover a commission on value
-    assert h.run(SetFees(actor="ops", ts_ns=h.ts, symbol="FW", rate_ppm=50)).rejection.code == "INVALID_FEES"
-    assert h.run(SetFees(actor="ops", ts_ns=h.ts, symbol="FW", per_lot=500)).rejection is None
+    assert h.run(SetFees(actor="ops", symbol="FW", rate_ppm=50)).rejection.code == "INVALID_FEES"
+    assert h.run(SetFees(actor="ops", symbol="FW", per_lot=500)).rejection is None
 
 
 def test_end_of_day_settles_prices_and_reports(h: Harness) -> None:

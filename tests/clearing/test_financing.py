@@ -12,7 +12,7 @@ PRINCIPAL = 5_000_000  # 50,000 yuan against two 20 t urea receipts worth 80,000
 def setup(h: Harness, warning: int = 6_600, liquidation: int = 7_500, tenor: int = 20) -> list[str]:
     h.deposit("bank", 100_000_000)
     h.deposit("mill", 50_000_000)
-    assert h.run(SetTerms(actor="bank", ts_ns=h.ts, commodity="urea", ltv_bps=6_500, daily_rate_ppm=200,
+    assert h.run(SetTerms(actor="bank", commodity="urea", ltv_bps=6_500, daily_rate_ppm=200,
                           warning_bps=warning, liquidation_bps=liquidation, max_tenor_days=30,
                           cure_days=1)).rejection is None
     receipts = [h.issue("farm"), h.issue("farm")]
@@ -22,10 +22,10 @@ def setup(h: Harness, warning: int = 6_600, liquidation: int = 7_500, tenor: int
 
 
 def borrow(h: Harness, receipts: list[str], tenor: int = 20) -> int:
-    loan = h.run(RequestLoan(actor="farm", ts_ns=h.ts, lender="bank", receipt_ids=receipts, principal=PRINCIPAL,
+    loan = h.run(RequestLoan(actor="farm", lender="bank", receipt_ids=receipts, principal=PRINCIPAL,
                              tenor_days=tenor)).outcome
     assert loan.state == "requested" and loan.value == 8_000_000
-    assert h.run(DecideLoan(actor="bank", ts_ns=h.ts, loan_id=loan.loan_id, approve=True)).outcome.state == "active"
+    assert h.run(DecideLoan(actor="bank", loan_id=loan.loan_id, approve=True)).outcome.state == "active"
     return loan.loan_id
 
 
@@ -82,7 +82,7 @@ def test_repayment_before_maturity_releases_the_pledge() -> None:
     assert loan.interest == 2_000
     h.deposit("farm", 10_000)  # the interest comes on top of the principal
     before = h.available("farm")
-    assert h.run(RepayLoan(actor="farm", ts_ns=h.ts, loan_id=loan_id)).outcome.state == "repaid"
+    assert h.run(RepayLoan(actor="farm", loan_id=loan_id)).outcome.state == "repaid"
     assert h.available("farm") == before - PRINCIPAL - 2_000
     assert h.available("bank") == 100_000_000 + 2_000
     assert {h.state.registry.receipts[r].state for r in receipts} == {"registered"}
@@ -100,7 +100,7 @@ def test_a_partial_top_up_cures_a_margin_call() -> None:
     trading_day(h, 184_400)
     assert loan.state == "margin_call"
     # bring (principal + interest) / value under 66 %: 4,800,000 + 2,000 over 7,376,000 = 65.1 %
-    result = h.run(RepayLoan(actor="farm", ts_ns=h.ts, loan_id=loan_id, amount=200_000))
+    result = h.run(RepayLoan(actor="farm", loan_id=loan_id, amount=200_000))
     assert result.rejection is None and loan.state == "active" and loan.principal == 4_800_000
     trading_day(h, 184_400)
     assert loan.state == "active"  # the deadline passed without liquidation: the call was cured
@@ -115,7 +115,7 @@ def test_more_collateral_also_cures() -> None:
     trading_day(h, 192_000)
     trading_day(h, 184_400)
     loan = h.state.financing.loans[loan_id]
-    assert h.run(AddCollateral(actor="farm", ts_ns=h.ts, loan_id=loan_id, receipt_ids=[extra])).rejection is None
+    assert h.run(AddCollateral(actor="farm", loan_id=loan_id, receipt_ids=[extra])).rejection is None
     assert loan.state == "active" and h.state.registry.receipts[extra].pledgee == "bank"
 
 
@@ -136,15 +136,15 @@ def test_default_at_maturity_is_sold_and_recorded() -> None:
 
 
 @pytest.mark.parametrize(("command", "code"), [
-    (lambda r: RequestLoan(actor="farm", ts_ns=0, lender="bank", receipt_ids=r, principal=5_300_000,
+    (lambda r: RequestLoan(actor="farm", lender="bank", receipt_ids=r, principal=5_300_000,
                            tenor_days=10), "OVER_LOAN_TO_VALUE"),
-    (lambda r: RequestLoan(actor="farm", ts_ns=0, lender="other-bank", receipt_ids=r, principal=1, tenor_days=10),
+    (lambda r: RequestLoan(actor="farm", lender="other-bank", receipt_ids=r, principal=1, tenor_days=10),
      "NO_TERMS"),
-    (lambda r: RequestLoan(actor="farm", ts_ns=0, lender="bank", receipt_ids=r[:1] * 2, principal=1, tenor_days=10),
+    (lambda r: RequestLoan(actor="farm", lender="bank", receipt_ids=r[:1] * 2, principal=1, tenor_days=10),
      "INVALID_COLLATERAL"),
-    (lambda r: RequestLoan(actor="farm", ts_ns=0, lender="bank", receipt_ids=r, principal=1, tenor_days=31),
+    (lambda r: RequestLoan(actor="farm", lender="bank", receipt_ids=r, principal=1, tenor_days=31),
      "INVALID_TENOR"),
-    (lambda r: RequestLoan(actor="mill", ts_ns=0, lender="bank", receipt_ids=r, principal=1, tenor_days=10),
+    (lambda r: RequestLoan(actor="mill", lender="bank", receipt_ids=r, principal=1, tenor_days=10),
      "RECEIPT_NOT_FOUND"),
 ])
 def test_loan_requests_that_are_refused(command, code: str) -> None:
@@ -157,7 +157,7 @@ def test_pledged_collateral_cannot_back_a_second_loan_or_be_sold() -> None:
     h = Harness()
     receipts = setup(h)
     borrow(h, receipts)
-    second = h.run(RequestLoan(actor="farm", ts_ns=h.ts, lender="bank", receipt_ids=receipts[:1], principal=1,
+    second = h.run(RequestLoan(actor="farm", lender="bank", receipt_ids=receipts[:1], principal=1,
                                tenor_days=5))
     assert second.rejection.code == "RECEIPT_PLEDGED"
     h.run(SetSession("UR", "continuous"))

@@ -3,6 +3,7 @@ supplier's iceberg ask of graded cotton receipts, partial fills by two mills, th
 checked by hand, reconciliation clean and the end-of-day report."""
 
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
@@ -135,3 +136,21 @@ def test_funding_rules(server, parties) -> None:
     assert status == 201 and yuan(body["available"]) == yuan(before["available"]) - 100
     assert members["mill-b"].request("GET", "/v1/ledger?member=mill-a")[0] == 403
     assert len(desk.request("GET", "/v1/accounts")[1]) >= 3
+
+
+def test_a_retried_deposit_moves_money_once_even_concurrently(server, parties) -> None:
+    """Ten concurrent retries of one deposit (a client retrying after timeouts): one booking,
+    every answer the first one; the same reference for another amount is refused."""
+    members, desk = parties
+    before = yuan(members["mill-a"].request("GET", "/v1/accounts/me")[1]["available"])
+    body = {"member": "mill-a", "amount": "250.00", "reference": "bank-transfer-7731"}
+    desks = [server.client(CLEARING) for _ in range(10)]  # one connection each
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(lambda d: d.request("POST", "/v1/clearing/deposits", body), desks))
+    assert {status for status, _ in answers} == {201}
+    assert len({a["transfer_id"] for _, a in answers}) == 1
+    assert yuan(members["mill-a"].request("GET", "/v1/accounts/me")[1]["available"]) == before + 250
+    status, refused = desk.request("POST", "/v1/clearing/deposits", {**body, "amount": "251.00"})
+    assert (status, refused["error"]["code"]) == (409, "DUPLICATE_REFERENCE")
+    lines = desk.request("GET", "/v1/ledger?member=mill-a")[1]
+    assert [line["code"] for line in lines if line["ref"] == "deposit:bank-transfer-7731"] == ["DEPOSIT"]

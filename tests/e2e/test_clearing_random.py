@@ -3,7 +3,6 @@ afterwards reconciliation is clean and all accounts add up to what was paid in m
 
 import asyncio
 import random
-import time
 
 import asyncpg
 
@@ -21,33 +20,31 @@ SUPPLIERS = [f"s{i}" for i in range(4)]
 
 
 def setup_commands() -> list:
-    now = time.time_ns()
     cmds = [
         AddInstrument(symbol="UR", tick=100, lot_size=20_000, ref_price=200_000, band_bps=400, max_limit_qty=50,
                       max_market_qty=10, protection_ticks=10),
         AddInstrument(symbol="FW", tick=500, lot_size=5_000, ref_price=1_500_000, band_bps=400),
-        SetDeliverySpec(actor="ops", ts_ns=now, symbol="UR", commodity="urea", table="GB/T2440-2017", lot_kg=20_000),
-        SetFees(actor="ops", ts_ns=now, symbol="UR", rate_ppm=200),
-        SetFees(actor="ops", ts_ns=now, symbol="FW", per_lot=430),
+        SetDeliverySpec(actor="ops", symbol="UR", commodity="urea", table="GB/T2440-2017", lot_kg=20_000),
+        SetFees(actor="ops", symbol="UR", rate_ppm=200),
+        SetFees(actor="ops", symbol="FW", per_lot=430),
         SetSession("UR", "continuous"), SetSession("FW", "continuous"),
     ]
     rng = random.Random(5)
     for n in range(160):
-        cmds.append(IssueReceipt(actor="wh", ts_ns=now, certificate_no=f"R{n}", inspector="CCIC",
+        cmds.append(IssueReceipt(actor="wh", certificate_no=f"R{n}", inspector="CCIC",
                                  owner=SUPPLIERS[n % 4], quality=rng.choice((BASE_UREA, SUBSTITUTE_UREA)),
                                  quantity_kg=rng.randint(19_000, 21_500)))
     return cmds
 
 
 def random_command(rng: random.Random, ex: Exchange, day_orders: list) -> object:
-    now = time.time_ns()
     r = rng.random()
     member = rng.choice(TRADERS + SUPPLIERS)
     if r < 0.08:
-        return Deposit(actor="desk", ts_ns=now, member=member, amount=rng.randint(1, 30) * 1_000_000,
+        return Deposit(actor="desk", member=member, amount=rng.randint(1, 30) * 1_000_000,
                        reference=f"d{rng.random()}")
     if r < 0.12:
-        return Withdraw(actor="desk", ts_ns=now, member=member, amount=rng.randint(1, 20) * 1_000_000,
+        return Withdraw(actor="desk", member=member, amount=rng.randint(1, 20) * 1_000_000,
                         reference=f"w{rng.random()}")
     if r < 0.55:
         symbol = rng.choice(("UR", "UR", "FW"))
@@ -64,7 +61,7 @@ def random_command(rng: random.Random, ex: Exchange, day_orders: list) -> object
                         display_quantity=rng.choice((0, 0, 0, 1)))
     open_orders = list(ex.engine.orders.values())
     if not open_orders:
-        return Deposit(actor="desk", ts_ns=now, member=member, amount=1_000_000, reference=f"top-up{rng.random()}")
+        return Deposit(actor="desk", member=member, amount=1_000_000, reference=f"top-up{rng.random()}")
     order = rng.choice(open_orders)
     if r < 0.78:
         return CancelOrder(order.member, order.order_id)
@@ -103,7 +100,7 @@ async def scenario(url: str) -> None:
         if done % 200 == 0:
             check_components(ex.state)
         if done % 1_000 == 0:  # close the day, open the next
-            report = (await ex.submit(Entry(EndOfDay(actor="desk", ts_ns=time.time_ns())))).outcome
+            report = (await ex.submit(Entry(EndOfDay(actor="desk")))).outcome
             days += 1
             assert report.day == days
             for symbol in ("UR", "FW"):

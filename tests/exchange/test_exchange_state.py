@@ -62,7 +62,8 @@ def test_catalogue_refusals_change_nothing() -> None:
     j = listed(FORWARD)
     before = j.state.state_hash()
     cases = [
-        (SetInstrument(actor="ops", spec=FORWARD), "CATALOGUE_CHANGED"),  # based on version 0, it is at 1
+        (SetInstrument(actor="ops", spec=FORWARD), "DUPLICATE_INSTRUMENT"),  # a new listing of a listed symbol
+        (SetInstrument(actor="ops", spec=FORWARD, base_version=2), "CATALOGUE_CHANGED"),  # it is at version 1
         (SetInstrument(actor="ops", spec=msgspec.structs.replace(FORWARD, tick=100), base_version=1), "TERMS_FIXED"),
         (SetInstrument(actor="ops", spec=msgspec.structs.replace(FORWARD, fees=Fees(rate_ppm=10)), base_version=1),
          "INVALID_FEES"),
@@ -74,7 +75,7 @@ def test_catalogue_refusals_change_nothing() -> None:
         assert j.run(command, T0).rejection.code == code
     assert j.state.state_hash() == before
     j.run(SetSession("CF2701", "continuous"), T0)
-    j.run(Deposit(actor="desk", ts_ns=0, member="m", amount=100_000, reference="m1"), T0)
+    j.run(Deposit(actor="desk", member="m", amount=100_000, reference="m1"), T0)
     assert j.run(NewOrder(member="m", symbol="CF2701", side="buy", quantity=1, price=1_500_000), T0, "o1").view.order_id
     fees = SetInstrument(actor="ops", spec=msgspec.structs.replace(FORWARD, fees=Fees(per_lot=1)), base_version=1)
     assert j.run(fees, T0).rejection.code == "OPEN_ORDERS"
@@ -98,7 +99,7 @@ def test_client_order_ids_are_unique_per_member_per_trading_day() -> None:
     first = j.run(NewOrder(member="m", symbol="CF2701", side="buy", quantity=1, price=1_500_000), T0, "same")
     assert j.state.first_answer("m", "same") is first.view
     from clearing.core import EndOfDay
-    j.run(EndOfDay(actor="desk", ts_ns=T0), T0 + 8 * 3_600 * SECOND)
+    j.run(EndOfDay(actor="desk"), T0 + 8 * 3_600 * SECOND)
     assert j.state.first_answer("m", "same") is None  # a new trading day: the id may be used again
     assert j.state.calendar.trading_date == 20261124
 
@@ -120,8 +121,8 @@ def test_a_scheduled_session_fires_from_the_journaled_clock_and_replays_identica
 def test_holds_are_pending_transfers_posted_in_part_and_voided() -> None:
     j = listed(FORWARD)
     j.run(SetSession("CF2701", "continuous"), T0)
-    j.run(Deposit(actor="desk", ts_ns=0, member="b", amount=100_000, reference="b1"), T0)
-    j.run(Deposit(actor="desk", ts_ns=0, member="s", amount=100_000, reference="s1"), T0)
+    j.run(Deposit(actor="desk", member="b", amount=100_000, reference="b1"), T0)
+    j.run(Deposit(actor="desk", member="s", amount=100_000, reference="s1"), T0)
     buy = j.run(NewOrder(member="b", symbol="CF2701", side="buy", quantity=3, price=1_500_000), T0, "b")
     ledger = j.state.clearing.ledger
     assert ledger.reserved(buy.view.order_id) == 3 * 430
@@ -136,9 +137,9 @@ def test_holds_are_pending_transfers_posted_in_part_and_voided() -> None:
 
 def test_funding_is_idempotent_by_member_and_reference() -> None:
     j = listed(FORWARD)
-    first = j.run(Deposit(actor="desk", ts_ns=0, member="m", amount=5_000, reference="bank-1"), T0).outcome
-    retry = j.run(Deposit(actor="desk", ts_ns=0, member="m", amount=5_000, reference="bank-1"), T0).outcome
+    first = j.run(Deposit(actor="desk", member="m", amount=5_000, reference="bank-1"), T0).outcome
+    retry = j.run(Deposit(actor="desk", member="m", amount=5_000, reference="bank-1"), T0).outcome
     assert retry is first and j.state.clearing.available("m") == 5_000
-    other = j.run(Withdraw(actor="desk", ts_ns=0, member="m", amount=5_000, reference="bank-1"), T0)
+    other = j.run(Withdraw(actor="desk", member="m", amount=5_000, reference="bank-1"), T0)
     assert other.rejection.code == "DUPLICATE_REFERENCE" and j.state.clearing.available("m") == 5_000
     assert j.replay().state_hash() == j.state.state_hash()

@@ -15,6 +15,7 @@ from warehouse_receipts.registry import (
     PLEDGED,
     REGISTERED,
     CancelReceipt,
+    DeliverySpec,
     FreezeReceipt,
     IssueReceipt,
     LockReceipt,
@@ -22,7 +23,6 @@ from warehouse_receipts.registry import (
     ReceiptRejected,
     Registry,
     ReleaseReceipt,
-    SetDeliverySpec,
     TransferReceipt,
     UnfreezeReceipt,
     UnlockReceipt,
@@ -34,13 +34,13 @@ UREA = UreaQuality(nitrogen_pct=D("46.1"), biuret_pct=D("0.8"), moisture_pct=D("
 
 
 def issue(n: int, owner: str = "m1") -> IssueReceipt:
-    return IssueReceipt(actor="wh", ts_ns=n, certificate_no=f"C{n}", inspector="CCIC", owner=owner, quality=UREA,
+    return IssueReceipt(actor="wh", certificate_no=f"C{n}", inspector="CCIC", owner=owner, quality=UREA,
                         quantity_kg=20_000)
 
 
 def fresh(receipts: int = 4) -> Registry:
-    registry = Registry()
-    registry.apply(SetDeliverySpec(actor="ops", ts_ns=0, symbol="UR", commodity="urea", table="GB/T2440-2017"))
+    # the catalogue's delivery terms of UR, as the exchange hands them to the registry
+    registry = Registry(specs={"UR": DeliverySpec(symbol="UR", commodity="urea", table="GB/T2440-2017")})
     for n in range(receipts):
         registry.apply(issue(n, owner=MEMBERS[n % 2]))
     return registry
@@ -87,21 +87,21 @@ def run(registry: Registry, op: tuple, step: int, orders: list[int]) -> object:
         entitled = {"release": "pledgee", "cancel": "warehouse"}.get(kind, "owner")
         args[1] = getattr(receipt, entitled) if receipt else "m1"
     if kind == "transfer":
-        return registry.apply(TransferReceipt(actor=args[1], ts_ns=ts, receipt_id=args[0], to=args[2]))
+        return registry.apply(TransferReceipt(actor=args[1], receipt_id=args[0], to=args[2]))
     if kind == "lock":
-        return registry.apply(LockReceipt(actor=args[1], ts_ns=ts, receipt_id=args[0]))
+        return registry.apply(LockReceipt(actor=args[1], receipt_id=args[0]))
     if kind == "unlock":
-        return registry.apply(UnlockReceipt(actor=args[1], ts_ns=ts, receipt_id=args[0]))
+        return registry.apply(UnlockReceipt(actor=args[1], receipt_id=args[0]))
     if kind == "pledge":
-        return registry.apply(PledgeReceipt(actor=args[1], ts_ns=ts, receipt_id=args[0], lender=args[2]))
+        return registry.apply(PledgeReceipt(actor=args[1], receipt_id=args[0], lender=args[2]))
     if kind == "release":
-        return registry.apply(ReleaseReceipt(actor=args[1], ts_ns=ts, receipt_id=args[0]))
+        return registry.apply(ReleaseReceipt(actor=args[1], receipt_id=args[0]))
     if kind == "freeze":
-        return registry.apply(FreezeReceipt(actor="clearing", ts_ns=ts, receipt_id=args[0]))
+        return registry.apply(FreezeReceipt(actor="clearing", receipt_id=args[0]))
     if kind == "unfreeze":
-        return registry.apply(UnfreezeReceipt(actor="clearing", ts_ns=ts, receipt_id=args[0]))
+        return registry.apply(UnfreezeReceipt(actor="clearing", receipt_id=args[0]))
     if kind == "cancel":
-        return registry.apply(CancelReceipt(actor=args[1], ts_ns=ts, receipt_id=args[0], pickup_code="PK-1"))
+        return registry.apply(CancelReceipt(actor=args[1], receipt_id=args[0], pickup_code="PK-1"))
     if kind == "issue":
         return registry.apply(issue(100 + step, owner=args[0]))
     if kind == "sell":  # what the sequencer does for an accepted sell order
@@ -164,15 +164,15 @@ def code(outcome) -> str:
 def test_a_pledged_receipt_cannot_be_sold_transferred_repledged_or_withdrawn() -> None:
     r = fresh(1)
     rid = "WR00000001"
-    assert code(r.apply(PledgeReceipt(actor="m1", ts_ns=1, receipt_id=rid, lender="bank"))) == "ok"
-    assert code(r.apply(LockReceipt(actor="m1", ts_ns=2, receipt_id=rid))) == "RECEIPT_PLEDGED"
-    assert code(r.apply(TransferReceipt(actor="m1", ts_ns=2, receipt_id=rid, to="m2"))) == "RECEIPT_PLEDGED"
-    assert code(r.apply(PledgeReceipt(actor="m1", ts_ns=2, receipt_id=rid, lender="bank2"))) == "RECEIPT_PLEDGED"
-    assert code(r.apply(CancelReceipt(actor="wh", ts_ns=2, receipt_id=rid, pickup_code="PK"))) == "RECEIPT_PLEDGED"
+    assert code(r.apply(PledgeReceipt(actor="m1", receipt_id=rid, lender="bank"))) == "ok"
+    assert code(r.apply(LockReceipt(actor="m1", receipt_id=rid))) == "RECEIPT_PLEDGED"
+    assert code(r.apply(TransferReceipt(actor="m1", receipt_id=rid, to="m2"))) == "RECEIPT_PLEDGED"
+    assert code(r.apply(PledgeReceipt(actor="m1", receipt_id=rid, lender="bank2"))) == "RECEIPT_PLEDGED"
+    assert code(r.apply(CancelReceipt(actor="wh", receipt_id=rid, pickup_code="PK"))) == "RECEIPT_PLEDGED"
     assert code(r.select_for_sale("m1", "UR", 1)) == "INSUFFICIENT_RECEIPTS"
     assert code(r.select_for_sale("m1", "UR", 1, [rid])) == "RECEIPT_PLEDGED"
-    assert code(r.apply(ReleaseReceipt(actor="m1", ts_ns=3, receipt_id=rid))) == "NOT_PLEDGEE"
-    assert code(r.apply(ReleaseReceipt(actor="bank", ts_ns=3, receipt_id=rid))) == "ok"
+    assert code(r.apply(ReleaseReceipt(actor="m1", receipt_id=rid))) == "NOT_PLEDGEE"
+    assert code(r.apply(ReleaseReceipt(actor="bank", receipt_id=rid))) == "ok"
     assert r.receipts[rid].state == REGISTERED
     r.check()
 
@@ -180,22 +180,22 @@ def test_a_pledged_receipt_cannot_be_sold_transferred_repledged_or_withdrawn() -
 def test_authority_over_each_transition() -> None:
     r = fresh(1)
     rid = "WR00000001"
-    assert code(r.apply(TransferReceipt(actor="m2", ts_ns=1, receipt_id=rid, to="m2"))) == "NOT_OWNER"
-    assert code(r.apply(TransferReceipt(actor="m1", ts_ns=1, receipt_id=rid, to="m1"))) == "INVALID_COUNTERPARTY"
-    assert code(r.apply(CancelReceipt(actor="other-wh", ts_ns=1, receipt_id=rid, pickup_code="PK"))) == \
+    assert code(r.apply(TransferReceipt(actor="m2", receipt_id=rid, to="m2"))) == "NOT_OWNER"
+    assert code(r.apply(TransferReceipt(actor="m1", receipt_id=rid, to="m1"))) == "INVALID_COUNTERPARTY"
+    assert code(r.apply(CancelReceipt(actor="other-wh", receipt_id=rid, pickup_code="PK"))) == \
         "NOT_WAREHOUSE"
-    assert code(r.apply(CancelReceipt(actor="wh", ts_ns=1, receipt_id=rid, pickup_code=""))) == \
+    assert code(r.apply(CancelReceipt(actor="wh", receipt_id=rid, pickup_code=""))) == \
         "PICKUP_CODE_REQUIRED"
-    assert code(r.apply(UnlockReceipt(actor="m1", ts_ns=1, receipt_id=rid))) == "RECEIPT_NOT_LOCKED"
-    assert code(r.apply(UnfreezeReceipt(actor="c", ts_ns=1, receipt_id=rid))) == "RECEIPT_NOT_FROZEN"
-    assert code(r.apply(ReleaseReceipt(actor="bank", ts_ns=1, receipt_id=rid))) == "RECEIPT_NOT_PLEDGED"
-    assert code(r.apply(TransferReceipt(actor="m1", ts_ns=1, receipt_id="WR99", to="m2"))) == "RECEIPT_NOT_FOUND"
+    assert code(r.apply(UnlockReceipt(actor="m1", receipt_id=rid))) == "RECEIPT_NOT_LOCKED"
+    assert code(r.apply(UnfreezeReceipt(actor="c", receipt_id=rid))) == "RECEIPT_NOT_FROZEN"
+    assert code(r.apply(ReleaseReceipt(actor="bank", receipt_id=rid))) == "RECEIPT_NOT_PLEDGED"
+    assert code(r.apply(TransferReceipt(actor="m1", receipt_id="WR99", to="m2"))) == "RECEIPT_NOT_FOUND"
     assert code(r.apply(issue(0))) == "DUPLICATE_CERTIFICATE"
-    refused = IssueReceipt(actor="wh", ts_ns=1, certificate_no="X", inspector="i", owner="m1", quantity_kg=1,
+    refused = IssueReceipt(actor="wh", certificate_no="X", inspector="i", owner="m1", quantity_kg=1,
                            quality=ScrapSteelQuality(steel_class="heavy", inclusions_pct=D("0.9")))
     assert code(r.apply(refused)) == "QUALITY_REFUSED"
-    assert code(r.apply(CancelReceipt(actor="wh", ts_ns=2, receipt_id=rid, pickup_code="PK"))) == "ok"
-    assert code(r.apply(TransferReceipt(actor="m1", ts_ns=3, receipt_id=rid, to="m2"))) == "RECEIPT_CANCELLED"
+    assert code(r.apply(CancelReceipt(actor="wh", receipt_id=rid, pickup_code="PK"))) == "ok"
+    assert code(r.apply(TransferReceipt(actor="m1", receipt_id=rid, to="m2"))) == "RECEIPT_CANCELLED"
     assert [e.action for e in r.history[rid]] == ["issue", "cancel"]
     r.check()
 
@@ -205,7 +205,7 @@ def test_order_lock_delivery_and_release() -> None:
     chosen = r.select_for_sale("m1", "UR", 2)
     assert chosen == ["WR00000001", "WR00000003"]
     r.lock_for_order(7, chosen, "m1", 10)
-    assert code(r.apply(UnlockReceipt(actor="m1", ts_ns=11, receipt_id="WR00000001"))) == "RECEIPT_BOUND_TO_ORDER"
+    assert code(r.apply(UnlockReceipt(actor="m1", receipt_id="WR00000001"))) == "RECEIPT_BOUND_TO_ORDER"
     assert r.deliver(7, 1, "m2", 12, trade_id=1) == ["WR00000001"]
     assert r.receipts["WR00000001"].owner == "m2" and r.receipts["WR00000001"].state == REGISTERED
     r.unlock_order(7, 0, 13)

@@ -36,10 +36,10 @@ class Harness:
             SetSession("UR", "continuous"), SetSession("FW", "continuous"),
         ):
             self.run(cmd)
-        self.run(SetDeliverySpec(actor="ops", ts_ns=self.ts, symbol="UR", commodity="urea", table="GB/T2440-2017",
+        self.run(SetDeliverySpec(actor="ops", symbol="UR", commodity="urea", table="GB/T2440-2017",
                                  lot_kg=UR_LOT_KG))
-        self.run(SetFees(actor="ops", ts_ns=self.ts, symbol="UR", rate_ppm=200))
-        self.run(SetFees(actor="ops", ts_ns=self.ts, symbol="FW", per_lot=430))
+        self.run(SetFees(actor="ops", symbol="UR", rate_ppm=200))
+        self.run(SetFees(actor="ops", symbol="FW", per_lot=430))
 
     def run(self, command, client_order_id: str = "", receipt_ids: list[str] | None = None) -> Result:
         self.entry_no += 1
@@ -50,12 +50,12 @@ class Harness:
         return self.state.apply(Entry(command, client_order_id, receipt_ids or []), self.entry_no, self.ts)
 
     def deposit(self, member: str, amount: int) -> Result:
-        return self.run(Deposit(actor="desk", ts_ns=self.ts, member=member, amount=amount,
+        return self.run(Deposit(actor="desk", member=member, amount=amount,
                                 reference=f"t{self.entry_no}"))
 
     def issue(self, owner: str, quality: UreaQuality = BASE_UREA, kg: int = UR_LOT_KG) -> str:
         self.coid += 1
-        result = self.run(IssueReceipt(actor="wh", ts_ns=self.ts, certificate_no=f"C{self.coid}", inspector="i",
+        result = self.run(IssueReceipt(actor="wh", certificate_no=f"C{self.coid}", inspector="i",
                                        owner=owner, quality=quality, quantity_kg=kg))
         return result.outcome[0].receipt_id
 
@@ -63,7 +63,7 @@ class Harness:
         return self.run(NewOrder(member=member, symbol=symbol, side=side, quantity=qty, price=price, **kw))
 
     def end_of_day(self) -> Result:
-        return self.run(EndOfDay(actor="desk", ts_ns=self.ts))
+        return self.run(EndOfDay(actor="desk"))
 
     # ledger views
     def available(self, member: str) -> int:
