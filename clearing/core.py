@@ -137,6 +137,7 @@ class MemberSettlement(msgspec.Struct, kw_only=True):
 class SettlementReport(msgspec.Struct, kw_only=True):
     day: int
     ts_ns: int
+    trading_date: int = 0  # yyyymmdd of the day closed
     instruments: list[InstrumentSettlement]
     members: list[MemberSettlement]
     fee_revenue: int
@@ -333,7 +334,8 @@ class Clearing:
             return inst.ref_price
         return (price * 2 + inst.tick) // (2 * inst.tick) * inst.tick
 
-    def report(self, engine: Engine, day: int, ts_ns: int, prices: dict[str, int]) -> SettlementReport:
+    def report(self, engine: Engine, day: int, ts_ns: int, prices: dict[str, int],
+               trading_date: int = 0) -> SettlementReport:
         """The day's settlement report, per instrument and per member."""
         members: dict[str, MemberSettlement] = {}
 
@@ -369,7 +371,7 @@ class Clearing:
             instruments.append(InstrumentSettlement(symbol=symbol, settlement_price=prices[symbol],
                                                     trades=len(trades), volume_lots=sum(t.quantity for t in trades),
                                                     turnover=sum(t.value for t in trades)))
-        return SettlementReport(day=day, ts_ns=ts_ns, instruments=instruments,
+        return SettlementReport(day=day, ts_ns=ts_ns, trading_date=trading_date, instruments=instruments,
                                 members=[members[m] for m in sorted(members)],
                                 fee_revenue=sum(t.buyer_fee + t.seller_fee for t in self.day_trades),
                                 turnover=sum(t.value for t in self.day_trades))

@@ -121,10 +121,16 @@ class Financing:
     def __init__(self) -> None:
         self.terms: dict[tuple[str, str], Terms] = {}
         self.loans: dict[int, Loan] = {}
-        self.day = 0  # trading days closed
+        self.day = 0  # trading days closed: the exchange's calendar sets it at each end of day
         self.defaults: dict[str, list[int]] = {}  # member -> loans defaulted on (credit history, 诚信)
         self.order_loan: dict[int, int] = {}  # liquidation order id -> loan id
         self.notices: list[tuple[str, dict]] = []  # (member, message) for the private streams
+
+    def loan_of(self, receipt_id: str) -> Loan | None:
+        """The open loan whose collateral ``receipt_id`` is (its pledge is released only
+        through that loan: repayment or liquidation), or None."""
+        return next((loan for loan in self.loans.values()
+                     if loan.state in ("active", "margin_call") and receipt_id in loan.receipt_ids), None)
 
     # -------------------------------------------------------------- valuation
 
@@ -296,9 +302,9 @@ class Financing:
 
     # -------------------------------------------------------------- end of day
 
-    def end_of_day(self, registry: Registry, engine, ts_ns: int) -> None:
+    def end_of_day(self, registry: Registry, engine, ts_ns: int, closed_days: int) -> None:
         """Accrue a day's interest and mark every loan; open calls, liquidate where due."""
-        self.day += 1
+        self.day = closed_days
         for loan in self.loans.values():
             if loan.state not in ("active", "margin_call"):
                 continue

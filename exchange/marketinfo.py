@@ -39,7 +39,8 @@ class Candle(msgspec.Struct, kw_only=True):
 
 class DayStats(msgspec.Struct, kw_only=True):
     symbol: str
-    day: int
+    day: int  # the trading day's number (1 = the first), from the exchange's calendar
+    trading_date: int = 0  # yyyymmdd
     open: int | None = None
     high: int | None = None
     low: int | None = None
@@ -72,7 +73,8 @@ def candles(prints: list[Print], interval_ns: int, limit: int = 500) -> list[Can
 class MarketInfo:
     """Prints, today's statistics and positions per instrument; past days' statistics."""
 
-    def __init__(self) -> None:
+    def __init__(self, calendar=None) -> None:
+        self.calendar = calendar  # the exchange's Calendar: which trading day it is
         self.prints: dict[str, list[Print]] = {}
         self.today: dict[str, DayStats] = {}
         self.days: list[dict[str, DayStats]] = []
@@ -82,7 +84,9 @@ class MarketInfo:
     def _stats(self, symbol: str) -> DayStats:
         stats = self.today.get(symbol)
         if stats is None:
-            stats = self.today[symbol] = DayStats(symbol=symbol, day=len(self.days) + 1)
+            day, date = (self.calendar.closed_days + 1, self.calendar.trading_date) if self.calendar else \
+                (len(self.days) + 1, 0)
+            stats = self.today[symbol] = DayStats(symbol=symbol, day=day, trading_date=date)
         return stats
 
     def record(self, trade: Trade, lot_kg: int, ts_ns: int, forward: bool) -> None:

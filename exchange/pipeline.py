@@ -28,7 +28,7 @@ from exchange.clock import ClockTick, ScheduleSession
 from exchange.journal import Entry
 from exchange.result import Result
 from warehouse_receipts.backing import follow, receipts_needed
-from warehouse_receipts.registry import ReceiptCommand, ReceiptRejected, SetDeliverySpec
+from warehouse_receipts.registry import ReceiptCommand, ReceiptRejected, ReleaseReceipt, SetDeliverySpec
 
 if TYPE_CHECKING:
     from exchange.state import ExchangeState
@@ -136,7 +136,12 @@ def catalogue(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
 
 
 def receipts(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
-    return Result([], None, state.registry.apply(entry.command, ctx.now_ns))
+    cmd = entry.command
+    if type(cmd) is ReleaseReceipt and (loan := state.financing.loan_of(cmd.receipt_id)) is not None:
+        # a lender's direct release would free collateral its loan still counts on
+        return Result([], None, ReceiptRejected("RECEIPT_ON_LOAN", f"{cmd.receipt_id} secures loan {loan.loan_id}: "
+                                                                   "it is released by repaying the loan"))
+    return Result([], None, state.registry.apply(cmd, ctx.now_ns))
 
 
 def funding(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:

@@ -37,7 +37,7 @@ class ExchangeState:
         self.registry = Registry(specs=self.catalogue.deliveries)
         self.clearing = Clearing(fees=self.catalogue.fees)
         self.views = OrderViews()
-        self.market = MarketInfo()
+        self.market = MarketInfo(self.calendar)
         self.financing = Financing()
 
     def apply(self, entry: Entry, entry_no: int, now_ns: int) -> Result:
@@ -72,9 +72,10 @@ class ExchangeState:
                 published.extend(events)
             if prices[symbol] != engine.instruments[symbol].ref_price:
                 engine.apply(SetReferencePrice(symbol, prices[symbol]))
-        report = clearing.report(engine, self.calendar.closed_days + 1, ctx.now_ns, prices)
+        day = self.calendar.closed_days + 1  # the trading day being closed, for every report
+        report = clearing.report(engine, day, ctx.now_ns, prices, self.calendar.trading_date)
         clearing.close_day(report)
-        self.financing.end_of_day(self.registry, engine, ctx.now_ns)  # marks at the new settlement prices
+        self.financing.end_of_day(self.registry, engine, ctx.now_ns, day)  # marks at the new settlement prices
         self.market.close_day(prices, {s for s in engine.instruments if self.catalogue.kind(s) == "forward"})
         self.calendar.roll(ctx.now_ns)
         self.views.new_day()

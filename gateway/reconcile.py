@@ -61,11 +61,11 @@ SQL_CHECKS = {
         SELECT 'receipt ' || e.receipt_id || ' delivered for ' || e.detail || ' without payment'
         FROM receipt_events e
         WHERE e.action = 'deliver' AND NOT EXISTS (
-            SELECT 1 FROM transfers t WHERE t.code = 'DVP' AND t.trade_id = substr(e.detail, 7)::bigint)""",
+            SELECT 1 FROM transfers t WHERE t.code = 'DVP' AND t.trade_id = e.trade_id)""",
     "payment_has_deliveries": """
         SELECT 'trade ' || tr.trade_id || ' paid for ' || tr.quantity || ' lots, ' || count(e.seq) || ' delivered'
         FROM trades tr JOIN transfers t ON t.code = 'DVP' AND t.trade_id = tr.trade_id
-        LEFT JOIN receipt_events e ON e.action = 'deliver' AND e.detail = 'trade ' || tr.trade_id
+        LEFT JOIN receipt_events e ON e.action = 'deliver' AND e.trade_id = tr.trade_id
         GROUP BY tr.trade_id, tr.quantity HAVING count(e.seq) <> tr.quantity""",
 }
 CHECKS = ("held_equals_open_order_needs", *SQL_CHECKS, "money_in_equals_money_out", "memory_equals_record")

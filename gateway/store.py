@@ -122,6 +122,7 @@ RECEIPT_EVENTS = Table("receipt_events", (
     ("counterparty", "text"),
     ("order_id", "bigint"),
     ("detail", "text"),
+    ("trade_id", "bigint"),
 ))
 TRANSFERS = Table("transfers", (
     ("transfer_id", "bigint"),

@@ -141,6 +141,7 @@ class ReceiptEvent(msgspec.Struct, kw_only=True):
     order_id: int = 0
     detail: str = ""
     receipt: Receipt | None = None
+    trade_id: int = 0  # the trade a delivery settled
 
 
 class DeliverySpec(msgspec.Struct, kw_only=True):
@@ -328,20 +329,22 @@ class Registry:
         return None
 
     def _move(self, receipt: Receipt, action: str, actor: str, ts_ns: int, counterparty: str = "",
-              order_id: int = 0, detail: str = "") -> ReceiptEvent:
+              order_id: int = 0, detail: str = "", trade_id: int = 0) -> ReceiptEvent:
         """Record a checked action's event and apply it to the live receipt by the transition
         table, as ``fold`` does; ValueError, before anything changes, if the table forbids it."""
         transition(receipt, action)
         event = self._record(receipt.receipt_id, receipt.version + 1, action, actor, ts_ns, counterparty, order_id,
-                             detail)
+                             detail, trade_id=trade_id)
         enter(receipt, event)
         return event
 
     def _record(self, receipt_id: str, version: int, action: str, actor: str, ts_ns: int, counterparty: str = "",
-                order_id: int = 0, detail: str = "", snapshot: Receipt | None = None) -> ReceiptEvent:
+                order_id: int = 0, detail: str = "", snapshot: Receipt | None = None,
+                trade_id: int = 0) -> ReceiptEvent:
         self.seq += 1
         event = ReceiptEvent(seq=self.seq, receipt_id=receipt_id, version=version, action=action, actor=actor,
-                             ts_ns=ts_ns, counterparty=counterparty, order_id=order_id, detail=detail, receipt=snapshot)
+                             ts_ns=ts_ns, counterparty=counterparty, order_id=order_id, detail=detail, receipt=snapshot,
+                             trade_id=trade_id)
         self.history[receipt_id].append(event)
         self.new_events.append(event)
         return event
@@ -423,7 +426,7 @@ class Registry:
         delivered, self.by_order[order_id] = held[:lots], held[lots:]
         for receipt_id in delivered:
             self._move(self.receipts[receipt_id], "deliver", "exchange", ts_ns, counterparty=buyer,
-                       order_id=order_id, detail=f"trade {trade_id}")
+                       order_id=order_id, detail=f"trade {trade_id}", trade_id=trade_id)
         if not self.by_order[order_id]:
             del self.by_order[order_id]
         return delivered

@@ -164,3 +164,18 @@ def test_pledged_collateral_cannot_back_a_second_loan_or_be_sold() -> None:
     assert h.order("farm", "sell", 1, 200_000).view.reject_code == "INSUFFICIENT_RECEIPTS"
     named = h.run(NewOrder(member="farm", symbol="UR", side="sell", quantity=1, price=200_000), "x", receipts[:1])
     assert named.view.reject_code == "RECEIPT_PLEDGED"
+
+
+def test_a_lender_cannot_release_collateral_behind_its_own_open_loan() -> None:
+    """Collateral leaves the pledge through the loan (repayment or liquidation), never by a
+    direct release that would leave the loan unsecured."""
+    from warehouse_receipts.registry import ReleaseReceipt
+    h = Harness()
+    receipts = setup(h)
+    loan_id = borrow(h, receipts)
+    before = h.state.state_hash()
+    refused = h.run(ReleaseReceipt(actor="bank", receipt_id=receipts[0]))
+    assert refused.rejection.code == "RECEIPT_ON_LOAN"
+    assert h.state.state_hash() == before and h.state.registry.receipts[receipts[0]].state == "pledged"
+    h.state.financing.check(h.state.registry)
+    assert h.state.financing.loans[loan_id].state == "active"

@@ -35,7 +35,7 @@ def first_batch() -> Batch:
     batch.add(ORDERS, [ORDER])
     batch.add(TRADES, [(3, "CF", 15_000, 2, 7, 8, "mill-a", "gin-co", "buy", 2)])
     batch.add(RECEIPTS, [RECEIPT])
-    batch.add(RECEIPT_EVENTS, [(1, "R1", 1, "issue", "wh", 1_000, "gin-co", 0, "")])
+    batch.add(RECEIPT_EVENTS, [(1, "R1", 1, "issue", "wh", 1_000, "gin-co", 0, "", 0)])
     batch.add(TRANSFERS, TRANSFERS.rows([Transfer(transfer_id=1, debit="exchange:bank", credit="cash:mill-a",
                                                   amount=500, code="DEPOSIT", cause=Ref(reference="dep-1"),
                                                   ts_ns=1_000)]))
@@ -54,7 +54,7 @@ def second_batch() -> Batch:
                         3)])
     batch.add(ACCOUNTS, [("cash:mill-a", 200, 500)])
     batch.add(RECEIPTS, [(*RECEIPT[:2], "WH9", "mill-a", "delivered", *RECEIPT[5:9], {}, {}, 2)])
-    batch.add(RECEIPT_EVENTS, [(2, "R1", 2, "transfer", "wh", 2_000, "mill-a", 0, "")])
+    batch.add(RECEIPT_EVENTS, [(2, "R1", 2, "transfer", "wh", 2_000, "mill-a", 0, "", 0)])
     return batch
 
 
