@@ -1,4 +1,5 @@
-"""Clearing: the double-entry ledger (accounts, immutable transfers, holds), pre-trade risk
-holds, delivery versus payment of fills, commission, margin, end-of-day settlement and
-trade financing against pledged warehouse receipts. Called by the sequencer with each
-batch's fills, inside the same database transaction."""
+"""Clearing: the double-entry ledger (accounts, immutable transfers, pending transfers for
+holds), pre-trade cash holds, delivery versus payment of fills, commission, funding,
+end-of-day settlement reports and trade financing against pledged warehouse receipts. Pure
+and deterministic: the exchange state machine calls it for each journal entry. (Forward
+margin and mark-to-market are not built yet: the ``margin:M`` accounts exist and stay empty.)"""

@@ -3,8 +3,9 @@
 The engine owns the order books, instrument session states and reference prices. It is a
 deterministic state machine: ``Engine.apply(command)`` takes one ``msgspec.Struct`` command
 and returns the events it caused, each stamped with a gap-free sequence number. It does no
-I/O and knows no clock (timestamps travel inside commands), so replaying the same command
-journal into a fresh engine rebuilds the exact same book, which ``state_hash()`` proves.
+I/O and knows no clock (the exchange keeps each entry's journaled time around it), so
+replaying the same command journal into a fresh engine rebuilds the exact same book, which
+``state_hash()`` proves.
 Prices are integers in fen per quote unit on the instrument's tick grid; quantities are
 integer lots.
 """
