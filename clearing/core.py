@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import msgspec
 
-from clearing.ledger import BANK, FEES, Ledger, Overdraft, Ref, cash, held
+from clearing.ledger import BANK, FEES, MAX_AMOUNT, Ledger, LedgerLimit, Overdraft, Ref, cash, held
 from engine import Accepted, Amended, AmendOrder, Cancelled, Engine, Event, NewOrder, Trade
 from warehouse_receipts.grading import table_for, value_fen
 from warehouse_receipts.registry import Registry
@@ -294,14 +294,16 @@ class Clearing:
                 return ClearingRejected("DUPLICATE_REFERENCE",
                                         f"reference {cmd.reference!r} already booked a {first.kind} of {first.amount}")
             return first
-        if cmd.amount <= 0:
-            return ClearingRejected("INVALID_AMOUNT", "the amount must be positive")
+        if not 0 < cmd.amount <= MAX_AMOUNT:
+            return ClearingRejected("INVALID_AMOUNT", f"the amount must be positive and at most {MAX_AMOUNT} fen")
         ref = Ref(reference=cmd.reference)
         deposit = isinstance(cmd, Deposit)
         leg = (BANK, cash(cmd.member), cmd.amount, "DEPOSIT", ref) if deposit else \
             (cash(cmd.member), BANK, cmd.amount, "WITHDRAWAL", ref)
         try:
             transfer = self.ledger.post([leg], now_ns)[0]
+        except LedgerLimit as e:
+            return ClearingRejected("LIMIT_EXCEEDED", str(e))
         except Overdraft:
             return ClearingRejected("INSUFFICIENT_FUNDS",
                                     f"{cmd.amount} fen asked, {self.available(cmd.member)} fen available")

@@ -25,6 +25,8 @@ import msgspec
 BANK = "exchange:bank"
 FEES = "exchange:fees"
 ASSETS = frozenset({BANK})
+MAX_AMOUNT = 10**15  # fen in one deposit, withdrawal or loan: ten million million yuan
+MAX_TOTAL = 2**62  # an account's debits or credits never exceed this (PostgreSQL bigint with room)
 
 
 def cash(member: str) -> str:
@@ -120,6 +122,10 @@ class Overdraft(ValueError):
     """A posting would take an account below zero; nothing was posted."""
 
 
+class LedgerLimit(Overdraft):
+    """A posting would take an account's totals past ``MAX_TOTAL``; nothing was posted."""
+
+
 Leg = tuple[str, str, int, str, Ref]  # debit, credit, amount, code, cause
 
 
@@ -163,6 +169,9 @@ class Ledger:
         for account_id, change in delta.items():
             if account_id not in ASSETS and change < 0 and self.balance(account_id) + change < 0:
                 raise Overdraft(f"{account_id} would go to {self.balance(account_id) + change}")
+        for debit, credit, amount, _, _ in legs:
+            if self.account(debit).debits + amount > MAX_TOTAL or self.account(credit).credits + amount > MAX_TOTAL:
+                raise LedgerLimit(f"{debit} or {credit} would pass the ledger's limit")
         posted = []
         spent_from = {held(self.pending[pid].member): pid for pid in spend}
         for debit, credit, amount, code, ref in legs:

@@ -26,7 +26,9 @@ class Instrument(msgspec.Struct, kw_only=True, gc=False):
     upper: int
 
 
-NO_UPPER = 1 << 62
+MAX_PRICE = 10**12  # fen: no price above ten thousand million yuan a unit, band or no band
+MAX_QUANTITY = 10**9  # lots: no order, amendment or instrument limit above this
+NO_UPPER = MAX_PRICE
 
 
 def band_limits(ref_price: int, band_bps: int, tick: int) -> tuple[int, int]:
@@ -36,7 +38,7 @@ def band_limits(ref_price: int, band_bps: int, tick: int) -> tuple[int, int]:
     width = ref_price * band_bps // 10_000
     lower = -(-(ref_price - width) // tick) * tick
     upper = (ref_price + width) // tick * tick
-    return max(lower, tick), upper
+    return max(lower, tick), min(upper, MAX_PRICE)
 
 
 class Order(msgspec.Struct, array_like=True, gc=False, eq=False):

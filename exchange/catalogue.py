@@ -178,12 +178,14 @@ class Catalogue:
         """Apply a catalogue command: the new spec, or a refusal that changed nothing. An
         ``AddInstrument`` answers with the engine's events (its compact copy)."""
         if isinstance(cmd, AddInstrument):
+            spec = InstrumentSpec(symbol=cmd.symbol, kind="forward", lot_size=cmd.lot_size, tick=cmd.tick,
+                                  ref_price=cmd.ref_price, band_bps=cmd.band_bps, max_limit_qty=cmd.max_limit_qty,
+                                  max_market_qty=cmd.max_market_qty, protection_ticks=cmd.protection_ticks, version=1)
+            if cmd.symbol not in self.specs and (why := problem(spec)) is not None:
+                return CatalogueRejected("INVALID_INSTRUMENT", why)
             events = engine.apply(cmd)
             if cmd.symbol in engine.instruments and cmd.symbol not in self.specs:
-                self.specs[cmd.symbol] = InstrumentSpec(
-                    symbol=cmd.symbol, kind="forward", lot_size=cmd.lot_size, tick=cmd.tick, ref_price=cmd.ref_price,
-                    band_bps=cmd.band_bps, max_limit_qty=cmd.max_limit_qty, max_market_qty=cmd.max_market_qty,
-                    protection_ticks=cmd.protection_ticks, version=1)
+                self.specs[cmd.symbol] = spec
             return events
         current = self.specs.get(cmd.symbol if not isinstance(cmd, SetInstrument) else cmd.spec.symbol)
         if isinstance(cmd, SetInstrument):

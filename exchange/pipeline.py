@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from exchange.state import ExchangeState
 
 _TRADING = (NewOrder, AmendOrder)
+MAX_TIME_NS = 2**62
 
 
 class Ctx:
@@ -158,6 +159,8 @@ def schedule(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     cmd: ScheduleSession = entry.command
     if cmd.symbol not in state.engine.instruments:
         return Result([], None, CatalogueRejected("UNKNOWN_INSTRUMENT", f"no instrument {cmd.symbol}"))
+    if not 0 <= cmd.at_ns <= MAX_TIME_NS:
+        return Result([], None, CatalogueRejected("INVALID_TIME", "at_ns is nanoseconds since 1970, before 2116"))
     return Result([], None, state.timers.add(cmd.at_ns, cmd))
 
 

@@ -114,12 +114,8 @@ class OrderViews:
     def reject(self, entry: Entry, code: str, seq: int = 0) -> OrderRecord:
         """Record a refused new order: by the engine (``seq`` of its rejection) or before the
         engine saw it (no receipts or cash to back it)."""
-        cmd = entry.command
-        view = OrderRecord(order_id=None, client_order_id=entry.client_order_id, symbol=cmd.symbol, side=cmd.side,
-                         type=cmd.order_type, time_in_force=cmd.tif,
-                         price=cmd.price if cmd.order_type == "limit" else None, quantity=cmd.quantity,
-                         status="REJECTED", reject_code=code, seq=seq)
-        self.by_client[(cmd.member, entry.client_order_id)] = view
+        view = refused_order(entry, code, seq)
+        self.by_client[(entry.command.member, entry.client_order_id)] = view
         return view
 
     def _fill(self, trade: Trade, order_id: int, side: str, leaves: int, entry_no: int) -> None:
@@ -200,3 +196,12 @@ class OrderViews:
             "members' fills are not their orders' fills"
         assert all(self.owner[f.order_id] == member for member, fills in self.fills.items() for f in fills), \
             "a fill is filed under another member"
+
+
+def refused_order(entry: Entry, code: str, seq: int = 0) -> OrderRecord:
+    """The REJECTED view of a new order refused with ``code`` (not recorded anywhere)."""
+    cmd = entry.command
+    return OrderRecord(order_id=None, client_order_id=entry.client_order_id, symbol=cmd.symbol, side=cmd.side,
+                       type=cmd.order_type, time_in_force=cmd.tif,
+                       price=cmd.price if cmd.order_type == "limit" else None, quantity=cmd.quantity,
+                       status="REJECTED", reject_code=code, seq=seq)

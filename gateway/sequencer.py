@@ -21,11 +21,14 @@ import traceback
 from collections.abc import Callable
 
 import asyncpg
+import msgspec
 
-from clearing.core import SettlementReport
+from clearing.core import ClearingRejected, SettlementReport
+from engine import NewOrder
 from exchange.clock import ClockTick
 from exchange.journal import Entry, decode_entry, encode_entry
 from exchange.state import ExchangeState, Result
+from exchange.views import refused_order
 from gateway.metrics import Metrics
 from gateway.pg import migrate
 from gateway.store import ACCOUNTS, JOURNAL, ORDERS, RECEIPT_EVENTS, RECEIPTS, REPORTS, TRADES, TRANSFERS, Batch, Store
@@ -211,11 +214,16 @@ class Exchange:
                 if first is not None:
                     results.append(Result([], first, duplicate=True))
                     continue
+            try:
+                data = encode_entry(entry)
+            except (OverflowError, msgspec.EncodeError) as e:  # the journal cannot hold it: refused, not applied
+                results.append(unjournalable(entry, str(e)))
+                continue
             self.entry_no += 1
             t0 = clock()
             results.append(state.apply(entry, self.entry_no, ts))
             metrics.match_latency.observe(clock() - t0)
-            journal.append((self.entry_no, self.batch_no + 1, ts, encode_entry(entry)))
+            journal.append((self.entry_no, self.batch_no + 1, ts, data))
         return journal, results
 
     def _drain(self, journal: list[tuple], results: list[Result], ts: int) -> Batch:
@@ -265,6 +273,14 @@ class Exchange:
         for (_, future, _), result in zip(queued, results, strict=True):
             if not future.done():
                 future.set_result(result)
+
+
+def unjournalable(entry: Entry, why: str) -> Result:
+    """The answer to a command the journal cannot encode (a number past 64 bits): refused
+    before it is applied, so nothing changes and nothing is journaled."""
+    refusal = ClearingRejected("OUT_OF_RANGE", f"a number in the command is out of range: {why}")
+    view = refused_order(entry, refusal.code) if type(entry.command) is NewOrder else None
+    return Result([], view, refusal)
 
 
 def results_reports(results: list[Result]) -> list[SettlementReport]:

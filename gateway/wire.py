@@ -151,7 +151,7 @@ def instrument_view(inst: Instrument) -> InstrumentView:
     """An instrument with its prices in yuan (an unbounded upper limit shown as 10^13 yuan)."""
     return InstrumentView(symbol=inst.symbol, tick=to_yuan(inst.tick), lot_size=inst.lot_size,
                           ref_price=to_yuan(inst.ref_price), band_bps=inst.band_bps, lower_limit=to_yuan(inst.lower),
-                          upper_limit=to_yuan(min(inst.upper, 10**15)), max_limit_qty=inst.max_limit_qty,
+                          upper_limit=to_yuan(inst.upper), max_limit_qty=inst.max_limit_qty,
                           max_market_qty=inst.max_market_qty, protection_ticks=inst.protection_ticks,
                           session=inst.session)
 

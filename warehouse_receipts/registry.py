@@ -324,8 +324,8 @@ class Registry:
             return ReceiptRejected(code, f"receipt {receipt.receipt_id} is {receipt.state}")
         if owner_only and actor != receipt.owner:
             return ReceiptRejected("NOT_OWNER", f"receipt {receipt.receipt_id} belongs to another member")
-        if counterparty and counterparty == receipt.owner:
-            return ReceiptRejected("INVALID_COUNTERPARTY", "the counterparty is the owner")
+        if counterparty == receipt.owner or (not counterparty and action in ("transfer", "pledge")):
+            return ReceiptRejected("INVALID_COUNTERPARTY", "name a counterparty other than the owner")
         return None
 
     def _move(self, receipt: Receipt, action: str, actor: str, ts_ns: int, counterparty: str = "",

@@ -78,3 +78,26 @@ async def clock_scenario(url: str) -> None:
 
 def test_a_timer_fires_from_a_journaled_clock_tick_and_replays(database_url: str) -> None:
     asyncio.run(clock_scenario(database_url))
+
+
+async def out_of_range_scenario(url: str) -> None:
+    """A number the journal cannot hold (past 64 bits) is refused before it is applied: the
+    sequencer carries on, nothing is journaled for it, the other commands of its batch commit."""
+    ex = await Exchange.open(url)
+    await ex.submit(Entry(CF))
+    await ex.submit(Entry(SetSession("CF", "continuous")))
+    results = await asyncio.gather(
+        ex.submit(order("m1", "buy", 1, 10**20, "huge")),
+        ex.submit(order("m1", "buy", 1, 1_500_000, "fine")),
+    )
+    assert results[0].rejection.code == "OUT_OF_RANGE" and results[0].view.status == "REJECTED"
+    assert results[1].view.status == "NEW"
+    entries = ex.entry_no
+    await ex.close()
+    again = await Exchange.open(url)
+    assert again.entry_no == entries and again.state.first_answer("m1", "fine") is not None
+    await again.close()
+
+
+def test_a_number_past_64_bits_is_refused_and_the_sequencer_carries_on(database_url: str) -> None:
+    asyncio.run(out_of_range_scenario(database_url))

@@ -24,7 +24,7 @@ from engine.events import (
     Trade,
 )
 from engine.snapshot import Snapshot, encode_snapshot, state_hash_of
-from engine.state import Instrument, Order
+from engine.state import MAX_PRICE, Instrument, Order
 
 ALLOWED_FROM = {
     "pre_open": {"closed", "halted"},
@@ -85,7 +85,7 @@ class ReferenceBook:
 
     def band(self, inst: dict) -> tuple[int, int]:
         if inst["band_bps"] == 0:
-            return inst["tick"], 1 << 62
+            return inst["tick"], MAX_PRICE  # no price above the engine's declared bound, band or no band
         ref, tick = inst["ref_price"], inst["tick"]
         width = ref * inst["band_bps"] // 10_000
         lo = ref - width
@@ -93,7 +93,7 @@ class ReferenceBook:
         if lower < lo:
             lower += tick
         upper = (ref + width) // tick * tick
-        return max(lower, tick), upper
+        return max(lower, tick), min(upper, MAX_PRICE)
 
     @staticmethod
     def crosses(side: str, limit: int, price: int) -> bool:
