@@ -8,6 +8,7 @@ and must arrive within the receive window of its ``X-Timestamp`` (milliseconds).
 """
 
 import hashlib
+import heapq
 import hmac
 import os
 import secrets
@@ -118,3 +119,26 @@ class TokenBucket:
             self.tokens -= 1
             return 0.0
         return (1 - self.tokens) / self.rate
+
+
+class Nonces:
+    """Nonces of signed messages whose timestamps are still inside the receive window: each
+    (key, nonce) is accepted once. Past the window the timestamp check refuses a replay, so a
+    nonce is forgotten then; record a nonce only after its signature verified."""
+
+    def __init__(self, window_ms: int = RECEIVE_WINDOW_MS) -> None:
+        self.window_ms = window_ms
+        self._seen: set[tuple[str, str]] = set()
+        self._expiry: list[tuple[int, str, str]] = []  # heap of (last acceptable moment, key, nonce)
+
+    def use(self, api_key: str, nonce: str, timestamp_ms: int, now_ms: int | None = None) -> bool:
+        """True the first time ``nonce`` comes with ``api_key``; False for a replay."""
+        now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+        while self._expiry and self._expiry[0][0] < now:
+            _, key, old = heapq.heappop(self._expiry)
+            self._seen.discard((key, old))
+        if (api_key, nonce) in self._seen:
+            return False
+        self._seen.add((api_key, nonce))
+        heapq.heappush(self._expiry, (timestamp_ms + self.window_ms, api_key, nonce))
+        return True

@@ -23,9 +23,9 @@ disconnected with a reason rather than slowing the exchange. Messages a client d
 are to be ignored.
 """
 
-import asyncio
 import time
 from collections import defaultdict
+from collections.abc import Callable
 
 import msgspec
 
@@ -63,10 +63,11 @@ class Subscriber:
     to every subscriber's transport. The transport's write buffer is the send queue; once it
     holds more than ``limit`` bytes the consumer is too slow and is disconnected."""
 
-    def __init__(self, ws, limit: int = SEND_BUFFER_LIMIT) -> None:
+    def __init__(self, ws, limit: int = SEND_BUFFER_LIMIT, close: Callable[[int, str], None] | None = None) -> None:
         self.ws = ws
         self.transport = ws.io_proto.transport
         self.limit = limit
+        self.close = close or ws.fail_connection  # close(code, reason): starts closing the connection
         self.channels: set[str] = set()
         self.member: str | None = None
         self.cancel_on_disconnect = False
@@ -78,7 +79,7 @@ class Subscriber:
             return
         if self.transport.get_write_buffer_size() > self.limit:
             self.dropped = "slow consumer: send buffer full"
-            asyncio.get_running_loop().create_task(self.ws.close(code=4008, reason=self.dropped))
+            self.close(4008, self.dropped)  # the close frame goes after what is queued
             return
         self.transport.write(frame)
 

@@ -1,6 +1,8 @@
 """Client helpers for ``/v1/ws``: a local order book kept from snapshot + deltas that detects
 gaps, and the signed login message."""
 
+import json
+import secrets
 import time
 from decimal import Decimal
 
@@ -8,7 +10,7 @@ from gateway.auth import sign
 
 
 class Gap(Exception):
-    """A delta arrived out of sequence: re-subscribe for a fresh snapshot."""
+    """A delta arrived out of sequence: unsubscribe and subscribe again for a fresh snapshot."""
 
 
 class LocalBook:
@@ -40,8 +42,18 @@ class LocalBook:
         return [list(x) for x in bids], [list(x) for x in asks]
 
 
-def login_message(api_key: str, api_secret: str, cancel_on_disconnect: bool = False) -> dict:
-    """A signed ``login``: the signature covers timestamp + GET + /v1/ws."""
+def login_body(nonce: str, cancel_on_disconnect: bool) -> bytes:
+    """What a ``login`` signs after timestamp + GET + /v1/ws, as the HTTP scheme signs a body:
+    compact JSON, keys sorted, of everything the login asks for and its nonce."""
+    return json.dumps({"cancel_on_disconnect": cancel_on_disconnect, "nonce": nonce},
+                      separators=(",", ":"), sort_keys=True).encode()
+
+
+def login_message(api_key: str, api_secret: str, cancel_on_disconnect: bool = False,
+                  nonce: str | None = None) -> dict:
+    """A signed ``login`` with a fresh nonce (the server accepts each nonce once)."""
     ts = str(time.time_ns() // 1_000_000)
-    return {"type": "login", "api_key": api_key, "timestamp": ts,
-            "signature": sign(api_secret, ts, "GET", "/v1/ws", b""), "cancel_on_disconnect": cancel_on_disconnect}
+    nonce = nonce or secrets.token_hex(16)
+    return {"type": "login", "api_key": api_key, "timestamp": ts, "nonce": nonce,
+            "cancel_on_disconnect": cancel_on_disconnect,
+            "signature": sign(api_secret, ts, "GET", "/v1/ws", login_body(nonce, cancel_on_disconnect))}

@@ -1,22 +1,266 @@
 """The ``/v1/ws`` endpoint: subscribe to public channels, log in for the private ``orders``
-stream (optionally cancelling the member's orders when the socket drops), heartbeats."""
+stream (optionally cancelling the member's orders when the socket drops), heartbeats.
+
+What a client sends is bounded per connection (``Limits``, each overridable by
+``COMMEX_WS_<FIELD>``): frames are parsed a slice at a time and the socket is not read while
+parsed ones wait (``Inbound``), so a client that writes without reading holds a bounded amount
+of memory; every frame spends a token of the connection's bucket and an empty bucket closes the
+connection with 1008, a message above the size limit closes it with 1009, a text frame that is
+not UTF-8 with 1007. Each message decodes into the Struct of its ``type``; a malformed one is
+answered with ``MALFORMED_MESSAGE`` and the connection kept. A channel is subscribed once, up to
+``max_channels``; connections not logged in are capped per client address. A ``login`` signs
+its options and a nonce, accepted once (``gateway.auth.Nonces``)."""
 
 import asyncio
 import contextlib
 import os
+from collections import Counter, deque
 from collections.abc import Callable
+from typing import Annotated, Any
 
 import msgspec
-from sanic import Blueprint, Request, Sanic
+from sanic import Blueprint, Request, Sanic, Websocket
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 
 from engine import MassCancel
 from exchange.journal import Entry
-from gateway.auth import AuthError
+from gateway.auth import AuthError, Nonces, TokenBucket
 from gateway.feed import FLUSH_SECONDS, HEARTBEAT_SECONDS, SEND_BUFFER_LIMIT, Publisher, Subscriber, text_frame
+from gateway.feed_client import login_body
 
 bp = Blueprint("ws")
 _encode = msgspec.json.Encoder().encode
+PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 
+
+class Limits(msgspec.Struct, frozen=True):
+    """What one connection may send and hold (all positive)."""
+
+    max_message: PositiveInt = 4096  # bytes in a message; beyond: close 1009
+    rate: PositiveFloat = 20.0  # frames a second (control frames included) ...
+    burst: PositiveFloat = 100.0  # ... in bursts of up to this many; beyond: close 1008
+    max_channels: PositiveInt = 64  # public channels per connection
+    anonymous_per_address: PositiveInt = 16  # connections not logged in, per client address; beyond: close 1008
+    send_buffer: PositiveInt = SEND_BUFFER_LIMIT  # bytes queued for a client before it counts as slow (4008)
+
+    @classmethod
+    def from_env(cls) -> "Limits":
+        """The defaults, overridden by ``COMMEX_WS_MAX_MESSAGE`` etc. where set."""
+        given = {f: os.environ[f"COMMEX_WS_{f.upper()}"] for f in cls.__struct_fields__
+                 if f"COMMEX_WS_{f.upper()}" in os.environ}
+        return msgspec.convert(given, cls, strict=False)
+
+
+# ------------------------------------------------------------------ messages a client sends
+
+Channel = Annotated[str, msgspec.Meta(max_length=64)]
+Nonce = Annotated[str, msgspec.Meta(pattern="^[0-9A-Za-z_-]{16,64}$")]
+
+
+class Subscribe(msgspec.Struct, tag_field="type", tag="subscribe"):
+    channels: list[Channel]
+
+
+class Unsubscribe(msgspec.Struct, tag_field="type", tag="unsubscribe"):
+    channels: list[Channel]
+
+
+class Login(msgspec.Struct, tag_field="type", tag="login"):
+    """Signed as timestamp + GET + /v1/ws + ``login_body(nonce, cancel_on_disconnect)``."""
+
+    api_key: Annotated[str, msgspec.Meta(max_length=64)]
+    timestamp: Annotated[str, msgspec.Meta(pattern="^[0-9]{1,16}$")]
+    nonce: Nonce
+    signature: Annotated[str, msgspec.Meta(max_length=128)]
+    cancel_on_disconnect: bool = False
+
+
+class Ping(msgspec.Struct, tag_field="type", tag="ping"):
+    id: int | Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+
+class Envelope(msgspec.Struct):
+    """Just the ``type``: tells an unknown type from a malformed message."""
+
+    type: str
+
+
+_decode = msgspec.json.Decoder(Subscribe | Unsubscribe | Login | Ping).decode
+_decode_type = msgspec.json.Decoder(Envelope).decode
+
+
+# ------------------------------------------------------------------ reading, within limits
+
+class Refused(Exception):
+    """The client broke a limit: close with ``code``."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+class Inbound:
+    """What one client sends, read a slice at a time.
+
+    Sanic's reader parses every byte as it arrives and queues the frames in a task per read,
+    without bound. This replaces it on the connection (``data_received`` etc.): received bytes
+    wait unparsed with the transport paused, and are parsed ``SLICE`` bytes at a time as the
+    handler asks for messages. Pings are answered and pongs acknowledged as Sanic would."""
+
+    SLICE = 4096
+    LINGER_BYTES = 1024 * 1024  # read at most this much more from a client being closed ...
+    REFUSED_LINGER_BYTES = 64 * 1024  # ... or from one that broke a limit
+
+    def __init__(self, ws: Websocket, limits: Limits) -> None:
+        self.ws, self.proto, self.transport = ws, ws.ws_proto, ws.io_proto.transport
+        self.proto.max_message_size = limits.max_message  # websockets closes 1009 beyond it
+        self.bucket = TokenBucket(limits.rate, limits.burst)
+        self.unparsed = bytearray()
+        self.frames: deque[Frame] = deque()
+        self.wake = asyncio.Event()
+        self.gone = False
+        self.linger_bytes = self.LINGER_BYTES
+        self._eof_received, self._connection_lost = ws.eof_received, ws.connection_lost
+        ws.data_received, ws.eof_received, ws.connection_lost = \
+            self.data_received, self.eof_received, self.connection_lost
+
+    def data_received(self, data: bytes) -> None:
+        self.unparsed += data
+        self.transport.pause_reading()
+        self.wake.set()
+
+    def eof_received(self) -> bool | None:
+        self.gone = True
+        self.wake.set()
+        return self._eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._connection_lost(exc)
+        self.gone = True
+        self.wake.set()
+
+    async def message(self) -> str | bytes | None:
+        """The next message (str for text, bytes for binary), or None once the connection is
+        closing or gone; raises Refused for a flood or a text message that is not UTF-8."""
+        first = frame = await self._frame()
+        if first is None:
+            return None
+        parts = [first.data]
+        while not frame.fin:  # a fragmented message: websockets checks the order and the total size
+            if (frame := await self._frame()) is None:
+                return None
+            parts.append(frame.data)
+        payload = b"".join(parts)
+        if first.opcode is Opcode.BINARY:
+            return payload
+        try:
+            return payload.decode()
+        except UnicodeDecodeError:
+            raise Refused(1007, "text frames must be UTF-8") from None
+
+    async def _frame(self) -> Frame | None:
+        """The next data frame, parsing the next slice when none is waiting."""
+        while not self.frames:
+            if self.gone or self.proto.state is not State.OPEN:
+                return None
+            if self.unparsed:
+                await self._parse_slice()
+            else:
+                await self._more()
+        return self.frames.popleft()
+
+    async def _more(self) -> None:
+        """Read again and wait for data or the end of the connection."""
+        self.wake.clear()
+        if not self.transport.is_closing():
+            self.transport.resume_reading()
+        await self.wake.wait()
+
+    async def _parse_slice(self, keep: bool = True) -> None:
+        """Parse the next slice; queue its data frames (or drop them: ``keep=False``)."""
+        chunk = bytes(self.unparsed[:self.SLICE])
+        del self.unparsed[:self.SLICE]
+        self.proto.receive_data(chunk)
+        await self._send(self.proto.data_to_send())
+        for frame in self.proto.events_received():
+            if keep and self.bucket.take():
+                raise Refused(1008, f"rate limit: more than {self.bucket.rate:g} frames a second")
+            if frame.opcode is Opcode.PONG:
+                await self.ws.process_pong(frame)
+            elif keep and frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+                self.frames.append(frame)
+        await asyncio.sleep(0)  # a slice at a time: other connections and requests go in between
+
+    async def _send(self, out: list[bytes]) -> None:
+        """Send what parsing produced: pongs, a close frame; its end of stream (``b""``, once the
+        close handshake is done or failed) half-closes, and ``linger`` waits for the client's."""
+        if frames := [data for data in out if data]:
+            await self.ws.send_data(frames)
+        if b"" in out and self.transport.can_write_eof() and not self.transport.is_closing():
+            self.transport.write_eof()
+
+    def close(self, code: int, reason: str, linger_bytes: int = LINGER_BYTES) -> None:
+        """Start the closing handshake: a close frame after what is queued (without waiting for
+        the client to read it); ``message`` then returns None and ``linger`` finishes."""
+        self.linger_bytes = min(self.linger_bytes, linger_bytes)
+        if self.proto.state is State.OPEN and not self.transport.is_closing():
+            self.proto.send_close(code, reason)
+            for data in self.proto.data_to_send():
+                self.transport.write(data)
+        self.wake.set()
+
+    async def linger(self) -> None:
+        """Read and drop what the client sends (its close frame answers ours, then we half-close)
+        until it closes its end, for at most the close timeout and ``linger_bytes``; then close
+        the socket. Closing with input unread would reset the connection, and the client would
+        lose the close frame and whatever was queued before it."""
+        if self.proto.state is State.OPEN:
+            self.close(1000, "")
+        dropped = 0
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.ws.close_timeout):
+                while not self.gone and dropped < self.linger_bytes:
+                    if self.unparsed:
+                        dropped += min(len(self.unparsed), self.SLICE)
+                        await self._parse_slice(keep=False)
+                    else:
+                        await self._more()
+        if not self.gone:
+            self.ws.fail_connection(1006)  # closes the socket
+        self.detach()
+
+    def detach(self) -> None:
+        """Drop the buffers and hand the connection's callbacks back to Sanic: the connection's
+        objects live in reference cycles until the collector finds them, and should not hold
+        our buffers meanwhile."""
+        for name in ("data_received", "eof_received", "connection_lost"):
+            self.ws.__dict__.pop(name, None)
+        self.unparsed = bytearray()
+        self.frames.clear()
+
+
+class Anonymous:
+    """Connections not logged in, counted per client address."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count: Counter[str] = Counter()
+
+    def admit(self, address: str) -> bool:
+        if self.count[address] >= self.limit:
+            return False
+        self.count[address] += 1
+        return True
+
+    def release(self, address: str) -> None:
+        self.count[address] -= 1
+        if self.count[address] <= 0:
+            del self.count[address]
+
+
+# ------------------------------------------------------------------ lifecycle
 
 async def heartbeats(app: Sanic) -> None:
     while True:
@@ -30,78 +274,142 @@ async def flushes(app: Sanic) -> None:
         app.ctx.publisher.flush()
 
 
+@bp.before_server_start
+async def set_limits(app: Sanic) -> None:
+    app.ctx.ws_limits = Limits.from_env()
+    app.ctx.ws_anonymous = Anonymous(app.ctx.ws_limits.anonymous_per_address)
+    app.ctx.ws_nonces = Nonces(app.ctx.auth.window_ms)
+
+
 @bp.after_server_start
 async def start_publishing(app: Sanic) -> None:
     app.add_task(heartbeats(app), name="heartbeats")
     app.add_task(flushes(app), name="market-data")
 
 
+@bp.signal("websocket.handler.before")
+async def take_over_reading(request: Request, websocket: Websocket) -> None:
+    """Runs inline right after the handshake, before any frame can reach Sanic's reader."""
+    request.ctx.inbound = Inbound(websocket, request.app.ctx.ws_limits)
+
+
+# ------------------------------------------------------------------ messages
+
 def reply(subscriber: Subscriber, message: dict) -> None:
     subscriber.offer(text_frame(_encode(message)))
 
 
-def subscribe(request: Request, subscriber: Subscriber, message: dict) -> None:
+def error(subscriber: Subscriber, code: str, message: str, **extra: Any) -> None:
+    reply(subscriber, {"type": "error", "code": code, "message": message, **extra})
+
+
+def subscribe(request: Request, subscriber: Subscriber, message: Subscribe) -> None:
+    """Each new channel is answered with its snapshot (or ``subscribed``); a channel already
+    subscribed is not added again: unsubscribe first for a fresh snapshot."""
     publisher: Publisher = request.app.ctx.publisher
-    for channel in message.get("channels", []):
-        first = publisher.subscribe(subscriber, str(channel))
-        reply(subscriber, first or {"type": "error", "code": "UNKNOWN_CHANNEL", "message": str(channel)})
+    cap = request.app.ctx.ws_limits.max_channels
+    for channel in message.channels:
+        if channel in subscriber.channels:
+            error(subscriber, "ALREADY_SUBSCRIBED", f"already subscribed to {channel}; unsubscribe first for a "
+                  "fresh snapshot", channel=channel)
+        elif len(subscriber.channels) >= cap:
+            error(subscriber, "TOO_MANY_CHANNELS", f"at most {cap} channels per connection", channel=channel)
+        else:
+            first = publisher.subscribe(subscriber, channel)
+            if first is None:
+                error(subscriber, "UNKNOWN_CHANNEL", channel, channel=channel)
+            else:
+                reply(subscriber, first)
 
 
-def unsubscribe(request: Request, subscriber: Subscriber, message: dict) -> None:
-    for channel in message.get("channels", []):
-        request.app.ctx.publisher.unsubscribe(subscriber, str(channel))
-    reply(subscriber, {"type": "unsubscribed", "channels": message.get("channels", [])})
+def unsubscribe(request: Request, subscriber: Subscriber, message: Unsubscribe) -> None:
+    for channel in message.channels:
+        request.app.ctx.publisher.unsubscribe(subscriber, channel)
+    reply(subscriber, {"type": "unsubscribed", "channels": message.channels})
 
 
-def login(request: Request, subscriber: Subscriber, message: dict) -> None:
-    """A signature over ``GET /v1/ws`` opens the member's private ``orders`` stream."""
+def login(request: Request, subscriber: Subscriber, message: Login) -> None:
+    """A signature over timestamp + ``GET /v1/ws`` + the login's options and nonce opens the
+    member's private ``orders`` stream; each nonce is accepted once."""
+    ctx = request.app.ctx
+    if subscriber.member is not None:
+        return error(subscriber, "ALREADY_LOGGED_IN", f"logged in as {subscriber.member}")
     try:
-        key = request.app.ctx.auth.verify(message.get("api_key"), str(message.get("timestamp", "")),
-                                          message.get("signature"), "GET", "/v1/ws", b"")
+        key = ctx.auth.verify(message.api_key, message.timestamp, message.signature, "GET", "/v1/ws",
+                              login_body(message.nonce, message.cancel_on_disconnect))
     except AuthError as e:
-        reply(subscriber, {"type": "error", "code": e.code, "message": e.message})
-        return
-    subscriber.cancel_on_disconnect = bool(message.get("cancel_on_disconnect"))
+        return error(subscriber, e.code, e.message)
+    if not ctx.ws_nonces.use(key.api_key, message.nonce, int(message.timestamp)):
+        return error(subscriber, "REPLAYED_NONCE", "this login's nonce was used before: sign a new one")
+    ctx.ws_anonymous.release(request.client_ip)
+    subscriber.cancel_on_disconnect = message.cancel_on_disconnect
     reply(subscriber, {"type": "logged_in", "member": key.member,
                        "cancel_on_disconnect": subscriber.cancel_on_disconnect})
-    reply(subscriber, request.app.ctx.publisher.login(subscriber, key.member))
+    reply(subscriber, ctx.publisher.login(subscriber, key.member))
 
 
-def ping(request: Request, subscriber: Subscriber, message: dict) -> None:
-    reply(subscriber, {"type": "pong", "id": message.get("id")})
+def ping(request: Request, subscriber: Subscriber, message: Ping) -> None:
+    reply(subscriber, {"type": "pong", "id": message.id})
 
 
-MESSAGES: dict[str, Callable[[Request, Subscriber, dict], None]] = {
-    "subscribe": subscribe, "unsubscribe": unsubscribe, "login": login, "ping": ping,
+HANDLERS: dict[type, Callable[[Request, Subscriber, Any], None]] = {
+    Subscribe: subscribe, Unsubscribe: unsubscribe, Login: login, Ping: ping,
 }
+TYPES = frozenset(t.__struct_config__.tag for t in HANDLERS)
+
+
+def malformed(subscriber: Subscriber, raw: str | bytes, problem: str) -> None:
+    """Answer a message that did not decode: an unknown ``type``, or a malformed message."""
+    try:
+        kind = _decode_type(raw).type
+    except (msgspec.DecodeError, RecursionError):
+        kind = None
+    if kind is not None and kind not in TYPES:
+        error(subscriber, "UNKNOWN_TYPE", f"unknown message type {kind[:64]!r}")
+    else:
+        error(subscriber, "MALFORMED_MESSAGE", problem[:200])
 
 
 def on_message(request: Request, subscriber: Subscriber, raw: str | bytes) -> None:
     """Answer one client message; every reply goes through the subscriber's bounded queue."""
+    if isinstance(raw, bytes):
+        return error(subscriber, "MALFORMED_MESSAGE", "send JSON in text frames")
     try:
-        message = msgspec.json.decode(raw)
-        kind = message.get("type")
-    except (msgspec.DecodeError, AttributeError):
-        reply(subscriber, {"type": "error", "code": "MALFORMED_MESSAGE", "message": "send JSON objects"})
-        return
-    handler = MESSAGES.get(kind) if isinstance(kind, str) else None
-    if handler is None:
-        reply(subscriber, {"type": "error", "code": "UNKNOWN_TYPE", "message": f"unknown message type {kind!r}"})
-    else:
-        handler(request, subscriber, message)
+        message = _decode(raw)
+    except msgspec.DecodeError as e:
+        return malformed(subscriber, raw, str(e))
+    except RecursionError:
+        return error(subscriber, "MALFORMED_MESSAGE", "JSON nested too deeply")
+    HANDLERS[type(message)](request, subscriber, message)
 
 
 @bp.websocket("/v1/ws")
-async def feed(request: Request, ws) -> None:
-    exchange = request.app.ctx.exchange
-    subscriber = Subscriber(ws, int(os.environ.get("COMMEX_WS_SEND_BUFFER", SEND_BUFFER_LIMIT)))
-    exchange.metrics.ws_clients.inc()
+async def feed(request: Request, ws: Websocket) -> None:
+    ctx = request.app.ctx
+    inbound: Inbound = request.ctx.inbound
+    if not ctx.ws_anonymous.admit(request.client_ip):
+        inbound.close(1008, "too many connections not logged in from this address", Inbound.REFUSED_LINGER_BYTES)
+        await inbound.linger()
+        return
+    subscriber = Subscriber(ws, ctx.ws_limits.send_buffer, inbound.close)
+    ctx.exchange.metrics.ws_clients.inc()
     try:
-        while (raw := await ws.recv()) is not None:
+        while (raw := await inbound.message()) is not None:
             on_message(request, subscriber, raw)
+    except Refused as refused:
+        inbound.close(refused.code, refused.reason, Inbound.REFUSED_LINGER_BYTES)
     finally:
-        request.app.ctx.publisher.drop(subscriber)
-        exchange.metrics.ws_clients.dec()
-        if subscriber.cancel_on_disconnect and subscriber.member:
-            with contextlib.suppress(Exception):
-                await exchange.submit(Entry(MassCancel(member=subscriber.member)))
+        await disconnected(request, subscriber)
+        await inbound.linger()
+        ctx.exchange.metrics.ws_clients.dec()
+        if subscriber.member is None:  # a login released its slot
+            ctx.ws_anonymous.release(request.client_ip)
+
+
+async def disconnected(request: Request, subscriber: Subscriber) -> None:
+    """Stop publishing to the connection; cancel the member's orders if its login asked for that."""
+    ctx = request.app.ctx
+    ctx.publisher.drop(subscriber)
+    if subscriber.member is not None and subscriber.cancel_on_disconnect:
+        with contextlib.suppress(Exception):
+            await ctx.exchange.submit(Entry(MassCancel(member=subscriber.member)))

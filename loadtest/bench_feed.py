@@ -77,7 +77,8 @@ def main() -> int:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 8.0
     with tempfile.TemporaryDirectory(prefix="commex-feed-") as tmp:
         work = Path(tmp)
-        exchange = ServerProcess(work / "var", database_url(work, keep=False), rate=1e9, burst=1e9)
+        exchange = ServerProcess(work / "var", database_url(work, keep=False), rate=1e9, burst=1e9,
+                                 env={"COMMEX_WS_ANONYMOUS_PER_ADDRESS": str(SUBSCRIBERS)})  # all from 127.0.0.1
         exchange.cli("demo")
         exchange.start()
         try:

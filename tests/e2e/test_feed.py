@@ -140,7 +140,9 @@ def test_cancel_on_disconnect(server) -> None:
 
 
 def test_slow_consumer_is_cut_and_the_exchange_carries_on(database_url, tmp_path) -> None:
-    server = ServerProcess(tmp_path / "var", database_url, env={"COMMEX_WS_SEND_BUFFER": "65536"})
+    # requests beyond the default rate limit would close the connection with 1008 first
+    server = ServerProcess(tmp_path / "var", database_url,
+                           env={"COMMEX_WS_SEND_BUFFER": "65536", "COMMEX_WS_RATE": "1e6", "COMMEX_WS_BURST": "1e6"})
     server.cli("demo")
     server.start()
     try:
@@ -153,8 +155,9 @@ def test_slow_consumer_is_cut_and_the_exchange_carries_on(database_url, tmp_path
                     websockets.connect(ws_url(server), max_queue=1) as slow:
                 await healthy.send(json.dumps({"type": "subscribe", "channels": ["trades.CF2701"]}))
                 await until(healthy, lambda m: m["type"] == "subscribed")
-                for _ in range(3_000):  # ask for snapshots and never read them
+                for _ in range(3_000):  # ask for snapshots (one per subscription) and never read them
                     await slow.send(json.dumps({"type": "subscribe", "channels": ["book.CF2701"]}))
+                    await slow.send(json.dumps({"type": "unsubscribe", "channels": ["book.CF2701"]}))
                 await asyncio.sleep(3)  # and read nothing meanwhile: a slow consumer
                 status, _ = await asyncio.to_thread(seller.place, "CF2701", "sell", 1, "14400", "after-flood")
                 assert status == 201  # order entry is not held up by the slow reader
