@@ -17,7 +17,7 @@ from gateway.errors import ApiError
 from gateway.http import decode, fen, query_int, require, respond, submit
 from gateway.prices import to_yuan
 from gateway.reconcile import reconcile
-from gateway.wire import LEDGER_LIMIT
+from gateway.wire import LEDGER_LIMIT, Money
 
 bp = Blueprint("clearing")
 
@@ -26,7 +26,7 @@ _STRICT = {"forbid_unknown_fields": True, "kw_only": True}
 
 class FundingRequest(msgspec.Struct, **_STRICT):
     member: str
-    amount: Annotated[str, Meta(description="yuan, e.g. \"1000000.00\"")]
+    amount: Money
     reference: Annotated[str, Meta(min_length=1, max_length=64)]
 
 
@@ -123,7 +123,7 @@ async def funding(request: Request, kind: type) -> HTTPResponse:
     req: FundingRequest = decode(request, FundingRequest)
     if req.member not in request.app.ctx.members:
         raise ApiError(422, "UNKNOWN_MEMBER", f"no member {req.member}")
-    amount = fen(req.amount, "amount")
+    amount = fen(req.amount, "amount", "INVALID_AMOUNT")
     if amount <= 0:
         raise ApiError(400, "INVALID_AMOUNT", "the amount must be positive")
     record = await run(request, kind(actor=key.member, member=req.member, amount=amount, reference=req.reference))

@@ -12,6 +12,7 @@ from clearing.financing import AddCollateral, DecideLoan, Financing, Loan, Repay
 from gateway.errors import FINANCING_STATUS, ApiError
 from gateway.http import decode, fen, require, respond, submit
 from gateway.prices import to_yuan
+from gateway.wire import Money
 
 bp = Blueprint("financing")
 _STRICT = {"forbid_unknown_fields": True, "kw_only": True}
@@ -30,12 +31,12 @@ class TermsRequest(msgspec.Struct, **_STRICT):
 class LoanRequest(msgspec.Struct, **_STRICT):
     lender: str
     receipt_ids: Annotated[list[str], Meta(min_length=1, max_length=100)]
-    principal: str
+    principal: Money
     tenor_days: Annotated[int, Meta(gt=0, le=3_650)]
 
 
 class RepayRequest(msgspec.Struct, **_STRICT):
-    amount: str | None = None  # yuan of principal; omitted: the whole loan with its interest
+    amount: Money | None = None  # yuan of principal; omitted: the whole loan with its interest
 
 
 class CollateralRequest(msgspec.Struct, **_STRICT):
@@ -51,7 +52,7 @@ class LoanView(msgspec.Struct, kw_only=True):
     commodity: str
     receipt_ids: list[str]
     state: str
-    principal: str
+    principal: Money
     interest: str
     owed: str
     value: str
@@ -121,9 +122,9 @@ async def list_terms(request: Request) -> HTTPResponse:
 async def request_loan(request: Request) -> HTTPResponse:
     key = require(request, "trader", "supplier")
     req: LoanRequest = decode(request, LoanRequest)
-    loan = await run(request, RequestLoan(actor=key.member, lender=req.lender,
-                                          receipt_ids=req.receipt_ids, principal=fen(req.principal, "principal"),
-                                          tenor_days=req.tenor_days))
+    principal = fen(req.principal, "principal", "INVALID_AMOUNT")
+    loan = await run(request, RequestLoan(actor=key.member, lender=req.lender, receipt_ids=req.receipt_ids,
+                                          principal=principal, tenor_days=req.tenor_days))
     return respond(loan_view(loan), 201)
 
 
@@ -164,7 +165,7 @@ async def decline(request: Request, loan_id: int) -> HTTPResponse:
 async def repay(request: Request, loan_id: int) -> HTTPResponse:
     visible_loan(request, loan_id)
     req: RepayRequest = decode(request, RepayRequest)
-    amount = fen(req.amount, "amount") if req.amount is not None else 0
+    amount = fen(req.amount, "amount", "INVALID_AMOUNT") if req.amount is not None else 0
     if req.amount is not None and amount <= 0:
         raise ApiError(400, "INVALID_AMOUNT", "the amount must be positive")
     loan = await run(request, RepayLoan(actor=request.ctx.key.member, loan_id=loan_id,

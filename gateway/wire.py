@@ -2,6 +2,8 @@
 definition validates requests (unknown fields rejected), encodes answers and feeds
 ``/openapi.json``."""
 
+import functools
+import typing
 from typing import Annotated, Literal, NamedTuple
 
 import msgspec
@@ -9,10 +11,16 @@ from msgspec import Meta
 
 from engine import Instrument
 from exchange.views import FillRecord, OrderRecord
-from gateway.prices import to_yuan
+from gateway.prices import MONEY_MAX_LENGTH, MONEY_PATTERN, to_yuan
 
 ClientOrderId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
-Price = Annotated[str, Meta(max_length=24, description="decimal yuan per quote unit, e.g. \"15005.00\"")]
+_GRAMMAR = "ASCII digits (at most 13), optionally a point and one or two decimals; no sign, exponent or spaces"
+# The one money grammar (gateway.prices): a field that breaks it is 400 INVALID_PRICE or INVALID_AMOUNT.
+Price = Annotated[str, Meta(pattern=MONEY_PATTERN, max_length=MONEY_MAX_LENGTH,
+                            description=f"decimal yuan per quote unit, e.g. \"15005.00\": {_GRAMMAR}")]
+Money = Annotated[str, Meta(pattern=MONEY_PATTERN, max_length=MONEY_MAX_LENGTH,
+                            description=f"decimal yuan, e.g. \"1000000.00\": {_GRAMMAR}")]
+MONEY_CODES = {Price: "INVALID_PRICE", Money: "INVALID_AMOUNT"}
 Lots = Annotated[int, Meta(ge=0, le=1_000_000_000)]
 Symbol = Annotated[str, Meta(min_length=1, max_length=16)]
 Role = Literal["trader", "supplier", "warehouse", "clearing", "lender", "operator"]
@@ -111,12 +119,12 @@ class CancelAllResponse(msgspec.Struct):
 class InstrumentRequest(msgspec.Struct, **_STRICT):
     symbol: Symbol
     tick: Price
-    lot_size: Annotated[int, Meta(gt=0, description="kilograms per lot")]
+    lot_size: Annotated[int, Meta(gt=0, le=1_000_000, description="kilograms per lot")]
     ref_price: Price
     band_bps: Annotated[int, Meta(ge=0, le=10_000)] = 0
-    max_limit_qty: Annotated[int, Meta(gt=0)] = 1_000
-    max_market_qty: Annotated[int, Meta(gt=0)] = 200
-    protection_ticks: Annotated[int, Meta(ge=0)] = 10
+    max_limit_qty: Annotated[int, Meta(gt=0, le=1_000_000)] = 1_000
+    max_market_qty: Annotated[int, Meta(gt=0, le=1_000_000)] = 200
+    protection_ticks: Annotated[int, Meta(ge=0, le=1_000_000)] = 10
 
 
 class SessionRequest(msgspec.Struct, **_STRICT):
@@ -187,6 +195,13 @@ class ErrorResponse(msgspec.Struct):
     error: ErrorBody
 
 
+@functools.cache
+def money_code(kind: type, field: str) -> str | None:
+    """INVALID_PRICE or INVALID_AMOUNT if ``field`` of the Struct ``kind`` is money, else None."""
+    hint = typing.get_type_hints(kind, include_extras=True).get(field)
+    return next((code for t, code in MONEY_CODES.items() if t == hint or t in typing.get_args(hint)), None)
+
+
 class QueryInt(NamedTuple):
     """A bounded integer query parameter (bounds inclusive): read by ``gateway.http.query_int``,
     documented in ``/openapi.json``."""
@@ -214,8 +229,8 @@ class Health(msgspec.Struct):
 
 __all__ = [
     "AmendRequest", "BookView", "CancelAllRequest", "CancelAllResponse", "Credentials", "ErrorBody", "ErrorResponse",
-    "Fill", "Health", "InstrumentRequest", "InstrumentView", "MemberRequest", "OrderRequest", "OrderView", "QueryInt",
-    "SessionRequest", "TradeView",
+    "Fill", "Health", "InstrumentRequest", "InstrumentView", "MemberRequest", "Money", "OrderRequest", "OrderView",
+    "Price", "QueryInt", "SessionRequest", "TradeView", "money_code",
 ]
 
 
