@@ -29,6 +29,7 @@ from gateway.members import load_keys, load_members
 from gateway.pg import database_url
 from gateway.sequencer import Exchange
 
+MAX_URL_BYTES = 4_096  # path and query; longer is 414 (a whole request head is at most 8 KiB: 431)
 PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs", "/v1/ws"})
 PUBLIC_PREFIXES = ("/v1/market/",)
 BLUEPRINTS = (orders_api.bp, market_api.bp, receipts_api.bp, clearing_api.bp, financing_api.bp, admin_api.bp,
@@ -59,8 +60,23 @@ async def close_exchange(app: Sanic) -> None:
     await app.ctx.pool.close()
 
 
+async def failed(request: Request, exception: Exception) -> None:
+    """Mark a request whose answer is an error (signal ``http.lifecycle.exception``)."""
+    request.ctx.failed = True
+
+
 async def authenticate(request: Request) -> HTTPResponse | None:
-    """Verify the signature of a non-public request and spend a token of its key's bucket."""
+    """Refuse an overlong URL (414); verify the signature of a non-public request and spend a
+    token of its key's bucket.
+
+    Sanic runs request middleware also before answering a request that failed before its
+    handler (oversized body or head, unknown route, unparsable request, or a refusal here):
+    such a request is answered with its own error, not 401.
+    """
+    if getattr(request.ctx, "failed", False):
+        return None
+    if len(request.raw_url) > MAX_URL_BYTES:
+        return errors.error(414, "URI_TOO_LONG", f"the URL exceeds {MAX_URL_BYTES} bytes")
     if request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES):
         return None
     ctx = request.app.ctx
@@ -89,6 +105,7 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
     app.ctx.data_dir, app.ctx.rate_limit = data_dir, (rate, burst)
     app.before_server_start(open_exchange)
     app.before_server_stop(close_exchange)
+    app.signal("http.lifecycle.exception")(failed)
     app.on_request(authenticate)
     for exceptions, handler in errors.HANDLERS:
         app.exception(*exceptions)(handler)

@@ -3,6 +3,8 @@ is a 4xx with the error shape. Money is one strict decimal grammar (digits, at m
 decimals, bounded length); integers have declared ranges; oversized requests are 413/414/431.
 Against a real server and PostgreSQL; each test checks the server process survived."""
 
+import socket
+
 import pytest
 
 from gateway.client import Client
@@ -152,3 +154,53 @@ def test_invalid_utf8_in_a_json_string_is_400(alive) -> None:
         client = ops if b"roles" in raw else alive.client(TRADER)
         status, body = client.request("POST", path, raw=raw, headers=client.headers("POST", path, raw))
         assert status == 400 and body["error"]["code"] == "MALFORMED_JSON", (status, body)
+
+
+def raw_exchange(server, request: bytes) -> tuple[int, bytes]:
+    """Send ``request`` on a new connection; the status and the body of the answer."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        while len(rest) < length:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        return status, rest
+
+
+def test_an_oversized_body_is_413(alive) -> None:
+    body = b'{"x": "' + b"a" * (300 * 1024) + b'"}'
+    status, answer = raw_exchange(alive, b"POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    assert status == 413 and b'"error"' in answer, answer[:200]
+
+
+def test_oversized_headers_are_431(alive) -> None:
+    status, answer = raw_exchange(alive, b"GET /v1/fills HTTP/1.1\r\nHost: x\r\nX-Junk: " + b"a" * 20_000
+                                  + b"\r\n\r\n")
+    assert status == 431 and b'"error"' in answer, answer[:200]
+
+
+def test_an_oversized_url_is_414(alive) -> None:
+    status, answer = raw_exchange(alive, b"GET /v1/fills?x=" + b"a" * 6_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status == 414 and b'"error"' in answer, answer[:200]
+    anon = Client(alive.base)
+    status, answer = anon.request("GET", "/v1/book/CF?depth=1&pad=" + "a" * 5_000)
+    assert (status, answer["error"]["code"]) == (414, "URI_TOO_LONG")
+
+
+def test_a_request_that_fails_before_its_handler_gets_its_own_error_not_401(alive) -> None:
+    anon = Client(alive.base)
+    assert code_of(anon.request("GET", "/v1/no-such-route")) == (404, "NOT_FOUND")
+    assert code_of(anon.request("PUT", "/v1/orders")) == (405, "METHOD_NOT_ALLOWED")
+    assert code_of(anon.request("GET", "/v1/fills")) == (401, "UNAUTHENTICATED")
