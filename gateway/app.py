@@ -25,6 +25,7 @@ from gateway import (
 )
 from gateway.auth import Authenticator, TokenBucket, load_master_key
 from gateway.feed import Publisher
+from gateway.idempotency import Idempotency
 from gateway.members import load_keys, load_members
 from gateway.pg import database_url
 from gateway.sequencer import Exchange
@@ -43,6 +44,8 @@ async def open_exchange(app: Sanic) -> None:
     app.ctx.pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
     app.ctx.auth = Authenticator(load_master_key(app.ctx.data_dir))
     app.ctx.buckets = {}
+    app.ctx.idempotency = Idempotency(app.ctx.pool)
+    await app.ctx.idempotency.prune()
     await load_keys(app.ctx.pool, app.ctx.auth)
     app.ctx.members = await load_members(app.ctx.pool)
     app.ctx.exchange.metrics.queue_length.set_function(app.ctx.exchange.queue_length)
@@ -66,8 +69,8 @@ async def failed(request: Request, exception: Exception) -> None:
 
 
 async def authenticate(request: Request) -> HTTPResponse | None:
-    """Refuse an overlong URL (414); verify the signature of a non-public request and spend a
-    token of its key's bucket.
+    """Refuse an overlong URL (414); verify the signature of a non-public request, accepting
+    each signature once; spend a token of its key's bucket.
 
     Sanic runs request middleware also before answering a request that failed before its
     handler (oversized body or head, unknown route, unparsable request, or a refusal here):
@@ -82,8 +85,8 @@ async def authenticate(request: Request) -> HTTPResponse | None:
     ctx = request.app.ctx
     path = request.path + ("?" + request.query_string if request.query_string else "")
     h = request.headers
-    key = ctx.auth.verify(h.get("x-api-key"), h.get("x-timestamp"), h.get("x-signature"), request.method, path,
-                          request.body or b"")
+    key = ctx.auth.verify_once(h.get("x-api-key"), h.get("x-timestamp"), h.get("x-signature"), request.method,
+                               path, request.body or b"")
     bucket = ctx.buckets.get(key.api_key)
     if bucket is None:
         bucket = ctx.buckets[key.api_key] = TokenBucket(*ctx.rate_limit)

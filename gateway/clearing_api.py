@@ -15,6 +15,7 @@ from clearing.core import Deposit, EndOfDay, SettlementReport, Withdraw
 from clearing.ledger import Ledger, cash, held, margin
 from gateway.errors import ApiError
 from gateway.http import decode, fen, query_int, require, respond, submit
+from gateway.idempotency import idempotent
 from gateway.prices import to_yuan
 from gateway.reconcile import reconcile
 from gateway.wire import LEDGER_LIMIT, Money
@@ -134,11 +135,13 @@ async def funding(request: Request, kind: type) -> HTTPResponse:
 
 
 @bp.post("/v1/clearing/deposits")
+@idempotent
 async def cash_deposit(request: Request) -> HTTPResponse:
     return await funding(request, Deposit)
 
 
 @bp.post("/v1/clearing/withdrawals")
+@idempotent
 async def cash_withdrawal(request: Request) -> HTTPResponse:
     return await funding(request, Withdraw)
 
@@ -180,6 +183,7 @@ async def statement(request: Request) -> HTTPResponse:
 
 
 @bp.post("/v1/clearing/end-of-day")
+@idempotent
 async def end_of_day(request: Request) -> HTTPResponse:
     key = require(request, "clearing")
     req: EndOfDayRequest = decode(request, EndOfDayRequest)

@@ -11,6 +11,7 @@ from sanic import Blueprint, HTTPResponse, Request
 from clearing.financing import AddCollateral, DecideLoan, Financing, Loan, RepayLoan, RequestLoan, SetTerms
 from gateway.errors import FINANCING_STATUS, ApiError
 from gateway.http import decode, fen, require, respond, submit
+from gateway.idempotency import idempotent
 from gateway.prices import to_yuan
 from gateway.wire import Money
 
@@ -106,6 +107,7 @@ def visible_loan(request: Request, loan_id: int) -> Loan:
 
 
 @bp.post("/v1/financing/terms")
+@idempotent
 async def set_terms(request: Request) -> HTTPResponse:
     key = require(request, "lender")
     req: TermsRequest = decode(request, TermsRequest)
@@ -119,6 +121,7 @@ async def list_terms(request: Request) -> HTTPResponse:
 
 
 @bp.post("/v1/loans")
+@idempotent
 async def request_loan(request: Request) -> HTTPResponse:
     key = require(request, "trader", "supplier")
     req: LoanRequest = decode(request, LoanRequest)
@@ -152,16 +155,19 @@ async def decide(request: Request, loan_id: int, approve: bool) -> HTTPResponse:
 
 
 @bp.post("/v1/loans/<loan_id:int>/approve")
+@idempotent
 async def approve(request: Request, loan_id: int) -> HTTPResponse:
     return await decide(request, loan_id, True)
 
 
 @bp.post("/v1/loans/<loan_id:int>/decline")
+@idempotent
 async def decline(request: Request, loan_id: int) -> HTTPResponse:
     return await decide(request, loan_id, False)
 
 
 @bp.post("/v1/loans/<loan_id:int>/repay")
+@idempotent
 async def repay(request: Request, loan_id: int) -> HTTPResponse:
     visible_loan(request, loan_id)
     req: RepayRequest = decode(request, RepayRequest)
@@ -174,6 +180,7 @@ async def repay(request: Request, loan_id: int) -> HTTPResponse:
 
 
 @bp.post("/v1/loans/<loan_id:int>/collateral")
+@idempotent
 async def add_collateral(request: Request, loan_id: int) -> HTTPResponse:
     visible_loan(request, loan_id)
     req: CollateralRequest = decode(request, CollateralRequest)
