@@ -18,7 +18,7 @@ from gateway.http import decode, fen, query_int, require, respond, submit
 from gateway.idempotency import idempotent
 from gateway.prices import to_yuan
 from gateway.reconcile import reconcile
-from gateway.wire import LEDGER_LIMIT, Money
+from gateway.wire import LEDGER_LIMIT, MemberName, Money
 
 bp = Blueprint("clearing")
 
@@ -26,7 +26,7 @@ _STRICT = {"forbid_unknown_fields": True, "kw_only": True}
 
 
 class FundingRequest(msgspec.Struct, **_STRICT):
-    member: str
+    member: MemberName
     amount: Money
     reference: Annotated[str, Meta(min_length=1, max_length=64)]
 

@@ -13,14 +13,14 @@ from gateway.errors import FINANCING_STATUS, ApiError
 from gateway.http import decode, fen, require, respond, submit
 from gateway.idempotency import idempotent
 from gateway.prices import to_yuan
-from gateway.wire import Money
+from gateway.wire import Commodity, MemberName, Money, ReceiptId
 
 bp = Blueprint("financing")
 _STRICT = {"forbid_unknown_fields": True, "kw_only": True}
 
 
 class TermsRequest(msgspec.Struct, **_STRICT):
-    commodity: str
+    commodity: Commodity
     ltv_bps: Annotated[int, Meta(gt=0, le=10_000)]
     daily_rate_ppm: Annotated[int, Meta(ge=0, le=10_000)]
     warning_bps: Annotated[int, Meta(gt=0, le=10_000)]
@@ -30,8 +30,8 @@ class TermsRequest(msgspec.Struct, **_STRICT):
 
 
 class LoanRequest(msgspec.Struct, **_STRICT):
-    lender: str
-    receipt_ids: Annotated[list[str], Meta(min_length=1, max_length=100)]
+    lender: MemberName
+    receipt_ids: Annotated[list[ReceiptId], Meta(min_length=1, max_length=100)]
     principal: Money
     tenor_days: Annotated[int, Meta(gt=0, le=3_650)]
 
@@ -41,7 +41,7 @@ class RepayRequest(msgspec.Struct, **_STRICT):
 
 
 class CollateralRequest(msgspec.Struct, **_STRICT):
-    receipt_ids: Annotated[list[str], Meta(min_length=1, max_length=100)]
+    receipt_ids: Annotated[list[ReceiptId], Meta(min_length=1, max_length=100)]
 
 
 class LoanView(msgspec.Struct, kw_only=True):

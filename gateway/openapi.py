@@ -119,8 +119,11 @@ QUERY: dict[tuple[str, str], tuple[wire.QueryInt, ...]] = {
 }
 # path parameters that are not free strings
 PATH_SCHEMAS = {
-    "order_id": {"type": "integer"},
-    "loan_id": {"type": "integer"},
+    "order_id": {"type": "integer", "minimum": 1, "examples": [1]},
+    "loan_id": {"type": "integer", "minimum": 1, "examples": [1]},
+    "symbol": {"type": "string", "minLength": 1, "maxLength": 16, "examples": ["CF2701"]},
+    "member": {"type": "string", "minLength": 1, "maxLength": 32, "examples": ["huafang-textile"]},
+    "receipt_id": {"type": "string", "minLength": 1, "maxLength": 32, "examples": ["WR00000001"]},
     "day": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "enum": ["latest"]}],
             "description": "a closed trading day's number, counting from 1, or latest"},
 }
