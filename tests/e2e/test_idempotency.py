@@ -7,6 +7,7 @@ import http.client
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
@@ -90,8 +91,8 @@ def test_concurrent_retries_of_a_partial_repayment_move_money_once(server) -> No
     assert {status for status, _ in answers} == {200}, answers
     assert len({repr(body) for _, body in answers}) == 1
     after = borrower.request("GET", f"/v1/loans/{DEMO_LOAN}")[1]
-    assert float(before["principal"]) - float(after["principal"]) == 100.0
-    assert float(cash) - float(borrower.request("GET", "/v1/accounts/me")[1]["available"]) == 100.0
+    assert Decimal(before["principal"]) - Decimal(after["principal"]) == 100
+    assert Decimal(cash) - Decimal(borrower.request("GET", "/v1/accounts/me")[1]["available"]) == 100
 
 
 def test_concurrent_retries_of_a_key_creation_make_one_key_whose_secret_is_not_stored(
