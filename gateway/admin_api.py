@@ -2,6 +2,7 @@
 each change one ``SetInstrument`` of the whole spec, based on the version it changes), sessions
 (now or scheduled), members and their API keys."""
 
+import msgspec
 from msgspec.structs import replace
 from sanic import Blueprint, HTTPResponse, Request
 
@@ -9,8 +10,10 @@ from clearing.core import Fees
 from engine import SetSession
 from exchange.catalogue import InstrumentSpec, SetInstrument
 from exchange.clock import ScheduleSession
+from gateway.auth import derive_secret
 from gateway.errors import CLEARING_STATUS, ENGINE_STATUS, ApiError, rejected
 from gateway.http import decode, fen, require, respond, submit
+from gateway.idempotency import idempotent
 from gateway.members import MemberExists, UnknownMember, create_key, create_member
 from gateway.prices import to_yuan
 from gateway.wire import (
@@ -49,6 +52,7 @@ def current_spec(request: Request, symbol: str) -> InstrumentSpec:
 
 
 @bp.post("/v1/admin/instruments")
+@idempotent
 async def add_instrument(request: Request) -> HTTPResponse:
     require(request, "operator")
     req: InstrumentRequest = decode(request, InstrumentRequest)
@@ -61,6 +65,7 @@ async def add_instrument(request: Request) -> HTTPResponse:
 
 
 @bp.post("/v1/admin/instruments/<symbol>/delivery")
+@idempotent
 async def delivery_terms(request: Request, symbol: str) -> HTTPResponse:
     """Make an instrument receipt-backed (spot): its sells lock deliverable receipts, one a lot."""
     require(request, "operator")
@@ -72,6 +77,7 @@ async def delivery_terms(request: Request, symbol: str) -> HTTPResponse:
 
 
 @bp.post("/v1/admin/instruments/<symbol>/fees")
+@idempotent
 async def set_fees(request: Request, symbol: str) -> HTTPResponse:
     require(request, "operator")
     req: FeesRequest = decode(request, FeesRequest)
@@ -82,6 +88,7 @@ async def set_fees(request: Request, symbol: str) -> HTTPResponse:
 
 
 @bp.post("/v1/admin/instruments/<symbol>/schedule")
+@idempotent
 async def schedule_session(request: Request, symbol: str) -> HTTPResponse:
     """Move the session at a given time: the sequencer journals a clock tick when it is due."""
     key = require(request, "operator")
@@ -93,6 +100,7 @@ async def schedule_session(request: Request, symbol: str) -> HTTPResponse:
 
 
 @bp.post("/v1/admin/instruments/<symbol>/session")
+@idempotent
 async def set_session(request: Request, symbol: str) -> HTTPResponse:
     require(request, "operator")
     req: SessionRequest = decode(request, SessionRequest)
@@ -100,7 +108,24 @@ async def set_session(request: Request, symbol: str) -> HTTPResponse:
     return respond(instrument_view(request.app.ctx.exchange.engine.instruments[symbol]))
 
 
+def without_secret(request: Request, body: bytes) -> bytes:
+    """Credentials as stored for a retry: without the secret, which is never stored."""
+    data = msgspec.json.decode(body)
+    if isinstance(data, dict):
+        data.pop("api_secret", None)
+    return msgspec.json.encode(data)
+
+
+def with_secret(request: Request, body: bytes) -> bytes:
+    """Stored credentials as answered again: the secret derived anew from the api key."""
+    data = msgspec.json.decode(body)
+    if isinstance(data, dict) and "api_key" in data:
+        data["api_secret"] = derive_secret(request.app.ctx.auth.master, data["api_key"])
+    return msgspec.json.encode(data)
+
+
 @bp.post("/v1/admin/members")
+@idempotent(store=without_secret, replay=with_secret)
 async def add_member(request: Request) -> HTTPResponse:
     require(request, "operator")
     req: MemberRequest = decode(request, MemberRequest)
@@ -114,6 +139,7 @@ async def add_member(request: Request) -> HTTPResponse:
 
 
 @bp.post("/v1/admin/members/<member>/keys")
+@idempotent(store=without_secret, replay=with_secret)
 async def add_key(request: Request, member: str) -> HTTPResponse:
     require(request, "operator")
     try:

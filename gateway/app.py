@@ -25,10 +25,12 @@ from gateway import (
 )
 from gateway.auth import Authenticator, TokenBucket, load_master_key
 from gateway.feed import Publisher
+from gateway.idempotency import Idempotency
 from gateway.members import load_keys, load_members
 from gateway.pg import database_url
 from gateway.sequencer import Exchange
 
+MAX_URL_BYTES = 4_096  # path and query; longer is 414 (a whole request head is at most 8 KiB: 431)
 PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs", "/v1/ws"})
 PUBLIC_PREFIXES = ("/v1/market/",)
 BLUEPRINTS = (orders_api.bp, market_api.bp, receipts_api.bp, clearing_api.bp, financing_api.bp, admin_api.bp,
@@ -42,6 +44,8 @@ async def open_exchange(app: Sanic) -> None:
     app.ctx.pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
     app.ctx.auth = Authenticator(load_master_key(app.ctx.data_dir))
     app.ctx.buckets = {}
+    app.ctx.idempotency = Idempotency(app.ctx.pool)
+    await app.ctx.idempotency.prune()
     await load_keys(app.ctx.pool, app.ctx.auth)
     app.ctx.members = await load_members(app.ctx.pool)
     app.ctx.exchange.metrics.queue_length.set_function(app.ctx.exchange.queue_length)
@@ -59,15 +63,30 @@ async def close_exchange(app: Sanic) -> None:
     await app.ctx.pool.close()
 
 
+async def failed(request: Request, exception: Exception) -> None:
+    """Mark a request whose answer is an error (signal ``http.lifecycle.exception``)."""
+    request.ctx.failed = True
+
+
 async def authenticate(request: Request) -> HTTPResponse | None:
-    """Verify the signature of a non-public request and spend a token of its key's bucket."""
+    """Refuse an overlong URL (414); verify the signature of a non-public request, accepting
+    each signature once; spend a token of its key's bucket.
+
+    Sanic runs request middleware also before answering a request that failed before its
+    handler (oversized body or head, unknown route, unparsable request, or a refusal here):
+    such a request is answered with its own error, not 401.
+    """
+    if getattr(request.ctx, "failed", False):
+        return None
+    if len(request.raw_url) > MAX_URL_BYTES:
+        return errors.error(414, "URI_TOO_LONG", f"the URL exceeds {MAX_URL_BYTES} bytes")
     if request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES):
         return None
     ctx = request.app.ctx
     path = request.path + ("?" + request.query_string if request.query_string else "")
     h = request.headers
-    key = ctx.auth.verify(h.get("x-api-key"), h.get("x-timestamp"), h.get("x-signature"), request.method, path,
-                          request.body or b"")
+    key = ctx.auth.verify_once(h.get("x-api-key"), h.get("x-timestamp"), h.get("x-signature"), request.method,
+                               path, request.body or b"")
     bucket = ctx.buckets.get(key.api_key)
     if bucket is None:
         bucket = ctx.buckets[key.api_key] = TokenBucket(*ctx.rate_limit)
@@ -89,6 +108,7 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
     app.ctx.data_dir, app.ctx.rate_limit = data_dir, (rate, burst)
     app.before_server_start(open_exchange)
     app.before_server_stop(close_exchange)
+    app.signal("http.lifecycle.exception")(failed)
     app.on_request(authenticate)
     for exceptions, handler in errors.HANDLERS:
         app.exception(*exceptions)(handler)

@@ -4,7 +4,10 @@ A key's secret is never stored: it is HMAC(master key, api key), derived again w
 needed, so the database holds only key ids and roles, and the master key lives in
 ``COMMEX_MASTER_KEY`` (hex) or ``<data dir>/master.key`` (created 0600 on first start).
 A request is signed as hex HMAC-SHA256(secret, timestamp + METHOD + path-with-query + body)
-and must arrive within the receive window of its ``X-Timestamp`` (milliseconds).
+and must arrive within the receive window of its ``X-Timestamp`` (milliseconds). Each
+signature is accepted once (``SeenSignatures``): a replay within the window is 401 REPLAYED,
+and after it the timestamp is stale. A client that sends the same request twice in one
+millisecond stamps the second with the next millisecond (``unique_timestamp_ms``).
 """
 
 import hashlib
@@ -12,6 +15,7 @@ import heapq
 import hmac
 import os
 import secrets
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +23,7 @@ import msgspec
 
 ROLES = ("trader", "supplier", "warehouse", "clearing", "lender", "operator")
 RECEIVE_WINDOW_MS = 5_000
+SEEN_CAPACITY = 1_000_000  # signatures remembered at once: 100,000 requests a second over 2 windows
 
 
 class AuthError(Exception):
@@ -64,6 +69,30 @@ def sign(secret: str, timestamp: str, method: str, path: str, body: bytes) -> st
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
+class SeenSignatures:
+    """The signatures accepted within the receive window, each accepted once. A signature is
+    forgotten when its timestamp leaves the window (a replay is then refused as stale)."""
+
+    def __init__(self, window_ms: int = RECEIVE_WINDOW_MS, capacity: int = SEEN_CAPACITY) -> None:
+        self.window_ms, self.capacity = window_ms, capacity
+        self._seen: set[str] = set()
+        self._expiry: list[tuple[int, str]] = []  # heap of (last ms the timestamp is fresh, signature)
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def spend(self, signature: str, timestamp_ms: int, now_ms: int) -> None:
+        """Accept ``signature`` once, or raise AuthError (401 REPLAYED; 503 BUSY when full)."""
+        while self._expiry and self._expiry[0][0] < now_ms:
+            self._seen.discard(heapq.heappop(self._expiry)[1])
+        if signature in self._seen:
+            raise AuthError(401, "REPLAYED", "this signature was used already: sign each request anew")
+        if len(self._seen) >= self.capacity:
+            raise AuthError(503, "BUSY", "too many signed requests in the receive window; nothing was done")
+        self._seen.add(signature)
+        heapq.heappush(self._expiry, (timestamp_ms + self.window_ms, signature))
+
+
 class Authenticator:
     """Checks signed requests against known keys; secrets are derived once and cached in memory."""
 
@@ -72,6 +101,7 @@ class Authenticator:
         self.window_ms = window_ms
         self.keys: dict[str, ApiKey] = {}
         self._secrets: dict[str, bytes] = {}
+        self.seen = SeenSignatures(window_ms)
 
     def add(self, key: ApiKey) -> str:
         """Know ``key``; return its secret (shown once to whoever created it)."""
@@ -100,6 +130,33 @@ class Authenticator:
         if not hmac.compare_digest(expected, signature):
             raise AuthError(401, "BAD_SIGNATURE", "signature does not match")
         return key
+
+    def verify_once(self, api_key: str | None, timestamp: str | None, signature: str | None, method: str,
+                    path: str, body: bytes, now_ms: int | None = None) -> ApiKey:
+        """``verify``, and refuse a signature already accepted (401 REPLAYED)."""
+        now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+        key = self.verify(api_key, timestamp, signature, method, path, body, now)
+        self.seen.spend(signature, int(timestamp), now)
+        return key
+
+
+_stamps_lock = threading.Lock()
+_stamps: dict[bytes, int] = {}  # digest of (key, method, path, body) -> the last timestamp it was signed with
+
+
+def unique_timestamp_ms(api_key: str, method: str, path: str, body: bytes) -> int:
+    """Now in ms, or, if this process already signed this very request at that ms or later, the
+    next millisecond after that: no two requests this process signs share a signature."""
+    digest = hashlib.blake2b(b"\0".join((api_key.encode(), method.upper().encode(), path.encode(), body)),
+                             digest_size=16).digest()
+    now = time.time_ns() // 1_000_000
+    with _stamps_lock:
+        stamp = max(now, _stamps.get(digest, -1) + 1)
+        _stamps[digest] = stamp
+        if len(_stamps) > 100_000:  # forget requests signed before the receive window
+            for old in [d for d, ms in _stamps.items() if ms < now - RECEIVE_WINDOW_MS]:
+                del _stamps[old]
+    return stamp
 
 
 class TokenBucket:

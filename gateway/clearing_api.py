@@ -15,9 +15,10 @@ from clearing.core import Deposit, EndOfDay, SettlementReport, Withdraw
 from clearing.ledger import Ledger, cash, held, margin
 from gateway.errors import ApiError
 from gateway.http import decode, fen, query_int, require, respond, submit
+from gateway.idempotency import idempotent
 from gateway.prices import to_yuan
 from gateway.reconcile import reconcile
-from gateway.wire import LEDGER_LIMIT
+from gateway.wire import LEDGER_LIMIT, MemberName, Money
 
 bp = Blueprint("clearing")
 
@@ -25,8 +26,8 @@ _STRICT = {"forbid_unknown_fields": True, "kw_only": True}
 
 
 class FundingRequest(msgspec.Struct, **_STRICT):
-    member: str
-    amount: Annotated[str, Meta(description="yuan, e.g. \"1000000.00\"")]
+    member: MemberName
+    amount: Money
     reference: Annotated[str, Meta(min_length=1, max_length=64)]
 
 
@@ -123,7 +124,7 @@ async def funding(request: Request, kind: type) -> HTTPResponse:
     req: FundingRequest = decode(request, FundingRequest)
     if req.member not in request.app.ctx.members:
         raise ApiError(422, "UNKNOWN_MEMBER", f"no member {req.member}")
-    amount = fen(req.amount, "amount")
+    amount = fen(req.amount, "amount", "INVALID_AMOUNT")
     if amount <= 0:
         raise ApiError(400, "INVALID_AMOUNT", "the amount must be positive")
     record = await run(request, kind(actor=key.member, member=req.member, amount=amount, reference=req.reference))
@@ -134,11 +135,13 @@ async def funding(request: Request, kind: type) -> HTTPResponse:
 
 
 @bp.post("/v1/clearing/deposits")
+@idempotent
 async def cash_deposit(request: Request) -> HTTPResponse:
     return await funding(request, Deposit)
 
 
 @bp.post("/v1/clearing/withdrawals")
+@idempotent
 async def cash_withdrawal(request: Request) -> HTTPResponse:
     return await funding(request, Withdraw)
 
@@ -180,6 +183,7 @@ async def statement(request: Request) -> HTTPResponse:
 
 
 @bp.post("/v1/clearing/end-of-day")
+@idempotent
 async def end_of_day(request: Request) -> HTTPResponse:
     key = require(request, "clearing")
     req: EndOfDayRequest = decode(request, EndOfDayRequest)

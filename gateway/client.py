@@ -2,15 +2,21 @@
 
 import http.client
 import json
-import time
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from gateway.auth import sign
+from gateway.auth import sign, unique_timestamp_ms
+
+MUTATING = frozenset({"POST", "PATCH", "DELETE"})
 
 
 class Client:
-    """Signs each request with the member's key; ``request`` returns (status, decoded JSON)."""
+    """Signs each request with the member's key; ``request`` returns (status, decoded JSON).
+
+    Every POST, PATCH and DELETE carries a new ``Idempotency-Key``; when the connection fails
+    the request is sent once more, signed anew (a signature is accepted once) with the same key,
+    so the server runs it at most once and the retry gets the first answer."""
 
     def __init__(self, base_url: str, api_key: str = "", api_secret: str = "", timeout: float = 10.0) -> None:
         parts = urlsplit(base_url)
@@ -23,16 +29,25 @@ class Client:
     def for_member(cls, base_url: str, creds: dict) -> "Client":
         return cls(base_url, creds["api_key"], creds["api_secret"])
 
-    def headers(self, method: str, path: str, body: bytes, timestamp_ms: int | None = None) -> dict[str, str]:
-        ts = str(timestamp_ms if timestamp_ms is not None else time.time_ns() // 1_000_000)
-        return {"X-API-Key": self.api_key, "X-Timestamp": ts,
-                "X-Signature": sign(self.api_secret, ts, method, path, body), "Content-Type": "application/json"}
+    def headers(self, method: str, path: str, body: bytes, timestamp_ms: int | None = None,
+                idempotency_key: str | None = None) -> dict[str, str]:
+        """Signed headers: X-Timestamp is now, unless this process signed this very request in
+        this millisecond already (then the next one), so no signature repeats."""
+        stamp = timestamp_ms if timestamp_ms is not None else unique_timestamp_ms(self.api_key, method, path, body)
+        ts = str(stamp)
+        signed = {"X-API-Key": self.api_key, "X-Timestamp": ts,
+                  "X-Signature": sign(self.api_secret, ts, method, path, body), "Content-Type": "application/json"}
+        return signed | ({"Idempotency-Key": idempotency_key} if idempotency_key else {})
 
     def request(self, method: str, path: str, body: Any = None, headers: dict | None = None,
-                raw: bytes | None = None) -> tuple[int, Any]:
+                raw: bytes | None = None, idempotency_key: str | None = None) -> tuple[int, Any]:
+        """Send a request (signed, unless ``headers`` are given) and its one retry."""
         data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
-        hdrs = headers if headers is not None else self.headers(method, path, data)
+        if idempotency_key is None and method.upper() in MUTATING:
+            idempotency_key = uuid.uuid4().hex
         for attempt in (1, 2):
+            hdrs = headers if headers is not None else self.headers(method, path, data,
+                                                                    idempotency_key=idempotency_key)
             conn = self._conn or http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
             self._conn = conn
             try:

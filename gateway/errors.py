@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 
 import msgspec
 from sanic import HTTPResponse, Request
-from sanic.exceptions import SanicException
+from sanic.exceptions import PayloadTooLarge, SanicException
 
 from engine import Rejected
 from gateway.auth import AuthError
@@ -98,6 +98,8 @@ async def shutting_down(request: Request, exc: ShuttingDown) -> HTTPResponse:
 
 
 async def sanic_error(request: Request, exc: SanicException) -> HTTPResponse:
+    if isinstance(exc, PayloadTooLarge) and "header" in str(exc):  # Sanic says 413 for an oversized head too
+        return error(431, "REQUEST_HEADER_FIELDS_TOO_LARGE", str(exc))
     return error(exc.status_code, sanic_code(exc), str(exc))
 
 

@@ -11,14 +11,16 @@ from sanic import Blueprint, HTTPResponse, Request
 from clearing.financing import AddCollateral, DecideLoan, Financing, Loan, RepayLoan, RequestLoan, SetTerms
 from gateway.errors import FINANCING_STATUS, ApiError
 from gateway.http import decode, fen, require, respond, submit
+from gateway.idempotency import idempotent
 from gateway.prices import to_yuan
+from gateway.wire import Commodity, MemberName, Money, ReceiptId
 
 bp = Blueprint("financing")
 _STRICT = {"forbid_unknown_fields": True, "kw_only": True}
 
 
 class TermsRequest(msgspec.Struct, **_STRICT):
-    commodity: str
+    commodity: Commodity
     ltv_bps: Annotated[int, Meta(gt=0, le=10_000)]
     daily_rate_ppm: Annotated[int, Meta(ge=0, le=10_000)]
     warning_bps: Annotated[int, Meta(gt=0, le=10_000)]
@@ -28,18 +30,18 @@ class TermsRequest(msgspec.Struct, **_STRICT):
 
 
 class LoanRequest(msgspec.Struct, **_STRICT):
-    lender: str
-    receipt_ids: Annotated[list[str], Meta(min_length=1, max_length=100)]
-    principal: str
+    lender: MemberName
+    receipt_ids: Annotated[list[ReceiptId], Meta(min_length=1, max_length=100)]
+    principal: Money
     tenor_days: Annotated[int, Meta(gt=0, le=3_650)]
 
 
 class RepayRequest(msgspec.Struct, **_STRICT):
-    amount: str | None = None  # yuan of principal; omitted: the whole loan with its interest
+    amount: Money | None = None  # yuan of principal; omitted: the whole loan with its interest
 
 
 class CollateralRequest(msgspec.Struct, **_STRICT):
-    receipt_ids: Annotated[list[str], Meta(min_length=1, max_length=100)]
+    receipt_ids: Annotated[list[ReceiptId], Meta(min_length=1, max_length=100)]
 
 
 class LoanView(msgspec.Struct, kw_only=True):
@@ -51,7 +53,7 @@ class LoanView(msgspec.Struct, kw_only=True):
     commodity: str
     receipt_ids: list[str]
     state: str
-    principal: str
+    principal: Money
     interest: str
     owed: str
     value: str
@@ -105,6 +107,7 @@ def visible_loan(request: Request, loan_id: int) -> Loan:
 
 
 @bp.post("/v1/financing/terms")
+@idempotent
 async def set_terms(request: Request) -> HTTPResponse:
     key = require(request, "lender")
     req: TermsRequest = decode(request, TermsRequest)
@@ -118,12 +121,13 @@ async def list_terms(request: Request) -> HTTPResponse:
 
 
 @bp.post("/v1/loans")
+@idempotent
 async def request_loan(request: Request) -> HTTPResponse:
     key = require(request, "trader", "supplier")
     req: LoanRequest = decode(request, LoanRequest)
-    loan = await run(request, RequestLoan(actor=key.member, lender=req.lender,
-                                          receipt_ids=req.receipt_ids, principal=fen(req.principal, "principal"),
-                                          tenor_days=req.tenor_days))
+    principal = fen(req.principal, "principal", "INVALID_AMOUNT")
+    loan = await run(request, RequestLoan(actor=key.member, lender=req.lender, receipt_ids=req.receipt_ids,
+                                          principal=principal, tenor_days=req.tenor_days))
     return respond(loan_view(loan), 201)
 
 
@@ -151,20 +155,23 @@ async def decide(request: Request, loan_id: int, approve: bool) -> HTTPResponse:
 
 
 @bp.post("/v1/loans/<loan_id:int>/approve")
+@idempotent
 async def approve(request: Request, loan_id: int) -> HTTPResponse:
     return await decide(request, loan_id, True)
 
 
 @bp.post("/v1/loans/<loan_id:int>/decline")
+@idempotent
 async def decline(request: Request, loan_id: int) -> HTTPResponse:
     return await decide(request, loan_id, False)
 
 
 @bp.post("/v1/loans/<loan_id:int>/repay")
+@idempotent
 async def repay(request: Request, loan_id: int) -> HTTPResponse:
     visible_loan(request, loan_id)
     req: RepayRequest = decode(request, RepayRequest)
-    amount = fen(req.amount, "amount") if req.amount is not None else 0
+    amount = fen(req.amount, "amount", "INVALID_AMOUNT") if req.amount is not None else 0
     if req.amount is not None and amount <= 0:
         raise ApiError(400, "INVALID_AMOUNT", "the amount must be positive")
     loan = await run(request, RepayLoan(actor=request.ctx.key.member, loan_id=loan_id,
@@ -173,6 +180,7 @@ async def repay(request: Request, loan_id: int) -> HTTPResponse:
 
 
 @bp.post("/v1/loans/<loan_id:int>/collateral")
+@idempotent
 async def add_collateral(request: Request, loan_id: int) -> HTTPResponse:
     visible_loan(request, loan_id)
     req: CollateralRequest = decode(request, CollateralRequest)

@@ -13,10 +13,11 @@ from exchange.state import Result
 from gateway.auth import ApiKey
 from gateway.errors import CLEARING_STATUS, ApiError, refused
 from gateway.prices import PriceError, to_fen
-from gateway.wire import QueryInt
+from gateway.wire import QueryInt, money_code
 
 _encode = msgspec.json.Encoder().encode
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
+_FIELD = re.compile(r"at `\$\.([A-Za-z_][A-Za-z0-9_]*)`$")  # where a msgspec ValidationError points
 
 
 def respond(body: Any, status: int = 200) -> HTTPResponse:
@@ -25,13 +26,15 @@ def respond(body: Any, status: int = 200) -> HTTPResponse:
 
 
 def decode(request: Request, kind: type) -> Any:
-    """The request body as ``kind``, or 400."""
+    """The request body as ``kind``, or 400: MALFORMED_JSON (also for invalid UTF-8),
+    INVALID_PRICE / INVALID_AMOUNT for a money field, else INVALID_REQUEST."""
     try:
         return msgspec.json.decode(request.body or b"{}", type=kind)
     except msgspec.ValidationError as e:
-        raise ApiError(400, "INVALID_REQUEST", str(e)) from None
-    except msgspec.DecodeError as e:
-        raise ApiError(400, "MALFORMED_JSON", str(e)) from None
+        field = _FIELD.search(str(e))
+        raise ApiError(400, (field and money_code(kind, field[1])) or "INVALID_REQUEST", str(e)) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:
+        raise ApiError(400, "MALFORMED_JSON", f"not JSON in UTF-8: {e}") from None
 
 
 def query_int(request: Request, param: QueryInt) -> int:
@@ -45,14 +48,14 @@ def query_int(request: Request, param: QueryInt) -> int:
     return int(text)
 
 
-def fen(text: str | None, field: str) -> int:
-    """A yuan decimal string as integer fen, or 400."""
+def fen(text: str | None, field: str, code: str = "INVALID_PRICE") -> int:
+    """A yuan decimal string in the money grammar as integer fen, or 400 ``code``."""
     if text is None:
-        raise ApiError(400, "INVALID_PRICE", f"{field} is required")
+        raise ApiError(400, code, f"{field} is required")
     try:
         return to_fen(text)
     except PriceError as e:
-        raise ApiError(400, "INVALID_PRICE", str(e)) from None
+        raise ApiError(400, code, f"{field}: {e}") from None
 
 
 async def submit(request: Request, command: Any, statuses: Mapping[str, int] = CLEARING_STATUS) -> Result:

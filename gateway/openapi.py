@@ -6,7 +6,7 @@ import html
 import msgspec
 
 from clearing.financing import Terms
-from gateway import clearing_api, financing_api, market_api, wire
+from gateway import clearing_api, financing_api, idempotency, market_api, wire
 from gateway.reconcile import Reconciliation
 
 SIGNED = [{"apiKey": [], "timestamp": [], "signature": []}]
@@ -119,8 +119,11 @@ QUERY: dict[tuple[str, str], tuple[wire.QueryInt, ...]] = {
 }
 # path parameters that are not free strings
 PATH_SCHEMAS = {
-    "order_id": {"type": "integer"},
-    "loan_id": {"type": "integer"},
+    "order_id": {"type": "integer", "minimum": 1, "examples": [1]},
+    "loan_id": {"type": "integer", "minimum": 1, "examples": [1]},
+    "symbol": {"type": "string", "minLength": 1, "maxLength": 16, "examples": ["CF2701"]},
+    "member": {"type": "string", "minLength": 1, "maxLength": 32, "examples": ["huafang-textile"]},
+    "receipt_id": {"type": "string", "minLength": 1, "maxLength": 32, "examples": ["WR00000001"]},
     "day": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "enum": ["latest"]}],
             "description": "a closed trading day's number, counting from 1, or latest"},
 }
@@ -132,12 +135,22 @@ def query_parameter(p: wire.QueryInt) -> dict:
             "schema": {"type": "integer", "minimum": p.lo, "maximum": p.hi, "default": p.default}}
 
 
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "runs the request once: a retry with the same key gets the first answer (header "
+                   "Idempotent-Replayed: true); the same key for another request is 409 IDEMPOTENCY_KEY_REUSED",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": idempotency.KEY_PATTERN},
+}
+
+
 def parameters(method: str, path: str) -> list[dict]:
-    """The path parameters of ``path``, then the operation's query parameters."""
+    """The path parameters of ``path``, the operation's query parameters, and the
+    Idempotency-Key header of a state-changing operation."""
     names = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
     found = [{"name": n, "in": "path", "required": True, "schema": PATH_SCHEMAS.get(n, {"type": "string"})}
              for n in names]
-    return found + [query_parameter(p) for p in QUERY.get((method, path), ())]
+    header = [IDEMPOTENCY_KEY] if method in ("post", "patch", "delete") else []
+    return found + [query_parameter(p) for p in QUERY.get((method, path), ())] + header
 
 
 @functools.cache

@@ -8,6 +8,7 @@ from exchange.journal import Entry
 from exchange.views import TERMINAL, OrderRecord, OrderViews
 from gateway.errors import ENGINE_STATUS, ApiError, error, rejected, status_of
 from gateway.http import decode, fen, query_int, require, respond, submit
+from gateway.idempotency import idempotent
 from gateway.wire import (
     FILLS_LIMIT,
     AmendRequest,
@@ -56,6 +57,7 @@ async def place(request: Request, member: str, req: OrderRequest) -> OrderRecord
 
 
 @bp.post("/v1/orders")
+@idempotent
 async def new_order(request: Request) -> HTTPResponse:
     key = require(request, *TRADING_ROLES)
     req: OrderRequest = decode(request, OrderRequest)
@@ -86,6 +88,7 @@ async def list_orders(request: Request) -> HTTPResponse:
 
 
 @bp.delete("/v1/orders/<order_id:int>")
+@idempotent
 async def cancel_order(request: Request, order_id: int) -> HTTPResponse:
     key = require(request, *TRADING_ROLES)
     view = open_order(request, order_id)
@@ -98,6 +101,7 @@ async def cancel_order(request: Request, order_id: int) -> HTTPResponse:
 
 
 @bp.patch("/v1/orders/<order_id:int>")
+@idempotent
 async def amend_order(request: Request, order_id: int) -> HTTPResponse:
     key = require(request, *TRADING_ROLES)
     req: AmendRequest = decode(request, AmendRequest)
@@ -117,6 +121,7 @@ async def amend_order(request: Request, order_id: int) -> HTTPResponse:
 
 
 @bp.post("/v1/orders/cancel-all")
+@idempotent
 async def cancel_all(request: Request) -> HTTPResponse:
     key = require(request, *TRADING_ROLES)
     req: CancelAllRequest = decode(request, CancelAllRequest)

@@ -13,6 +13,7 @@ from sanic import Blueprint, HTTPResponse, Request
 from gateway.auth import ApiKey
 from gateway.errors import RECEIPT_STATUS, ApiError
 from gateway.http import decode, require, respond, submit
+from gateway.idempotency import idempotent
 from gateway.prices import to_yuan
 from gateway.wire import (
     IssueReceiptRequest,
@@ -92,6 +93,7 @@ async def change(request: Request, receipt_id: str, command) -> HTTPResponse:
 
 
 @bp.post("/v1/receipts")
+@idempotent
 async def issue(request: Request) -> HTTPResponse:
     key = require(request, "warehouse")
     req: IssueReceiptRequest = decode(request, IssueReceiptRequest)
@@ -126,6 +128,7 @@ async def history(request: Request, receipt_id: str) -> HTTPResponse:
 
 
 @bp.post("/v1/receipts/<receipt_id>/transfer")
+@idempotent
 async def transfer(request: Request, receipt_id: str) -> HTTPResponse:
     key = request.ctx.key
     visible(request, receipt_id)
@@ -136,6 +139,7 @@ async def transfer(request: Request, receipt_id: str) -> HTTPResponse:
 
 
 @bp.post("/v1/receipts/<receipt_id>/pledge")
+@idempotent
 async def pledge(request: Request, receipt_id: str) -> HTTPResponse:
     visible(request, receipt_id)
     req: PledgeRequest = decode(request, PledgeRequest)
@@ -158,11 +162,12 @@ def simple_action(command: type, roles: tuple[str, ...]):
 for _action, _command, _roles in (("lock", LockReceipt, ()), ("unlock", UnlockReceipt, ()),
                                   ("release", ReleaseReceipt, ("lender",)), ("freeze", FreezeReceipt, ("clearing",)),
                                   ("unfreeze", UnfreezeReceipt, ("clearing",))):
-    bp.add_route(simple_action(_command, _roles), f"/v1/receipts/<receipt_id>/{_action}", methods=["POST"],
+    bp.add_route(idempotent(simple_action(_command, _roles)), f"/v1/receipts/<receipt_id>/{_action}", methods=["POST"],
                  name=f"receipt_{_action}")
 
 
 @bp.post("/v1/receipts/<receipt_id>/withdraw")
+@idempotent
 async def withdraw(request: Request, receipt_id: str) -> HTTPResponse:
     key = require(request, "warehouse")
     visible(request, receipt_id)

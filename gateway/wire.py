@@ -2,19 +2,32 @@
 definition validates requests (unknown fields rejected), encodes answers and feeds
 ``/openapi.json``."""
 
+import functools
+import typing
 from typing import Annotated, Literal, NamedTuple
 
 import msgspec
 from msgspec import Meta
 
 from engine import Instrument
+from exchange.catalogue import MAX_LOT_KG, MAX_LOTS
 from exchange.views import FillRecord, OrderRecord
-from gateway.prices import to_yuan
+from gateway.prices import MONEY_MAX_LENGTH, MONEY_PATTERN, to_yuan
 
-ClientOrderId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
-Price = Annotated[str, Meta(max_length=24, description="decimal yuan per quote unit, e.g. \"15005.00\"")]
-Lots = Annotated[int, Meta(ge=0, le=1_000_000_000)]
-Symbol = Annotated[str, Meta(min_length=1, max_length=16)]
+ClientOrderId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$",
+                                    examples=["order-1"])]
+_GRAMMAR = "ASCII digits (at most 13), optionally a point and one or two decimals; no sign, exponent or spaces"
+# The one money grammar (gateway.prices): a field that breaks it is 400 INVALID_PRICE or INVALID_AMOUNT.
+Price = Annotated[str, Meta(pattern=MONEY_PATTERN, max_length=MONEY_MAX_LENGTH, examples=["15005.00"],
+                            description=f"decimal yuan per quote unit: {_GRAMMAR}")]
+Money = Annotated[str, Meta(pattern=MONEY_PATTERN, max_length=MONEY_MAX_LENGTH, examples=["1000.00"],
+                            description=f"decimal yuan: {_GRAMMAR}")]
+MONEY_CODES = {Price: "INVALID_PRICE", Money: "INVALID_AMOUNT"}
+Lots = Annotated[int, Meta(ge=0, le=MAX_LOTS, examples=[1])]
+Symbol = Annotated[str, Meta(min_length=1, max_length=16, examples=["CF2701"])]
+MemberName = Annotated[str, Meta(min_length=1, max_length=32, examples=["huafang-textile"])]
+ReceiptId = Annotated[str, Meta(min_length=1, max_length=32, examples=["WR00000001"])]
+Commodity = Annotated[str, Meta(min_length=1, max_length=32, examples=["cotton"])]
 Role = Literal["trader", "supplier", "warehouse", "clearing", "lender", "operator"]
 
 _STRICT = {"forbid_unknown_fields": True, "kw_only": True}
@@ -32,7 +45,7 @@ class OrderRequest(msgspec.Struct, **_STRICT):
     display_quantity: Lots = 0
     min_quantity: Lots = 0
     stp: Literal["cancel_newest", "cancel_oldest", "cancel_both"] = "cancel_newest"
-    receipt_ids: Annotated[list[str], Meta(max_length=1_000, description="sell on a receipt-backed "
+    receipt_ids: Annotated[list[ReceiptId], Meta(max_length=1_000, description="sell on a receipt-backed "
                                            "instrument: the receipts offered, one a lot (default: chosen)")] = []
 
 
@@ -111,12 +124,12 @@ class CancelAllResponse(msgspec.Struct):
 class InstrumentRequest(msgspec.Struct, **_STRICT):
     symbol: Symbol
     tick: Price
-    lot_size: Annotated[int, Meta(gt=0, description="kilograms per lot")]
+    lot_size: Annotated[int, Meta(gt=0, le=MAX_LOT_KG, description="kilograms per lot")]
     ref_price: Price
     band_bps: Annotated[int, Meta(ge=0, le=10_000)] = 0
-    max_limit_qty: Annotated[int, Meta(gt=0)] = 1_000
-    max_market_qty: Annotated[int, Meta(gt=0)] = 200
-    protection_ticks: Annotated[int, Meta(ge=0)] = 10
+    max_limit_qty: Annotated[int, Meta(gt=0, le=MAX_LOTS)] = 1_000
+    max_market_qty: Annotated[int, Meta(gt=0, le=MAX_LOTS)] = 200
+    protection_ticks: Annotated[int, Meta(ge=0, le=10_000)] = 10
 
 
 class SessionRequest(msgspec.Struct, **_STRICT):
@@ -187,6 +200,13 @@ class ErrorResponse(msgspec.Struct):
     error: ErrorBody
 
 
+@functools.cache
+def money_code(kind: type, field: str) -> str | None:
+    """INVALID_PRICE or INVALID_AMOUNT if ``field`` of the Struct ``kind`` is money, else None."""
+    hint = typing.get_type_hints(kind, include_extras=True).get(field)
+    return next((code for t, code in MONEY_CODES.items() if t == hint or t in typing.get_args(hint)), None)
+
+
 class QueryInt(NamedTuple):
     """A bounded integer query parameter (bounds inclusive): read by ``gateway.http.query_int``,
     documented in ``/openapi.json``."""
@@ -214,16 +234,14 @@ class Health(msgspec.Struct):
 
 __all__ = [
     "AmendRequest", "BookView", "CancelAllRequest", "CancelAllResponse", "Credentials", "ErrorBody", "ErrorResponse",
-    "Fill", "Health", "InstrumentRequest", "InstrumentView", "MemberRequest", "OrderRequest", "OrderView", "QueryInt",
-    "SessionRequest", "TradeView",
+    "Fill", "Health", "InstrumentRequest", "InstrumentView", "MemberRequest", "Money", "OrderRequest", "OrderView",
+    "Price", "QueryInt", "SessionRequest", "TradeView", "money_code",
 ]
 
 
 # ------------------------------------------------------------------ receipts
 
 from warehouse_receipts.quality import Quality  # noqa: E402  (kept next to the receipt bodies)
-
-MemberName = Annotated[str, Meta(min_length=1, max_length=32)]
 
 
 class IssueReceiptRequest(msgspec.Struct, **_STRICT):
@@ -247,9 +265,9 @@ class WithdrawRequest(msgspec.Struct, **_STRICT):
 
 
 class DeliverySpecRequest(msgspec.Struct, **_STRICT):
-    commodity: str
-    table: str
-    warehouses: list[str] = []
+    commodity: Commodity
+    table: Annotated[str, Meta(min_length=1, max_length=64, examples=["ZCE-2016/17"])]
+    warehouses: Annotated[list[MemberName], Meta(max_length=100)] = []
 
 
 class ReceiptView(msgspec.Struct, kw_only=True):

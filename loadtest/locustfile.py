@@ -19,7 +19,7 @@ import websocket
 from locust import User, between, task
 from locust.contrib.fasthttp import FastHttpUser
 
-from gateway.auth import sign
+from gateway.auth import sign, unique_timestamp_ms
 
 CREDENTIALS = Path(os.environ.get("COMMEX_CREDENTIALS", "var/demo-credentials.json"))
 _ids = itertools.count()
@@ -43,9 +43,11 @@ class SignedUser(FastHttpUser):
 
     def call(self, method: str, path: str, body: dict | None = None, name: str | None = None,
              ok: tuple[int, ...] = (200, 201), allow: tuple[str, ...] = ()):
-        """Send a signed request; statuses in ``ok`` and error codes in ``allow`` are successes."""
+        """Send a signed request; statuses in ``ok`` and error codes in ``allow`` are successes.
+        Users share keys: the same request signed twice in one millisecond by this process gets
+        the next millisecond (a signature is accepted once)."""
         data = json.dumps(body).encode() if body is not None else b""
-        ts = str(time.time_ns() // 1_000_000)
+        ts = str(unique_timestamp_ms(self.creds["api_key"], method, path, data))
         headers = {"X-API-Key": self.creds["api_key"], "X-Timestamp": ts, "Content-Type": "application/json",
                    "X-Signature": sign(self.creds["api_secret"], ts, method, path, data)}
         with self.client.request(method, path, data=data or None, headers=headers, name=name or path,

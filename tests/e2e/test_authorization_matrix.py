@@ -1,0 +1,144 @@
+"""Every route × every role, plus no key, a bad signature, a stale timestamp and a replayed
+request, against the table below. Allowed: anything but 401/403 (bodies are harmless, so an
+allowed call usually ends in 400 or 404); forbidden: 403; the four failures: 401. Public
+routes answer without a key. Resources named in paths do not exist, so ownership rules (404)
+never stand in for a role check."""
+
+import json
+import time
+
+import pytest
+
+from gateway.auth import ROLES
+from gateway.client import Client
+from gateway.openapi import openapi_document
+
+ANY = frozenset(ROLES)
+PUBLIC = None
+T, S, W, C, L, OP = "trader", "supplier", "warehouse", "clearing", "lender", "operator"
+BAD = {"bogus": 1}  # refused by every body's decoder (unknown field): 400 once authorised
+
+# (method, path): (the request's path, its body, the roles allowed; PUBLIC: no key needed)
+MATRIX: dict[tuple[str, str], tuple[str, dict | None, frozenset | None]] = {
+    ("post", "/v1/orders"): ("/v1/orders", BAD, frozenset({T, S})),
+    ("get", "/v1/orders"): ("/v1/orders", None, ANY),
+    ("get", "/v1/orders/{order_id}"): ("/v1/orders/999999999", None, ANY),
+    ("delete", "/v1/orders/{order_id}"): ("/v1/orders/999999999", None, frozenset({T, S})),
+    ("patch", "/v1/orders/{order_id}"): ("/v1/orders/999999999", BAD, frozenset({T, S})),
+    ("post", "/v1/orders/cancel-all"): ("/v1/orders/cancel-all", BAD, frozenset({T, S})),
+    ("get", "/v1/fills"): ("/v1/fills", None, ANY),
+    ("get", "/v1/instruments"): ("/v1/instruments", None, ANY),
+    ("get", "/v1/book/{symbol}"): ("/v1/book/CF2701", None, ANY),
+    ("get", "/v1/trades/{symbol}"): ("/v1/trades/CF2701", None, ANY),
+    ("post", "/v1/admin/instruments"): ("/v1/admin/instruments", BAD, frozenset({OP})),
+    ("post", "/v1/admin/instruments/{symbol}/session"): ("/v1/admin/instruments/NOPE/session", BAD, frozenset({OP})),
+    ("post", "/v1/admin/instruments/{symbol}/schedule"): ("/v1/admin/instruments/NOPE/schedule", BAD,
+                                                          frozenset({OP})),
+    ("post", "/v1/admin/instruments/{symbol}/delivery"): ("/v1/admin/instruments/NOPE/delivery", BAD,
+                                                          frozenset({OP})),
+    ("post", "/v1/admin/instruments/{symbol}/fees"): ("/v1/admin/instruments/NOPE/fees", BAD, frozenset({OP})),
+    ("post", "/v1/admin/members"): ("/v1/admin/members", BAD, frozenset({OP})),
+    ("post", "/v1/admin/members/{member}/keys"): ("/v1/admin/members/nobody/keys", None, frozenset({OP})),
+    ("get", "/v1/admin/members"): ("/v1/admin/members", None, frozenset({OP, C})),
+    ("post", "/v1/receipts"): ("/v1/receipts", BAD, frozenset({W})),
+    ("get", "/v1/receipts"): ("/v1/receipts", None, ANY),
+    ("get", "/v1/receipts/{receipt_id}"): ("/v1/receipts/WR-NOPE", None, ANY),
+    ("get", "/v1/receipts/{receipt_id}/history"): ("/v1/receipts/WR-NOPE/history", None, ANY),
+    ("post", "/v1/receipts/{receipt_id}/transfer"): ("/v1/receipts/WR-NOPE/transfer", BAD, ANY),  # owner: 404
+    ("post", "/v1/receipts/{receipt_id}/lock"): ("/v1/receipts/WR-NOPE/lock", None, ANY),
+    ("post", "/v1/receipts/{receipt_id}/unlock"): ("/v1/receipts/WR-NOPE/unlock", None, ANY),
+    ("post", "/v1/receipts/{receipt_id}/pledge"): ("/v1/receipts/WR-NOPE/pledge", BAD, ANY),
+    ("post", "/v1/receipts/{receipt_id}/release"): ("/v1/receipts/WR-NOPE/release", None, frozenset({L})),
+    ("post", "/v1/receipts/{receipt_id}/freeze"): ("/v1/receipts/WR-NOPE/freeze", None, frozenset({C})),
+    ("post", "/v1/receipts/{receipt_id}/unfreeze"): ("/v1/receipts/WR-NOPE/unfreeze", None, frozenset({C})),
+    ("post", "/v1/receipts/{receipt_id}/withdraw"): ("/v1/receipts/WR-NOPE/withdraw", BAD, frozenset({W})),
+    ("post", "/v1/clearing/deposits"): ("/v1/clearing/deposits", BAD, frozenset({C})),
+    ("post", "/v1/clearing/withdrawals"): ("/v1/clearing/withdrawals", BAD, frozenset({C})),
+    ("get", "/v1/accounts/me"): ("/v1/accounts/me", None, ANY),
+    ("get", "/v1/accounts"): ("/v1/accounts", None, frozenset({C})),
+    ("get", "/v1/ledger"): ("/v1/ledger?member=nobody", None, frozenset({C})),  # one's own: any role
+    ("post", "/v1/clearing/end-of-day"): ("/v1/clearing/end-of-day", BAD, frozenset({C})),
+    ("get", "/v1/clearing/reports/{day}"): ("/v1/clearing/reports/1", None, ANY),
+    ("get", "/v1/clearing/reconcile"): ("/v1/clearing/reconcile", None, frozenset({C})),
+    ("get", "/v1/market/candles/{symbol}"): ("/v1/market/candles/CF2701", None, PUBLIC),
+    ("get", "/v1/market/stats/{symbol}"): ("/v1/market/stats/CF2701", None, PUBLIC),
+    ("get", "/v1/market/report"): ("/v1/market/report", None, PUBLIC),
+    ("post", "/v1/financing/terms"): ("/v1/financing/terms", BAD, frozenset({L})),
+    ("get", "/v1/financing/terms"): ("/v1/financing/terms", None, ANY),
+    ("post", "/v1/loans"): ("/v1/loans", BAD, frozenset({T, S})),
+    ("get", "/v1/loans"): ("/v1/loans", None, ANY),
+    ("get", "/v1/loans/{loan_id}"): ("/v1/loans/999999", None, ANY),
+    ("post", "/v1/loans/{loan_id}/approve"): ("/v1/loans/999999/approve", None, frozenset({L})),
+    ("post", "/v1/loans/{loan_id}/decline"): ("/v1/loans/999999/decline", None, frozenset({L})),
+    ("post", "/v1/loans/{loan_id}/repay"): ("/v1/loans/999999/repay", BAD, ANY),  # borrower: 404
+    ("post", "/v1/loans/{loan_id}/collateral"): ("/v1/loans/999999/collateral", BAD, ANY),
+    ("get", "/v1/financing/credit/{member}"): ("/v1/financing/credit/nobody", None, frozenset({C, L})),
+    ("get", "/healthz"): ("/healthz", None, PUBLIC),
+}
+ROWS = sorted(MATRIX)
+
+
+def test_the_table_covers_every_documented_operation() -> None:
+    documented = {(m, p) for p, ops in openapi_document()["paths"].items() for m in ops}
+    assert documented == set(MATRIX)
+
+
+@pytest.fixture(scope="module")
+def clients(server) -> dict[str, Client]:
+    """One demo member's client per role; every demo member has exactly one role."""
+    found: dict[str, Client] = {}
+    for member, creds in server.credentials().items():
+        (role,) = creds["roles"]
+        found.setdefault(role, server.client(member))
+    assert set(found) == set(ROLES)
+    return found
+
+
+@pytest.fixture(scope="module")
+def entries(server):
+    """The journal length before and after the module: the matrix changes nothing."""
+    anon = Client(server.base)
+    before = anon.request("GET", "/healthz")[1]["entry_no"]
+    yield
+    assert anon.request("GET", "/healthz")[1]["entry_no"] == before
+
+
+def code(answer: tuple[int, object]) -> str:
+    body = answer[1]
+    return body["error"]["code"] if isinstance(body, dict) and "error" in body else ""
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[f"{m.upper()} {p}" for m, p in ROWS])
+def test_every_role_is_allowed_or_forbidden_as_the_table_says(server, clients, entries, row) -> None:
+    method, _ = row
+    path, body, allowed = MATRIX[row]
+    for role in ROLES:
+        answer = clients[role].request(method.upper(), path, body)
+        if allowed is PUBLIC or role in allowed:
+            assert answer[0] not in (401, 403), (role, answer)
+        else:
+            assert (answer[0], code(answer)) == (403, "FORBIDDEN"), (role, answer)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[f"{m.upper()} {p}" for m, p in ROWS])
+def test_no_key_a_bad_signature_a_stale_timestamp_and_a_replay_are_401(server, clients, entries, row) -> None:
+    method, _ = row
+    path, body, allowed = MATRIX[row]
+    method = method.upper()
+    anon = Client(server.base)
+    if allowed is PUBLIC:
+        assert anon.request(method, path, body)[0] not in (401, 403)
+        return
+    raw = b"" if body is None else json.dumps(body).encode()
+    member = clients[sorted(allowed)[0]]
+    assert code(anon.request(method, path, body)) == "UNAUTHENTICATED"
+    forged = Client(server.base, member.api_key, "0" * 64)
+    answer = forged.request(method, path, body)
+    assert (answer[0], code(answer)) == (401, "BAD_SIGNATURE")
+    stale = member.headers(method, path, raw, timestamp_ms=time.time_ns() // 1_000_000 - 60_000)
+    assert code(member.request(method, path, headers=stale, raw=raw)) == "STALE_TIMESTAMP"
+    signed = member.headers(method, path, raw)
+    first = member.request(method, path, headers=signed, raw=raw)
+    assert first[0] not in (401, 403), first
+    again = member.request(method, path, headers=signed, raw=raw)
+    assert (again[0], code(again)) == (401, "REPLAYED")
