@@ -61,7 +61,7 @@ async def place(request: Request, member: str, req: OrderRequest) -> OrderRecord
 async def new_order(request: Request) -> HTTPResponse:
     key = require(request, *TRADING_ROLES)
     req: OrderRequest = decode(request, OrderRequest)
-    view = views(request).by_client.get((key.member, req.client_order_id))
+    view = request.app.ctx.exchange.state.first_answer(key.member, req.client_order_id)
     if view is None:
         view = await place(request, key.member, req)
     if view.status == "REJECTED":
