@@ -6,6 +6,7 @@ import time
 
 import asyncpg
 
+from clearing.core import EndOfDay
 from engine import AddInstrument, CancelOrder, NewOrder, SetSession
 from exchange.clock import ClockTick, ScheduleSession
 from exchange.journal import Entry, decode_entry
@@ -101,3 +102,30 @@ async def out_of_range_scenario(url: str) -> None:
 
 def test_a_number_past_64_bits_is_refused_and_the_sequencer_carries_on(database_url: str) -> None:
     asyncio.run(out_of_range_scenario(database_url))
+
+
+async def next_day_scenario(url: str) -> None:
+    """Client order ids are unique per member per trading day: after the end of day the same id
+    names a new order, which commits (and a restart replays both)."""
+    ex = await Exchange.open(url)
+    await ex.submit(Entry(CF))
+    await ex.submit(Entry(SetSession("CF", "continuous")))
+    first = await ex.submit(order("m1", "buy", 1, 1_500_000, "daily-1"))
+    again = await ex.submit(order("m1", "buy", 1, 1_500_000, "daily-1"))
+    assert again.duplicate and again.view.order_id == first.view.order_id
+    await ex.submit(Entry(EndOfDay(actor="desk")))
+    await ex.submit(Entry(SetSession("CF", "continuous")))
+    second = await ex.submit(order("m1", "buy", 1, 1_500_000, "daily-1"))
+    assert not second.duplicate and second.view.order_id != first.view.order_id
+    state_hash = ex.state.state_hash()
+    await ex.close()
+    conn = await asyncpg.connect(url)
+    assert await conn.fetchval("SELECT count(*) FROM orders WHERE client_order_id = 'daily-1'") == 2
+    await conn.close()
+    restarted = await Exchange.open(url)
+    assert restarted.state.state_hash() == state_hash
+    await restarted.close()
+
+
+def test_a_client_order_id_names_a_new_order_on_the_next_trading_day(database_url: str) -> None:
+    asyncio.run(next_day_scenario(database_url))
