@@ -4,9 +4,10 @@ reports and the scope of ``client_order_id`` all read.
 Dates are integers ``yyyymmdd`` in Beijing time (UTC+8), computed from the journaled batch
 time with civil-date arithmetic (no ``datetime``: the core reads no clock and needs no time
 zone database). The first entry opens the calendar on the first business day on or after its
-date; each end of day moves it to the next business day after the current trading date, or
-to the business day of the end of day's own date if the exchange stood idle for longer.
-Business days are Monday to Friday except the configured holidays.
+date; each end of day moves it to the next business day after the date it closes, or to the
+first business day on or after the end of day's own date if that is later (an exchange that
+stood idle for days; an end of day run after midnight does not skip a day). Business days
+are Monday to Friday except the holidays the operator publishes (``SetHolidays``).
 """
 
 import msgspec
@@ -76,6 +77,19 @@ class Calendar(msgspec.Struct, kw_only=True):
     def roll(self, now_ns: int) -> int:
         """Close the trading date (end of day); return the date closed."""
         closed = self.trading_date
-        self.trading_date = max(self.next_business_day(closed), self.next_business_day(local_date(now_ns)))
+        self.trading_date = max(self.next_business_day(closed),
+                                self.next_business_day(local_date(now_ns), inclusive=True))
         self.closed_days += 1
         return closed
+
+
+class SetHolidays(msgspec.Struct, tag="set_holidays", tag_field="cmd", kw_only=True, gc=False):
+    """The exchange's holidays (``yyyymmdd``), replacing the list published before."""
+
+    actor: str
+    holidays: list[int]
+
+
+def bad_dates(dates: list[int]) -> list[int]:
+    """The entries of ``dates`` that are not real dates from 1970 to 2199."""
+    return [d for d in dates if not 19_700_101 <= d <= 21_991_231 or civil_from_days(day_number(d)) != d]

@@ -25,12 +25,12 @@ import msgspec
 from clearing.core import ClearingRejected, Fees, SetFees
 from engine import AddInstrument, Engine
 from engine.codes import SessionState
+from engine.state import MAX_PRICE, MAX_QUANTITY
 from warehouse_receipts.grading import TABLES
 from warehouse_receipts.registry import DeliverySpec, SetDeliverySpec
 
-MAX_PRICE = 10**12  # fen: ten thousand million yuan per quote unit
 MAX_LOT_KG = 10**7
-MAX_LOTS = 10**9
+MAX_LOTS = MAX_QUANTITY
 Kind = Literal["spot", "forward"]
 
 
@@ -49,7 +49,8 @@ class PositionLimit(msgspec.Struct, kw_only=True, gc=False):
 
 
 class ForwardTerms(msgspec.Struct, kw_only=True, gc=False):
-    """A forward's delivery month (yyyymm), last trading day (yyyymmdd) and risk schedule."""
+    """A forward's delivery month (yyyymm), last trading day (yyyymmdd) and risk schedule. Held
+    for the forward lifecycle (margin, limits, delivery), which does not enforce them yet."""
 
     delivery_month: int
     last_trading_day: int
@@ -59,7 +60,8 @@ class ForwardTerms(msgspec.Struct, kw_only=True, gc=False):
 
 
 class SessionTime(msgspec.Struct, kw_only=True, gc=False):
-    """At ``minute`` of the local (Beijing) day the session becomes ``state``."""
+    """At ``minute`` of the local (Beijing) day the session becomes ``state``. Published trading
+    hours: not yet turned into timers (sessions move by operator command or ScheduleSession)."""
 
     minute: int
     state: SessionState
@@ -98,7 +100,10 @@ class CatalogueRejected(ClearingRejected):
 
 
 def _matching_terms(spec: InstrumentSpec) -> tuple:
-    return (spec.tick, spec.lot_size, spec.band_bps, spec.max_limit_qty, spec.max_market_qty, spec.protection_ticks)
+    """What the engine's compact copy holds: fixed once listed (the reference price then moves
+    with settlement in the engine, not here)."""
+    return (spec.tick, spec.lot_size, spec.ref_price, spec.band_bps, spec.max_limit_qty, spec.max_market_qty,
+            spec.protection_ticks)
 
 
 def problem(spec: InstrumentSpec) -> str | None:
@@ -120,10 +125,21 @@ def problem(spec: InstrumentSpec) -> str | None:
         return "commission on value needs a receipt-backed instrument"
     if spec.kind == "spot" and spec.delivery is None:
         return "a spot instrument needs delivery terms"
-    if spec.delivery is not None and (spec.delivery.commodity, spec.delivery.table) not in TABLES:
-        return f"no {spec.delivery.commodity} premium table {spec.delivery.table}"
+    if spec.delivery is not None and (why := delivery_problem(spec.symbol, spec.delivery)) is not None:
+        return why
     if any(not 0 <= s.minute < 1_440 for s in spec.hours):
         return "session times are minutes of the day"
+    return None
+
+
+def delivery_problem(symbol: str, d: DeliverySpec) -> str | None:
+    """Why delivery terms ``d`` cannot serve instrument ``symbol``, or None."""
+    if (d.commodity, d.table) not in TABLES:
+        return f"no {d.commodity} premium table {d.table}"
+    if d.symbol != symbol or not 0 <= d.lot_kg <= MAX_LOT_KG or not 0 <= d.tolerance_bps <= 10_000:
+        return "delivery terms name their instrument, a lot weight and a tolerance within bounds"
+    if len(d.warehouses) > 1_000 or any(not 0 < len(w) <= 64 for w in d.warehouses):
+        return "at most 1,000 deliverable warehouses, each named"
     return None
 
 

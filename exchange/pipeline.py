@@ -23,6 +23,7 @@ from clearing.core import Deposit, EndOfDay, SetFees, Withdraw
 from clearing.financing import LIQUIDATOR, FinancingCommand
 from engine import Accepted, AddInstrument, AmendOrder, Cancelled, Event, NewOrder, SetSession, Trade
 from engine import Command as EngineCommand
+from exchange.calendar import SetHolidays, bad_dates
 from exchange.catalogue import CatalogueRejected, SetInstrument
 from exchange.clock import ClockTick, ScheduleSession
 from exchange.journal import Entry
@@ -173,6 +174,16 @@ def tick(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     return Result(events, None)
 
 
+def holidays(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
+    """Publish the holiday list (at most 1,000 real dates)."""
+    cmd: SetHolidays = entry.command
+    wrong = bad_dates(cmd.holidays[:1_001])
+    if len(cmd.holidays) > 1_000 or wrong:
+        return Result([], None, CatalogueRejected("INVALID_DATE", f"at most 1,000 real dates (yyyymmdd): {wrong[:5]}"))
+    state.calendar.holidays = sorted(set(cmd.holidays))
+    return Result([], None, state.calendar)
+
+
 def end_of_day(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     events: list[Event] = []
     report = state.end_of_day(entry, ctx, events)
@@ -192,4 +203,5 @@ HANDLERS: dict[type, Callable[["ExchangeState", Entry, Ctx], Result]] = {
     SetDeliverySpec: catalogue,
     ScheduleSession: schedule,
     ClockTick: tick,
+    SetHolidays: holidays,
 }

@@ -31,6 +31,7 @@ FROZEN = "frozen_for_delivery"
 CANCELLED = "cancelled"
 
 _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
+MAX_QUANTITY_KG = 10**9  # a million tonnes: far above any receipt, far below 64 bits
 
 
 # ------------------------------------------------------------------ commands
@@ -292,10 +293,10 @@ class Registry:
             return ReceiptRejected("QUALITY_REFUSED", e.reason)
         if isinstance(cmd.quality, CottonQuality):
             quantity = cotton_weight_kg(cmd.quality)
-        elif cmd.quantity_kg > 0:
+        elif 0 < cmd.quantity_kg <= MAX_QUANTITY_KG:
             quantity = cmd.quantity_kg
         else:
-            return ReceiptRejected("INVALID_QUANTITY", "quantity_kg must be positive")
+            return ReceiptRejected("INVALID_QUANTITY", f"quantity_kg must be 1 to {MAX_QUANTITY_KG}")
         receipt_id = f"WR{self.next_number:08d}"
         self.next_number += 1
         receipt = Receipt(receipt_id=receipt_id, commodity=commodity_of(cmd.quality), warehouse=cmd.actor,

@@ -5,7 +5,7 @@ import msgspec
 
 from clearing.core import Deposit, Fees, Withdraw
 from engine import NewOrder, SetSession
-from exchange.calendar import Calendar, local_date
+from exchange.calendar import Calendar, SetHolidays, local_date
 from exchange.catalogue import InstrumentSpec, SetInstrument
 from exchange.clock import ClockTick, ScheduleSession
 from exchange.journal import Entry, decode_entry, encode_entry
@@ -91,6 +91,22 @@ def test_calendar_rolls_over_weekends_and_holidays() -> None:
     saturday = Calendar()
     saturday.open(T0 + 5 * 86_400 * SECOND)
     assert saturday.trading_date == 20261130
+    late = Calendar()
+    late.open(T0)
+    late.roll(T0 + 16 * 3_600 * SECOND)  # Monday's end of day run at 01:00 on Tuesday
+    assert late.trading_date == 20261124  # Tuesday is not skipped
+
+
+def test_the_operator_publishes_holidays_the_calendar_skips() -> None:
+    j = listed(FORWARD)
+    assert j.run(SetHolidays(actor="ops", holidays=[20261124, 20261125]), T0).rejection is None
+    before = j.state.state_hash()
+    assert j.run(SetHolidays(actor="ops", holidays=[20261131]), T0).rejection.code == "INVALID_DATE"
+    assert j.state.state_hash() == before
+    from clearing.core import EndOfDay
+    j.run(EndOfDay(actor="desk"), T0 + 6 * 3_600 * SECOND)
+    assert j.state.calendar.trading_date == 20261126
+    assert j.replay().state_hash() == j.state.state_hash()
 
 
 def test_client_order_ids_are_unique_per_member_per_trading_day() -> None:

@@ -62,6 +62,14 @@ def _order(member, symbol, side, qty, price, kind, tif, display, min_qty):
                     display_quantity=display, min_quantity=min_qty)
 
 
+def _listing(s, t, lot, ref, band, per_lot, ppm, kind, dsym, tol) -> SetInstrument:
+    delivery = DeliverySpec(symbol=dsym or s, commodity="urea", table="GB/T2440-2017", tolerance_bps=tol) \
+        if kind == "spot" else None
+    return SetInstrument(actor="ops", spec=InstrumentSpec(
+        symbol=s, kind=kind, commodity="urea", lot_size=lot, tick=t, ref_price=ref, band_bps=band,
+        fees=Fees(per_lot=per_lot, rate_ppm=ppm), delivery=delivery))
+
+
 plausible_orders = st.builds(
     lambda m, sym, side, qty, price, tif, display: NewOrder(member=m, symbol=sym, side=side, quantity=qty, price=price,
                                                            tif=tif, display_quantity=display),
@@ -80,12 +88,9 @@ commands = st.one_of(
     st.builds(lambda s, t, lot, ref, band, q1, q2, p: AddInstrument(
         symbol=s, tick=t, lot_size=lot, ref_price=ref, band_bps=band, max_limit_qty=q1, max_market_qty=q2,
         protection_ticks=p), st.sampled_from(["NEW", "UR", ""]), ints, ints, ints, ints, ints, ints, ints),
-    st.builds(lambda s, t, lot, ref, band, per_lot, ppm, kind: SetInstrument(actor="ops", spec=InstrumentSpec(
-        symbol=s, kind=kind, commodity="urea", lot_size=lot, tick=t, ref_price=ref, band_bps=band,
-        fees=Fees(per_lot=per_lot, rate_ppm=ppm),
-        delivery=DeliverySpec(symbol=s, commodity="urea", table="GB/T2440-2017") if kind == "spot" else None),
-        base_version=0), st.sampled_from(["NEW2", "UR", "FW"]), ints, ints, ints, ints, ints, ints,
-        st.sampled_from(["spot", "forward"])),
+    st.builds(_listing, st.sampled_from(["NEW2", "UR", "FW"]), st.sampled_from([100, 500]),
+              st.sampled_from([20_000, 5_000]), st.sampled_from([200_000, 1_500_000]), ints, ints, ints,
+              st.sampled_from(["spot", "forward"]), st.sampled_from(["", "", "ZZ"]), ints),
     st.builds(lambda s, a, b: SetFees(actor="ops", symbol=s, per_lot=a, rate_ppm=b), symbols, ints, ints),
     st.builds(lambda s, lot, tol: SetDeliverySpec(actor="ops", symbol=s, commodity="urea", table="GB/T2440-2017",
                                                   lot_kg=lot, tolerance_bps=tol), symbols, ints, ints),
