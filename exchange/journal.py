@@ -15,6 +15,7 @@ from engine import Command
 from exchange.catalogue import SetInstrument
 from exchange.clock import ClockTick, ScheduleSession
 from warehouse_receipts.registry import ReceiptCommand
+from warehouse_receipts.warehouse import WarehouseCommand
 
 FORMAT = 1
 
@@ -27,7 +28,8 @@ class Entry(msgspec.Struct, array_like=True, gc=False):
     """One journaled command. ``client_order_id`` is set for new orders; ``receipt_ids`` names
     the receipts a sell order on a receipt-backed instrument offers (empty: chosen for it)."""
 
-    command: Command | ReceiptCommand | ClearingCommand | FinancingCommand | SetInstrument | ScheduleSession | ClockTick
+    command: (Command | ReceiptCommand | ClearingCommand | FinancingCommand | SetInstrument | ScheduleSession
+              | ClockTick | WarehouseCommand)
     client_order_id: str = ""
     receipt_ids: list[str] = []
     format: int = FORMAT

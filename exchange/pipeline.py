@@ -29,6 +29,7 @@ from exchange.journal import Entry
 from exchange.result import Result
 from warehouse_receipts.backing import follow, receipts_needed
 from warehouse_receipts.registry import ReceiptCommand, ReceiptRejected, ReleaseReceipt, SetDeliverySpec
+from warehouse_receipts.warehouse import ReleaseDue, ReleaseOrder, RequestRelease, WarehouseCommand
 
 if TYPE_CHECKING:
     from exchange.state import ExchangeState
@@ -145,6 +146,16 @@ def receipts(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     return Result([], None, state.registry.apply(cmd, ctx.now_ns))
 
 
+def warehouse(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
+    """A warehouse operation; a new release order's window closes by a clock timer."""
+    cmd = entry.command
+    before = state.warehouse.next_release
+    outcome = state.warehouse.apply(cmd, state.registry, ctx.now_ns)
+    if type(cmd) is RequestRelease and isinstance(outcome, ReleaseOrder) and outcome.release_id == before:
+        state.timers.add(outcome.deadline_ns, ReleaseDue(release_id=outcome.release_id))
+    return Result([], None, outcome)
+
+
 def funding(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     return Result([], None, state.clearing.apply_funding(entry.command, ctx.now_ns))
 
@@ -169,7 +180,10 @@ def tick(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     events: list[Event] = []
     for timer in state.timers.pop_due(ctx.now_ns):
         action = timer.action
-        events += trade(state, Entry(SetSession(action.symbol, action.state)), ctx).events
+        if type(action) is ReleaseDue:
+            state.warehouse.lapse(action, state.registry, ctx.now_ns)
+        else:
+            events += trade(state, Entry(SetSession(action.symbol, action.state)), ctx).events
     return Result(events, None)
 
 
@@ -183,6 +197,7 @@ HANDLERS: dict[type, Callable[["ExchangeState", Entry, Ctx], Result]] = {
     **dict.fromkeys(get_args(EngineCommand), trade),
     **dict.fromkeys(get_args(ReceiptCommand), receipts),
     **dict.fromkeys(get_args(FinancingCommand), financing),
+    **dict.fromkeys(get_args(WarehouseCommand), warehouse),
     Deposit: funding,
     Withdraw: funding,
     EndOfDay: end_of_day,

@@ -21,6 +21,7 @@ from exchange.pipeline import HANDLERS, Ctx, settle
 from exchange.result import Result
 from exchange.views import OrderRecord, OrderViews
 from warehouse_receipts.registry import Registry
+from warehouse_receipts.warehouse import Warehouse
 
 __all__ = ["HASH_FORMAT", "ExchangeState", "Result"]
 HASH_FORMAT = "h2:"  # what a state hash covers changed with the catalogue, calendar and clock
@@ -39,6 +40,7 @@ class ExchangeState:
         self.views = OrderViews()
         self.market = MarketInfo(self.calendar)
         self.financing = Financing()
+        self.warehouse = Warehouse()
 
     def apply(self, entry: Entry, entry_no: int, now_ns: int) -> Result:
         """Apply one journaled command at the sequencer's time ``now_ns``. Total: a command
@@ -89,9 +91,15 @@ class ExchangeState:
         rest = msgspec.msgpack.encode([
             self.registry.state_hash(), clearing.ledger.state_hash(), self.financing.state_hash(),
             len(clearing.reports), sorted(clearing.funding), self.catalogue.state_hash_part(), self.calendar,
-            self.timers.state(),
+            self.timers.state(), *self._warehouse_part(),
         ])
         return HASH_FORMAT + self.engine.state_hash() + hashlib.blake2b(rest, digest_size=8).hexdigest()
+
+    def _warehouse_part(self) -> list[bytes]:
+        """The warehouse's state, once it has any (so hashes of journals without warehouse
+        operations, the golden one included, are unchanged)."""
+        w = self.warehouse
+        return [w.state_hash()] if w.releases else []
 
     def check(self) -> None:
         """Assert every component's invariants and those between them (held cash equals the
@@ -100,6 +108,7 @@ class ExchangeState:
         self.registry.check()
         self.clearing.ledger.check()
         self.financing.check(self.registry)
+        self.warehouse.check(self.registry)
         self.views.check()
         breaks = check_memory(self.engine, self.registry, self.clearing)
         assert not breaks, breaks

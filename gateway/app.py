@@ -21,6 +21,7 @@ from gateway import (
     orders_api,
     public_api,
     receipts_api,
+    warehouse_api,
     ws_api,
 )
 from gateway.auth import Authenticator, TokenBucket, load_master_key
@@ -32,7 +33,7 @@ from gateway.sequencer import Exchange
 PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs", "/v1/ws"})
 PUBLIC_PREFIXES = ("/v1/market/",)
 BLUEPRINTS = (orders_api.bp, market_api.bp, receipts_api.bp, clearing_api.bp, financing_api.bp, admin_api.bp,
-              public_api.bp, ws_api.bp)
+              public_api.bp, ws_api.bp, warehouse_api.bp)
 
 
 async def open_exchange(app: Sanic) -> None:

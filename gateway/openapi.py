@@ -6,7 +6,7 @@ import html
 import msgspec
 
 from clearing.financing import Terms
-from gateway import clearing_api, financing_api, market_api, wire
+from gateway import clearing_api, financing_api, market_api, warehouse_api, wire
 from gateway.reconcile import Reconciliation
 
 SIGNED = [{"apiKey": [], "timestamp": [], "signature": []}]
@@ -58,8 +58,15 @@ ROUTES = [
      200, "lender"),
     ("post", "/v1/receipts/{receipt_id}/freeze", "Freeze for delivery", None, wire.ReceiptView, 200, "clearing"),
     ("post", "/v1/receipts/{receipt_id}/unfreeze", "Unfreeze", None, wire.ReceiptView, 200, "clearing"),
-    ("post", "/v1/receipts/{receipt_id}/withdraw", "Record physical withdrawal against a pickup code",
-     wire.WithdrawRequest, wire.ReceiptView, 200, "issuing warehouse"),
+    ("post", "/v1/receipts/{receipt_id}/release-request", "Ask to withdraw: a release order with a one-time "
+     "pickup code, returned once (idempotent by reference)", warehouse_api.ReleaseRequest,
+     warehouse_api.ReleaseView, 201, "owner"),
+    ("post", "/v1/warehouse/releases/{release_id}/pickup", "Record the pickup against the code (the receipt is "
+     "cancelled)", warehouse_api.PickupRequest, warehouse_api.ReleaseView, 200, "issuing warehouse"),
+    ("get", "/v1/warehouse/releases", "Outbound queue: release orders (?state=)", None,
+     list[warehouse_api.ReleaseView], 200, "owner, warehouse, clearing"),
+    ("get", "/v1/warehouse/releases/{release_id}", "One release order", None, warehouse_api.ReleaseView, 200,
+     "owner, warehouse, clearing"),
     ("post", "/v1/admin/instruments/{symbol}/delivery", "Make an instrument receipt-backed",
      wire.DeliverySpecRequest, dict, 200, "operator"),
     # clearing

@@ -1,4 +1,5 @@
-"""Warehouse-receipt routes: warehouses issue and withdraw, owners list, value, transfer, lock
+"""Warehouse-receipt routes: warehouses issue (withdrawal is a release order and a pickup:
+``gateway/warehouse_api.py``), owners list, value, transfer, lock
 and pledge, lenders see and release their pledges, clearing staff see all and freeze for
 delivery. Every change goes through the sequencer as a registry command.
 
@@ -21,10 +22,8 @@ from gateway.wire import (
     ReceiptHistory,
     ReceiptView,
     TransferRequest,
-    WithdrawRequest,
 )
 from warehouse_receipts.registry import (
-    CancelReceipt,
     FreezeReceipt,
     IssueReceipt,
     LockReceipt,
@@ -160,12 +159,3 @@ for _action, _command, _roles in (("lock", LockReceipt, ()), ("unlock", UnlockRe
                                   ("unfreeze", UnfreezeReceipt, ("clearing",))):
     bp.add_route(simple_action(_command, _roles), f"/v1/receipts/<receipt_id>/{_action}", methods=["POST"],
                  name=f"receipt_{_action}")
-
-
-@bp.post("/v1/receipts/<receipt_id>/withdraw")
-async def withdraw(request: Request, receipt_id: str) -> HTTPResponse:
-    key = require(request, "warehouse")
-    visible(request, receipt_id)
-    req: WithdrawRequest = decode(request, WithdrawRequest)
-    return await change(request, receipt_id, CancelReceipt(actor=key.member,
-                                                           receipt_id=receipt_id, pickup_code=req.pickup_code))

@@ -28,6 +28,7 @@ REGISTERED = "registered"
 LOCKED = "locked_for_sale"
 PLEDGED = "pledged"
 FROZEN = "frozen_for_delivery"
+RELEASING = "released_for_pickup"  # an open outbound release order (出库单): awaiting pickup
 CANCELLED = "cancelled"
 
 _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
@@ -84,7 +85,9 @@ class UnfreezeReceipt(ReceiptAction, tag="unfreeze_receipt"):
 
 
 class CancelReceipt(ReceiptAction, tag="cancel_receipt"):
-    """Physical withdrawal, recorded by the issuing warehouse against a pickup code."""
+    """Legacy physical withdrawal (its code was never checked): kept so old journals replay
+    unchanged; no route issues it any more. Withdrawal is now a release order and a pickup
+    against its one-time code (``warehouse_receipts.warehouse``)."""
 
     pickup_code: str
 
@@ -186,8 +189,11 @@ TRANSITIONS: dict[str, Transition] = {
     "freeze": Transition(REGISTERED, FROZEN),
     "unfreeze": Transition(FROZEN, REGISTERED),
     "cancel": Transition(REGISTERED, CANCELLED),
+    "outbound": Transition(REGISTERED, RELEASING),  # a release order is issued
+    "outbound_lapse": Transition(RELEASING, REGISTERED),  # its pickup window closed unused
+    "pickup": Transition(RELEASING, CANCELLED),  # the goods left the warehouse
 }
-STATES = frozenset((REGISTERED, LOCKED, PLEDGED, FROZEN, CANCELLED))
+STATES = frozenset((REGISTERED, LOCKED, PLEDGED, FROZEN, RELEASING, CANCELLED))
 
 
 def transition(receipt: Receipt, action: str) -> Transition:
@@ -229,8 +235,9 @@ def fold(history: Iterable[ReceiptEvent]) -> Receipt:
 
 # the code refusing an action from each state other than the one it starts from
 _BUSY = {LOCKED: "RECEIPT_LOCKED", PLEDGED: "RECEIPT_PLEDGED", FROZEN: "RECEIPT_FROZEN",
-         CANCELLED: "RECEIPT_CANCELLED"}
-_NOT_IN = {LOCKED: "RECEIPT_NOT_LOCKED", PLEDGED: "RECEIPT_NOT_PLEDGED", FROZEN: "RECEIPT_NOT_FROZEN"}
+         RELEASING: "RECEIPT_RELEASED_FOR_PICKUP", CANCELLED: "RECEIPT_CANCELLED"}
+_NOT_IN = {LOCKED: "RECEIPT_NOT_LOCKED", PLEDGED: "RECEIPT_NOT_PLEDGED", FROZEN: "RECEIPT_NOT_FROZEN",
+           RELEASING: "RECEIPT_NOT_RELEASED"}
 
 
 class Registry:
@@ -363,6 +370,14 @@ class Registry:
         """Transfer a registered receipt to ``to`` without its owner's instruction (a
         liquidation); recorded as a ``transfer``."""
         return self._move(self.receipts[receipt_id], "transfer", actor, ts_ns, counterparty=to, detail=detail)
+
+    def refusal(self, receipt: Receipt, action: str, actor: str, owner_only: bool = False) -> ReceiptRejected | None:
+        """Why ``actor`` may not take ``action`` (a table row) on the receipt now, or None."""
+        return self._refusal(receipt, action, actor, owner_only, "")
+
+    def move(self, receipt_id: str, action: str, actor: str, ts_ns: int, detail: str = "") -> ReceiptEvent:
+        """Take a checked ``action`` without a counterparty (the warehouse's outbound moves)."""
+        return self._move(self.receipts[receipt_id], action, actor, ts_ns, detail=detail)
 
     def drain_events(self) -> list[ReceiptEvent]:
         """Events since the last call (the sequencer writes them with the batch)."""

@@ -37,6 +37,7 @@ from warehouse_receipts.registry import (
     UnfreezeReceipt,
     UnlockReceipt,
 )
+from warehouse_receipts.warehouse import RecordPickup, RequestRelease, code_digest
 
 settings.register_profile("ci", max_examples=2_000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -115,6 +116,10 @@ commands = st.one_of(
               st.lists(receipt_ids, max_size=3)),
     st.builds(lambda s, at: ScheduleSession(actor="ops", symbol=s, state="continuous", at_ns=at), symbols, ints),
     st.just(ClockTick()),
+    st.builds(lambda a, r, ref, c, d: RequestRelease(actor=a, receipt_id=r, reference=ref, code_hash=code_digest(c),
+                                                     window_days=d), members, receipt_ids, texts, texts, ints),
+    st.builds(lambda a, i, c, kg: RecordPickup(actor=a, release_id=i, code_hash=code_digest(c), weight_kg=kg),
+              st.sampled_from(["wh", "buyer"]), ints, texts, ints),
 )
 entries = st.builds(lambda c, coid, rs: Entry(c, coid, rs), commands, st.sampled_from(["", "c1", "c2"]),
                     st.lists(receipt_ids, max_size=2))

@@ -1,0 +1,123 @@
+"""Warehouse operations over HTTP: outbound release orders (出库单) and pickups.
+
+The owner asks for a release: the gateway makes a one-time pickup code with ``secrets``,
+journals only its SHA-256 digest, and returns the code once (a retry with the same reference
+returns the order without it). The issuing warehouse records the pickup with the code it is
+shown; the gateway hashes it before the command is journaled, so no code is ever stored.
+"""
+
+import secrets
+from datetime import UTC, datetime
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+from sanic import Blueprint, HTTPResponse, Request
+
+from gateway.errors import RECEIPT_STATUS, ApiError
+from gateway.http import decode, require, respond, submit
+from gateway.receipts_api import visible
+from warehouse_receipts.warehouse import (
+    DEFAULT_WINDOW_DAYS,
+    MAX_WINDOW_DAYS,
+    RecordPickup,
+    ReleaseOrder,
+    RequestRelease,
+    code_digest,
+)
+
+bp = Blueprint("warehouse")
+_STRICT = {"forbid_unknown_fields": True, "kw_only": True}
+_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud at the gate
+
+
+class ReleaseRequest(msgspec.Struct, **_STRICT):
+    reference: Annotated[str, Meta(min_length=1, max_length=64)]
+    window_days: Annotated[int, Meta(ge=1, le=MAX_WINDOW_DAYS)] = DEFAULT_WINDOW_DAYS
+
+
+class PickupRequest(msgspec.Struct, **_STRICT):
+    pickup_code: Annotated[str, Meta(min_length=4, max_length=32)]
+    weight_kg: Annotated[int, Meta(gt=0, le=10**9)]
+
+
+class ReleaseView(msgspec.Struct, kw_only=True):
+    """A release order; ``pickup_code`` only in the first answer to the owner."""
+
+    release_id: int
+    receipt_id: str
+    owner: str
+    warehouse: str
+    reference: str
+    state: str
+    requested_at: str
+    pickup_by: str
+    closed_at: str | None = None
+    weight_out_kg: int | None = None
+    pickup_code: str | None = None
+
+
+def _iso(ts_ns: int) -> str:
+    return datetime.fromtimestamp(ts_ns / 1e9, UTC).isoformat()
+
+
+def release_view(o: ReleaseOrder, pickup_code: str | None = None) -> ReleaseView:
+    return ReleaseView(release_id=o.release_id, receipt_id=o.receipt_id, owner=o.owner, warehouse=o.warehouse,
+                       reference=o.reference, state=o.state, requested_at=_iso(o.requested_ns),
+                       pickup_by=_iso(o.deadline_ns), closed_at=_iso(o.closed_ns) if o.closed_ns else None,
+                       weight_out_kg=o.weight_out_kg or None, pickup_code=pickup_code)
+
+
+def new_pickup_code() -> str:
+    """Twelve characters from a 32-letter alphabet (60 bits), grouped in fours."""
+    raw = "".join(secrets.choice(_ALPHABET) for _ in range(12))
+    return "-".join(raw[i:i + 4] for i in range(0, 12, 4))
+
+
+def _sees(request: Request, o: ReleaseOrder) -> bool:
+    key = request.ctx.key
+    return "clearing" in key.roles or key.member in (o.owner, o.warehouse)
+
+
+@bp.post("/v1/receipts/<receipt_id>/release-request")
+async def request_release(request: Request, receipt_id: str) -> HTTPResponse:
+    key = request.ctx.key
+    visible(request, receipt_id)
+    req: ReleaseRequest = decode(request, ReleaseRequest)
+    pickup_code = new_pickup_code()
+    digest = code_digest(pickup_code)
+    order: ReleaseOrder = (await submit(request, RequestRelease(
+        actor=key.member, receipt_id=receipt_id, reference=req.reference, code_hash=digest,
+        window_days=req.window_days), RECEIPT_STATUS)).outcome
+    first = order.code_hash == digest
+    return respond(release_view(order, pickup_code if first else None), 201 if first else 200)
+
+
+@bp.post("/v1/warehouse/releases/<release_id:int>/pickup")
+async def record_pickup(request: Request, release_id: int) -> HTTPResponse:
+    key = require(request, "warehouse")
+    order = request.app.ctx.exchange.state.warehouse.releases.get(release_id)
+    if order is None or not _sees(request, order):
+        raise ApiError(404, "RELEASE_NOT_FOUND", f"no release order {release_id}")
+    req: PickupRequest = decode(request, PickupRequest)
+    order = (await submit(request, RecordPickup(actor=key.member, release_id=release_id,
+                                                code_hash=code_digest(req.pickup_code), weight_kg=req.weight_kg),
+                          RECEIPT_STATUS)).outcome
+    return respond(release_view(order))
+
+
+@bp.get("/v1/warehouse/releases")
+async def list_releases(request: Request) -> HTTPResponse:
+    """The outbound queue: release orders you own or hold the goods of (all, for clearing);
+    ``?state=open|picked_up|lapsed``."""
+    state = request.args.get("state")
+    releases = request.app.ctx.exchange.state.warehouse.releases.values()
+    return respond([release_view(o) for o in releases if _sees(request, o) and (state is None or o.state == state)])
+
+
+@bp.get("/v1/warehouse/releases/<release_id:int>")
+async def get_release(request: Request, release_id: int) -> HTTPResponse:
+    order = request.app.ctx.exchange.state.warehouse.releases.get(release_id)
+    if order is None or not _sees(request, order):
+        raise ApiError(404, "RELEASE_NOT_FOUND", f"no release order {release_id}")
+    return respond(release_view(order))
