@@ -11,6 +11,7 @@ import msgspec
 
 from clearing.core import ClearingCommand
 from clearing.financing import FinancingCommand
+from clearing.warehousing import SetTariff
 from engine import Command
 from exchange.catalogue import SetInstrument
 from exchange.clock import ClockTick, ScheduleSession
@@ -29,7 +30,7 @@ class Entry(msgspec.Struct, array_like=True, gc=False):
     the receipts a sell order on a receipt-backed instrument offers (empty: chosen for it)."""
 
     command: (Command | ReceiptCommand | ClearingCommand | FinancingCommand | SetInstrument | ScheduleSession
-              | ClockTick | WarehouseCommand)
+              | ClockTick | WarehouseCommand | SetTariff)
     client_order_id: str = ""
     receipt_ids: list[str] = []
     format: int = FORMAT

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, get_args
 
 from clearing.core import Deposit, EndOfDay, SetFees, Withdraw
 from clearing.financing import LIQUIDATOR, FinancingCommand
+from clearing.warehousing import SetTariff
 from engine import Accepted, AddInstrument, AmendOrder, Cancelled, Event, NewOrder, SetSession, Trade
 from engine import Command as EngineCommand
 from exchange.catalogue import CatalogueRejected, SetInstrument
@@ -156,6 +157,10 @@ def warehouse(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     return Result([], None, outcome)
 
 
+def tariff(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
+    return Result([], None, state.warehousing.set_tariff(entry.command, ctx.now_ns))
+
+
 def funding(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     return Result([], None, state.clearing.apply_funding(entry.command, ctx.now_ns))
 
@@ -201,6 +206,7 @@ HANDLERS: dict[type, Callable[["ExchangeState", Entry, Ctx], Result]] = {
     Deposit: funding,
     Withdraw: funding,
     EndOfDay: end_of_day,
+    SetTariff: tariff,
     AddInstrument: catalogue,
     SetInstrument: catalogue,
     SetFees: catalogue,

@@ -11,6 +11,7 @@ import msgspec
 from clearing.core import Clearing, EndOfDay, SettlementReport
 from clearing.financing import Financing
 from clearing.reconcile import check_memory
+from clearing.warehousing import Warehousing
 from engine import Engine, Event, SetReferencePrice, SetSession
 from exchange.calendar import Calendar
 from exchange.catalogue import Catalogue, CatalogueRejected
@@ -41,6 +42,7 @@ class ExchangeState:
         self.market = MarketInfo(self.calendar)
         self.financing = Financing()
         self.warehouse = Warehouse()
+        self.warehousing = Warehousing()
 
     def apply(self, entry: Entry, entry_no: int, now_ns: int) -> Result:
         """Apply one journaled command at the sequencer's time ``now_ns``. Total: a command
@@ -74,6 +76,7 @@ class ExchangeState:
                 published.extend(events)
             if prices[symbol] != engine.instruments[symbol].ref_price:
                 engine.apply(SetReferencePrice(symbol, prices[symbol]))
+        self.warehousing.end_of_day(self.registry, clearing.ledger, ctx.now_ns)  # one trading day of storage
         day = self.calendar.closed_days + 1  # the trading day being closed, for every report
         report = clearing.report(engine, day, ctx.now_ns, prices, self.calendar.trading_date)
         clearing.close_day(report)
@@ -98,8 +101,8 @@ class ExchangeState:
     def _warehouse_part(self) -> list[bytes]:
         """The warehouse's state, once it has any (so hashes of journals without warehouse
         operations, the golden one included, are unchanged)."""
-        w = self.warehouse
-        return [w.state_hash()] if w.releases else []
+        w, fees = self.warehouse, self.warehousing
+        return [w.state_hash(), fees.state_hash()] if w.releases or fees.tariffs else []
 
     def check(self) -> None:
         """Assert every component's invariants and those between them (held cash equals the
@@ -109,6 +112,7 @@ class ExchangeState:
         self.clearing.ledger.check()
         self.financing.check(self.registry)
         self.warehouse.check(self.registry)
+        self.warehousing.check()
         self.views.check()
         breaks = check_memory(self.engine, self.registry, self.clearing)
         assert not breaks, breaks

@@ -67,6 +67,12 @@ ROUTES = [
      list[warehouse_api.ReleaseView], 200, "owner, warehouse, clearing"),
     ("get", "/v1/warehouse/releases/{release_id}", "One release order", None, warehouse_api.ReleaseView, 200,
      "owner, warehouse, clearing"),
+    ("post", "/v1/warehouse/tariffs", "Publish storage (a trading day) and inbound rates per tonne of a commodity",
+     warehouse_api.TariffRequest, warehouse_api.TariffView, 200, "warehouse"),
+    ("get", "/v1/warehouse/tariffs", "Every warehouse's published rates", None, list[warehouse_api.TariffView], 200,
+     "any"),
+    ("get", "/v1/warehouse/fees", "Storage fees earned (a warehouse) and arrears owed (a member)", None,
+     warehouse_api.FeesView, 200, "any"),
     ("post", "/v1/admin/instruments/{symbol}/delivery", "Make an instrument receipt-backed",
      wire.DeliverySpecRequest, dict, 200, "operator"),
     # clearing

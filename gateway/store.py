@@ -137,6 +137,7 @@ TRANSFERS = Table("transfers", (
     ("loan_id", "bigint"),
     ("reference", "text"),
     ("pending_id", "bigint"),
+    ("receipt_id", "text"),
 ))
 ACCOUNTS = Table("accounts", (
     ("account_id", "text"),

@@ -14,8 +14,10 @@ import msgspec
 from msgspec import Meta
 from sanic import Blueprint, HTTPResponse, Request
 
-from gateway.errors import RECEIPT_STATUS, ApiError
-from gateway.http import decode, require, respond, submit
+from clearing.warehousing import SetTariff, Tariff
+from gateway.errors import CLEARING_STATUS, RECEIPT_STATUS, ApiError
+from gateway.http import decode, fen, require, respond, submit
+from gateway.prices import to_yuan
 from gateway.receipts_api import visible
 from warehouse_receipts.warehouse import (
     DEFAULT_WINDOW_DAYS,
@@ -39,6 +41,30 @@ class ReleaseRequest(msgspec.Struct, **_STRICT):
 class PickupRequest(msgspec.Struct, **_STRICT):
     pickup_code: Annotated[str, Meta(min_length=4, max_length=32)]
     weight_kg: Annotated[int, Meta(gt=0, le=10**9)]
+
+
+class TariffRequest(msgspec.Struct, **_STRICT):
+    """Yuan per tonne: storage a trading day, inbound deposit once."""
+
+    commodity: Annotated[str, Meta(min_length=1, max_length=32)]
+    storage_per_tonne_day: Annotated[str, Meta(max_length=24)]
+    inbound_per_tonne: Annotated[str, Meta(max_length=24)] = "0"
+
+
+class TariffView(msgspec.Struct, kw_only=True):
+    warehouse: str
+    commodity: str
+    storage_per_tonne_day: str
+    inbound_per_tonne: str
+
+
+class FeesView(msgspec.Struct, kw_only=True):
+    """Storage fees: what a warehouse earned (and on which receipts), what a member owes."""
+
+    member: str
+    earned: str
+    paid_by_receipt: dict[str, str]
+    arrears: dict[str, str]
 
 
 class ReleaseView(msgspec.Struct, kw_only=True):
@@ -121,3 +147,39 @@ async def get_release(request: Request, release_id: int) -> HTTPResponse:
     if order is None or not _sees(request, order):
         raise ApiError(404, "RELEASE_NOT_FOUND", f"no release order {release_id}")
     return respond(release_view(order))
+
+
+def tariff_view(t: Tariff) -> TariffView:
+    return TariffView(warehouse=t.warehouse, commodity=t.commodity,
+                      storage_per_tonne_day=to_yuan(t.storage_per_tonne_day),
+                      inbound_per_tonne=to_yuan(t.inbound_per_tonne))
+
+
+@bp.post("/v1/warehouse/tariffs")
+async def set_tariff(request: Request) -> HTTPResponse:
+    """Publish (or replace) your rates for a commodity: idempotent, the same body sets the same rates."""
+    key = require(request, "warehouse")
+    req: TariffRequest = decode(request, TariffRequest)
+    tariff = (await submit(request, SetTariff(
+        actor=key.member, commodity=req.commodity, storage_per_tonne_day=fen(req.storage_per_tonne_day, "storage"),
+        inbound_per_tonne=fen(req.inbound_per_tonne, "inbound")), CLEARING_STATUS)).outcome
+    return respond(tariff_view(tariff))
+
+
+@bp.get("/v1/warehouse/tariffs")
+async def list_tariffs(request: Request) -> HTTPResponse:
+    tariffs = request.app.ctx.exchange.state.warehousing.tariffs
+    return respond([tariff_view(tariffs[k]) for k in sorted(tariffs)])
+
+
+@bp.get("/v1/warehouse/fees")
+async def fees(request: Request) -> HTTPResponse:
+    """Fees earned on your warehouse's receipts, and storage arrears you owe (?member= for clearing)."""
+    key = request.ctx.key
+    member = request.args.get("member", key.member) if "clearing" in key.roles else key.member
+    state = request.app.ctx.exchange.state
+    w = state.warehousing
+    paid = {rid: to_yuan(v) for rid, v in sorted(w.paid.items())
+            if (r := state.registry.receipts.get(rid)) is not None and member in (r.warehouse, r.owner)}
+    return respond(FeesView(member=member, earned=to_yuan(w.earned.get(member, 0)), paid_by_receipt=paid,
+                            arrears={wh: to_yuan(v) for (m, wh), v in sorted(w.arrears.items()) if m == member}))

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from clearing.core import Deposit, EndOfDay, Fees, SetFees, Withdraw
 from clearing.financing import AddCollateral, DecideLoan, RepayLoan, RequestLoan, SetTerms
+from clearing.warehousing import SetTariff
 from engine import AddInstrument, AmendOrder, CancelOrder, MassCancel, NewOrder, Rejected, SetReferencePrice, SetSession
 from engine.snapshot import decode_snapshot
 from exchange.catalogue import InstrumentSpec, SetInstrument
@@ -118,6 +119,8 @@ commands = st.one_of(
     st.just(ClockTick()),
     st.builds(lambda a, r, ref, c, d: RequestRelease(actor=a, receipt_id=r, reference=ref, code_hash=code_digest(c),
                                                      window_days=d), members, receipt_ids, texts, texts, ints),
+    st.builds(lambda a, c, r, i: SetTariff(actor=a, commodity=c, storage_per_tonne_day=r, inbound_per_tonne=i),
+              st.sampled_from(["wh", "buyer"]), st.sampled_from(["urea", "gold"]), ints, ints),
     st.builds(lambda a, i, c, kg: RecordPickup(actor=a, release_id=i, code_hash=code_digest(c), weight_kg=kg),
               st.sampled_from(["wh", "buyer"]), ints, texts, ints),
 )
