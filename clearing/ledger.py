@@ -48,7 +48,8 @@ class Ref(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     trade_id: int = 0
     loan_id: int = 0
     reference: str = ""
-    receipt_id: str = ""  # storage fees, inbound deposits
+    receipt_id: str = ""  # storage fees
+    declaration_id: int = 0  # inbound deposits
 
     def label(self, code: str = "") -> str:
         """A human label: ``trade:7``, ``order:12``, ``loan:3``, ``deposit:<reference>``."""
@@ -60,6 +61,8 @@ class Ref(msgspec.Struct, frozen=True, kw_only=True, gc=False):
             return f"loan:{self.loan_id}"
         if self.receipt_id:
             return f"receipt:{self.receipt_id}"
+        if self.declaration_id:
+            return f"declaration:{self.declaration_id}"
         return f"{code.lower()}:{self.reference}" if self.reference else ""
 
 
@@ -115,6 +118,10 @@ class Transfer(msgspec.Struct, kw_only=True, gc=False):
     @property
     def receipt_id(self) -> str:
         return self.cause.receipt_id
+
+    @property
+    def declaration_id(self) -> int:
+        return self.cause.declaration_id
 
 
 class Pending(msgspec.Struct, kw_only=True, gc=False):

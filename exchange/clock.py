@@ -13,6 +13,7 @@ import heapq
 
 import msgspec
 
+from clearing.inbound import DeclarationDue
 from engine.codes import SessionState
 from warehouse_receipts.warehouse import ReleaseDue
 
@@ -32,7 +33,8 @@ class ScheduleSession(msgspec.Struct, tag="schedule_session", **_OPTS):
     at_ns: int
 
 
-TimerAction = ScheduleSession | ReleaseDue  # what a timer can do; the pipeline's ``tick`` dispatches on it
+# what a timer can do; the pipeline's ``tick`` dispatches on it
+TimerAction = ScheduleSession | ReleaseDue | DeclarationDue
 
 
 class Timer(msgspec.Struct, array_like=True, gc=False, frozen=True, order=True):

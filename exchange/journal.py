@@ -11,6 +11,7 @@ import msgspec
 
 from clearing.core import ClearingCommand
 from clearing.financing import FinancingCommand
+from clearing.inbound import InboundCommand
 from clearing.warehousing import SetTariff
 from engine import Command
 from exchange.catalogue import SetInstrument
@@ -30,7 +31,7 @@ class Entry(msgspec.Struct, array_like=True, gc=False):
     the receipts a sell order on a receipt-backed instrument offers (empty: chosen for it)."""
 
     command: (Command | ReceiptCommand | ClearingCommand | FinancingCommand | SetInstrument | ScheduleSession
-              | ClockTick | WarehouseCommand | SetTariff)
+              | ClockTick | WarehouseCommand | SetTariff | InboundCommand)
     client_order_id: str = ""
     receipt_ids: list[str] = []
     format: int = FORMAT

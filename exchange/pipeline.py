@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, get_args
 
 from clearing.core import Deposit, EndOfDay, SetFees, Withdraw
 from clearing.financing import LIQUIDATOR, FinancingCommand
+from clearing.inbound import Declaration, DeclarationDue, DeclareInbound, InboundCommand
 from clearing.warehousing import SetTariff
 from engine import Accepted, AddInstrument, AmendOrder, Cancelled, Event, NewOrder, SetSession, Trade
 from engine import Command as EngineCommand
@@ -161,6 +162,16 @@ def tariff(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     return Result([], None, state.warehousing.set_tariff(entry.command, ctx.now_ns))
 
 
+def inbound(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
+    """A registration step; a new declaration's answer deadline is a clock timer."""
+    cmd = entry.command
+    before = state.inbound.next_id
+    outcome = state.inbound.apply(cmd, state.registry, state.clearing.ledger, state.warehousing, ctx.now_ns)
+    if type(cmd) is DeclareInbound and isinstance(outcome, Declaration) and outcome.declaration_id == before:
+        state.timers.add(outcome.answer_by_ns, DeclarationDue(declaration_id=outcome.declaration_id))
+    return Result([], None, outcome)
+
+
 def funding(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     return Result([], None, state.clearing.apply_funding(entry.command, ctx.now_ns))
 
@@ -187,6 +198,8 @@ def tick(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
         action = timer.action
         if type(action) is ReleaseDue:
             state.warehouse.lapse(action, state.registry, ctx.now_ns)
+        elif type(action) is DeclarationDue:
+            state.inbound.expire(action, ctx.now_ns)
         else:
             events += trade(state, Entry(SetSession(action.symbol, action.state)), ctx).events
     return Result(events, None)
@@ -203,6 +216,7 @@ HANDLERS: dict[type, Callable[["ExchangeState", Entry, Ctx], Result]] = {
     **dict.fromkeys(get_args(ReceiptCommand), receipts),
     **dict.fromkeys(get_args(FinancingCommand), financing),
     **dict.fromkeys(get_args(WarehouseCommand), warehouse),
+    **dict.fromkeys(get_args(InboundCommand), inbound),
     Deposit: funding,
     Withdraw: funding,
     EndOfDay: end_of_day,

@@ -10,6 +10,7 @@ import msgspec
 
 from clearing.core import Clearing, EndOfDay, SettlementReport
 from clearing.financing import Financing
+from clearing.inbound import Inbound
 from clearing.reconcile import check_memory
 from clearing.warehousing import Warehousing
 from engine import Engine, Event, SetReferencePrice, SetSession
@@ -43,6 +44,7 @@ class ExchangeState:
         self.financing = Financing()
         self.warehouse = Warehouse()
         self.warehousing = Warehousing()
+        self.inbound = Inbound()
 
     def apply(self, entry: Entry, entry_no: int, now_ns: int) -> Result:
         """Apply one journaled command at the sequencer's time ``now_ns``. Total: a command
@@ -101,8 +103,10 @@ class ExchangeState:
     def _warehouse_part(self) -> list[bytes]:
         """The warehouse's state, once it has any (so hashes of journals without warehouse
         operations, the golden one included, are unchanged)."""
-        w, fees = self.warehouse, self.warehousing
-        return [w.state_hash(), fees.state_hash()] if w.releases or fees.tariffs else []
+        w, fees, inbound = self.warehouse, self.warehousing, self.inbound
+        if not (w.releases or fees.tariffs or inbound.declarations):
+            return []
+        return [w.state_hash(), fees.state_hash(), inbound.state_hash()]
 
     def check(self) -> None:
         """Assert every component's invariants and those between them (held cash equals the
@@ -113,6 +117,7 @@ class ExchangeState:
         self.financing.check(self.registry)
         self.warehouse.check(self.registry)
         self.warehousing.check()
+        self.inbound.check(self.registry)
         self.views.check()
         breaks = check_memory(self.engine, self.registry, self.clearing)
         assert not breaks, breaks

@@ -138,6 +138,7 @@ TRANSFERS = Table("transfers", (
     ("reference", "text"),
     ("pending_id", "bigint"),
     ("receipt_id", "text"),
+    ("declaration_id", "bigint"),
 ))
 ACCOUNTS = Table("accounts", (
     ("account_id", "text"),

@@ -290,7 +290,11 @@ class Registry:
             return self._change(receipt, "cancel", cmd, now_ns, detail=f"pickup {cmd.pickup_code}")
         raise TypeError(f"not a registry command: {type(cmd).__name__}")
 
-    def _issue(self, cmd: IssueReceipt, now_ns: int) -> list[ReceiptEvent] | ReceiptRejected:
+    def issue(self, cmd: IssueReceipt, now_ns: int, detail: str = "") -> list[ReceiptEvent] | ReceiptRejected:
+        """Issue a receipt (``detail`` on its issue event: the declaration it registers)."""
+        return self._issue(cmd, now_ns, detail)
+
+    def _issue(self, cmd: IssueReceipt, now_ns: int, detail: str = "") -> list[ReceiptEvent] | ReceiptRejected:
         if not cmd.certificate_no or cmd.certificate_no in self.certificates:
             return ReceiptRejected("DUPLICATE_CERTIFICATE", f"certificate {cmd.certificate_no!r} is already registered")
         try:
@@ -312,7 +316,7 @@ class Registry:
         self.receipts[receipt_id] = receipt
         self.certificates.add(cmd.certificate_no)
         self.history[receipt_id] = []
-        return [self._record(receipt_id, 1, "issue", cmd.actor, now_ns, counterparty=cmd.owner,
+        return [self._record(receipt_id, 1, "issue", cmd.actor, now_ns, counterparty=cmd.owner, detail=detail,
                              snapshot=msgspec.structs.replace(receipt))]
 
     def _change(self, receipt: Receipt, action: str, cmd, now_ns: int, owner_only: bool = False,

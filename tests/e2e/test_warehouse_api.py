@@ -52,3 +52,85 @@ def test_storage_fees_to_the_fen_at_the_end_of_day(server, parties) -> None:
     line = owner.request("GET", "/v1/ledger")[1][0]
     assert line["code"] == "STORAGE_FEE" and line["ref"] == f"receipt:{receipt['receipt_id']}", line
     reconciled(server)
+
+
+def cotton_bales(count: int) -> list[dict]:
+    """Base-grade 3128B bales (premium 0): 227 kg at 8.5 % regain."""
+    return [{"barcode": f"6528{b:08d}", "net_kg": "227.0", "colour_grade": "31", "length_mm": "28.0",
+             "micronaire": "4.5", "strength_cn_tex": "27.0", "uniformity_pct": "81.0", "trash_pct": "2.0",
+             "moisture_regain_pct": "8.5"} for b in range(count)]
+
+
+def test_a_cotton_lot_from_declaration_to_registration_sale_and_pickup(server) -> None:
+    wh, gin, mill = join(server, "kash-wh-07", "warehouse"), join(server, "aksu-gin", "supplier"), \
+        join(server, "wuxi-mill", "trader")
+    ops, desk = server.client(OPS), server.client(CLEARING)
+    deposit(server, "aksu-gin", "1000.00", "aksu-1")
+    deposit(server, "wuxi-mill", "1000000.00", "wuxi-1")
+    assert wh.request("POST", "/v1/warehouse/tariffs", {"commodity": "cotton", "storage_per_tonne_day": "0.85",
+                                                        "inbound_per_tonne": "3.50"})[0] == 200
+    # pre-declaration → acceptance → inbound deposit → arrival → inspection → registered
+    status, d = gin.request("POST", "/v1/warehouse/declarations", {
+        "warehouse": "kash-wh-07", "commodity": "cotton", "expected_kg": 40_125, "reference": "aksu-lot-1",
+        "crop_year": 2025})
+    assert (status, d["state"]) == (201, "declared"), d
+    did = d["declaration_id"]
+    assert gin.request("POST", "/v1/warehouse/declarations", {
+        "warehouse": "kash-wh-07", "commodity": "cotton", "expected_kg": 40_125, "reference": "aksu-lot-1"})[1][
+        "declaration_id"] == did  # a retry
+    assert did in {x["declaration_id"] for x in wh.request("GET", "/v1/warehouse/declarations?state=declared")[1]}
+    assert server.client("xj-warehouse-01").request("POST", f"/v1/warehouse/declarations/{did}/accept", {})[0] == 404
+    assert gin.request("POST", f"/v1/warehouse/declarations/{did}/pay")[1]["error"]["code"] == \
+        "DECLARATION_NOT_ACCEPTED"
+    assert wh.request("POST", f"/v1/warehouse/declarations/{did}/accept", {})[1]["state"] == "accepted"
+    status, d = gin.request("POST", f"/v1/warehouse/declarations/{did}/pay")
+    assert (status, d["state"], d["inbound_deposit"]) == (200, "paid", "140.44")  # 40.125 t × 3.50 = 140.4375
+    assert wh.request("POST", f"/v1/warehouse/declarations/{did}/arrival", {"arrived_kg": 40_900})[1]["state"] == \
+        "arrived"
+    inspection = {"certificate_no": "GJ-AKSU-1", "inspector": "CFIC",
+                  "quality": {"type": "cotton", "ginning": "P2", "bales": cotton_bales(180)}}
+    status, body = server.client("xj-warehouse-01").request(
+        "POST", f"/v1/warehouse/declarations/{did}/inspection", inspection)
+    assert status == 404  # another warehouse cannot inspect (it does not even see the declaration)
+    status, d = wh.request("POST", f"/v1/warehouse/declarations/{did}/inspection", inspection)
+    assert (status, d["state"]) == (200, "registered"), d
+    rid = d["receipt_id"]
+    receipt = gin.request("GET", f"/v1/receipts/{rid}")[1]
+    assert (receipt["owner"], receipt["warehouse"], receipt["quantity_kg"]) == ("aksu-gin", "kash-wh-07", 40_860)
+    assert desk.request("GET", f"/v1/warehouse/declarations/{did}")[1]["receipt_id"] == rid  # clearing sees it
+    assert wh.request("GET", "/v1/warehouse/stock")[1] == [
+        {"commodity": "cotton", "receipts": 1, "quantity_kg": 40_860, "by_state": {"registered": 1}}]
+    # sale: the demo's cheaper cotton asks are withdrawn first
+    server.client("xinjiang-cotton-group").request("POST", "/v1/orders/cancel-all", {"symbol": "CF"})
+    ops.request("POST", "/v1/admin/instruments/CF/session", {"state": "continuous"})
+    assert gin.place("CF", "sell", 1, "15100", "aksu-ask-1")[0] == 201
+    status, bid = mill.place("CF", "buy", 1, "15100", "wuxi-bid-1")
+    assert bid["status"] == "FILLED", bid
+    assert desk.request("POST", "/v1/clearing/end-of-day", {})[0] == 201  # the mill owns it at the close
+    # pickup by the new owner, with the right code only
+    status, release = mill.request("POST", f"/v1/receipts/{rid}/release-request", {"reference": "wuxi-out-1"})
+    assert status == 201, release
+    pickup = f"/v1/warehouse/releases/{release['release_id']}/pickup"
+    wrong = wh.request("POST", pickup, {"pickup_code": "ZZZZ-ZZZZ-ZZZZ", "weight_kg": 40_860})
+    assert (wrong[0], wrong[1]["error"]["code"]) == (403, "WRONG_PICKUP_CODE")
+    assert mill.request("GET", f"/v1/receipts/{rid}")[1]["state"] == "released_for_pickup"
+    assert wh.request("GET", "/v1/warehouse/releases?state=open")[1][0]["receipt_id"] == rid  # outbound queue
+    status, done = wh.request("POST", pickup, {"pickup_code": release["pickup_code"], "weight_kg": 40_860})
+    assert (status, done["state"], done["weight_out_kg"]) == (200, "picked_up", 40_860)
+    assert wh.request("GET", "/v1/warehouse/stock")[1] == []
+    # every step in the chain of custody
+    steps = mill.request("GET", f"/v1/receipts/{rid}/custody")[1]
+    assert [s["step"] for s in steps] == ["declared", "accepted", "paid", "arrived", "registered", "issue", "lock",
+                                          "deliver", "outbound", "pickup"]
+    assert [s["actor"] for s in steps] == ["aksu-gin", "kash-wh-07", "aksu-gin", "kash-wh-07", "kash-wh-07",
+                                           "kash-wh-07", "aksu-gin", "exchange", "wuxi-mill", "kash-wh-07"]
+    # every fen: value 15,100 × 40.860 t = 616,986.00; commission 0.2 ‰ = 123.3972 → 123.40 a side;
+    # inbound deposit 140.44 (the gin); one day's storage 40.860 t × 0.85 = 34.731 → 34.73 (the mill, owner at
+    # the close; the gin, who sold before it, pays none)
+    balance = {m: c.request("GET", "/v1/accounts/me")[1]["available"] for m, c in
+               (("gin", gin), ("mill", mill), ("wh", wh))}
+    assert balance == {"gin": f"{1000 - 140.44 + 616_986 - 123.40:.2f}",
+                       "mill": f"{1_000_000 - 616_986 - 123.40 - 34.73:.2f}", "wh": f"{140.44 + 34.73:.2f}"}
+    fees = wh.request("GET", "/v1/warehouse/fees")[1]
+    assert (fees["earned"], fees["paid_by_receipt"]) == ("34.73", {rid: "34.73"})
+    reconciled(server)

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from clearing.core import Deposit, EndOfDay, Fees, SetFees, Withdraw
 from clearing.financing import AddCollateral, DecideLoan, RepayLoan, RequestLoan, SetTerms
+from clearing.inbound import AnswerDeclaration, DeclareInbound, PayInboundDeposit, RecordArrival, RecordInspection
 from clearing.warehousing import SetTariff
 from engine import AddInstrument, AmendOrder, CancelOrder, MassCancel, NewOrder, Rejected, SetReferencePrice, SetSession
 from engine.snapshot import decode_snapshot
@@ -121,6 +122,17 @@ commands = st.one_of(
                                                      window_days=d), members, receipt_ids, texts, texts, ints),
     st.builds(lambda a, c, r, i: SetTariff(actor=a, commodity=c, storage_per_tonne_day=r, inbound_per_tonne=i),
               st.sampled_from(["wh", "buyer"]), st.sampled_from(["urea", "gold"]), ints, ints),
+    st.builds(lambda a, w, kg, r, y, d: DeclareInbound(actor=a, warehouse=w, commodity="urea", expected_kg=kg,
+                                                       reference=r, crop_year=y, answer_days=d),
+              members, st.sampled_from(["wh", "farm"]), ints, texts, ints, ints),
+    st.builds(lambda a, i, ok: AnswerDeclaration(actor=a, declaration_id=i, accept=ok), st.sampled_from(["wh", "farm"]),
+              ints, st.booleans()),
+    st.builds(lambda a, i: PayInboundDeposit(actor=a, declaration_id=i), members, ints),
+    st.builds(lambda a, i, kg: RecordArrival(actor=a, declaration_id=i, arrived_kg=kg), st.sampled_from(["wh", "farm"]),
+              ints, ints),
+    st.builds(lambda a, i, c, kg: RecordInspection(actor=a, declaration_id=i, certificate_no=c, inspector="i",
+                                                   quality=BASE_UREA, quantity_kg=kg),
+              st.sampled_from(["wh", "farm"]), ints, texts, ints),
     st.builds(lambda a, i, c, kg: RecordPickup(actor=a, release_id=i, code_hash=code_digest(c), weight_kg=kg),
               st.sampled_from(["wh", "buyer"]), ints, texts, ints),
 )
