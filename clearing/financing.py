@@ -183,7 +183,7 @@ class Financing:
             if r is None or r.owner != borrower:
                 return FinancingRejected("RECEIPT_NOT_FOUND", f"you hold no receipt {receipt_id}")
             if r.state != REGISTERED:
-                code = "RECEIPT_PLEDGED" if r.state == PLEDGED else "RECEIPT_NOT_AVAILABLE"
+                code = {PLEDGED: "RECEIPT_PLEDGED", "expired": "RECEIPT_EXPIRED"}.get(r.state, "RECEIPT_NOT_AVAILABLE")
                 return FinancingRejected(code, f"receipt {receipt_id} is {r.state}")
             if r.commodity != commodity:
                 return FinancingRejected("INVALID_COLLATERAL", f"receipt {receipt_id} is not {commodity}")

@@ -206,7 +206,7 @@ class Inbound:
         issued = registry.issue(IssueReceipt(actor=cmd.actor, certificate_no=cmd.certificate_no,
                                              inspector=cmd.inspector, owner=d.owner, quality=cmd.quality,
                                              quantity_kg=cmd.quantity_kg), now_ns,
-                                detail=f"declaration {d.declaration_id}")
+                                detail=f"declaration {d.declaration_id}", crop_year=d.crop_year)
         if isinstance(issued, ReceiptRejected):
             return issued
         d.receipt_id = issued[0].receipt_id

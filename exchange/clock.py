@@ -15,6 +15,7 @@ import msgspec
 
 from clearing.inbound import DeclarationDue
 from engine.codes import SessionState
+from warehouse_receipts.expiry import ReceiptDue
 from warehouse_receipts.warehouse import ReleaseDue
 
 _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
@@ -34,7 +35,7 @@ class ScheduleSession(msgspec.Struct, tag="schedule_session", **_OPTS):
 
 
 # what a timer can do; the pipeline's ``tick`` dispatches on it
-TimerAction = ScheduleSession | ReleaseDue | DeclarationDue
+TimerAction = ScheduleSession | ReleaseDue | DeclarationDue | ReceiptDue
 
 
 class Timer(msgspec.Struct, array_like=True, gc=False, frozen=True, order=True):

@@ -23,14 +23,15 @@ from clearing.core import Deposit, EndOfDay, SetFees, Withdraw
 from clearing.financing import LIQUIDATOR, FinancingCommand
 from clearing.inbound import Declaration, DeclarationDue, DeclareInbound, InboundCommand
 from clearing.warehousing import SetTariff
-from engine import Accepted, AddInstrument, AmendOrder, Cancelled, Event, NewOrder, SetSession, Trade
+from engine import Accepted, AddInstrument, AmendOrder, Cancelled, CancelOrder, Event, NewOrder, SetSession, Trade
 from engine import Command as EngineCommand
 from exchange.catalogue import CatalogueRejected, SetInstrument
 from exchange.clock import ClockTick, ScheduleSession
 from exchange.journal import Entry
 from exchange.result import Result
 from warehouse_receipts.backing import follow, receipts_needed
-from warehouse_receipts.registry import ReceiptCommand, ReceiptRejected, ReleaseReceipt, SetDeliverySpec
+from warehouse_receipts.expiry import ReceiptDue
+from warehouse_receipts.registry import LOCKED, ReceiptCommand, ReceiptRejected, ReleaseReceipt, SetDeliverySpec
 from warehouse_receipts.warehouse import ReleaseDue, ReleaseOrder, RequestRelease, WarehouseCommand
 
 if TYPE_CHECKING:
@@ -200,9 +201,29 @@ def tick(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
             state.warehouse.lapse(action, state.registry, ctx.now_ns)
         elif type(action) is DeclarationDue:
             state.inbound.expire(action, ctx.now_ns)
+        elif type(action) is ReceiptDue:
+            events += receipt_due(state, action, ctx)
         else:
             events += trade(state, Entry(SetSession(action.symbol, action.state)), ctx).events
     return Result(events, None)
+
+
+def receipt_due(state: "ExchangeState", due: ReceiptDue, ctx: Ctx) -> list[Event]:
+    """A receipt's expiry warning or expiry. An expiring receipt behind a sell order has the
+    order cancelled first (an expired receipt is never delivered)."""
+    registry = state.registry
+    receipt = registry.receipts[due.receipt_id]
+    if receipt.state in ("cancelled", "expired"):
+        return []
+    if due.kind == "warn":
+        registry.warn(receipt.receipt_id)
+        return []
+    events: list[Event] = []
+    if receipt.state == LOCKED and receipt.order_id in state.engine.orders:
+        order = state.engine.orders[receipt.order_id]
+        events = trade(state, Entry(CancelOrder(order.member, order.order_id)), ctx).events
+    registry.expire(receipt.receipt_id, ctx.now_ns)
+    return events
 
 
 def end_of_day(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:

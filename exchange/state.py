@@ -14,7 +14,7 @@ from clearing.inbound import Inbound
 from clearing.reconcile import check_memory
 from clearing.warehousing import Warehousing
 from engine import Engine, Event, SetReferencePrice, SetSession
-from exchange.calendar import Calendar
+from exchange.calendar import Calendar, local_date
 from exchange.catalogue import Catalogue, CatalogueRejected
 from exchange.clock import Timers
 from exchange.journal import Entry
@@ -53,7 +53,12 @@ class ExchangeState:
         handler = HANDLERS.get(type(entry.command))
         if handler is None:
             return Result([], None, _unknown(entry))
-        return handler(self, entry, Ctx(entry_no, now_ns))
+        self.registry.today = local_date(now_ns)
+        result = handler(self, entry, Ctx(entry_no, now_ns))
+        if self.registry.scheduled:  # new receipts' expiry warnings and expiries
+            for due_ns, action in self.registry.take_scheduled():
+                self.timers.add(due_ns, action)
+        return result
 
     def first_answer(self, member: str, client_order_id: str) -> OrderRecord | None:
         """The answer already given to this member's order id today, if any."""
@@ -83,6 +88,8 @@ class ExchangeState:
         report = clearing.report(engine, day, ctx.now_ns, prices, self.calendar.trading_date)
         clearing.close_day(report)
         self.financing.end_of_day(self.registry, engine, ctx.now_ns, day)  # marks at the new settlement prices
+        for receipt_id in sorted(self.registry.overdue):  # past expiry, held elsewhere until now
+            self.registry.expire(receipt_id, ctx.now_ns)
         self.market.close_day(prices, {s for s in engine.instruments if self.catalogue.kind(s) == "forward"})
         self.calendar.roll(ctx.now_ns)
         self.views.new_day()

@@ -141,6 +141,10 @@ class Publisher:
         for member, notice in notices:  # loan events: margin calls, liquidations, repayments
             if self.private.get(member):
                 self._publish_private(member, "loan", notice)
+        notices, state.registry.notices = state.registry.notices, []
+        for member, notice in notices:  # receipt expiry: warnings before, and the expiry
+            if self.private.get(member):
+                self._publish_private(member, "receipt", notice)
 
     def flush(self) -> None:
         """Publish the changes committed since the last flush."""

@@ -87,6 +87,8 @@ ROUTES = [
      list[warehouse_api.StockLine], 200, "warehouse, clearing"),
     ("get", "/v1/receipts/{receipt_id}/custody", "Chain of custody from pre-declaration to pickup", None,
      list[warehouse_api.StepView], 200, "owner, warehouse, pledgee, clearing"),
+    ("post", "/v1/admin/expiry-rules", "Configure receipt expiry of a commodity (crop year or production date, "
+     "old-crop discount, warning days)", warehouse_api.ExpiryRuleRequest, dict, 200, "operator, clearing"),
     ("post", "/v1/warehouse/tariffs", "Publish storage (a trading day) and inbound rates per tonne of a commodity",
      warehouse_api.TariffRequest, warehouse_api.TariffView, 200, "warehouse"),
     ("get", "/v1/warehouse/tariffs", "Every warehouse's published rates", None, list[warehouse_api.TariffView], 200,

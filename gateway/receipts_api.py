@@ -51,7 +51,9 @@ def receipt_view(registry: Registry, engine, r: Receipt) -> ReceiptView:
                        state=r.state, pledgee=r.pledgee or None, order_id=r.order_id or None,
                        quantity_kg=r.quantity_kg, certificate_no=r.certificate_no, inspector=r.inspector,
                        factors=r.factors, premium_per_tonne=premium, valued_on=symbol, value=value,
-                       version=r.version, quality=r.quality)
+                       version=r.version, quality=r.quality, crop_year=r.crop_year or None,
+                       expires_at=datetime.fromtimestamp(r.expires_ns / 1e9, UTC).isoformat() if r.expires_ns else None,
+                       old_crop_discount=to_yuan(d) if (d := registry.old_crop_discount(r)) else None)
 
 
 def registry(request: Request) -> Registry:

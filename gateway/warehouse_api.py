@@ -8,7 +8,7 @@ shown; the gateway hashes it before the command is journaled, so no code is ever
 
 import secrets
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
@@ -28,6 +28,7 @@ from gateway.http import decode, fen, require, respond, submit
 from gateway.prices import to_yuan
 from gateway.receipts_api import member_with, visible
 from gateway.wire import MemberName
+from warehouse_receipts.expiry import SetExpiryRule
 from warehouse_receipts.quality import Quality
 from warehouse_receipts.registry import CANCELLED
 from warehouse_receipts.warehouse import (
@@ -381,3 +382,32 @@ async def custody(request: Request, receipt_id: str) -> HTTPResponse:
     steps += [StepView(step=e.action, actor=e.actor, at=_iso(e.ts_ns), detail=e.detail or None)
               for e in state.registry.history[receipt_id]]
     return respond(steps)
+
+
+# ------------------------------------------------------------------ receipt expiry (configuration)
+
+class ExpiryRuleRequest(msgspec.Struct, **_STRICT):
+    """How a commodity's receipts expire: by crop year (cotton: ``month``/``day`` of crop year +
+    ``years_after``) or ``days`` after production (urea); old-crop discount in yuan per tonne."""
+
+    commodity: Annotated[str, Meta(min_length=1, max_length=32)]
+    by: Literal["crop_year", "production"]
+    month: Annotated[int, Meta(ge=1, le=12)] = 11
+    day: Annotated[int, Meta(ge=1, le=31)] = 30
+    years_after: Annotated[int, Meta(ge=0, le=5)] = 1
+    season_month: Annotated[int, Meta(ge=1, le=12)] = 9
+    days: Annotated[int, Meta(ge=1, le=3_650)] = 150
+    old_crop_discount: Annotated[str, Meta(max_length=24)] = "0"
+    warn_days: Annotated[int, Meta(ge=0, le=90)] = 10
+
+
+@bp.post("/v1/admin/expiry-rules")
+async def set_expiry_rule(request: Request) -> HTTPResponse:
+    """Configure receipt expiry for a commodity (receipts issued from now on); idempotent."""
+    key = require(request, "operator", "clearing")
+    req: ExpiryRuleRequest = decode(request, ExpiryRuleRequest)
+    await submit(request, SetExpiryRule(
+        actor=key.member, commodity=req.commodity, by=req.by, month=req.month, day=req.day,
+        years_after=req.years_after, season_month=req.season_month, days=req.days,
+        old_crop_discount=fen(req.old_crop_discount, "old_crop_discount"), warn_days=req.warn_days), RECEIPT_STATUS)
+    return respond(msgspec.to_builtins(req))

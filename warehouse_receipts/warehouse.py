@@ -17,7 +17,7 @@ import hmac
 
 import msgspec
 
-from warehouse_receipts.registry import RELEASING, Receipt, ReceiptRejected, Registry
+from warehouse_receipts.registry import EXPIRED, RELEASING, Receipt, ReceiptRejected, Registry
 
 _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
 DAY_NS = 86_400 * 10**9
@@ -121,7 +121,8 @@ class Warehouse:
         receipt = registry.receipts.get(cmd.receipt_id)
         if receipt is None:
             return _no("RECEIPT_NOT_FOUND", f"no receipt {cmd.receipt_id}")
-        if (refusal := registry.refusal(receipt, "outbound", cmd.actor, owner_only=True)) is not None:
+        action = "outbound_expired" if receipt.state == EXPIRED else "outbound"  # expired goods still leave
+        if (refusal := registry.refusal(receipt, action, cmd.actor, owner_only=True)) is not None:
             return refusal
         order = ReleaseOrder(release_id=self.next_release, receipt_id=receipt.receipt_id, owner=receipt.owner,
                              warehouse=receipt.warehouse, reference=cmd.reference, code_hash=cmd.code_hash,
@@ -129,7 +130,7 @@ class Warehouse:
         self.next_release += 1
         self.releases[order.release_id] = order
         self.by_reference[(cmd.actor, cmd.reference)] = order.release_id
-        registry.move(receipt.receipt_id, "outbound", cmd.actor, now_ns,
+        registry.move(receipt.receipt_id, action, cmd.actor, now_ns,
                       detail=f"release {order.release_id}: pickup within {cmd.window_days} days")
         return order
 
@@ -161,7 +162,11 @@ class Warehouse:
         if order is None or order.state != OPEN:
             return
         order.state, order.closed_ns = LAPSED, now_ns
-        registry.move(order.receipt_id, "outbound_lapse", "exchange", now_ns,
+        receipt = registry.receipts[order.receipt_id]
+        past = bool(receipt.expires_ns) and now_ns >= receipt.expires_ns
+        if past:
+            registry.overdue.discard(receipt.receipt_id)
+        registry.move(order.receipt_id, "outbound_lapse_expired" if past else "outbound_lapse", "exchange", now_ns,
                       detail=f"release {order.release_id}: pickup window closed")
 
     def open_release(self, receipt: Receipt) -> ReleaseOrder | None:

@@ -134,3 +134,24 @@ def test_a_cotton_lot_from_declaration_to_registration_sale_and_pickup(server) -
     fees = wh.request("GET", "/v1/warehouse/fees")[1]
     assert (fees["earned"], fees["paid_by_receipt"]) == ("34.73", {rid: "34.73"})
     reconciled(server)
+
+
+def test_an_expiry_rule_dates_new_receipts(server) -> None:
+    ops = server.client(OPS)
+    assert ops.request("POST", "/v1/admin/expiry-rules", {"commodity": "urea", "by": "production", "days": 150})[0] \
+        == 200
+    assert server.client("luneng-agri").request("POST", "/v1/admin/expiry-rules",
+                                                {"commodity": "urea", "by": "production"})[0] == 403
+    status, body = ops.request("POST", "/v1/admin/expiry-rules", {"commodity": "cotton", "by": "crop_year",
+                                                                  "month": 2, "day": 30})
+    assert (status, body["error"]["code"]) == (422, "INVALID_RULE")
+    wh = server.client("sh-warehouse-02")
+    status, receipt = wh.request("POST", "/v1/receipts", {"certificate_no": "EXP-1", "inspector": "CCIC",
+                                                          "owner": "luneng-agri", "quality": UREA,
+                                                          "quantity_kg": 20_000})
+    assert status == 201, receipt
+    from datetime import datetime
+    issued = datetime.fromisoformat(wh.request("GET", f"/v1/receipts/{receipt['receipt_id']}/history")[1][
+        "events"][0]["at"])
+    assert (datetime.fromisoformat(receipt["expires_at"]) - issued).days == 150
+    assert receipt["crop_year"] is None and receipt["old_crop_discount"] is None

@@ -26,6 +26,7 @@ from exchange.state import ExchangeState
 from gateway.sequencer import touched_receipts
 from gateway.store import RECEIPT_EVENTS, RECEIPTS, TRANSFERS
 from tests.support.clearing_helpers import BASE_UREA, Harness
+from warehouse_receipts.expiry import SetExpiryRule
 from warehouse_receipts.registry import (
     CancelReceipt,
     DeliverySpec,
@@ -133,6 +134,10 @@ commands = st.one_of(
     st.builds(lambda a, i, c, kg: RecordInspection(actor=a, declaration_id=i, certificate_no=c, inspector="i",
                                                    quality=BASE_UREA, quantity_kg=kg),
               st.sampled_from(["wh", "farm"]), ints, texts, ints),
+    st.builds(lambda c, by, m, d, y, days, disc, w: SetExpiryRule(
+        actor="ops", commodity=c, by=by, month=m, day=d, years_after=y, days=days, old_crop_discount=disc,
+        warn_days=w), st.sampled_from(["urea", "gold"]), st.sampled_from(["crop_year", "production"]), ints, ints,
+        ints, ints, ints, ints),
     st.builds(lambda a, i, c, kg: RecordPickup(actor=a, release_id=i, code_hash=code_digest(c), weight_kg=kg),
               st.sampled_from(["wh", "buyer"]), ints, texts, ints),
 )
