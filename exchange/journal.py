@@ -10,6 +10,7 @@ newer than it knows rather than guessing (``decode_entry`` raises ``UnknownForma
 import msgspec
 
 from clearing.core import ClearingCommand
+from clearing.disputes import DisputeCommand
 from clearing.financing import FinancingCommand
 from clearing.inbound import InboundCommand
 from clearing.warehousing import SetTariff
@@ -31,7 +32,7 @@ class Entry(msgspec.Struct, array_like=True, gc=False):
     the receipts a sell order on a receipt-backed instrument offers (empty: chosen for it)."""
 
     command: (Command | ReceiptCommand | ClearingCommand | FinancingCommand | SetInstrument | ScheduleSession
-              | ClockTick | WarehouseCommand | SetTariff | InboundCommand)
+              | ClockTick | WarehouseCommand | SetTariff | InboundCommand | DisputeCommand)
     client_order_id: str = ""
     receipt_ids: list[str] = []
     format: int = FORMAT

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, get_args
 
 from clearing.core import Deposit, EndOfDay, SetFees, Withdraw
+from clearing.disputes import DisputeCommand
 from clearing.financing import LIQUIDATOR, FinancingCommand
 from clearing.inbound import Declaration, DeclarationDue, DeclareInbound, InboundCommand
 from clearing.warehousing import SetTariff
@@ -67,6 +68,8 @@ def settle(state: "ExchangeState", events: list[Event], to_lock: list[str], now_
     """The stages after matching: receipts → clearing → loans → market."""
     delivered = follow(state.registry, events, to_lock, now_ns)
     state.clearing.follow(state.engine, state.registry, events, delivered, now_ns)
+    if delivered:
+        state.disputes.note(events, delivered, state.registry, now_ns)
     if state.financing.order_loan:
         liquidation_fills(state, events, now_ns)
     for e in events:
@@ -173,6 +176,10 @@ def inbound(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     return Result([], None, outcome)
 
 
+def dispute(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
+    return Result([], None, state.disputes.apply(entry.command, state.registry, state.clearing.ledger, ctx.now_ns))
+
+
 def funding(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     return Result([], None, state.clearing.apply_funding(entry.command, ctx.now_ns))
 
@@ -238,6 +245,7 @@ HANDLERS: dict[type, Callable[["ExchangeState", Entry, Ctx], Result]] = {
     **dict.fromkeys(get_args(FinancingCommand), financing),
     **dict.fromkeys(get_args(WarehouseCommand), warehouse),
     **dict.fromkeys(get_args(InboundCommand), inbound),
+    **dict.fromkeys(get_args(DisputeCommand), dispute),
     Deposit: funding,
     Withdraw: funding,
     EndOfDay: end_of_day,

@@ -9,6 +9,7 @@ import hashlib
 import msgspec
 
 from clearing.core import Clearing, EndOfDay, SettlementReport
+from clearing.disputes import Disputes
 from clearing.financing import Financing
 from clearing.inbound import Inbound
 from clearing.reconcile import check_memory
@@ -45,6 +46,7 @@ class ExchangeState:
         self.warehouse = Warehouse()
         self.warehousing = Warehousing()
         self.inbound = Inbound()
+        self.disputes = Disputes()
 
     def apply(self, entry: Entry, entry_no: int, now_ns: int) -> Result:
         """Apply one journaled command at the sequencer's time ``now_ns``. Total: a command
@@ -110,10 +112,10 @@ class ExchangeState:
     def _warehouse_part(self) -> list[bytes]:
         """The warehouse's state, once it has any (so hashes of journals without warehouse
         operations, the golden one included, are unchanged)."""
-        w, fees, inbound = self.warehouse, self.warehousing, self.inbound
-        if not (w.releases or fees.tariffs or inbound.declarations):
-            return []
-        return [w.state_hash(), fees.state_hash(), inbound.state_hash()]
+        w, fees, inbound, disputes = self.warehouse, self.warehousing, self.inbound, self.disputes
+        if not (w.releases or fees.tariffs or inbound.declarations or disputes.cases):
+            return []  # deliveries alone are derived from the trades, which the rest of the hash covers
+        return [w.state_hash(), fees.state_hash(), inbound.state_hash(), disputes.state_hash()]
 
     def check(self) -> None:
         """Assert every component's invariants and those between them (held cash equals the
@@ -125,6 +127,7 @@ class ExchangeState:
         self.warehouse.check(self.registry)
         self.warehousing.check()
         self.inbound.check(self.registry)
+        self.disputes.check(self.registry)
         self.views.check()
         breaks = check_memory(self.engine, self.registry, self.clearing)
         assert not breaks, breaks

@@ -89,6 +89,17 @@ ROUTES = [
      list[warehouse_api.StepView], 200, "owner, warehouse, pledgee, clearing"),
     ("post", "/v1/admin/expiry-rules", "Configure receipt expiry of a commodity (crop year or production date, "
      "old-crop discount, warning days)", warehouse_api.ExpiryRuleRequest, dict, 200, "operator, clearing"),
+    ("post", "/v1/receipts/{receipt_id}/disputes", "Dispute a delivered receipt's weight or quality (the buyer, "
+     "within 5 days of delivery; idempotent by reference)", warehouse_api.DisputeRequest, warehouse_api.DisputeView,
+     201, "buyer"),
+    ("post", "/v1/disputes/{dispute_id}/reinspection-order", "Order a re-inspection", None,
+     warehouse_api.DisputeView, 200, "clearing"),
+    ("post", "/v1/disputes/{dispute_id}/reinspection", "Record the re-inspection", warehouse_api.ReinspectionRequest,
+     warehouse_api.DisputeView, 200, "the receipt's warehouse"),
+    ("post", "/v1/disputes/{dispute_id}/decision", "Uphold (the seller refunds the difference) or reject",
+     warehouse_api.DecisionRequest, warehouse_api.DisputeView, 200, "clearing"),
+    ("get", "/v1/disputes", "Disputes you are party to (all, for clearing)", None, list[warehouse_api.DisputeView],
+     200, "buyer, seller, warehouse, clearing"),
     ("post", "/v1/warehouse/tariffs", "Publish storage (a trading day) and inbound rates per tonne of a commodity",
      warehouse_api.TariffRequest, warehouse_api.TariffView, 200, "warehouse"),
     ("get", "/v1/warehouse/tariffs", "Every warehouse's published rates", None, list[warehouse_api.TariffView], 200,

@@ -43,6 +43,7 @@ EXPIRED = "expired"  # past its validity (crop year, production date): no sale, 
 CANCELLED = "cancelled"
 
 _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
+MAX_QUANTITY_KG = 10**9  # a million tonnes: far above any receipt, far below 64 bits
 
 
 # ------------------------------------------------------------------ commands
@@ -205,6 +206,7 @@ TRANSITIONS: dict[str, Transition] = {
     "outbound": Transition(REGISTERED, RELEASING),  # a release order is issued
     "outbound_lapse": Transition(RELEASING, REGISTERED),  # its pickup window closed unused
     "pickup": Transition(RELEASING, CANCELLED),  # the goods left the warehouse
+    "reinspect": Transition(FROZEN, FROZEN),  # a disputed delivery's new inspection (its snapshot)
     "expire": Transition(REGISTERED, EXPIRED),  # its validity ended (a clock timer)
     "outbound_expired": Transition(EXPIRED, RELEASING),  # expired goods may still be withdrawn
     "outbound_lapse_expired": Transition(RELEASING, EXPIRED),
@@ -226,6 +228,9 @@ def transition(receipt: Receipt, action: str) -> Transition:
 def enter(receipt: Receipt, event: ReceiptEvent) -> None:
     """Apply one non-issue event to ``receipt`` by the transition table (fold and live alike)."""
     row = transition(receipt, event.action)
+    if event.action == "reinspect" and event.receipt is not None:
+        new = event.receipt
+        receipt.quality, receipt.factors, receipt.quantity_kg = new.quality, new.factors, new.quantity_kg
     if row.owner:
         receipt.owner = event.counterparty
     receipt.state = row.state
@@ -336,10 +341,10 @@ class Registry:
             return ReceiptRejected("QUALITY_REFUSED", e.reason)
         if isinstance(cmd.quality, CottonQuality):
             quantity = cotton_weight_kg(cmd.quality)
-        elif cmd.quantity_kg > 0:
+        elif 0 < cmd.quantity_kg <= MAX_QUANTITY_KG:
             quantity = cmd.quantity_kg
         else:
-            return ReceiptRejected("INVALID_QUANTITY", "quantity_kg must be positive")
+            return ReceiptRejected("INVALID_QUANTITY", f"quantity_kg must be 1 to {MAX_QUANTITY_KG}")
         commodity = commodity_of(cmd.quality)
         rule = self.expiry_rules.get(commodity)
         crop, expires = crop_year_and_expiry(rule, crop_year, now_ns) if rule else (0, 0)
@@ -425,6 +430,17 @@ class Registry:
     def move(self, receipt_id: str, action: str, actor: str, ts_ns: int, detail: str = "") -> ReceiptEvent:
         """Take a checked ``action`` without a counterparty (the warehouse's outbound moves)."""
         return self._move(self.receipts[receipt_id], action, actor, ts_ns, detail=detail)
+
+    def reinspect(self, receipt_id: str, quality: Quality, quantity_kg: int, actor: str, ts_ns: int,
+                  detail: str = "") -> ReceiptEvent:
+        """Replace a frozen receipt's inspection (an upheld dispute; the caller graded it)."""
+        receipt = self.receipts[receipt_id]
+        transition(receipt, "reinspect")
+        snapshot = msgspec.structs.replace(receipt, quality=quality, factors=grade(quality), quantity_kg=quantity_kg)
+        event = self._record(receipt_id, receipt.version + 1, "reinspect", actor, ts_ns, detail=detail,
+                             snapshot=snapshot)
+        enter(receipt, event)
+        return event
 
     # -------------------------------------------------------------- expiry
 

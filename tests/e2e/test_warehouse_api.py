@@ -155,3 +155,41 @@ def test_an_expiry_rule_dates_new_receipts(server) -> None:
         "events"][0]["at"])
     assert (datetime.fromisoformat(receipt["expires_at"]) - issued).days == 150
     assert receipt["crop_year"] is None and receipt["old_crop_discount"] is None
+
+
+def test_a_quality_dispute_upheld_over_http_refunds_the_buyer(server) -> None:
+    ops, desk = server.client(OPS), server.client(CLEARING)
+    assert ops.request("POST", "/v1/admin/instruments", {"symbol": "URD", "tick": "1", "lot_size": 20000,
+                                                          "ref_price": "2000", "band_bps": 400})[0] == 201
+    ops.request("POST", "/v1/admin/instruments/URD/session", {"state": "continuous"})
+    assert ops.request("POST", "/v1/admin/instruments/URD/delivery",
+                       {"commodity": "urea", "table": "GB/T2440-2017"})[0] == 200
+    seller, buyer = join(server, "hunan-fert", "supplier"), join(server, "jiangsu-farm", "trader")
+    deposit(server, "hunan-fert", "100.00", "hunan-1")
+    deposit(server, "jiangsu-farm", "50000.00", "jiangsu-1")
+    status, receipt = server.client("sh-warehouse-02").request(
+        "POST", "/v1/receipts", {"certificate_no": "DSP-1", "inspector": "CCIC", "owner": "hunan-fert",
+                                 "quality": UREA, "quantity_kg": 20_000})
+    assert status == 201, receipt
+    rid = receipt["receipt_id"]
+    assert seller.place("URD", "sell", 1, "2005", "dsp-ask")[0] == 201
+    assert buyer.place("URD", "buy", 1, "2005", "dsp-bid")[1]["status"] == "FILLED"
+    before = {m: c.request("GET", "/v1/accounts/me")[1]["available"] for m, c in (("s", seller), ("b", buyer))}
+    assert seller.request("POST", f"/v1/receipts/{rid}/disputes", {"kind": "quality", "reference": "x"})[0] == 404
+    status, d = buyer.request("POST", f"/v1/receipts/{rid}/disputes", {"kind": "quality", "reference": "dsp-1"})
+    assert (status, d["state"]) == (201, "open"), d
+    did = d["dispute_id"]
+    assert buyer.request("GET", f"/v1/receipts/{rid}")[1]["state"] == "frozen_for_delivery"
+    assert desk.request("POST", f"/v1/disputes/{did}/reinspection-order")[1]["state"] == "reinspection"
+    status, d = server.client("sh-warehouse-02").request("POST", f"/v1/disputes/{did}/reinspection", {
+        "quality": {**UREA, "nitrogen_pct": 45.5}, "quantity_kg": 19_950})
+    assert (status, d["reinspected_premium"]) == (200, "-20.00"), d
+    status, d = desk.request("POST", f"/v1/disputes/{did}/decision", {"uphold": True})
+    # 2,005 × 20 t = 40,100.00 delivered; 1,985 × 19.95 t = 39,600.75 re-inspected: 499.25 back to the buyer
+    assert (status, d["state"], d["adjustment"]) == (200, "upheld", "499.25"), d
+    after = {m: c.request("GET", "/v1/accounts/me")[1]["available"] for m, c in (("s", seller), ("b", buyer))}
+    from decimal import Decimal
+    assert Decimal(after["s"]) == Decimal(before["s"]) - Decimal("499.25")
+    assert Decimal(after["b"]) == Decimal(before["b"]) + Decimal("499.25")
+    assert buyer.request("GET", f"/v1/receipts/{rid}")[1]["quantity_kg"] == 19_950
+    reconciled(server)

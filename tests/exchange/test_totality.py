@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clearing.core import Deposit, EndOfDay, Fees, SetFees, Withdraw
+from clearing.disputes import DecideDispute, OpenDispute, OrderReinspection, RecordReinspection
 from clearing.financing import AddCollateral, DecideLoan, RepayLoan, RequestLoan, SetTerms
 from clearing.inbound import AnswerDeclaration, DeclareInbound, PayInboundDeposit, RecordArrival, RecordInspection
 from clearing.warehousing import SetTariff
@@ -138,6 +139,12 @@ commands = st.one_of(
         actor="ops", commodity=c, by=by, month=m, day=d, years_after=y, days=days, old_crop_discount=disc,
         warn_days=w), st.sampled_from(["urea", "gold"]), st.sampled_from(["crop_year", "production"]), ints, ints,
         ints, ints, ints, ints),
+    st.builds(lambda a, r, k, ref: OpenDispute(actor=a, receipt_id=r, kind=k, reference=ref), members, receipt_ids,
+              st.sampled_from(["weight", "quality"]), texts),
+    st.builds(lambda i: OrderReinspection(actor="desk", dispute_id=i), ints),
+    st.builds(lambda a, i, kg: RecordReinspection(actor=a, dispute_id=i, quality=BASE_UREA, quantity_kg=kg),
+              st.sampled_from(["wh", "buyer"]), ints, ints),
+    st.builds(lambda i, ok: DecideDispute(actor="desk", dispute_id=i, uphold=ok), ints, st.booleans()),
     st.builds(lambda a, i, c, kg: RecordPickup(actor=a, release_id=i, code_hash=code_digest(c), weight_kg=kg),
               st.sampled_from(["wh", "buyer"]), ints, texts, ints),
 )
