@@ -117,6 +117,7 @@ class Inbound:
         self.declarations: dict[int, Declaration] = {}
         self.by_reference: dict[tuple[str, str], int] = {}
         self.next_id = 1
+        self.notices: list[tuple[str, dict]] = []  # (member, message) for the private streams (output)
 
     def apply(self, cmd: InboundCommand, registry: Registry, ledger: Ledger, fees: Warehousing,
               now_ns: int) -> Declaration | ClearingRejected | ReceiptRejected:
@@ -227,10 +228,12 @@ class Inbound:
             return _no("DECLARATION_NOT_" + state.upper(), f"declaration {d.declaration_id} is {d.state}")
         return None
 
-    @staticmethod
-    def _step(d: Declaration, state: str, actor: str, now_ns: int, detail: str) -> Declaration:
+    def _step(self, d: Declaration, state: str, actor: str, now_ns: int, detail: str) -> Declaration:
         d.state = state
         d.history.append(Step(step=state, actor=actor, ts_ns=now_ns, detail=detail))
+        for member in (d.owner, d.warehouse):  # each step reaches both parties' private streams
+            self.notices.append((member, {"type": "declaration", "declaration_id": d.declaration_id, "step": state,
+                                          "actor": actor, "detail": detail, "receipt_id": d.receipt_id or None}))
         return d
 
     def check(self, registry: Registry) -> None:

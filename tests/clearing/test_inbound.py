@@ -52,6 +52,9 @@ def test_declaration_to_registered_receipt_with_the_inbound_deposit_to_the_fen()
     assert (receipt.owner, receipt.warehouse) == ("farm", "wh")
     assert h.state.registry.history[done.receipt_id][0].detail == "declaration 1"
     assert [s.step for s in done.history] == ["declared", "accepted", "paid", "arrived", "registered"]
+    notices = h.state.inbound.notices  # for the private streams of both parties
+    assert [n["step"] for m, n in notices if m == "farm"] == [n["step"] for m, n in notices if m == "wh"] == \
+        ["declared", "accepted", "paid", "arrived", "registered"]
     h.assert_reconciled()
     h.state.check()
 

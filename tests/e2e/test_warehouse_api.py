@@ -193,3 +193,36 @@ def test_a_quality_dispute_upheld_over_http_refunds_the_buyer(server) -> None:
     assert Decimal(after["b"]) == Decimal(before["b"]) + Decimal("499.25")
     assert buyer.request("GET", f"/v1/receipts/{rid}")[1]["quantity_kg"] == 19_950
     reconciled(server)
+
+
+def test_registration_steps_reach_the_owners_private_stream(server) -> None:
+    import asyncio
+    import json
+
+    import websockets
+
+    from gateway.feed_client import login_message
+
+    ops = server.client(OPS)
+    creds = ops.request("POST", "/v1/admin/members", {"member": "gansu-gin", "roles": ["supplier"]})[1]
+    owner, wh = Client.for_member(server.base, creds), server.client("xj-warehouse-01")
+
+    async def watch() -> list[dict]:
+        async with websockets.connect(f"ws://127.0.0.1:{server.port}/v1/ws") as ws:
+            await ws.send(json.dumps(login_message(creds["api_key"], creds["api_secret"])))
+            await asyncio.sleep(0.3)
+            status, d = await asyncio.to_thread(owner.request, "POST", "/v1/warehouse/declarations", {
+                "warehouse": "xj-warehouse-01", "commodity": "cotton", "expected_kg": 40_000, "reference": "g-1"})
+            assert status == 201, d
+            await asyncio.to_thread(wh.request, "POST", f"/v1/warehouse/declarations/{d['declaration_id']}/accept",
+                                    {})
+            seen: list[dict] = []
+            async with asyncio.timeout(20):
+                while len(seen) < 2:
+                    message = json.loads(await ws.recv())
+                    if message["type"] == "declaration":
+                        seen.append(message["declaration"])
+            return seen
+
+    steps = asyncio.run(watch())
+    assert [(s["step"], s["actor"]) for s in steps] == [("declared", "gansu-gin"), ("accepted", "xj-warehouse-01")]

@@ -6,6 +6,7 @@ from clearing.financing import DecideLoan, RepayLoan, RequestLoan, SetTerms
 from engine import AddInstrument, NewOrder, SetSession
 from exchange.clock import ClockTick
 from exchange.journal import Entry, decode_entry, encode_entry
+from gateway.financing_api import expiry_flags
 from tests.receipts.test_receipt_grading import lot
 from tests.support.clearing_helpers import BASE_UREA, Harness
 from warehouse_receipts.dates import DAY_NS, beijing_midnight_ns
@@ -87,10 +88,14 @@ def test_crop_year_expiry_old_crop_discount_warning_and_refusals_replayed_to_the
     assert {(m, n["receipt_id"]) for m, n in reg.notices if n["type"] == "receipt_expiring"} == {
         ("gin", free), ("gin", selling), ("gin", pledged)}
     assert pledged in reg.warned
+    # the lender's loan view flags the collateral (the gateway's view of this state)
+    assert expiry_flags(reg, [pledged, free]) == {pledged: "expires 2026-11-29T16:00:00+00:00",
+                                                  free: "expires 2026-11-29T16:00:00+00:00"}
     # expiry, fired by the clock: the sell order is cancelled, the pledged one waits for its release
     at(h, 20261130, hour=0)
     assert reg.receipts[free].state == reg.receipts[selling].state == "expired"
     assert not h.state.engine.orders and reg.receipts[pledged].state == "pledged" and pledged in reg.overdue
+    assert expiry_flags(reg, [pledged]) == {pledged: "expired"}
     before = h.state.state_hash()
     refusals = [
         h.run(LockReceipt(actor="gin", receipt_id=free)),
