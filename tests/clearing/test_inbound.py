@@ -75,4 +75,5 @@ def test_unanswered_declarations_expire_by_the_clock_and_refused_ones_take_no_mo
     h.run(AnswerDeclaration(actor="wh", declaration_id=2, accept=False, reason="full"))
     assert code(h.run(PayInboundDeposit(actor="farm", declaration_id=2))) == "DECLARATION_REFUSED"
     assert h.available("farm") == 50_000
+    h.assert_reconciled()
     h.state.check()

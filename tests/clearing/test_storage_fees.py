@@ -77,3 +77,4 @@ def test_tariff_refusals_change_nothing() -> None:
         "UNKNOWN_COMMODITY"
     assert h.run(SetTariff(actor="wh", commodity="urea", storage_per_tonne_day=-1)).rejection.code == "INVALID_RATE"
     assert h.state.state_hash() == before
+    h.assert_reconciled()

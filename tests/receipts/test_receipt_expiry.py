@@ -134,3 +134,5 @@ def test_goods_already_past_their_validity_are_not_registered() -> None:
     inspect = RecordInspection(actor="wh", declaration_id=1, certificate_no="OLD", inspector="i", quality=lot(180))
     assert code(h.run(inspect)) == "RECEIPT_EXPIRED"  # crop year 2024 expired on 2025-11-30
     assert h.state.state_hash() == before
+    h.assert_reconciled()
+    h.state.check()

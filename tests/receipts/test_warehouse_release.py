@@ -55,6 +55,7 @@ def test_release_locks_the_receipt_and_the_right_code_only_picks_it_up() -> None
     assert pickup(h, 1, "k7qm2xpa9rtb").outcome is done  # a retry of the pickup
     assert code(pickup(h, 1, "OTHER-CODE")) == "RELEASE_PICKED_UP"
     assert [e.action for e in h.state.registry.history[rid]] == ["issue", "outbound", "pickup"]
+    h.assert_reconciled()
     h.state.check()
 
 
@@ -72,6 +73,7 @@ def test_request_refusals() -> None:
     before = h.state.state_hash()
     assert code(request(h, rid)) == "RECEIPT_PLEDGED"
     assert h.state.state_hash() == before
+    h.assert_reconciled()
 
 
 def test_pickup_outside_the_window_is_refused_and_the_clock_lapses_the_order_identically_on_replay() -> None:
@@ -98,6 +100,7 @@ def test_pickup_outside_the_window_is_refused_and_the_clock_lapses_the_order_ide
     order2 = request(h, rid, ref="r2", days=1).outcome
     h.ts = order2.deadline_ns + 5
     assert code(pickup(h, 2)) == "PICKUP_WINDOW_CLOSED"
+    h.assert_reconciled()
     h.state.check()
     replayed = Harness().state
     for entry, entry_no, now_ns in journal:
