@@ -373,14 +373,16 @@ class Registry:
             return rejection
         return [self._move(receipt, action, cmd.actor, now_ns, counterparty, 0, detail)]
 
-    @staticmethod
-    def _refusal(receipt: Receipt, action: str, actor: str, owner_only: bool,
+    def _refusal(self, receipt: Receipt, action: str, actor: str, owner_only: bool,
                  counterparty: str) -> ReceiptRejected | None:
         """Why a command may not take ``action`` on the receipt, or None."""
         start = TRANSITIONS[action].start
         if receipt.state != start:
             code = _BUSY.get(receipt.state) if receipt.state != REGISTERED else _NOT_IN[start]
             return ReceiptRejected(code, f"receipt {receipt.receipt_id} is {receipt.state}")
+        if receipt.receipt_id in self.overdue and action in ("transfer", "lock", "pledge", "freeze"):
+            # past its validity, registered again until the end of day expires it
+            return ReceiptRejected("RECEIPT_EXPIRED", f"receipt {receipt.receipt_id} is past its validity")
         if owner_only and actor != receipt.owner:
             return ReceiptRejected("NOT_OWNER", f"receipt {receipt.receipt_id} belongs to another member")
         if counterparty == receipt.owner or (not counterparty and action in ("transfer", "pledge")):
@@ -520,7 +522,8 @@ class Registry:
                     return ReceiptRejected("NOT_DELIVERABLE", why)
             return list(chosen)
         free = [r.receipt_id for r in self.receipts.values()
-                if r.owner == owner and r.state == REGISTERED and self.why_not_deliverable(r, spec) is None]
+                if r.owner == owner and r.state == REGISTERED and r.receipt_id not in self.overdue
+                and self.why_not_deliverable(r, spec) is None]
         if len(free) < lots:
             return ReceiptRejected("INSUFFICIENT_RECEIPTS",
                                    f"{lots} deliverable receipts needed on {symbol}, {len(free)} free")
@@ -570,7 +573,8 @@ class Registry:
         self._check_orders()
         for receipt_id in self.overdue:
             r = self.receipts[receipt_id]
-            assert r.expires_ns and r.state not in (REGISTERED, EXPIRED, CANCELLED), f"{receipt_id} wrongly overdue"
+            # registered again (released, unfrozen) it waits for the end of day's retry
+            assert r.expires_ns and r.state not in (EXPIRED, CANCELLED), f"{receipt_id} wrongly overdue"
         for r in self.receipts.values():
             assert r.state != EXPIRED or r.expires_ns, f"{r.receipt_id} expired without a validity"
         seqs = sorted(e.seq for h in self.history.values() for e in h)

@@ -110,6 +110,11 @@ def test_crop_year_expiry_old_crop_discount_warning_and_refusals_replayed_to_the
     assert h.state.state_hash() == before
     # repaying the loan frees the pledged receipt: it expires at the end of day
     assert h.run(RepayLoan(actor="gin", loan_id=loan.loan_id)).rejection is None
+    h.state.check()  # registered again, overdue until the end of day, and refused meanwhile
+    assert reg.receipts[pledged].state == "registered"
+    assert code(h.run(LockReceipt(actor="gin", receipt_id=pledged))) == "RECEIPT_EXPIRED"
+    assert code(h.run(RequestLoan(actor="gin", lender="bank", receipt_ids=[pledged], principal=1,
+                                  tenor_days=5))) == "RECEIPT_EXPIRED"
     h.end_of_day()
     assert reg.receipts[pledged].state == "expired" and not reg.overdue
     assert [e.action for e in reg.history[selling]] == ["issue", "lock", "unlock", "expire"]
