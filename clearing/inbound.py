@@ -194,6 +194,7 @@ class Inbound:
             return _no("INSUFFICIENT_FUNDS", f"the inbound deposit is {amount} fen, "
                                              f"{ledger.balance(cash(d.owner))} fen available")
         d.deposit = amount
+        fees.note(d.owner, d.warehouse, amount)
         return self._step(d, PAID, cmd.actor, now_ns, f"inbound deposit {amount} fen")
 
     def _inspect(self, d: Declaration, cmd: RecordInspection, registry: Registry,

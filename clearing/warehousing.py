@@ -56,6 +56,17 @@ class Warehousing:
         self.earned: dict[str, int] = {}  # warehouse -> storage fees received, fen
         self.paid: dict[str, int] = {}  # receipt -> storage fees paid on it, fen
         self.arrears: dict[tuple[str, str], int] = {}
+        self.day_net: dict[str, int] = {}  # member -> fen received (+) or paid (−) to warehouses today
+
+    def note(self, payer: str, warehouse: str, fen: int) -> None:
+        """A payment to a warehouse today (storage fee or inbound deposit), for the day's report."""
+        self.day_net[payer] = self.day_net.get(payer, 0) - fen
+        self.day_net[warehouse] = self.day_net.get(warehouse, 0) + fen
+
+    def close_day(self) -> dict[str, int]:
+        """Today's payments to warehouses by member; the next day starts from nothing."""
+        day, self.day_net = self.day_net, {}
+        return day
 
     def set_tariff(self, cmd: SetTariff, now_ns: int) -> Tariff | ClearingRejected:
         if cmd.commodity not in COMMODITIES:
@@ -80,6 +91,7 @@ class Warehousing:
                 ledger.post([(cash(member), cash(warehouse), paid, "STORAGE_FEE", Ref(reference=ARREARS))], now_ns)
                 self._earn(warehouse, paid)
                 self._owe(member, warehouse, -paid)
+                self.note(member, warehouse, paid)
         for receipt in registry.receipts.values():
             if receipt.state == CANCELLED:
                 continue
@@ -94,6 +106,7 @@ class Warehousing:
                 self._owe(receipt.owner, receipt.warehouse, fee)
                 continue
             self._earn(receipt.warehouse, fee)
+            self.note(receipt.owner, receipt.warehouse, fee)
             self.paid[receipt.receipt_id] = self.paid.get(receipt.receipt_id, 0) + fee
 
     def _earn(self, warehouse: str, fen: int) -> None:
@@ -112,4 +125,5 @@ class Warehousing:
 
     def state_hash(self) -> bytes:
         return msgspec.msgpack.encode([sorted(self.tariffs.items()), sorted(self.earned.items()),
-                                       sorted(self.paid.items()), sorted(self.arrears.items())])
+                                       sorted(self.paid.items()), sorted(self.arrears.items()),
+                                       sorted(self.day_net.items())])

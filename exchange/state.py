@@ -87,7 +87,8 @@ class ExchangeState:
                 engine.apply(SetReferencePrice(symbol, prices[symbol]))
         self.warehousing.end_of_day(self.registry, clearing.ledger, ctx.now_ns)  # one trading day of storage
         day = self.calendar.closed_days + 1  # the trading day being closed, for every report
-        report = clearing.report(engine, day, ctx.now_ns, prices, self.calendar.trading_date)
+        report = clearing.report(engine, day, ctx.now_ns, prices, self.calendar.trading_date,
+                                 self.warehousing.close_day())
         clearing.close_day(report)
         self.financing.end_of_day(self.registry, engine, ctx.now_ns, day)  # marks at the new settlement prices
         for receipt_id in sorted(self.registry.overdue):  # past expiry, held elsewhere until now

@@ -40,6 +40,9 @@ def test_storage_fee_each_trading_day_to_the_owner_at_the_close() -> None:
     h.end_of_day()
     assert [(t.debit, t.amount, t.cause.receipt_id) for t in fees_of(h)] == [
         (cash("buyer"), 2_742, rid), (cash("seller"), 2_739, other)]
+    rows = {r.member: r for r in h.state.clearing.reports[-1].members}  # the day's report shows them
+    assert (rows["wh"].warehouse_cash, rows["buyer"].warehouse_cash, rows["seller"].warehouse_cash) == (
+        2_742 + 2_739, -2_742, -2_739)
     assert h.state.warehousing.earned["wh"] == 2 * (2_742 + 2_739)
     assert h.state.warehousing.paid == {rid: 2 * 2_742, other: 2 * 2_739}
     assert not h.state.warehousing.arrears  # nothing unpaid travels with the receipt

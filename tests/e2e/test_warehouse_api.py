@@ -106,7 +106,10 @@ def test_a_cotton_lot_from_declaration_to_registration_sale_and_pickup(server) -
     assert gin.place("CF", "sell", 1, "15100", "aksu-ask-1")[0] == 201
     status, bid = mill.place("CF", "buy", 1, "15100", "wuxi-bid-1")
     assert bid["status"] == "FILLED", bid
-    assert desk.request("POST", "/v1/clearing/end-of-day", {})[0] == 201  # the mill owns it at the close
+    status, report = desk.request("POST", "/v1/clearing/end-of-day", {})  # the mill owns it at the close
+    assert status == 201
+    rows = {r["member"]: r["warehouse_cash"] for r in report["members"]}
+    assert (rows["kash-wh-07"], rows["aksu-gin"], rows["wuxi-mill"]) == ("175.17", "-140.44", "-34.73")
     # pickup by the new owner, with the right code only
     status, release = mill.request("POST", f"/v1/receipts/{rid}/release-request", {"reference": "wuxi-out-1"})
     assert status == 201, release
