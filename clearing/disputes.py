@@ -54,7 +54,15 @@ class DecideDispute(msgspec.Struct, tag="decide_dispute", **_OPTS):
     uphold: bool
 
 
-DisputeCommand = OpenDispute | OrderReinspection | RecordReinspection | DecideDispute
+class SetDisputeWindow(msgspec.Struct, tag="set_dispute_window", **_OPTS):
+    """Clearing sets how many days after delivery a buyer may dispute: it applies to every dispute
+    opened from then on, whatever the delivery's date."""
+
+    actor: str
+    days: int
+
+
+DisputeCommand = OpenDispute | OrderReinspection | RecordReinspection | DecideDispute | SetDisputeWindow
 
 
 class Delivery(msgspec.Struct, kw_only=True, gc=False):
@@ -109,9 +117,14 @@ class Disputes:
                                                     ts_ns=now_ns, commodity=spec.commodity, table=spec.table)
 
     def apply(self, cmd: DisputeCommand, registry: Registry, ledger: Ledger,
-              now_ns: int) -> Dispute | ClearingRejected:
+              now_ns: int) -> Dispute | ClearingRejected | list:
         if isinstance(cmd, OpenDispute):
             return self._open(cmd, registry, now_ns)
+        if isinstance(cmd, SetDisputeWindow):
+            if not 1 <= cmd.days <= 90:
+                return _no("INVALID_WINDOW", "the dispute window is 1 to 90 days")
+            self.window_ns = cmd.days * DAY_NS
+            return []
         d = self.cases.get(cmd.dispute_id)
         if d is None:
             return _no("DISPUTE_NOT_FOUND", f"no dispute {cmd.dispute_id}")
@@ -211,6 +224,10 @@ class Disputes:
             assert frozen or d.state in ("upheld", "rejected"), f"dispute {d.dispute_id} open, receipt not frozen"
             assert d.adjustment >= 0 and (d.adjustment == 0 or d.state == "upheld"), f"dispute {d.dispute_id}"
 
+    def configured(self) -> bool:
+        """Whether anything beyond the remembered deliveries is set (for the state hash)."""
+        return bool(self.cases) or self.window_ns != WINDOW_DAYS * DAY_NS
+
     def state_hash(self) -> bytes:
-        return msgspec.msgpack.encode([self.next_id, [self.cases[k] for k in sorted(self.cases)],
+        return msgspec.msgpack.encode([self.next_id, self.window_ns, [self.cases[k] for k in sorted(self.cases)],
                                        sorted(self.deliveries.items())])

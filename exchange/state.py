@@ -114,7 +114,7 @@ class ExchangeState:
         """The warehouse's state, once it has any (so hashes of journals without warehouse
         operations, the golden one included, are unchanged)."""
         w, fees, inbound, disputes = self.warehouse, self.warehousing, self.inbound, self.disputes
-        if not (w.releases or fees.tariffs or inbound.declarations or disputes.cases):
+        if not (w.releases or fees.tariffs or inbound.declarations or disputes.configured()):
             return []  # deliveries alone are derived from the trades, which the rest of the hash covers
         return [w.state_hash(), fees.state_hash(), inbound.state_hash(), disputes.state_hash()]
 

@@ -98,6 +98,8 @@ ROUTES = [
      warehouse_api.DisputeView, 200, "the receipt's warehouse"),
     ("post", "/v1/disputes/{dispute_id}/decision", "Uphold (the seller refunds the difference) or reject",
      warehouse_api.DecisionRequest, warehouse_api.DisputeView, 200, "clearing"),
+    ("post", "/v1/admin/dispute-window", "Days after delivery a buyer may dispute (default 5)",
+     warehouse_api.DisputeWindowRequest, dict, 200, "operator, clearing"),
     ("get", "/v1/disputes", "Disputes you are party to (all, for clearing)", None, list[warehouse_api.DisputeView],
      200, "buyer, seller, warehouse, clearing"),
     ("post", "/v1/warehouse/tariffs", "Publish storage (a trading day) and inbound rates per tonne of a commodity",

@@ -14,7 +14,14 @@ import msgspec
 from msgspec import Meta
 from sanic import Blueprint, HTTPResponse, Request
 
-from clearing.disputes import DecideDispute, Dispute, OpenDispute, OrderReinspection, RecordReinspection
+from clearing.disputes import (
+    DecideDispute,
+    Dispute,
+    OpenDispute,
+    OrderReinspection,
+    RecordReinspection,
+    SetDisputeWindow,
+)
 from clearing.inbound import (
     AnswerDeclaration,
     Declaration,
@@ -514,3 +521,16 @@ async def decide_dispute(request: Request, dispute_id: int) -> HTTPResponse:
 async def list_disputes(request: Request) -> HTTPResponse:
     cases = request.app.ctx.exchange.state.disputes.cases.values()
     return respond([dispute_view(d) for d in cases if _sees_dispute(request, d)])
+
+
+class DisputeWindowRequest(msgspec.Struct, **_STRICT):
+    days: Annotated[int, Meta(ge=1, le=90)]
+
+
+@bp.post("/v1/admin/dispute-window")
+async def set_dispute_window(request: Request) -> HTTPResponse:
+    """How many days after delivery a buyer may dispute; idempotent."""
+    key = require(request, "operator", "clearing")
+    req: DisputeWindowRequest = decode(request, DisputeWindowRequest)
+    await submit(request, SetDisputeWindow(actor=key.member, days=req.days), DISPUTE_STATUS)
+    return respond({"days": req.days})

@@ -1,7 +1,7 @@
 """Delivery disputes, to the fen: a re-inspection that lowers the grade and the weight refunds
 the buyer from the seller; a rejected dispute moves nothing; refusals change nothing."""
 
-from clearing.disputes import DecideDispute, OpenDispute, OrderReinspection, RecordReinspection
+from clearing.disputes import DecideDispute, OpenDispute, OrderReinspection, RecordReinspection, SetDisputeWindow
 from clearing.ledger import cash
 from tests.support.clearing_helpers import SUBSTITUTE_UREA, Harness
 from warehouse_receipts.dates import DAY_NS
@@ -70,5 +70,9 @@ def test_a_rejected_dispute_moves_nothing_and_late_or_foreign_disputes_change_no
     assert code(h.run(OpenDispute(actor="buyer", receipt_id=second, kind="weight", reference="w2"))) == \
         "DISPUTE_WINDOW_CLOSED"
     assert h.state.state_hash() == before and h.ledger_snapshot() == ledger_before
+    assert code(h.run(SetDisputeWindow(actor="desk", days=0))) == "INVALID_WINDOW"
+    assert code(h.run(SetDisputeWindow(actor="desk", days=10))) == "ok"  # configuration: now it is open again
+    assert h.run(OpenDispute(actor="buyer", receipt_id=second, kind="weight", reference="w2")).outcome.state == \
+        "open"
     h.assert_reconciled()
     h.state.check()

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clearing.core import Deposit, EndOfDay, Fees, SetFees, Withdraw
-from clearing.disputes import DecideDispute, OpenDispute, OrderReinspection, RecordReinspection
+from clearing.disputes import DecideDispute, OpenDispute, OrderReinspection, RecordReinspection, SetDisputeWindow
 from clearing.financing import AddCollateral, DecideLoan, RepayLoan, RequestLoan, SetTerms
 from clearing.inbound import AnswerDeclaration, DeclareInbound, PayInboundDeposit, RecordArrival, RecordInspection
 from clearing.warehousing import SetTariff
@@ -145,6 +145,7 @@ commands = st.one_of(
     st.builds(lambda a, i, kg: RecordReinspection(actor=a, dispute_id=i, quality=BASE_UREA, quantity_kg=kg),
               st.sampled_from(["wh", "buyer"]), ints, ints),
     st.builds(lambda i, ok: DecideDispute(actor="desk", dispute_id=i, uphold=ok), ints, st.booleans()),
+    st.builds(lambda d: SetDisputeWindow(actor="desk", days=d), ints),
     st.builds(lambda a, i, c, kg: RecordPickup(actor=a, release_id=i, code_hash=code_digest(c), weight_kg=kg),
               st.sampled_from(["wh", "buyer"]), ints, texts, ints),
 )
