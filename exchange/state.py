@@ -15,7 +15,7 @@ from clearing.inbound import Inbound
 from clearing.reconcile import check_memory
 from clearing.warehousing import Warehousing
 from engine import Engine, Event, SetReferencePrice, SetSession
-from exchange.calendar import Calendar, local_date
+from exchange.calendar import Calendar
 from exchange.catalogue import Catalogue, CatalogueRejected
 from exchange.clock import Timers
 from exchange.journal import Entry
@@ -55,7 +55,7 @@ class ExchangeState:
         handler = HANDLERS.get(type(entry.command))
         if handler is None:
             return Result([], None, _unknown(entry))
-        self.registry.today = local_date(now_ns)
+        self.registry.now_ns = now_ns  # old crop is judged against the entry's date
         result = handler(self, entry, Ctx(entry_no, now_ns))
         if self.registry.scheduled:  # new receipts' expiry warnings and expiries
             for due_ns, action in self.registry.take_scheduled():

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from warehouse_receipts.dates import DAY_NS
+from warehouse_receipts.dates import DAY_NS, local_date
 from warehouse_receipts.expiry import (
     ExpiryRule,
     ReceiptDue,
@@ -278,7 +278,7 @@ class Registry:
         self.overdue: set[str] = set()  # past expiry while pledged, frozen or releasing: expire when free
         self.scheduled: list[tuple[int, ReceiptDue]] = []  # timers to set (drained by the exchange)
         self.notices: list[tuple[str, dict]] = []  # (member, message) for the private streams (output)
-        self.today = 0  # the Beijing date of the entry being applied (old crop is relative to it)
+        self.now_ns = 0  # the time of the entry being applied (old crop is relative to its date)
 
     # -------------------------------------------------------------- commands
 
@@ -476,7 +476,9 @@ class Registry:
     def old_crop_discount(self, receipt: Receipt) -> int:
         """Fen per tonne an old-crop receipt is valued below its grade (0 if it is not old crop)."""
         rule = self.expiry_rules.get(receipt.commodity)
-        return rule.old_crop_discount if is_old_crop(rule, receipt.crop_year, self.today) else 0
+        if rule is None or not receipt.crop_year:
+            return 0
+        return rule.old_crop_discount if is_old_crop(rule, receipt.crop_year, local_date(self.now_ns)) else 0
 
     def drain_events(self) -> list[ReceiptEvent]:
         """Events since the last call (the sequencer writes them with the batch)."""
