@@ -129,6 +129,7 @@ class MemberSettlement(msgspec.Struct, kw_only=True):
     withdrawals: int = 0
     receipts_in: int = 0
     receipts_out: int = 0
+    warehouse_cash: int = 0  # storage fees and inbound deposits: received (+) by a warehouse, paid (−)
     net_cash: int = 0
     cash_available: int = 0
     cash_held: int = 0
@@ -337,7 +338,7 @@ class Clearing:
         return (price * 2 + inst.tick) // (2 * inst.tick) * inst.tick
 
     def report(self, engine: Engine, day: int, ts_ns: int, prices: dict[str, int],
-               trading_date: int = 0) -> SettlementReport:
+               trading_date: int = 0, warehouse_cash: dict[str, int] | None = None) -> SettlementReport:
         """The day's settlement report, per instrument and per member."""
         members: dict[str, MemberSettlement] = {}
 
@@ -363,8 +364,10 @@ class Clearing:
         for member, (deposits, withdrawals) in self.day_funding.items():
             r = row(member)
             r.deposits, r.withdrawals = deposits, withdrawals
+        for member, fen in (warehouse_cash or {}).items():
+            row(member).warehouse_cash = fen
         for r in members.values():
-            r.net_cash = r.deposits - r.withdrawals + spot_cash.get(r.member, 0) - r.fees
+            r.net_cash = r.deposits - r.withdrawals + spot_cash.get(r.member, 0) - r.fees + r.warehouse_cash
             r.cash_available = self.ledger.balance(cash(r.member))
             r.cash_held = self.ledger.balance(held(r.member))
         instruments = []

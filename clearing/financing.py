@@ -182,8 +182,9 @@ class Financing:
             r = registry.receipts.get(receipt_id)
             if r is None or r.owner != borrower:
                 return FinancingRejected("RECEIPT_NOT_FOUND", f"you hold no receipt {receipt_id}")
-            if r.state != REGISTERED:
-                code = "RECEIPT_PLEDGED" if r.state == PLEDGED else "RECEIPT_NOT_AVAILABLE"
+            if r.state != REGISTERED or receipt_id in registry.overdue:
+                code = "RECEIPT_EXPIRED" if receipt_id in registry.overdue else \
+                    {PLEDGED: "RECEIPT_PLEDGED", "expired": "RECEIPT_EXPIRED"}.get(r.state, "RECEIPT_NOT_AVAILABLE")
                 return FinancingRejected(code, f"receipt {receipt_id} is {r.state}")
             if r.commodity != commodity:
                 return FinancingRejected("INVALID_COLLATERAL", f"receipt {receipt_id} is not {commodity}")

@@ -15,7 +15,7 @@ its real destinations (a fill's payment and fees); ``void`` returns what is left
 So ``held:M`` always equals the sum of the member's open pending transfers.
 
 **References are structured**: every transfer names its cause in typed fields (``order_id``,
-``trade_id``, ``loan_id``, or a funding ``reference``) rather than in a string to parse.
+``trade_id``, ``loan_id``, ``receipt_id``, or a funding ``reference``) rather than in a string to parse.
 """
 
 import hashlib
@@ -48,6 +48,8 @@ class Ref(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     trade_id: int = 0
     loan_id: int = 0
     reference: str = ""
+    receipt_id: str = ""  # storage fees
+    declaration_id: int = 0  # inbound deposits
 
     def label(self, code: str = "") -> str:
         """A human label: ``trade:7``, ``order:12``, ``loan:3``, ``deposit:<reference>``."""
@@ -57,6 +59,10 @@ class Ref(msgspec.Struct, frozen=True, kw_only=True, gc=False):
             return f"order:{self.order_id}"
         if self.loan_id:
             return f"loan:{self.loan_id}"
+        if self.receipt_id:
+            return f"receipt:{self.receipt_id}"
+        if self.declaration_id:
+            return f"declaration:{self.declaration_id}"
         return f"{code.lower()}:{self.reference}" if self.reference else ""
 
 
@@ -108,6 +114,14 @@ class Transfer(msgspec.Struct, kw_only=True, gc=False):
     @property
     def reference(self) -> str:
         return self.cause.reference
+
+    @property
+    def receipt_id(self) -> str:
+        return self.cause.receipt_id
+
+    @property
+    def declaration_id(self) -> int:
+        return self.cause.declaration_id
 
 
 class Pending(msgspec.Struct, kw_only=True, gc=False):

@@ -13,7 +13,10 @@ import heapq
 
 import msgspec
 
+from clearing.inbound import DeclarationDue
 from engine.codes import SessionState
+from warehouse_receipts.expiry import ReceiptDue
+from warehouse_receipts.warehouse import ReleaseDue
 
 _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
 
@@ -31,12 +34,16 @@ class ScheduleSession(msgspec.Struct, tag="schedule_session", **_OPTS):
     at_ns: int
 
 
+# what a timer can do; the pipeline's ``tick`` dispatches on it
+TimerAction = ScheduleSession | ReleaseDue | DeclarationDue | ReceiptDue
+
+
 class Timer(msgspec.Struct, array_like=True, gc=False, frozen=True, order=True):
     """What to do at ``due_ns``; ``seq`` orders timers due at the same time by creation."""
 
     due_ns: int
     seq: int
-    action: ScheduleSession
+    action: TimerAction
 
 
 class Timers:
@@ -46,7 +53,7 @@ class Timers:
         self.heap: list[Timer] = []
         self.seq = 0
 
-    def add(self, due_ns: int, action: ScheduleSession) -> Timer:
+    def add(self, due_ns: int, action: TimerAction) -> Timer:
         self.seq += 1
         timer = Timer(due_ns, self.seq, action)
         heapq.heappush(self.heap, timer)

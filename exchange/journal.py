@@ -10,12 +10,16 @@ newer than it knows rather than guessing (``decode_entry`` raises ``UnknownForma
 import msgspec
 
 from clearing.core import ClearingCommand
+from clearing.disputes import DisputeCommand
 from clearing.financing import FinancingCommand
+from clearing.inbound import InboundCommand
+from clearing.warehousing import SetTariff
 from engine import Command
 from exchange.calendar import SetHolidays
 from exchange.catalogue import SetInstrument
 from exchange.clock import ClockTick, ScheduleSession
 from warehouse_receipts.registry import ReceiptCommand
+from warehouse_receipts.warehouse import WarehouseCommand
 
 FORMAT = 1
 
@@ -29,7 +33,7 @@ class Entry(msgspec.Struct, array_like=True, gc=False):
     the receipts a sell order on a receipt-backed instrument offers (empty: chosen for it)."""
 
     command: (Command | ReceiptCommand | ClearingCommand | FinancingCommand | SetInstrument | ScheduleSession
-              | ClockTick | SetHolidays)
+              | ClockTick | SetHolidays | WarehouseCommand | SetTariff | InboundCommand | DisputeCommand)
     client_order_id: str = ""
     receipt_ids: list[str] = []
     format: int = FORMAT

@@ -20,8 +20,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, get_args
 
 from clearing.core import Deposit, EndOfDay, SetFees, Withdraw
+from clearing.disputes import DisputeCommand
 from clearing.financing import LIQUIDATOR, FinancingCommand
-from engine import Accepted, AddInstrument, AmendOrder, Cancelled, Event, NewOrder, SetSession, Trade
+from clearing.inbound import Declaration, DeclarationDue, DeclareInbound, InboundCommand
+from clearing.warehousing import SetTariff
+from engine import Accepted, AddInstrument, AmendOrder, Cancelled, CancelOrder, Event, NewOrder, SetSession, Trade
 from engine import Command as EngineCommand
 from exchange.calendar import SetHolidays, bad_dates
 from exchange.catalogue import CatalogueRejected, SetInstrument
@@ -29,7 +32,9 @@ from exchange.clock import ClockTick, ScheduleSession
 from exchange.journal import Entry
 from exchange.result import Result
 from warehouse_receipts.backing import follow, receipts_needed
-from warehouse_receipts.registry import ReceiptCommand, ReceiptRejected, ReleaseReceipt, SetDeliverySpec
+from warehouse_receipts.expiry import ReceiptDue
+from warehouse_receipts.registry import LOCKED, ReceiptCommand, ReceiptRejected, ReleaseReceipt, SetDeliverySpec
+from warehouse_receipts.warehouse import ReleaseDue, ReleaseOrder, RequestRelease, WarehouseCommand
 
 if TYPE_CHECKING:
     from exchange.state import ExchangeState
@@ -64,6 +69,8 @@ def settle(state: "ExchangeState", events: list[Event], to_lock: list[str], now_
     """The stages after matching: receipts → clearing → loans → market."""
     delivered = follow(state.registry, events, to_lock, now_ns)
     state.clearing.follow(state.engine, state.registry, events, delivered, now_ns)
+    if delivered:
+        state.disputes.note(events, delivered, state.registry, now_ns)
     if state.financing.order_loan:
         liquidation_fills(state, events, now_ns)
     for e in events:
@@ -146,6 +153,34 @@ def receipts(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     return Result([], None, state.registry.apply(cmd, ctx.now_ns))
 
 
+def warehouse(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
+    """A warehouse operation; a new release order's window closes by a clock timer."""
+    cmd = entry.command
+    before = state.warehouse.next_release
+    outcome = state.warehouse.apply(cmd, state.registry, ctx.now_ns)
+    if type(cmd) is RequestRelease and isinstance(outcome, ReleaseOrder) and outcome.release_id == before:
+        state.timers.add(outcome.deadline_ns, ReleaseDue(release_id=outcome.release_id))
+    return Result([], None, outcome)
+
+
+def tariff(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
+    return Result([], None, state.warehousing.set_tariff(entry.command, ctx.now_ns))
+
+
+def inbound(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
+    """A registration step; a new declaration's answer deadline is a clock timer."""
+    cmd = entry.command
+    before = state.inbound.next_id
+    outcome = state.inbound.apply(cmd, state.registry, state.clearing.ledger, state.warehousing, ctx.now_ns)
+    if type(cmd) is DeclareInbound and isinstance(outcome, Declaration) and outcome.declaration_id == before:
+        state.timers.add(outcome.answer_by_ns, DeclarationDue(declaration_id=outcome.declaration_id))
+    return Result([], None, outcome)
+
+
+def dispute(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
+    return Result([], None, state.disputes.apply(entry.command, state.registry, state.clearing.ledger, ctx.now_ns))
+
+
 def funding(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     return Result([], None, state.clearing.apply_funding(entry.command, ctx.now_ns))
 
@@ -170,7 +205,14 @@ def tick(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     events: list[Event] = []
     for timer in state.timers.pop_due(ctx.now_ns):
         action = timer.action
-        events += trade(state, Entry(SetSession(action.symbol, action.state)), ctx).events
+        if type(action) is ReleaseDue:
+            state.warehouse.lapse(action, state.registry, ctx.now_ns)
+        elif type(action) is DeclarationDue:
+            state.inbound.expire(action, ctx.now_ns)
+        elif type(action) is ReceiptDue:
+            events += receipt_due(state, action, ctx)
+        else:
+            events += trade(state, Entry(SetSession(action.symbol, action.state)), ctx).events
     return Result(events, None)
 
 
@@ -184,6 +226,24 @@ def holidays(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     return Result([], None, state.calendar)
 
 
+def receipt_due(state: "ExchangeState", due: ReceiptDue, ctx: Ctx) -> list[Event]:
+    """A receipt's expiry warning or expiry. An expiring receipt behind a sell order has the
+    order cancelled first (an expired receipt is never delivered)."""
+    registry = state.registry
+    receipt = registry.receipts[due.receipt_id]
+    if receipt.state in ("cancelled", "expired"):
+        return []
+    if due.kind == "warn":
+        registry.warn(receipt.receipt_id)
+        return []
+    events: list[Event] = []
+    if receipt.state == LOCKED and receipt.order_id in state.engine.orders:
+        order = state.engine.orders[receipt.order_id]
+        events = trade(state, Entry(CancelOrder(order.member, order.order_id)), ctx).events
+    registry.expire(receipt.receipt_id, ctx.now_ns)
+    return events
+
+
 def end_of_day(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     events: list[Event] = []
     report = state.end_of_day(entry, ctx, events)
@@ -194,9 +254,13 @@ HANDLERS: dict[type, Callable[["ExchangeState", Entry, Ctx], Result]] = {
     **dict.fromkeys(get_args(EngineCommand), trade),
     **dict.fromkeys(get_args(ReceiptCommand), receipts),
     **dict.fromkeys(get_args(FinancingCommand), financing),
+    **dict.fromkeys(get_args(WarehouseCommand), warehouse),
+    **dict.fromkeys(get_args(InboundCommand), inbound),
+    **dict.fromkeys(get_args(DisputeCommand), dispute),
     Deposit: funding,
     Withdraw: funding,
     EndOfDay: end_of_day,
+    SetTariff: tariff,
     AddInstrument: catalogue,
     SetInstrument: catalogue,
     SetFees: catalogue,

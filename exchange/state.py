@@ -9,8 +9,11 @@ import hashlib
 import msgspec
 
 from clearing.core import Clearing, EndOfDay, SettlementReport
+from clearing.disputes import Disputes
 from clearing.financing import Financing
+from clearing.inbound import Inbound
 from clearing.reconcile import check_memory
+from clearing.warehousing import Warehousing
 from engine import Engine, Event, SetReferencePrice, SetSession
 from exchange.calendar import Calendar
 from exchange.catalogue import Catalogue, CatalogueRejected
@@ -21,6 +24,7 @@ from exchange.pipeline import HANDLERS, Ctx, settle
 from exchange.result import Result
 from exchange.views import OrderRecord, OrderViews
 from warehouse_receipts.registry import Registry
+from warehouse_receipts.warehouse import Warehouse
 
 __all__ = ["HASH_FORMAT", "ExchangeState", "Result"]
 HASH_FORMAT = "h2:"  # what a state hash covers changed with the catalogue, calendar and clock
@@ -39,6 +43,10 @@ class ExchangeState:
         self.views = OrderViews()
         self.market = MarketInfo(self.calendar)
         self.financing = Financing()
+        self.warehouse = Warehouse()
+        self.warehousing = Warehousing()
+        self.inbound = Inbound()
+        self.disputes = Disputes()
 
     def apply(self, entry: Entry, entry_no: int, now_ns: int) -> Result:
         """Apply one journaled command at the sequencer's time ``now_ns``. Total: a command
@@ -47,7 +55,12 @@ class ExchangeState:
         handler = HANDLERS.get(type(entry.command))
         if handler is None:
             return Result([], None, _unknown(entry))
-        return handler(self, entry, Ctx(entry_no, now_ns))
+        self.registry.now_ns = now_ns  # old crop is judged against the entry's date
+        result = handler(self, entry, Ctx(entry_no, now_ns))
+        if self.registry.scheduled:  # new receipts' expiry warnings and expiries
+            for due_ns, action in self.registry.take_scheduled():
+                self.timers.add(due_ns, action)
+        return result
 
     def first_answer(self, member: str, client_order_id: str) -> OrderRecord | None:
         """The answer already given to this member's order id today, if any."""
@@ -72,10 +85,14 @@ class ExchangeState:
                 published.extend(events)
             if prices[symbol] != engine.instruments[symbol].ref_price:
                 engine.apply(SetReferencePrice(symbol, prices[symbol]))
+        self.warehousing.end_of_day(self.registry, clearing.ledger, ctx.now_ns)  # one trading day of storage
         day = self.calendar.closed_days + 1  # the trading day being closed, for every report
-        report = clearing.report(engine, day, ctx.now_ns, prices, self.calendar.trading_date)
+        report = clearing.report(engine, day, ctx.now_ns, prices, self.calendar.trading_date,
+                                 self.warehousing.close_day())
         clearing.close_day(report)
         self.financing.end_of_day(self.registry, engine, ctx.now_ns, day)  # marks at the new settlement prices
+        for receipt_id in sorted(self.registry.overdue):  # past expiry, held elsewhere until now
+            self.registry.expire(receipt_id, ctx.now_ns)
         self.market.close_day(prices, {s for s in engine.instruments if self.catalogue.kind(s) == "forward"})
         self.calendar.roll(ctx.now_ns)
         self.views.new_day()
@@ -89,9 +106,17 @@ class ExchangeState:
         rest = msgspec.msgpack.encode([
             self.registry.state_hash(), clearing.ledger.state_hash(), self.financing.state_hash(),
             len(clearing.reports), sorted(clearing.funding), self.catalogue.state_hash_part(), self.calendar,
-            self.timers.state(),
+            self.timers.state(), *self._warehouse_part(),
         ])
         return HASH_FORMAT + self.engine.state_hash() + hashlib.blake2b(rest, digest_size=8).hexdigest()
+
+    def _warehouse_part(self) -> list[bytes]:
+        """The warehouse's state, once it has any (so hashes of journals without warehouse
+        operations, the golden one included, are unchanged)."""
+        w, fees, inbound, disputes = self.warehouse, self.warehousing, self.inbound, self.disputes
+        if not (w.releases or fees.tariffs or inbound.declarations or disputes.configured()):
+            return []  # deliveries alone are derived from the trades, which the rest of the hash covers
+        return [w.state_hash(), fees.state_hash(), inbound.state_hash(), disputes.state_hash()]
 
     def check(self) -> None:
         """Assert every component's invariants and those between them (held cash equals the
@@ -100,6 +125,10 @@ class ExchangeState:
         self.registry.check()
         self.clearing.ledger.check()
         self.financing.check(self.registry)
+        self.warehouse.check(self.registry)
+        self.warehousing.check()
+        self.inbound.check(self.registry)
+        self.disputes.check(self.registry)
         self.views.check()
         breaks = check_memory(self.engine, self.registry, self.clearing)
         assert not breaks, breaks

@@ -15,12 +15,15 @@ from sanic import HTTPResponse, Request, Sanic
 from gateway import (
     admin_api,
     clearing_api,
+    disputes_api,
     errors,
     financing_api,
+    inbound_api,
     market_api,
     orders_api,
     public_api,
     receipts_api,
+    warehouse_api,
     ws_api,
 )
 from gateway.auth import Authenticator, TokenBucket, load_master_key
@@ -34,7 +37,8 @@ MAX_URL_BYTES = 4_096  # path and query; longer is 414 (a whole request head is 
 PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs", "/v1/ws"})
 PUBLIC_PREFIXES = ("/v1/market/",)
 BLUEPRINTS = (orders_api.bp, market_api.bp, receipts_api.bp, clearing_api.bp, financing_api.bp, admin_api.bp,
-              public_api.bp, ws_api.bp)
+              public_api.bp, ws_api.bp, warehouse_api.bp, inbound_api.bp,
+              disputes_api.bp)
 
 
 async def open_exchange(app: Sanic) -> None:

@@ -72,7 +72,7 @@ def balances(ledger, member: str) -> Balances:
 
 
 MONEY_FIELDS = ("bought_value", "sold_value", "fees", "deposits", "withdrawals", "net_cash", "cash_available",
-                "cash_held")
+                "cash_held", "warehouse_cash")
 
 
 def report_view(report: SettlementReport, member: str | None = None) -> dict:

@@ -2,6 +2,7 @@
 repay, top up and add collateral; clearing staff see every loan and credit record. Amounts
 are yuan strings; ratios are basis points of loan (principal + interest) over collateral value."""
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import msgspec
@@ -69,6 +70,7 @@ class LoanView(msgspec.Struct, kw_only=True):
     recovered: str
     shortfall: str
     history: list[str]
+    expiring: dict[str, str] = {}  # collateral near or past expiry: receipt -> "expires <ISO>" or "expired"
 
 
 class CreditRecord(msgspec.Struct):
@@ -76,7 +78,21 @@ class CreditRecord(msgspec.Struct):
     defaulted_loans: list[int]
 
 
-def loan_view(loan: Loan) -> LoanView:
+def expiry_flags(registry, receipt_ids: list[str]) -> dict[str, str]:
+    """Collateral whose owner was warned of expiry, or that has expired (the lender's flag)."""
+    flags = {}
+    for rid in receipt_ids:
+        r = registry.receipts.get(rid) if registry is not None else None
+        if r is None or not r.expires_ns:
+            continue
+        if r.state == "expired" or rid in registry.overdue:
+            flags[rid] = "expired"
+        elif rid in registry.warned:
+            flags[rid] = "expires " + datetime.fromtimestamp(r.expires_ns / 1e9, UTC).isoformat()
+    return flags
+
+
+def loan_view(loan: Loan, registry=None) -> LoanView:
     return LoanView(loan_id=loan.loan_id, borrower=loan.borrower, lender=loan.lender, commodity=loan.commodity,
                     receipt_ids=loan.receipt_ids, state=loan.state, principal=to_yuan(loan.principal),
                     interest=to_yuan(loan.interest), owed=to_yuan(loan.principal + loan.interest),
@@ -85,7 +101,8 @@ def loan_view(loan: Loan) -> LoanView:
                     call_deadline_day=loan.call_deadline_day, daily_rate_ppm=loan.daily_rate_ppm,
                     warning_bps=loan.warning_bps, liquidation_bps=loan.liquidation_bps,
                     liquidation_orders=loan.liquidation_orders, recovered=to_yuan(loan.recovered),
-                    shortfall=to_yuan(loan.shortfall), history=loan.history)
+                    shortfall=to_yuan(loan.shortfall), history=loan.history,
+                    expiring=expiry_flags(registry, loan.receipt_ids))
 
 
 def financing(request: Request) -> Financing:
@@ -128,7 +145,7 @@ async def request_loan(request: Request) -> HTTPResponse:
     principal = fen(req.principal, "principal", "INVALID_AMOUNT")
     loan = await run(request, RequestLoan(actor=key.member, lender=req.lender, receipt_ids=req.receipt_ids,
                                           principal=principal, tenor_days=req.tenor_days))
-    return respond(loan_view(loan), 201)
+    return respond(loan_view(loan, request.app.ctx.exchange.registry), 201)
 
 
 @bp.get("/v1/loans")
@@ -138,12 +155,13 @@ async def list_loans(request: Request) -> HTTPResponse:
     if "clearing" not in key.roles:
         loans = [loan for loan in loans if key.member in (loan.borrower, loan.lender)]
     state = request.args.get("state")
-    return respond([loan_view(loan) for loan in loans if state is None or loan.state == state])
+    registry = request.app.ctx.exchange.registry
+    return respond([loan_view(loan, registry) for loan in loans if state is None or loan.state == state])
 
 
 @bp.get("/v1/loans/<loan_id:int>")
 async def get_loan(request: Request, loan_id: int) -> HTTPResponse:
-    return respond(loan_view(visible_loan(request, loan_id)))
+    return respond(loan_view(visible_loan(request, loan_id), request.app.ctx.exchange.registry))
 
 
 async def decide(request: Request, loan_id: int, approve: bool) -> HTTPResponse:
@@ -151,7 +169,7 @@ async def decide(request: Request, loan_id: int, approve: bool) -> HTTPResponse:
     key = require(request, "lender")
     visible_loan(request, loan_id)
     loan = await run(request, DecideLoan(actor=key.member, loan_id=loan_id, approve=approve))
-    return respond(loan_view(loan))
+    return respond(loan_view(loan, request.app.ctx.exchange.registry))
 
 
 @bp.post("/v1/loans/<loan_id:int>/approve")
@@ -176,7 +194,7 @@ async def repay(request: Request, loan_id: int) -> HTTPResponse:
         raise ApiError(400, "INVALID_AMOUNT", "the amount must be positive")
     loan = await run(request, RepayLoan(actor=request.ctx.key.member, loan_id=loan_id,
                                         amount=amount))
-    return respond(loan_view(loan))
+    return respond(loan_view(loan, request.app.ctx.exchange.registry))
 
 
 @bp.post("/v1/loans/<loan_id:int>/collateral")
@@ -186,7 +204,7 @@ async def add_collateral(request: Request, loan_id: int) -> HTTPResponse:
     req: CollateralRequest = decode(request, CollateralRequest)
     loan = await run(request, AddCollateral(actor=request.ctx.key.member, loan_id=loan_id,
                                             receipt_ids=req.receipt_ids))
-    return respond(loan_view(loan))
+    return respond(loan_view(loan, request.app.ctx.exchange.registry))
 
 
 @bp.get("/v1/financing/credit/<member>")

@@ -6,7 +6,7 @@ import html
 import msgspec
 
 from clearing.financing import Terms
-from gateway import clearing_api, financing_api, idempotency, market_api, wire
+from gateway import clearing_api, disputes_api, financing_api, idempotency, inbound_api, market_api, warehouse_api, wire
 from gateway.reconcile import Reconciliation
 
 SIGNED = [{"apiKey": [], "timestamp": [], "signature": []}]
@@ -58,8 +58,56 @@ ROUTES = [
      200, "lender"),
     ("post", "/v1/receipts/{receipt_id}/freeze", "Freeze for delivery", None, wire.ReceiptView, 200, "clearing"),
     ("post", "/v1/receipts/{receipt_id}/unfreeze", "Unfreeze", None, wire.ReceiptView, 200, "clearing"),
-    ("post", "/v1/receipts/{receipt_id}/withdraw", "Record physical withdrawal against a pickup code",
-     wire.WithdrawRequest, wire.ReceiptView, 200, "issuing warehouse"),
+    ("post", "/v1/receipts/{receipt_id}/release-request", "Ask to withdraw: a release order with a one-time "
+     "pickup code, returned once (idempotent by reference)", warehouse_api.ReleaseRequest,
+     warehouse_api.ReleaseView, 201, "owner"),
+    ("post", "/v1/warehouse/releases/{release_id}/pickup", "Record the pickup against the code (the receipt is "
+     "cancelled)", warehouse_api.PickupRequest, warehouse_api.ReleaseView, 200, "issuing warehouse"),
+    ("get", "/v1/warehouse/releases", "Outbound queue: release orders (?state=)", None,
+     list[warehouse_api.ReleaseView], 200, "owner, warehouse, clearing"),
+    ("get", "/v1/warehouse/releases/{release_id}", "One release order", None, warehouse_api.ReleaseView, 200,
+     "owner, warehouse, clearing"),
+    ("post", "/v1/warehouse/declarations", "Pre-declare goods for registration (idempotent by reference)",
+     inbound_api.DeclareRequest, inbound_api.DeclarationView, 201, "owner"),
+    ("post", "/v1/warehouse/declarations/{declaration_id}/accept", "Accept a declaration (before its deadline)",
+     inbound_api.AnswerRequest, inbound_api.DeclarationView, 200, "declared warehouse"),
+    ("post", "/v1/warehouse/declarations/{declaration_id}/refuse", "Refuse a declaration",
+     inbound_api.AnswerRequest, inbound_api.DeclarationView, 200, "declared warehouse"),
+    ("post", "/v1/warehouse/declarations/{declaration_id}/pay", "Pay the inbound deposit (the warehouse's rate "
+     "per tonne)", None, inbound_api.DeclarationView, 200, "owner"),
+    ("post", "/v1/warehouse/declarations/{declaration_id}/arrival", "Record the goods' arrival",
+     inbound_api.ArrivalRequest, inbound_api.DeclarationView, 200, "declared warehouse"),
+    ("post", "/v1/warehouse/declarations/{declaration_id}/inspection", "Record the inspection: issues the receipt",
+     inbound_api.InspectionRequest, inbound_api.DeclarationView, 200, "declared warehouse"),
+    ("get", "/v1/warehouse/declarations", "Inbound queue: declarations (?state=)", None,
+     list[inbound_api.DeclarationView], 200, "owner, warehouse, clearing"),
+    ("get", "/v1/warehouse/declarations/{declaration_id}", "One declaration with its steps", None,
+     inbound_api.DeclarationView, 200, "owner, warehouse, clearing"),
+    ("get", "/v1/warehouse/stock", "Stock held, by commodity and receipt state", None,
+     list[warehouse_api.StockLine], 200, "warehouse, clearing"),
+    ("get", "/v1/receipts/{receipt_id}/custody", "Chain of custody from pre-declaration to pickup", None,
+     list[inbound_api.StepView], 200, "owner, warehouse, pledgee, clearing"),
+    ("post", "/v1/admin/expiry-rules", "Configure receipt expiry of a commodity (crop year or production date, "
+     "old-crop discount, warning days)", warehouse_api.ExpiryRuleRequest, dict, 200, "operator, clearing"),
+    ("post", "/v1/receipts/{receipt_id}/disputes", "Dispute a delivered receipt's weight or quality (the buyer, "
+     "within 5 days of delivery; idempotent by reference)", disputes_api.DisputeRequest, disputes_api.DisputeView,
+     201, "buyer"),
+    ("post", "/v1/disputes/{dispute_id}/reinspection-order", "Order a re-inspection", None,
+     disputes_api.DisputeView, 200, "clearing"),
+    ("post", "/v1/disputes/{dispute_id}/reinspection", "Record the re-inspection", disputes_api.ReinspectionRequest,
+     disputes_api.DisputeView, 200, "the receipt's warehouse"),
+    ("post", "/v1/disputes/{dispute_id}/decision", "Uphold (the seller refunds the difference) or reject",
+     disputes_api.DecisionRequest, disputes_api.DisputeView, 200, "clearing"),
+    ("post", "/v1/admin/dispute-window", "Days after delivery a buyer may dispute (default 5)",
+     disputes_api.DisputeWindowRequest, dict, 200, "operator, clearing"),
+    ("get", "/v1/disputes", "Disputes you are party to (all, for clearing)", None, list[disputes_api.DisputeView],
+     200, "buyer, seller, warehouse, clearing"),
+    ("post", "/v1/warehouse/tariffs", "Publish storage (a trading day) and inbound rates per tonne of a commodity",
+     warehouse_api.TariffRequest, warehouse_api.TariffView, 200, "warehouse"),
+    ("get", "/v1/warehouse/tariffs", "Every warehouse's published rates", None, list[warehouse_api.TariffView], 200,
+     "any"),
+    ("get", "/v1/warehouse/fees", "Storage fees earned (a warehouse) and arrears owed (a member)", None,
+     warehouse_api.FeesView, 200, "any"),
     ("post", "/v1/admin/instruments/{symbol}/delivery", "Make an instrument receipt-backed",
      wire.DeliverySpecRequest, dict, 200, "operator"),
     # clearing

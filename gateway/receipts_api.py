@@ -1,4 +1,5 @@
-"""Warehouse-receipt routes: warehouses issue and withdraw, owners list, value, transfer, lock
+"""Warehouse-receipt routes: warehouses issue (withdrawal is a release order and a pickup:
+``gateway/warehouse_api.py``), owners list, value, transfer, lock
 and pledge, lenders see and release their pledges, clearing staff see all and freeze for
 delivery. Every change goes through the sequencer as a registry command.
 
@@ -22,10 +23,8 @@ from gateway.wire import (
     ReceiptHistory,
     ReceiptView,
     TransferRequest,
-    WithdrawRequest,
 )
 from warehouse_receipts.registry import (
-    CancelReceipt,
     FreezeReceipt,
     IssueReceipt,
     LockReceipt,
@@ -53,7 +52,9 @@ def receipt_view(registry: Registry, engine, r: Receipt) -> ReceiptView:
                        state=r.state, pledgee=r.pledgee or None, order_id=r.order_id or None,
                        quantity_kg=r.quantity_kg, certificate_no=r.certificate_no, inspector=r.inspector,
                        factors=r.factors, premium_per_tonne=premium, valued_on=symbol, value=value,
-                       version=r.version, quality=r.quality)
+                       version=r.version, quality=r.quality, crop_year=r.crop_year or None,
+                       expires_at=datetime.fromtimestamp(r.expires_ns / 1e9, UTC).isoformat() if r.expires_ns else None,
+                       old_crop_discount=to_yuan(d) if (d := registry.old_crop_discount(r)) else None)
 
 
 def registry(request: Request) -> Registry:
@@ -164,13 +165,3 @@ for _action, _command, _roles in (("lock", LockReceipt, ()), ("unlock", UnlockRe
                                   ("unfreeze", UnfreezeReceipt, ("clearing",))):
     bp.add_route(idempotent(simple_action(_command, _roles)), f"/v1/receipts/<receipt_id>/{_action}", methods=["POST"],
                  name=f"receipt_{_action}")
-
-
-@bp.post("/v1/receipts/<receipt_id>/withdraw")
-@idempotent
-async def withdraw(request: Request, receipt_id: str) -> HTTPResponse:
-    key = require(request, "warehouse")
-    visible(request, receipt_id)
-    req: WithdrawRequest = decode(request, WithdrawRequest)
-    return await change(request, receipt_id, CancelReceipt(actor=key.member,
-                                                           receipt_id=receipt_id, pickup_code=req.pickup_code))

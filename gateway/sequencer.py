@@ -120,6 +120,8 @@ class Exchange:
         self.state.registry.drain_events()
         self.state.clearing.ledger.drain()
         self.state.financing.notices.clear()  # replayed notices were delivered before the restart
+        self.state.registry.notices.clear()
+        self.state.inbound.notices.clear()
         return self.state.state_hash()
 
     # ------------------------------------------------------------------ commands

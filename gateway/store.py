@@ -137,6 +137,8 @@ TRANSFERS = Table("transfers", (
     ("loan_id", "bigint"),
     ("reference", "text"),
     ("pending_id", "bigint"),
+    ("receipt_id", "text"),
+    ("declaration_id", "bigint"),
 ))
 ACCOUNTS = Table("accounts", (
     ("account_id", "text"),

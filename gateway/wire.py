@@ -287,6 +287,9 @@ class ReceiptView(msgspec.Struct, kw_only=True):
     value: str | None
     version: int
     quality: Quality
+    crop_year: int | None = None
+    expires_at: str | None = None  # ISO UTC; None: never
+    old_crop_discount: str | None = None  # yuan per tonne, included in the premium
 
 
 class ReceiptEventView(msgspec.Struct, kw_only=True):

@@ -21,6 +21,16 @@ from typing import NamedTuple
 
 import msgspec
 
+from warehouse_receipts.dates import DAY_NS, local_date
+from warehouse_receipts.expiry import (
+    ExpiryRule,
+    ReceiptDue,
+    SetExpiryRule,
+    crop_year_and_expiry,
+    is_old_crop,
+    rule_of,
+)
+from warehouse_receipts.grading import TABLES as _TABLES
 from warehouse_receipts.grading import deliverable, table_for, value_fen
 from warehouse_receipts.quality import CottonQuality, Quality, Refused, commodity_of, cotton_weight_kg, grade
 
@@ -28,6 +38,8 @@ REGISTERED = "registered"
 LOCKED = "locked_for_sale"
 PLEDGED = "pledged"
 FROZEN = "frozen_for_delivery"
+RELEASING = "released_for_pickup"  # an open outbound release order (出库单): awaiting pickup
+EXPIRED = "expired"  # past its validity (crop year, production date): no sale, pledge or delivery
 CANCELLED = "cancelled"
 
 _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
@@ -85,7 +97,9 @@ class UnfreezeReceipt(ReceiptAction, tag="unfreeze_receipt"):
 
 
 class CancelReceipt(ReceiptAction, tag="cancel_receipt"):
-    """Physical withdrawal, recorded by the issuing warehouse against a pickup code."""
+    """Legacy physical withdrawal (its code was never checked): kept so old journals replay
+    unchanged; no route issues it any more. Withdrawal is now a release order and a pickup
+    against its one-time code (``warehouse_receipts.warehouse``)."""
 
     pickup_code: str
 
@@ -103,7 +117,7 @@ class SetDeliverySpec(msgspec.Struct, tag="set_delivery_spec", **_OPTS):
 
 
 ReceiptCommand = (IssueReceipt | TransferReceipt | LockReceipt | UnlockReceipt | PledgeReceipt | ReleaseReceipt
-                  | FreezeReceipt | UnfreezeReceipt | CancelReceipt | SetDeliverySpec)
+                  | FreezeReceipt | UnfreezeReceipt | CancelReceipt | SetDeliverySpec | SetExpiryRule)
 
 
 # ------------------------------------------------------------------ state and events
@@ -125,6 +139,8 @@ class Receipt(msgspec.Struct, kw_only=True):
     pledgee: str = ""
     order_id: int = 0
     version: int = 0
+    crop_year: int = 0  # cotton under a crop-year expiry rule
+    expires_ns: int = 0  # 0: never
 
 
 class ReceiptEvent(msgspec.Struct, kw_only=True):
@@ -187,8 +203,15 @@ TRANSITIONS: dict[str, Transition] = {
     "freeze": Transition(REGISTERED, FROZEN),
     "unfreeze": Transition(FROZEN, REGISTERED),
     "cancel": Transition(REGISTERED, CANCELLED),
+    "outbound": Transition(REGISTERED, RELEASING),  # a release order is issued
+    "outbound_lapse": Transition(RELEASING, REGISTERED),  # its pickup window closed unused
+    "pickup": Transition(RELEASING, CANCELLED),  # the goods left the warehouse
+    "reinspect": Transition(FROZEN, FROZEN),  # a disputed delivery's new inspection (its snapshot)
+    "expire": Transition(REGISTERED, EXPIRED),  # its validity ended (a clock timer)
+    "outbound_expired": Transition(EXPIRED, RELEASING),  # expired goods may still be withdrawn
+    "outbound_lapse_expired": Transition(RELEASING, EXPIRED),
 }
-STATES = frozenset((REGISTERED, LOCKED, PLEDGED, FROZEN, CANCELLED))
+STATES = frozenset((REGISTERED, LOCKED, PLEDGED, FROZEN, RELEASING, EXPIRED, CANCELLED))
 
 
 def transition(receipt: Receipt, action: str) -> Transition:
@@ -205,6 +228,9 @@ def transition(receipt: Receipt, action: str) -> Transition:
 def enter(receipt: Receipt, event: ReceiptEvent) -> None:
     """Apply one non-issue event to ``receipt`` by the transition table (fold and live alike)."""
     row = transition(receipt, event.action)
+    if event.action == "reinspect" and event.receipt is not None:
+        new = event.receipt
+        receipt.quality, receipt.factors, receipt.quantity_kg = new.quality, new.factors, new.quantity_kg
     if row.owner:
         receipt.owner = event.counterparty
     receipt.state = row.state
@@ -230,8 +256,9 @@ def fold(history: Iterable[ReceiptEvent]) -> Receipt:
 
 # the code refusing an action from each state other than the one it starts from
 _BUSY = {LOCKED: "RECEIPT_LOCKED", PLEDGED: "RECEIPT_PLEDGED", FROZEN: "RECEIPT_FROZEN",
-         CANCELLED: "RECEIPT_CANCELLED"}
-_NOT_IN = {LOCKED: "RECEIPT_NOT_LOCKED", PLEDGED: "RECEIPT_NOT_PLEDGED", FROZEN: "RECEIPT_NOT_FROZEN"}
+         RELEASING: "RECEIPT_RELEASED_FOR_PICKUP", EXPIRED: "RECEIPT_EXPIRED", CANCELLED: "RECEIPT_CANCELLED"}
+_NOT_IN = {LOCKED: "RECEIPT_NOT_LOCKED", PLEDGED: "RECEIPT_NOT_PLEDGED", FROZEN: "RECEIPT_NOT_FROZEN",
+           RELEASING: "RECEIPT_NOT_RELEASED", EXPIRED: "RECEIPT_NOT_EXPIRED"}
 
 
 class Registry:
@@ -246,6 +273,12 @@ class Registry:
         self.specs = specs if specs is not None else {}  # receipt-backed instruments: the catalogue's view
         self.by_order: dict[int, list[str]] = {}  # sell order id -> receipts it holds, delivery order
         self.new_events: list[ReceiptEvent] = []  # since the last drain (for the batch write)
+        self.expiry_rules: dict[str, ExpiryRule] = {}  # commodity -> how its receipts expire
+        self.warned: set[str] = set()  # receipts whose owners were warned of expiry
+        self.overdue: set[str] = set()  # past expiry while pledged, frozen or releasing: expire when free
+        self.scheduled: list[tuple[int, ReceiptDue]] = []  # timers to set (drained by the exchange)
+        self.notices: list[tuple[str, dict]] = []  # (member, message) for the private streams (output)
+        self.now_ns = 0  # the time of the entry being applied (old crop is relative to its date)
 
     # -------------------------------------------------------------- commands
 
@@ -254,6 +287,14 @@ class Registry:
         rejection that changed nothing."""
         if isinstance(cmd, IssueReceipt):
             return self._issue(cmd, now_ns)
+        if isinstance(cmd, SetExpiryRule):
+            rule = rule_of(cmd)
+            if isinstance(rule, str):
+                return ReceiptRejected("INVALID_RULE", rule)
+            if cmd.commodity not in {c for c, _ in _TABLES}:
+                return ReceiptRejected("UNKNOWN_COMMODITY", f"no commodity {cmd.commodity!r}")
+            self.expiry_rules[cmd.commodity] = rule
+            return []
         receipt = self.receipts.get(cmd.receipt_id)
         if receipt is None:
             return ReceiptRejected("RECEIPT_NOT_FOUND", f"no receipt {cmd.receipt_id}")
@@ -284,7 +325,14 @@ class Registry:
             return self._change(receipt, "cancel", cmd, now_ns, detail=f"pickup {cmd.pickup_code}")
         raise TypeError(f"not a registry command: {type(cmd).__name__}")
 
-    def _issue(self, cmd: IssueReceipt, now_ns: int) -> list[ReceiptEvent] | ReceiptRejected:
+    def issue(self, cmd: IssueReceipt, now_ns: int, detail: str = "",
+              crop_year: int = 0) -> list[ReceiptEvent] | ReceiptRejected:
+        """Issue a receipt (``detail`` on its issue event: the declaration it registers, which
+        may give the crop year)."""
+        return self._issue(cmd, now_ns, detail, crop_year)
+
+    def _issue(self, cmd: IssueReceipt, now_ns: int, detail: str = "",
+               crop_year: int = 0) -> list[ReceiptEvent] | ReceiptRejected:
         if not cmd.certificate_no or cmd.certificate_no in self.certificates:
             return ReceiptRejected("DUPLICATE_CERTIFICATE", f"certificate {cmd.certificate_no!r} is already registered")
         try:
@@ -297,16 +345,26 @@ class Registry:
             quantity = cmd.quantity_kg
         else:
             return ReceiptRejected("INVALID_QUANTITY", f"quantity_kg must be 1 to {MAX_QUANTITY_KG}")
+        commodity = commodity_of(cmd.quality)
+        rule = self.expiry_rules.get(commodity)
+        crop, expires = crop_year_and_expiry(rule, crop_year, now_ns) if rule else (0, 0)
+        if rule and expires <= now_ns:
+            return ReceiptRejected("RECEIPT_EXPIRED", f"goods of crop year {crop} are past their validity")
         receipt_id = f"WR{self.next_number:08d}"
         self.next_number += 1
-        receipt = Receipt(receipt_id=receipt_id, commodity=commodity_of(cmd.quality), warehouse=cmd.actor,
+        receipt = Receipt(receipt_id=receipt_id, commodity=commodity, warehouse=cmd.actor,
                           certificate_no=cmd.certificate_no, inspector=cmd.inspector, owner=cmd.owner,
                           quantity_kg=quantity, quality=cmd.quality, factors=factors, issued_ts_ns=now_ns,
-                          version=1)
+                          version=1, crop_year=crop, expires_ns=expires)
+        if rule:
+            warn_ns = expires - rule.warn_days * DAY_NS
+            if rule.warn_days and warn_ns > now_ns:
+                self.scheduled.append((warn_ns, ReceiptDue(receipt_id=receipt_id, kind="warn")))
+            self.scheduled.append((expires, ReceiptDue(receipt_id=receipt_id, kind="expire")))
         self.receipts[receipt_id] = receipt
         self.certificates.add(cmd.certificate_no)
         self.history[receipt_id] = []
-        return [self._record(receipt_id, 1, "issue", cmd.actor, now_ns, counterparty=cmd.owner,
+        return [self._record(receipt_id, 1, "issue", cmd.actor, now_ns, counterparty=cmd.owner, detail=detail,
                              snapshot=msgspec.structs.replace(receipt))]
 
     def _change(self, receipt: Receipt, action: str, cmd, now_ns: int, owner_only: bool = False,
@@ -315,14 +373,16 @@ class Registry:
             return rejection
         return [self._move(receipt, action, cmd.actor, now_ns, counterparty, 0, detail)]
 
-    @staticmethod
-    def _refusal(receipt: Receipt, action: str, actor: str, owner_only: bool,
+    def _refusal(self, receipt: Receipt, action: str, actor: str, owner_only: bool,
                  counterparty: str) -> ReceiptRejected | None:
         """Why a command may not take ``action`` on the receipt, or None."""
         start = TRANSITIONS[action].start
         if receipt.state != start:
             code = _BUSY.get(receipt.state) if receipt.state != REGISTERED else _NOT_IN[start]
             return ReceiptRejected(code, f"receipt {receipt.receipt_id} is {receipt.state}")
+        if receipt.receipt_id in self.overdue and action in ("transfer", "lock", "pledge", "freeze"):
+            # past its validity, registered again until the end of day expires it
+            return ReceiptRejected("RECEIPT_EXPIRED", f"receipt {receipt.receipt_id} is past its validity")
         if owner_only and actor != receipt.owner:
             return ReceiptRejected("NOT_OWNER", f"receipt {receipt.receipt_id} belongs to another member")
         if counterparty == receipt.owner or (not counterparty and action in ("transfer", "pledge")):
@@ -365,6 +425,61 @@ class Registry:
         liquidation); recorded as a ``transfer``."""
         return self._move(self.receipts[receipt_id], "transfer", actor, ts_ns, counterparty=to, detail=detail)
 
+    def refusal(self, receipt: Receipt, action: str, actor: str, owner_only: bool = False) -> ReceiptRejected | None:
+        """Why ``actor`` may not take ``action`` (a table row) on the receipt now, or None."""
+        return self._refusal(receipt, action, actor, owner_only, "")
+
+    def move(self, receipt_id: str, action: str, actor: str, ts_ns: int, detail: str = "") -> ReceiptEvent:
+        """Take a checked ``action`` without a counterparty (the warehouse's outbound moves)."""
+        return self._move(self.receipts[receipt_id], action, actor, ts_ns, detail=detail)
+
+    def reinspect(self, receipt_id: str, quality: Quality, quantity_kg: int, actor: str, ts_ns: int,
+                  detail: str = "") -> ReceiptEvent:
+        """Replace a frozen receipt's inspection (an upheld dispute; the caller graded it)."""
+        receipt = self.receipts[receipt_id]
+        transition(receipt, "reinspect")
+        snapshot = msgspec.structs.replace(receipt, quality=quality, factors=grade(quality), quantity_kg=quantity_kg)
+        event = self._record(receipt_id, receipt.version + 1, "reinspect", actor, ts_ns, detail=detail,
+                             snapshot=snapshot)
+        enter(receipt, event)
+        return event
+
+    # -------------------------------------------------------------- expiry
+
+    def take_scheduled(self) -> list[tuple[int, ReceiptDue]]:
+        """Timers to set for receipts issued since the last call."""
+        scheduled, self.scheduled = self.scheduled, []
+        return scheduled
+
+    def warn(self, receipt_id: str) -> None:
+        """Warn the owner that the receipt expires soon (a timer)."""
+        r = self.receipts[receipt_id]
+        self.warned.add(receipt_id)
+        self.notices.append((r.owner, {"type": "receipt_expiring", "receipt_id": receipt_id, "state": r.state,
+                                       "expires_ns": r.expires_ns, "pledgee": r.pledgee or None}))
+
+    def expire(self, receipt_id: str, now_ns: int) -> ReceiptEvent | None:
+        """Expire a receipt past its validity if it is registered; one held elsewhere (pledged,
+        frozen, releasing) is overdue and expires when it is free (retried each end of day)."""
+        r = self.receipts[receipt_id]
+        if r.state == REGISTERED:
+            self.overdue.discard(receipt_id)
+            event = self._move(r, "expire", "exchange", now_ns, detail="validity ended")
+            self.notices.append((r.owner, {"type": "receipt_expired", "receipt_id": receipt_id}))
+            return event
+        if r.state in (CANCELLED, EXPIRED):
+            self.overdue.discard(receipt_id)
+        else:
+            self.overdue.add(receipt_id)
+        return None
+
+    def old_crop_discount(self, receipt: Receipt) -> int:
+        """Fen per tonne an old-crop receipt is valued below its grade (0 if it is not old crop)."""
+        rule = self.expiry_rules.get(receipt.commodity)
+        if rule is None or not receipt.crop_year:
+            return 0
+        return rule.old_crop_discount if is_old_crop(rule, receipt.crop_year, local_date(self.now_ns)) else 0
+
     def drain_events(self) -> list[ReceiptEvent]:
         """Events since the last call (the sequencer writes them with the batch)."""
         events, self.new_events = self.new_events, []
@@ -383,7 +498,7 @@ class Registry:
         spec = self.spot_spec(receipt.commodity, instruments)
         if spec is None:
             return None
-        premium = table_for(spec.commodity, spec.table).premium(receipt.factors)
+        premium = table_for(spec.commodity, spec.table).premium(receipt.factors) - self.old_crop_discount(receipt)
         return spec.symbol, premium, value_fen(instruments[spec.symbol].ref_price, premium, receipt.quantity_kg)
 
     def why_not_deliverable(self, receipt: Receipt, spec: DeliverySpec) -> str | None:
@@ -409,7 +524,8 @@ class Registry:
                     return ReceiptRejected("NOT_DELIVERABLE", why)
             return list(chosen)
         free = [r.receipt_id for r in self.receipts.values()
-                if r.owner == owner and r.state == REGISTERED and self.why_not_deliverable(r, spec) is None]
+                if r.owner == owner and r.state == REGISTERED and r.receipt_id not in self.overdue
+                and self.why_not_deliverable(r, spec) is None]
         if len(free) < lots:
             return ReceiptRejected("INSUFFICIENT_RECEIPTS",
                                    f"{lots} deliverable receipts needed on {symbol}, {len(free)} free")
@@ -457,6 +573,12 @@ class Registry:
         for receipt_id, receipt in self.receipts.items():
             self._check_receipt(receipt_id, receipt)
         self._check_orders()
+        for receipt_id in self.overdue:
+            r = self.receipts[receipt_id]
+            # registered again (released, unfrozen) it waits for the end of day's retry
+            assert r.expires_ns and r.state not in (EXPIRED, CANCELLED), f"{receipt_id} wrongly overdue"
+        for r in self.receipts.values():
+            assert r.state != EXPIRED or r.expires_ns, f"{r.receipt_id} expired without a validity"
         seqs = sorted(e.seq for h in self.history.values() for e in h)
         assert seqs == list(range(1, self.seq + 1)), "registry event numbers have a gap"
         assert all(symbol == spec.symbol for symbol, spec in self.specs.items()), "a spec is filed under another symbol"
@@ -496,5 +618,7 @@ class Registry:
             [(r.receipt_id, r.owner, r.state, r.pledgee, r.order_id, r.version, r.quantity_kg)
              for r in (self.receipts[k] for k in sorted(self.receipts))],
             sorted(self.by_order.items()),
+            *([sorted(self.expiry_rules.items()), sorted(self.warned), sorted(self.overdue)]
+              if self.expiry_rules else []),
         ])
         return hashlib.blake2b(data, digest_size=16).hexdigest()

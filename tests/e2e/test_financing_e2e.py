@@ -161,8 +161,8 @@ def test_a_pledged_receipt_refuses_every_use_even_concurrently(server, world) ->
     codes = {(kind, status, body["error"]["code"]) for kind, status, body in outcomes}
     assert codes == {("sell", 422, "RECEIPT_PLEDGED"), ("transfer", 409, "RECEIPT_PLEDGED"),
                      ("second_pledge", 409, "RECEIPT_PLEDGED"), ("lock", 409, "RECEIPT_PLEDGED")}
-    withdraw = server.client(WAREHOUSE).request("POST", f"/v1/receipts/{receipt}/withdraw", {"pickup_code": "PK-1"})
-    assert withdraw[1]["error"]["code"] == "RECEIPT_PLEDGED"
+    withdraw = farm.request("POST", f"/v1/receipts/{receipt}/release-request", {"reference": "out-pledged"})
+    assert (withdraw[0], withdraw[1]["error"]["code"]) == (409, "RECEIPT_PLEDGED")
     # invisible as collateral to another lender
     assert Client.for_member(server.base, people["rival-lender"]).request("GET", f"/v1/receipts/{receipt}")[0] == 404
     history = farm.request("GET", f"/v1/receipts/{receipt}/history")[1]["events"]

@@ -93,7 +93,7 @@ def test_every_lifecycle_transition_legal_and_illegal(server) -> None:
     assert act(owner, rid, "pledge", {"lender": LENDER}) == (409, "RECEIPT_PLEDGED")
     assert act(owner, rid, "transfer", {"to": OTHER_TRADER}) == (409, "RECEIPT_PLEDGED")
     assert act(owner, rid, "lock") == (409, "RECEIPT_PLEDGED")
-    assert act(server.client(WAREHOUSE), rid, "withdraw", {"pickup_code": "PK-7781"}) == (409, "RECEIPT_PLEDGED")
+    assert act(owner, rid, "release-request", {"reference": "out-pledged"}) == (409, "RECEIPT_PLEDGED")
     assert act(clearing, rid, "freeze") == (409, "RECEIPT_PLEDGED")
     assert act(owner, rid, "release") == (403, "FORBIDDEN")
     creds = server.client(OPS).request("POST", "/v1/admin/members", {"member": "rival-bank", "roles": ["lender"]})[1]
@@ -115,11 +115,32 @@ def test_every_lifecycle_transition_legal_and_illegal(server) -> None:
     assert owner.request("GET", f"/v1/receipts/{rid}")[0] == 404
     new_owner = server.client(OTHER_TRADER)
     assert act(owner, rid, "lock") == (404, "RECEIPT_NOT_FOUND")
-    # withdrawal, only by the issuing warehouse, against a pickup code
-    assert act(server.client(OTHER_WAREHOUSE), rid, "withdraw", {"pickup_code": "PK-7781"})[0] == 404
-    assert act(new_owner, rid, "withdraw", {"pickup_code": "PK-7781"}) == (403, "FORBIDDEN")
-    assert act(server.client(WAREHOUSE), rid, "withdraw", {"pickup_code": "PK"})[0] == 400
-    assert act(server.client(WAREHOUSE), rid, "withdraw", {"pickup_code": "PK-7781"}) == (200, "cancelled")
+    # withdrawal: the owner asks for a release order, the issuing warehouse records the pickup against its code
+    assert act(server.client(WAREHOUSE), rid, "withdraw", {"pickup_code": "PK-7781"})[0] >= 400  # the old route
+    assert new_owner.request("GET", f"/v1/receipts/{rid}")[1]["state"] == "registered"  # is gone
+    assert act(owner, rid, "release-request", {"reference": "out-1"}) == (404, "RECEIPT_NOT_FOUND")  # not its own
+    status, release = new_owner.request("POST", f"/v1/receipts/{rid}/release-request", {"reference": "out-1"})
+    assert status == 201 and release["state"] == "open" and len(release["pickup_code"]) == 14, release
+    code, rel = release["pickup_code"], release["release_id"]
+    status, again = new_owner.request("POST", f"/v1/receipts/{rid}/release-request", {"reference": "out-1"})
+    assert (status, again["release_id"], again["pickup_code"]) == (200, rel, None)  # the code is shown once
+    assert act(new_owner, rid, "transfer", {"to": TRADER}) == (409, "RECEIPT_RELEASED_FOR_PICKUP")
+    assert act(new_owner, rid, "pledge", {"lender": LENDER}) == (409, "RECEIPT_RELEASED_FOR_PICKUP")
+    assert act(new_owner, rid, "lock") == (409, "RECEIPT_RELEASED_FOR_PICKUP")
+
+    def pick(client: Client, pickup_code: str) -> tuple[int, str]:
+        status, body = client.request("POST", f"/v1/warehouse/releases/{rel}/pickup",
+                                      {"pickup_code": pickup_code, "weight_kg": 20_000})
+        return status, body["error"]["code"] if status >= 400 else body["state"]
+
+    assert pick(server.client(OTHER_WAREHOUSE), code) == (404, "RELEASE_NOT_FOUND")  # not its goods: invisible
+    assert pick(new_owner, code) == (403, "FORBIDDEN")
+    wrong = "2222-2222-2222" if code != "2222-2222-2222" else "3333-3333-3333"
+    assert pick(server.client(WAREHOUSE), wrong) == (403, "WRONG_PICKUP_CODE")
+    assert pick(server.client(WAREHOUSE), "PK-7781") == (403, "WRONG_PICKUP_CODE")  # any code no longer works
+    assert new_owner.request("GET", f"/v1/receipts/{rid}")[1]["state"] == "released_for_pickup"
+    assert pick(server.client(WAREHOUSE), code) == (200, "picked_up")
+    assert new_owner.request("GET", f"/v1/receipts/{rid}")[1]["state"] == "cancelled"
     for action, body in (("lock", {}), ("transfer", {"to": TRADER}), ("pledge", {"lender": LENDER})):
         assert act(new_owner, rid, action, body) == (409, "RECEIPT_CANCELLED")
     # the chain of custody, from inspection to withdrawal
@@ -127,12 +148,12 @@ def test_every_lifecycle_transition_legal_and_illegal(server) -> None:
     assert status == 200
     events = history["events"]
     assert [e["action"] for e in events] == ["issue", "lock", "unlock", "pledge", "release", "freeze", "unfreeze",
-                                             "transfer", "cancel"]
-    assert [e["version"] for e in events] == list(range(1, 10))
+                                             "transfer", "outbound", "pickup"]
+    assert [e["version"] for e in events] == list(range(1, 11))
     assert [e["actor"] for e in events] == [WAREHOUSE, TRADER, TRADER, TRADER, LENDER, CLEARING, CLEARING, TRADER,
-                                            WAREHOUSE]
+                                            OTHER_TRADER, WAREHOUSE]
     assert events[3]["counterparty"] == LENDER and events[7]["counterparty"] == OTHER_TRADER
-    assert events[-1]["detail"] == "pickup PK-7781"
+    assert events[-1]["detail"] == f"release {rel}: 20000 kg out" and code not in str(events)
 
 
 def test_sell_orders_lock_receipts_fills_deliver_and_cancels_release(server, spot) -> None:

@@ -14,7 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clearing.core import Deposit, EndOfDay, Fees, SetFees, Withdraw
+from clearing.disputes import DecideDispute, OpenDispute, OrderReinspection, RecordReinspection, SetDisputeWindow
 from clearing.financing import AddCollateral, DecideLoan, RepayLoan, RequestLoan, SetTerms
+from clearing.inbound import AnswerDeclaration, DeclareInbound, PayInboundDeposit, RecordArrival, RecordInspection
+from clearing.warehousing import SetTariff
 from engine import AddInstrument, AmendOrder, CancelOrder, MassCancel, NewOrder, Rejected, SetReferencePrice, SetSession
 from engine.snapshot import decode_snapshot
 from exchange.catalogue import InstrumentSpec, SetInstrument
@@ -24,6 +27,7 @@ from exchange.state import ExchangeState
 from gateway.sequencer import touched_receipts
 from gateway.store import RECEIPT_EVENTS, RECEIPTS, TRANSFERS
 from tests.support.clearing_helpers import BASE_UREA, Harness
+from warehouse_receipts.expiry import SetExpiryRule
 from warehouse_receipts.registry import (
     CancelReceipt,
     DeliverySpec,
@@ -37,6 +41,7 @@ from warehouse_receipts.registry import (
     UnfreezeReceipt,
     UnlockReceipt,
 )
+from warehouse_receipts.warehouse import RecordPickup, RequestRelease, code_digest
 
 settings.register_profile("ci", max_examples=2_000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -120,6 +125,34 @@ commands = st.one_of(
               st.lists(receipt_ids, max_size=3)),
     st.builds(lambda s, at: ScheduleSession(actor="ops", symbol=s, state="continuous", at_ns=at), symbols, ints),
     st.just(ClockTick()),
+    st.builds(lambda a, r, ref, c, d: RequestRelease(actor=a, receipt_id=r, reference=ref, code_hash=code_digest(c),
+                                                     window_days=d), members, receipt_ids, texts, texts, ints),
+    st.builds(lambda a, c, r, i: SetTariff(actor=a, commodity=c, storage_per_tonne_day=r, inbound_per_tonne=i),
+              st.sampled_from(["wh", "buyer"]), st.sampled_from(["urea", "gold"]), ints, ints),
+    st.builds(lambda a, w, kg, r, y, d: DeclareInbound(actor=a, warehouse=w, commodity="urea", expected_kg=kg,
+                                                       reference=r, crop_year=y, answer_days=d),
+              members, st.sampled_from(["wh", "farm"]), ints, texts, ints, ints),
+    st.builds(lambda a, i, ok: AnswerDeclaration(actor=a, declaration_id=i, accept=ok), st.sampled_from(["wh", "farm"]),
+              ints, st.booleans()),
+    st.builds(lambda a, i: PayInboundDeposit(actor=a, declaration_id=i), members, ints),
+    st.builds(lambda a, i, kg: RecordArrival(actor=a, declaration_id=i, arrived_kg=kg), st.sampled_from(["wh", "farm"]),
+              ints, ints),
+    st.builds(lambda a, i, c, kg: RecordInspection(actor=a, declaration_id=i, certificate_no=c, inspector="i",
+                                                   quality=BASE_UREA, quantity_kg=kg),
+              st.sampled_from(["wh", "farm"]), ints, texts, ints),
+    st.builds(lambda c, by, m, d, y, days, disc, w: SetExpiryRule(
+        actor="ops", commodity=c, by=by, month=m, day=d, years_after=y, days=days, old_crop_discount=disc,
+        warn_days=w), st.sampled_from(["urea", "gold"]), st.sampled_from(["crop_year", "production"]), ints, ints,
+        ints, ints, ints, ints),
+    st.builds(lambda a, r, k, ref: OpenDispute(actor=a, receipt_id=r, kind=k, reference=ref), members, receipt_ids,
+              st.sampled_from(["weight", "quality"]), texts),
+    st.builds(lambda i: OrderReinspection(actor="desk", dispute_id=i), ints),
+    st.builds(lambda a, i, kg: RecordReinspection(actor=a, dispute_id=i, quality=BASE_UREA, quantity_kg=kg),
+              st.sampled_from(["wh", "buyer"]), ints, ints),
+    st.builds(lambda i, ok: DecideDispute(actor="desk", dispute_id=i, uphold=ok), ints, st.booleans()),
+    st.builds(lambda d: SetDisputeWindow(actor="desk", days=d), ints),
+    st.builds(lambda a, i, c, kg: RecordPickup(actor=a, release_id=i, code_hash=code_digest(c), weight_kg=kg),
+              st.sampled_from(["wh", "buyer"]), ints, texts, ints),
 )
 entries = st.builds(lambda c, coid, rs: Entry(c, coid, rs), commands, st.sampled_from(["", "c1", "c2"]),
                     st.lists(receipt_ids, max_size=2))
