@@ -7,6 +7,8 @@ Turnover is nominal: price × lots × lot size (fen); open interest (forwards) i
 members' net long positions in lots.
 """
 
+import hashlib
+
 import msgspec
 
 from engine import Trade
@@ -121,6 +123,13 @@ class MarketInfo:
                 s.open_interest = self.open_interest.get(symbol, 0)
         self.days.append(self.today)
         self.today = {}
+
+    def state_hash(self) -> str:
+        """Digest of today's statistics, the closed days' and open interest (the prints are the
+        trades, which the engine's and the ledger's hashes already cover)."""
+        state = msgspec.msgpack.encode([sorted(self.today.items()), [sorted(d.items()) for d in self.days],
+                                        sorted((s, sorted(p.items())) for s, p in self.positions.items())])
+        return hashlib.blake2b(state, digest_size=8).hexdigest()
 
     def day(self, number: int | None = None) -> dict[str, DayStats]:
         """Statistics of a closed day (1-based), or of the current day if ``number`` is None."""

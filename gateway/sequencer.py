@@ -1,4 +1,4 @@
-"""The exchange core without HTTP: engine + order views + the sequencer + PostgreSQL.
+"""The sequencer: the pure state machine (``exchange.ExchangeState``) driven over PostgreSQL.
 
 One asyncio task (the sequencer) owns the engine. It takes every queued command at once as a
 batch, applies them in memory, then hands the batch — journal rows, the projected rows, the
@@ -47,7 +47,7 @@ class RecoveryError(RuntimeError):
 
 
 class Exchange:
-    """Engine, views and sequencer over one PostgreSQL database."""
+    """The exchange state, its sequencer and its journal over one PostgreSQL database."""
 
     def __init__(self, conn: asyncpg.Connection, max_batch: int = 512, metrics: Metrics | None = None) -> None:
         self.conn = conn
@@ -306,9 +306,12 @@ async def replay_journal(
                                      "ORDER BY batch_no DESC LIMIT 1")
     check_at = checkpoint["last_entry"] if checkpoint else -1
     if checkpoint and OLDER_HASH.fullmatch(checkpoint["state_hash"]):
-        # written by the version before the hash format was named: it cannot be compared, only noted
-        log.warning("the last checkpoint has an older hash format (%s); replaying without checking it",
-                    checkpoint["state_hash"][:8])
+        # Written before the hash format was named: it cannot be compared, and this version
+        # refuses some commands older ones accepted, so memory could differ from the record.
+        if os.environ.get("COMMEX_REPLAY_UNCHECKED") != "1":
+            raise RecoveryError("the journal was written by an older version whose state hash cannot be checked; "
+                                "set COMMEX_REPLAY_UNCHECKED=1 to replay it unchecked, or start afresh")
+        log.warning("replaying a journal of an older hash format unchecked (COMMEX_REPLAY_UNCHECKED=1)")
         check_at = -1
     done = 0
     async with conn.transaction():

@@ -72,11 +72,12 @@ def random_command(rng: random.Random, ex: Exchange, day_orders: list) -> object
 
 
 def check_components(state) -> None:
-    """Each component's own invariants (the ledger and clearing core have no check() yet)."""
+    """Every component's own invariants and those between them (``ExchangeState.check``)."""
     state.engine.check()
     state.registry.check()
     state.views.check()
     state.financing.check(state.registry)
+    state.check()
 
 
 async def scenario(url: str) -> None:
