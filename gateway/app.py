@@ -10,7 +10,7 @@ import gc
 from pathlib import Path
 
 import asyncpg
-from sanic import HTTPResponse, Request, Sanic
+from sanic import Sanic
 
 from gateway import (
     admin_api,
@@ -26,16 +26,14 @@ from gateway import (
     warehouse_api,
     ws_api,
 )
-from gateway.auth import Authenticator, TokenBucket, load_master_key
+from gateway.auth import Authenticator, load_master_key
 from gateway.feed import Publisher
 from gateway.idempotency import Idempotency
 from gateway.members import load_keys, load_members
+from gateway.middleware import authenticate, failed
 from gateway.pg import database_url
 from gateway.sequencer import Exchange
 
-MAX_URL_BYTES = 4_096  # path and query; longer is 414 (a whole request head is at most 8 KiB: 431)
-PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs", "/v1/ws"})
-PUBLIC_PREFIXES = ("/v1/market/",)
 BLUEPRINTS = (orders_api.bp, market_api.bp, receipts_api.bp, clearing_api.bp, financing_api.bp, admin_api.bp,
               public_api.bp, ws_api.bp, warehouse_api.bp, inbound_api.bp,
               disputes_api.bp)
@@ -65,41 +63,6 @@ async def close_exchange(app: Sanic) -> None:
     """Drain and commit what is queued, then close the pool."""
     await app.ctx.exchange.close()
     await app.ctx.pool.close()
-
-
-async def failed(request: Request, exception: Exception) -> None:
-    """Mark a request whose answer is an error (signal ``http.lifecycle.exception``)."""
-    request.ctx.failed = True
-
-
-async def authenticate(request: Request) -> HTTPResponse | None:
-    """Refuse an overlong URL (414); verify the signature of a non-public request, accepting
-    each signature once; spend a token of its key's bucket.
-
-    Sanic runs request middleware also before answering a request that failed before its
-    handler (oversized body or head, unknown route, unparsable request, or a refusal here):
-    such a request is answered with its own error, not 401.
-    """
-    if getattr(request.ctx, "failed", False):
-        return None
-    if len(request.raw_url) > MAX_URL_BYTES:
-        return errors.error(414, "URI_TOO_LONG", f"the URL exceeds {MAX_URL_BYTES} bytes")
-    if request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES):
-        return None
-    ctx = request.app.ctx
-    path = request.path + ("?" + request.query_string if request.query_string else "")
-    h = request.headers
-    key = ctx.auth.verify_once(h.get("x-api-key"), h.get("x-timestamp"), h.get("x-signature"), request.method,
-                               path, request.body or b"")
-    bucket = ctx.buckets.get(key.api_key)
-    if bucket is None:
-        bucket = ctx.buckets[key.api_key] = TokenBucket(*ctx.rate_limit)
-    wait = bucket.take()
-    if wait:
-        return errors.error(429, "RATE_LIMITED", "too many requests",
-                            {"Retry-After": str(max(1, round(wait + 0.5)))})
-    request.ctx.key = key
-    return None
 
 
 def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: str = "commex") -> Sanic:
