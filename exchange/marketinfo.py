@@ -12,6 +12,7 @@ import hashlib
 import msgspec
 
 from engine import Trade
+from exchange.calendar import BEIJING_OFFSET_NS
 
 INTERVALS_NS = {"1m": 60_000_000_000, "1h": 3_600_000_000_000, "1d": 86_400_000_000_000}
 
@@ -56,10 +57,11 @@ class DayStats(msgspec.Struct, kw_only=True):
 
 
 def candles(prints: list[Print], interval_ns: int, limit: int = 500) -> list[Candle]:
-    """OHLCV per ``interval_ns`` bucket (UTC epoch aligned), oldest first, the last ``limit``."""
+    """OHLCV per ``interval_ns`` bucket, oldest first, the last ``limit``. Buckets are aligned
+    to Beijing time (UTC+8), so a daily candle is a Beijing calendar day, not a UTC one."""
     out: list[Candle] = []
     for p in prints:
-        start = p.ts_ns - p.ts_ns % interval_ns
+        start = p.ts_ns - (p.ts_ns + BEIJING_OFFSET_NS) % interval_ns
         if out and out[-1].start_ns == start:
             c = out[-1]
             c.high, c.low, c.close = max(c.high, p.price), min(c.low, p.price), p.price

@@ -47,3 +47,16 @@ def test_candles_and_daily_statistics_by_hand() -> None:
     closed = market.day(1)["FW"]
     assert (closed.settlement_price, closed.open_interest, closed.day) == (1_500_500, 4, 1)
     assert market.today == {}
+
+
+def test_a_daily_candle_is_a_beijing_calendar_day() -> None:
+    """15:30 and 23:30 UTC on the 23rd are 23:30 on the 23rd and 07:30 on the 24th in Beijing:
+    two daily candles, though one UTC day."""
+    from exchange.marketinfo import INTERVALS_NS, Print
+    evening = int(datetime(2026, 11, 23, 15, 30, tzinfo=UTC).timestamp()) * 1_000_000_000
+    morning = int(datetime(2026, 11, 23, 23, 30, tzinfo=UTC).timestamp()) * 1_000_000_000
+    prints = [Print(evening, 1_500_000, 1, 0, 1, "buy", 1), Print(morning, 1_505_000, 2, 0, 2, "buy", 2)]
+    days = candles(prints, INTERVALS_NS["1d"])
+    beijing_midnight = int(datetime(2026, 11, 23, 16, 0, tzinfo=UTC).timestamp()) * 1_000_000_000
+    assert [(c.start_ns, c.close, c.volume) for c in days] == [
+        (beijing_midnight - INTERVALS_NS["1d"], 1_500_000, 1), (beijing_midnight, 1_505_000, 2)]
