@@ -145,6 +145,13 @@ class SettlementReport(msgspec.Struct, kw_only=True):
     turnover: int
 
 
+def receipt_value(registry: Registry, table, receipt, price: int) -> int:
+    """What a delivered receipt is paid: (price + its premium − any old-crop discount) × its
+    weight, never below zero."""
+    premium = table.premium(receipt.factors) - registry.old_crop_discount(receipt)
+    return max(0, value_fen(price, premium, receipt.quantity_kg))
+
+
 def fee_of(per_lot: int, rate_ppm: int, lots: int, value: int) -> int:
     return per_lot * lots + (value * rate_ppm * 2 + 1_000_000) // 2_000_000
 
@@ -262,8 +269,7 @@ class Clearing:
         spec = registry.specs.get(t.symbol)
         if spec is not None:
             table = table_for(spec.commodity, spec.table)
-            value = sum(value_fen(t.price, table.premium(registry.receipts[r].factors),
-                                  registry.receipts[r].quantity_kg) for r in receipt_ids)
+            value = sum(receipt_value(registry, table, registry.receipts[r], t.price) for r in receipt_ids)
             buyer_fee = seller_fee = fee_of(per_lot, ppm, t.quantity, value)
             legs = [(held(t.buyer), cash(t.seller), value, "DVP", ref),
                     (held(t.buyer), FEES, buyer_fee, "FEE", ref),

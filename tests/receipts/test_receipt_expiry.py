@@ -141,3 +141,21 @@ def test_goods_already_past_their_validity_are_not_registered() -> None:
     assert h.state.state_hash() == before
     h.assert_reconciled()
     h.state.check()
+
+
+def test_an_old_crop_receipt_is_delivered_at_the_discount() -> None:
+    """Delivery versus payment pays an old-crop receipt (price + premium − discount) × weight."""
+    h, _ = cotton_harness()
+    receipt = issue_cotton(h, 9)
+    at(h, 20260915)  # a new season: crop year 2025 is old crop
+    h.deposit("mill", 10**12)
+    assert h.run(NewOrder(member="gin", symbol="CF", side="sell", quantity=1, price=CF_REF),
+                 receipt_ids=[receipt]).rejection is None
+    assert h.run(NewOrder(member="mill", symbol="CF", side="buy", quantity=1, price=CF_REF)).rejection is None
+    r = h.state.registry.receipts[receipt]
+    assert r.owner == "mill"
+    dvp = [t for t in h.state.clearing.ledger.new_transfers if t.code == "DVP"]
+    table_premium = h.state.registry.mark(r, h.state.engine.instruments)[1] + DISCOUNT  # mark nets the discount
+    assert [t.amount for t in dvp] == [value_fen(CF_REF, table_premium - DISCOUNT, r.quantity_kg)]
+    h.assert_reconciled()
+    h.state.check()
