@@ -17,6 +17,7 @@ from clearing.disputes import (
 )
 from gateway.errors import RECEIPT_STATUS, ApiError
 from gateway.http import decode, require, respond, submit
+from gateway.idempotency import idempotent
 from gateway.prices import to_yuan
 from gateway.receipts_api import visible
 from warehouse_receipts.quality import Quality
@@ -89,6 +90,7 @@ async def _dispute_step(request: Request, command, status: int = 200) -> HTTPRes
 
 
 @bp.post("/v1/receipts/<receipt_id>/disputes")
+@idempotent
 async def open_dispute(request: Request, receipt_id: str) -> HTTPResponse:
     visible(request, receipt_id)
     req: DisputeRequest = decode(request, DisputeRequest)
@@ -97,6 +99,7 @@ async def open_dispute(request: Request, receipt_id: str) -> HTTPResponse:
 
 
 @bp.post("/v1/disputes/<dispute_id:int>/reinspection-order")
+@idempotent
 async def order_reinspection(request: Request, dispute_id: int) -> HTTPResponse:
     key = require(request, "clearing")
     _dispute(request, dispute_id)
@@ -104,6 +107,7 @@ async def order_reinspection(request: Request, dispute_id: int) -> HTTPResponse:
 
 
 @bp.post("/v1/disputes/<dispute_id:int>/reinspection")
+@idempotent
 async def record_reinspection(request: Request, dispute_id: int) -> HTTPResponse:
     key = require(request, "warehouse")
     _dispute(request, dispute_id)
@@ -113,6 +117,7 @@ async def record_reinspection(request: Request, dispute_id: int) -> HTTPResponse
 
 
 @bp.post("/v1/disputes/<dispute_id:int>/decision")
+@idempotent
 async def decide_dispute(request: Request, dispute_id: int) -> HTTPResponse:
     key = require(request, "clearing")
     _dispute(request, dispute_id)
@@ -131,6 +136,7 @@ class DisputeWindowRequest(msgspec.Struct, **_STRICT):
 
 
 @bp.post("/v1/admin/dispute-window")
+@idempotent
 async def set_dispute_window(request: Request) -> HTTPResponse:
     """How many days after delivery a buyer may dispute; idempotent."""
     key = require(request, "operator", "clearing")

@@ -19,10 +19,11 @@ from clearing.inbound import (
 )
 from gateway.errors import RECEIPT_STATUS, ApiError
 from gateway.http import decode, require, respond, submit
+from gateway.idempotency import idempotent
 from gateway.prices import to_yuan
 from gateway.receipts_api import member_with, visible
 from gateway.warehouse_api import iso
-from gateway.wire import MemberName
+from gateway.wire import Commodity, MemberName
 from warehouse_receipts.quality import Quality
 
 bp = Blueprint("inbound")
@@ -37,7 +38,7 @@ INBOUND_STATUS = {**RECEIPT_STATUS, "DECLARATION_NOT_FOUND": 404, "NOT_OWNER": 4
 
 class DeclareRequest(msgspec.Struct, **_STRICT):
     warehouse: MemberName
-    commodity: Annotated[str, Meta(min_length=1, max_length=32)]
+    commodity: Commodity
     expected_kg: Annotated[int, Meta(gt=0, le=10_000_000)]
     reference: Annotated[str, Meta(min_length=1, max_length=64)]
     crop_year: Annotated[int, Meta(ge=0, le=2200)] = 0
@@ -114,6 +115,7 @@ async def _step(request: Request, command, status: int = 200) -> HTTPResponse:
 
 
 @bp.post("/v1/warehouse/declarations")
+@idempotent
 async def declare(request: Request) -> HTTPResponse:
     key = request.ctx.key
     req: DeclareRequest = decode(request, DeclareRequest)
@@ -132,22 +134,26 @@ async def _answer(request: Request, declaration_id: int, accept: bool) -> HTTPRe
 
 
 @bp.post("/v1/warehouse/declarations/<declaration_id:int>/accept")
+@idempotent
 async def accept(request: Request, declaration_id: int) -> HTTPResponse:
     return await _answer(request, declaration_id, True)
 
 
 @bp.post("/v1/warehouse/declarations/<declaration_id:int>/refuse")
+@idempotent
 async def refuse(request: Request, declaration_id: int) -> HTTPResponse:
     return await _answer(request, declaration_id, False)
 
 
 @bp.post("/v1/warehouse/declarations/<declaration_id:int>/pay")
+@idempotent
 async def pay(request: Request, declaration_id: int) -> HTTPResponse:
     _declaration(request, declaration_id)
     return await _step(request, PayInboundDeposit(actor=request.ctx.key.member, declaration_id=declaration_id))
 
 
 @bp.post("/v1/warehouse/declarations/<declaration_id:int>/arrival")
+@idempotent
 async def arrival(request: Request, declaration_id: int) -> HTTPResponse:
     key = require(request, "warehouse")
     _declaration(request, declaration_id)
@@ -157,6 +163,7 @@ async def arrival(request: Request, declaration_id: int) -> HTTPResponse:
 
 
 @bp.post("/v1/warehouse/declarations/<declaration_id:int>/inspection")
+@idempotent
 async def inspection(request: Request, declaration_id: int) -> HTTPResponse:
     key = require(request, "warehouse")
     _declaration(request, declaration_id)

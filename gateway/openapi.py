@@ -90,8 +90,8 @@ ROUTES = [
     ("post", "/v1/admin/expiry-rules", "Configure receipt expiry of a commodity (crop year or production date, "
      "old-crop discount, warning days)", warehouse_api.ExpiryRuleRequest, dict, 200, "operator, clearing"),
     ("post", "/v1/receipts/{receipt_id}/disputes", "Dispute a delivered receipt's weight or quality (the buyer, "
-     "within 5 days of delivery; idempotent by reference)", disputes_api.DisputeRequest, disputes_api.DisputeView,
-     201, "buyer"),
+     "within the dispute window after delivery; idempotent by reference)", disputes_api.DisputeRequest,
+     disputes_api.DisputeView, 201, "buyer"),
     ("post", "/v1/disputes/{dispute_id}/reinspection-order", "Order a re-inspection", None,
      disputes_api.DisputeView, 200, "clearing"),
     ("post", "/v1/disputes/{dispute_id}/reinspection", "Record the re-inspection", disputes_api.ReinspectionRequest,
@@ -154,6 +154,11 @@ ROUTES = [
      financing_api.CreditRecord, 200, "the member, lenders, clearing"),
     ("get", "/healthz", "Liveness", None, wire.Health, 200, "public"),
 ]
+# a second success status of an operation, with the same body: (method, path) -> (status, description)
+ALSO: dict[tuple[str, str], tuple[int, str]] = {
+    ("post", "/v1/receipts/{receipt_id}/release-request"): (
+        200, "a retry with the same reference: the release order, without its pickup code"),
+}
 # served but not JSON operations: /v1/ws (WebSocket), /metrics (Prometheus text), /openapi.json, /docs
 NOT_OPERATIONS = frozenset({"/v1/ws", "/metrics", "/openapi.json", "/docs"})
 
@@ -169,6 +174,9 @@ QUERY: dict[tuple[str, str], tuple[wire.QueryInt, ...]] = {
 PATH_SCHEMAS = {
     "order_id": {"type": "integer", "minimum": 1, "examples": [1]},
     "loan_id": {"type": "integer", "minimum": 1, "examples": [1]},
+    "release_id": {"type": "integer", "minimum": 1, "examples": [1]},
+    "declaration_id": {"type": "integer", "minimum": 1, "examples": [1]},
+    "dispute_id": {"type": "integer", "minimum": 1, "examples": [1]},
     "symbol": {"type": "string", "minLength": 1, "maxLength": 16, "examples": ["CF2701"]},
     "member": {"type": "string", "minLength": 1, "maxLength": 32, "examples": ["huafang-textile"]},
     "receipt_id": {"type": "string", "minLength": 1, "maxLength": 32, "examples": ["WR00000001"]},
@@ -210,13 +218,12 @@ def openapi_document() -> dict:
     error = {"description": "error", "content": {"application/json": {"schema": by_type[wire.ErrorResponse]}}}
     paths: dict = {}
     for method, path, summary, body, answer, status, roles in ROUTES:
-        op: dict = {
-            "summary": summary,
-            "description": f"Roles: {roles}.",
-            "responses": {str(status): {"description": "ok",
-                                        "content": {"application/json": {"schema": by_type[answer]}}},
-                          "4XX": error},
-        }
+        ok = {"content": {"application/json": {"schema": by_type[answer]}}}
+        responses = {str(status): {"description": "ok", **ok}}
+        if (method, path) in ALSO:
+            also, meaning = ALSO[method, path]
+            responses[str(also)] = {"description": meaning, **ok}
+        op: dict = {"summary": summary, "description": f"Roles: {roles}.", "responses": {**responses, "4XX": error}}
         if roles != "public":
             op["security"] = SIGNED
         if body is not None:

@@ -19,8 +19,10 @@ from sanic import Blueprint, HTTPResponse, Request
 from clearing.warehousing import SetTariff, Tariff
 from gateway.errors import CLEARING_STATUS, RECEIPT_STATUS, ApiError
 from gateway.http import decode, fen, require, respond, submit
+from gateway.idempotency import idempotent
 from gateway.prices import to_yuan
 from gateway.receipts_api import visible
+from gateway.wire import Commodity, Price
 from warehouse_receipts.expiry import SetExpiryRule
 from warehouse_receipts.registry import CANCELLED
 from warehouse_receipts.warehouse import (
@@ -50,9 +52,9 @@ class PickupRequest(msgspec.Struct, **_STRICT):
 class TariffRequest(msgspec.Struct, **_STRICT):
     """Yuan per tonne: storage a trading day, inbound deposit once."""
 
-    commodity: Annotated[str, Meta(min_length=1, max_length=32)]
-    storage_per_tonne_day: Annotated[str, Meta(max_length=24)]
-    inbound_per_tonne: Annotated[str, Meta(max_length=24)] = "0"
+    commodity: Commodity
+    storage_per_tonne_day: Price
+    inbound_per_tonne: Price = "0"
 
 
 class TariffView(msgspec.Struct, kw_only=True):
@@ -109,7 +111,17 @@ def _sees(request: Request, o: ReleaseOrder) -> bool:
     return "clearing" in key.roles or key.member in (o.owner, o.warehouse)
 
 
+def without_pickup_code(request: Request, body: bytes) -> bytes:
+    """A release order as stored for a retry by Idempotency-Key: without its pickup code, which
+    is never stored (the retry gets the order without it, as a retry by reference does)."""
+    data = msgspec.json.decode(body)
+    if isinstance(data, dict) and "pickup_code" in data:
+        data["pickup_code"] = None
+    return msgspec.json.encode(data)
+
+
 @bp.post("/v1/receipts/<receipt_id>/release-request")
+@idempotent(store=without_pickup_code)
 async def request_release(request: Request, receipt_id: str) -> HTTPResponse:
     key = request.ctx.key
     visible(request, receipt_id)
@@ -124,6 +136,7 @@ async def request_release(request: Request, receipt_id: str) -> HTTPResponse:
 
 
 @bp.post("/v1/warehouse/releases/<release_id:int>/pickup")
+@idempotent
 async def record_pickup(request: Request, release_id: int) -> HTTPResponse:
     key = require(request, "warehouse")
     order = request.app.ctx.exchange.state.warehouse.releases.get(release_id)
@@ -160,6 +173,7 @@ def tariff_view(t: Tariff) -> TariffView:
 
 
 @bp.post("/v1/warehouse/tariffs")
+@idempotent
 async def set_tariff(request: Request) -> HTTPResponse:
     """Publish (or replace) your rates for a commodity: idempotent, the same body sets the same rates."""
     key = require(request, "warehouse")
@@ -218,18 +232,19 @@ class ExpiryRuleRequest(msgspec.Struct, **_STRICT):
     """How a commodity's receipts expire: by crop year (cotton: ``month``/``day`` of crop year +
     ``years_after``) or ``days`` after production (urea); old-crop discount in yuan per tonne."""
 
-    commodity: Annotated[str, Meta(min_length=1, max_length=32)]
+    commodity: Commodity
     by: Literal["crop_year", "production"]
     month: Annotated[int, Meta(ge=1, le=12)] = 11
     day: Annotated[int, Meta(ge=1, le=31)] = 30
     years_after: Annotated[int, Meta(ge=0, le=5)] = 1
     season_month: Annotated[int, Meta(ge=1, le=12)] = 9
     days: Annotated[int, Meta(ge=1, le=3_650)] = 150
-    old_crop_discount: Annotated[str, Meta(max_length=24)] = "0"
+    old_crop_discount: Price = "0"
     warn_days: Annotated[int, Meta(ge=0, le=90)] = 10
 
 
 @bp.post("/v1/admin/expiry-rules")
+@idempotent
 async def set_expiry_rule(request: Request) -> HTTPResponse:
     """Configure receipt expiry for a commodity (receipts issued from now on); idempotent."""
     key = require(request, "operator", "clearing")

@@ -260,10 +260,6 @@ class PledgeRequest(msgspec.Struct, **_STRICT):
     lender: MemberName
 
 
-class WithdrawRequest(msgspec.Struct, **_STRICT):
-    pickup_code: Annotated[str, Meta(min_length=4, max_length=32)]
-
-
 class DeliverySpecRequest(msgspec.Struct, **_STRICT):
     commodity: Commodity
     table: Annotated[str, Meta(min_length=1, max_length=64, examples=["ZCE-2016/17"])]

@@ -119,6 +119,31 @@ def test_concurrent_retries_of_a_key_creation_make_one_key_whose_secret_is_not_s
     assert b"api_secret" not in body
 
 
+def test_a_retried_release_request_gets_its_order_once_and_its_pickup_code_is_not_stored(
+        server, module_database_url) -> None:
+    owner = server.client(SUPPLIER)
+    rid = next(r["receipt_id"] for r in owner.request("GET", "/v1/receipts?state=registered")[1]
+               if r["owner"] == SUPPLIER and r["order_id"] is None and r["pledgee"] is None)
+    key, path = new_key(), f"/v1/receipts/{rid}/release-request"
+    first = owner.request("POST", path, {"reference": "idem-out"}, idempotency_key=key)
+    assert first[0] == 201 and first[1]["pickup_code"], first
+    before = entry_no(server)
+    again = owner.request("POST", path, {"reference": "idem-out"}, idempotency_key=key)
+    assert owner.last_headers.get("idempotent-replayed") == "true"
+    assert again == (201, {**first[1], "pickup_code": None}) and entry_no(server) == before  # shown once
+
+    async def stored() -> list:
+        conn = await asyncpg.connect(module_database_url)
+        try:
+            return [bytes(r["body"]) for r in await conn.fetch(
+                "SELECT body FROM idempotency_keys WHERE key = $1", key)]
+        finally:
+            await conn.close()
+
+    (body,) = asyncio.run(stored())
+    assert first[1]["pickup_code"].encode() not in body and b'"pickup_code":null' in body
+
+
 def test_the_client_retries_a_dropped_connection_with_the_same_key_and_a_new_signature(server, monkeypatch) -> None:
     trader = server.client(TRADER)
     order = resting_order(server, "idem-dropped")
