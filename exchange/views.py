@@ -149,9 +149,9 @@ class OrderViews:
     # -------------------------------------------------------------- invariants (tests and tools)
 
     def state_hash(self) -> str:
-        """Digest of every accepted order's record (O(orders seen); the sequencer computes it at
-        a checkpoint, at most once a second). A refused order's kept answer is not covered: a
-        refusal changes no hashed state."""
+        """Digest of every accepted order's record: O(orders ever seen), so for tests and tools
+        (replays compared view by view), not for the sequencer's checkpoints. A refused order's
+        kept answer is not covered."""
         state = msgspec.msgpack.encode([self.by_id[k] for k in sorted(self.by_id)])
         return hashlib.blake2b(state, digest_size=8).hexdigest()
 
