@@ -288,10 +288,6 @@ class Clearing:
     # -------------------------------------------------------------- funding and fees
 
     def apply_funding(self, cmd: Deposit | Withdraw, now_ns: int) -> FundingRecord | ClearingRejected:
-        """A deposit or withdrawal at ``now_ns`` (see ``_fund``)."""
-        return self._fund(cmd, now_ns)
-
-    def _fund(self, cmd: Deposit | Withdraw, now_ns: int) -> FundingRecord | ClearingRejected:
         """Book a deposit or withdrawal once per (member, reference): a retry gets the first
         answer back; the same reference for a different movement is refused."""
         kind = type(cmd).__struct_config__.tag

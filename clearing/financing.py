@@ -130,7 +130,7 @@ class Financing:
         """The open loan whose collateral ``receipt_id`` is (its pledge is released only
         through that loan: repayment or liquidation), or None."""
         return next((loan for loan in self.loans.values()
-                     if loan.state in ("active", "margin_call") and receipt_id in loan.receipt_ids), None)
+                     if loan.state in OPEN and receipt_id in loan.receipt_ids), None)
 
     # -------------------------------------------------------------- valuation
 
@@ -241,7 +241,7 @@ class Financing:
     def _borrower_on_open_loan(actor: str, loan: Loan) -> FinancingRejected | None:
         if actor != loan.borrower:
             return FinancingRejected("NOT_BORROWER", "only the borrower can do that")
-        if loan.state not in ("active", "margin_call"):
+        if loan.state not in OPEN:
             return FinancingRejected("LOAN_NOT_ACTIVE", f"loan {loan.loan_id} is {loan.state}")
         return None
 
@@ -307,7 +307,7 @@ class Financing:
         """Accrue a day's interest and mark every loan; open calls, liquidate where due."""
         self.day = closed_days
         for loan in self.loans.values():
-            if loan.state not in ("active", "margin_call"):
+            if loan.state not in OPEN:
                 continue
             loan.interest += (loan.principal * loan.daily_rate_ppm * 2 + 1_000_000) // 2_000_000
             loan.value = self.value(registry, engine, loan.receipt_ids)

@@ -238,14 +238,22 @@ class Ledger:
         self.touched = set()
         return transfers, accounts
 
+    def unbalanced(self) -> str | None:
+        """Why total debits differ from total credits, or None."""
+        debits = sum(a.debits for a in self.accounts.values())
+        credits = sum(a.credits for a in self.accounts.values())
+        return None if debits == credits else f"debits {debits} <> credits {credits}"
+
+    def below_zero(self) -> list[str]:
+        """The liability accounts below zero, as ``account balance N``."""
+        return [f"{a.account_id} balance {a.balance}" for a in self.accounts.values()
+                if a.account_id not in ASSETS and a.balance < 0]
+
     def check(self) -> None:
         """Assert the ledger's invariants: debits = credits in total, no liability below zero,
         every member's ``held`` balance equal to its open pending transfers."""
-        debits = sum(a.debits for a in self.accounts.values())
-        credits = sum(a.credits for a in self.accounts.values())
-        assert debits == credits, f"debits {debits} != credits {credits}"
-        for a in self.accounts.values():
-            assert a.account_id in ASSETS or a.balance >= 0, f"{a.account_id} is below zero: {a.balance}"
+        assert (why := self.unbalanced()) is None, why
+        assert not (below := self.below_zero()), below
         reserved: dict[str, int] = {}
         for p in self.pending.values():
             assert p.amount >= 0, f"pending transfer {p.pending_id} reserves {p.amount}"

@@ -39,14 +39,12 @@ def held_equals_needs(engine: Engine, registry: Registry, clearing: Clearing) ->
 
 
 def ledger_balanced(ledger: Ledger) -> list[Break]:
-    debits = sum(a.debits for a in ledger.accounts.values())
-    credits = sum(a.credits for a in ledger.accounts.values())
-    return [] if debits == credits else [Break("ledger_balanced", f"debits {debits} <> credits {credits}")]
+    why = ledger.unbalanced()
+    return [] if why is None else [Break("ledger_balanced", why)]
 
 
 def no_negative_member_account(ledger: Ledger) -> list[Break]:
-    return [Break("no_negative_member_account", f"{a.account_id} balance {a.balance}")
-            for a in ledger.accounts.values() if a.account_id not in ASSETS and a.balance < 0]
+    return [Break("no_negative_member_account", detail) for detail in ledger.below_zero()]
 
 
 def balances(ledger: Ledger) -> dict[str, tuple[int, int]]:

@@ -106,40 +106,42 @@ def _matching_terms(spec: InstrumentSpec) -> tuple:
             spec.protection_ticks)
 
 
-def problem(spec: InstrumentSpec) -> str | None:
-    """Why ``spec`` cannot be listed, or None."""
+def _invalid(message: str) -> CatalogueRejected:
+    return CatalogueRejected("INVALID_INSTRUMENT", message)
+
+
+def problem(spec: InstrumentSpec) -> CatalogueRejected | None:
+    """Why ``spec`` cannot be listed (a refusal with its code), or None."""
     if not spec.symbol or len(spec.symbol) > 16 or not spec.symbol.isascii() or not spec.symbol.isalnum():
-        return "the symbol is 1-16 ASCII letters and digits"
+        return _invalid("the symbol is 1-16 ASCII letters and digits")
     if not (0 < spec.tick <= MAX_PRICE and 0 < spec.ref_price <= MAX_PRICE and spec.ref_price % spec.tick == 0):
-        return "tick and reference price must be positive, bounded, and the price on the tick grid"
+        return _invalid("tick and reference price must be positive, bounded, and the price on the tick grid")
     if not (0 < spec.lot_size <= MAX_LOT_KG and 0 <= spec.band_bps <= 10_000 and 0 <= spec.protection_ticks <= 10_000):
-        return "lot size, band or protection out of range"
+        return _invalid("lot size, band or protection out of range")
     if not (0 < spec.max_limit_qty <= MAX_LOTS and 0 < spec.max_market_qty <= MAX_LOTS):
-        return "order size limits out of range"
+        return _invalid("order size limits out of range")
     fees = spec.fees
     if not (0 <= fees.per_lot <= MAX_PRICE and 0 <= fees.rate_ppm <= 100_000):
-        return "fees cannot be negative; the rate is at most 10 %"
+        return CatalogueRejected("INVALID_FEES", "fees cannot be negative; the rate is at most 10 %")
     if fees.rate_ppm and spec.kind != "spot":
         # A sell may trade above its limit, so a commission on value could outgrow its hold;
         # without delivery proceeds to pay it from, commission is charged per lot (as on ZCE).
-        return "commission on value needs a receipt-backed instrument"
+        return CatalogueRejected("INVALID_FEES", "commission on value needs a receipt-backed instrument")
     if spec.kind == "spot" and spec.delivery is None:
-        return "a spot instrument needs delivery terms"
-    if spec.delivery is not None and (why := delivery_problem(spec.symbol, spec.delivery)) is not None:
-        return why
+        return _invalid("a spot instrument needs delivery terms")
     if any(not 0 <= s.minute < 1_440 for s in spec.hours):
-        return "session times are minutes of the day"
-    return None
+        return _invalid("session times are minutes of the day")
+    return delivery_problem(spec.symbol, spec.delivery) if spec.delivery is not None else None
 
 
-def delivery_problem(symbol: str, d: DeliverySpec) -> str | None:
+def delivery_problem(symbol: str, d: DeliverySpec) -> CatalogueRejected | None:
     """Why delivery terms ``d`` cannot serve instrument ``symbol``, or None."""
     if (d.commodity, d.table) not in TABLES:
-        return f"no {d.commodity} premium table {d.table}"
+        return CatalogueRejected("UNKNOWN_PREMIUM_TABLE", f"no {d.commodity} premium table {d.table}")
     if d.symbol != symbol or not 0 <= d.lot_kg <= MAX_LOT_KG or not 0 <= d.tolerance_bps <= 10_000:
-        return "delivery terms name their instrument, a lot weight and a tolerance within bounds"
+        return _invalid("delivery terms name their instrument, a lot weight and a tolerance within bounds")
     if len(d.warehouses) > 1_000 or any(not 0 < len(w) <= 64 for w in d.warehouses):
-        return "at most 1,000 deliverable warehouses, each named"
+        return _invalid("at most 1,000 deliverable warehouses, each named")
     return None
 
 
@@ -197,8 +199,8 @@ class Catalogue:
             spec = InstrumentSpec(symbol=cmd.symbol, kind="forward", lot_size=cmd.lot_size, tick=cmd.tick,
                                   ref_price=cmd.ref_price, band_bps=cmd.band_bps, max_limit_qty=cmd.max_limit_qty,
                                   max_market_qty=cmd.max_market_qty, protection_ticks=cmd.protection_ticks, version=1)
-            if cmd.symbol not in self.specs and (why := problem(spec)) is not None:
-                return CatalogueRejected("INVALID_INSTRUMENT", why)
+            if cmd.symbol not in self.specs and (refused := problem(spec)) is not None:
+                return refused
             events = engine.apply(cmd)
             if cmd.symbol in engine.instruments and cmd.symbol not in self.specs:
                 self.specs[cmd.symbol] = spec
@@ -227,10 +229,8 @@ class Catalogue:
         if (current.version if current else 0) != cmd.base_version:
             return CatalogueRejected("CATALOGUE_CHANGED", f"{spec.symbol} is at version "
                                      f"{current.version if current else 0}, not {cmd.base_version}")
-        if (why := problem(spec)) is not None:
-            code = "INVALID_FEES" if "fee" in why or "commission" in why else \
-                "UNKNOWN_PREMIUM_TABLE" if "premium table" in why else "INVALID_INSTRUMENT"
-            return CatalogueRejected(code, why)
+        if (refused := problem(spec)) is not None:
+            return refused
         if current is not None:
             if _matching_terms(spec) != _matching_terms(current):
                 return CatalogueRejected("TERMS_FIXED", f"{spec.symbol}'s matching terms are fixed once listed")

@@ -10,6 +10,7 @@ frames the messages and fans them out.
 """
 
 from collections import defaultdict
+from collections.abc import Mapping
 
 import msgspec
 
@@ -58,10 +59,13 @@ class MarketData:
         for order in orders:
             self.levels_of[order.order_id] = (order.symbol, order.side, order.price)
 
-    def note(self, events: list[Event], books, last_trades: dict[str, tuple[int, int]]) -> dict[int, None]:
-        """Record what committed ``events`` changed; return the ids of the orders they touched."""
+    def note(self, events: list[Event], books, today: Mapping) -> tuple[dict[int, None], list[Trade]]:
+        """Record what committed ``events`` changed (levels as the engine's ``books`` hold them
+        now, last prices from the day's statistics ``today``); return the ids of the orders
+        they touched and their trades."""
         touched: dict[str, set[Level]] = defaultdict(set)
         changed: dict[int, None] = {}
+        trades: list[Trade] = []
         for e in events:
             kind = type(e)
             if kind is Accepted:
@@ -70,6 +74,7 @@ class MarketData:
                 changed[e.order_id] = None
             elif kind is Trade:
                 self.pending_trades[e.symbol].append(e)
+                trades.append(e)
                 for oid, leaves in ((e.buy_order_id, e.buy_leaves), (e.sell_order_id, e.sell_leaves)):
                     self._touch(touched, oid, remove=not leaves)
                     changed[oid] = None
@@ -87,8 +92,10 @@ class MarketData:
             book, pending = books[symbol], self.pending_levels[symbol]
             for side, price in levels:
                 pending[(side, price)] = book.level_quantity(side, price)  # as committed
-        self.last_trade.update(last_trades)
-        return changed
+        for symbol in {t.symbol for t in trades}:
+            if symbol in today:
+                self.last_trade[symbol] = (today[symbol].close, today[symbol].volume_lots)
+        return changed, trades
 
     def _touch(self, touched: dict[str, set[Level]], order_id: int, remove: bool) -> None:
         level = self.levels_of.pop(order_id, None) if remove else self.levels_of.get(order_id)

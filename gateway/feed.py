@@ -29,7 +29,6 @@ from collections.abc import Callable
 
 import msgspec
 
-from engine import Trade
 from exchange.marketdata import MarketData
 from gateway.prices import to_yuan
 from gateway.wire import order_view
@@ -121,10 +120,7 @@ class Publisher:
                 # refused before the book
                 self._publish_private(entry.command.member, "order", order_view(result.view))
             events += result.events
-        trades = [e for e in events if type(e) is Trade]
-        today = state.market.today
-        last = {s: (today[s].close, today[s].volume_lots) for s in {t.symbol for t in trades} if s in today}
-        changed = self.data.note(events, state.engine.books, last)
+        changed, trades = self.data.note(events, state.engine.books, state.market.today)
         if self.data.pending:
             self.pending_since = self.pending_since or time.time()
         for t in trades:

@@ -168,7 +168,7 @@ class Exchange:
     async def _next(self, queue: asyncio.Queue):
         """The next queued command, or a clock tick when a timer falls due before one comes."""
         due = self.state.next_deadline()
-        if due is None:
+        if due is None or not queue.empty():  # no timer to wait for, or no wait at all
             return await queue.get()
         try:
             return await asyncio.wait_for(queue.get(), max(0.0, (due - time.time_ns()) / 1e9))

@@ -10,21 +10,13 @@ import websockets
 
 from gateway.feed_client import LocalBook, login_message
 from gateway.process import ServerProcess
+from tests.support.ws import until
 
 MEMBERS = ["huafang-textile", "luneng-agri", "xinjiang-cotton-group", "sinofert"]
 
 
 def ws_url(server) -> str:
     return f"ws://127.0.0.1:{server.port}/v1/ws"
-
-
-async def until(ws, predicate, timeout: float = 10.0) -> dict:
-    """Read messages until one satisfies ``predicate``; return it."""
-    async with asyncio.timeout(timeout):
-        while True:
-            message = json.loads(await ws.recv())
-            if predicate(message):
-                return message
 
 
 def test_book_from_feed_equals_rest_book(server) -> None:

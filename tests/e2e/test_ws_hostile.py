@@ -22,6 +22,7 @@ from gateway.process import ServerProcess
 from gateway.ws_api import Limits
 from loadtest.wsreader import client_frame, open_feed
 from tests.conftest import fresh_database
+from tests.support.ws import until
 
 MB = 1024 * 1024
 FLOOD_SECONDS = 10.0
@@ -37,15 +38,6 @@ def rss(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS")
-
-
-async def until(ws, predicate, timeout: float = 10.0) -> dict:
-    """Read messages until one satisfies ``predicate``; return it."""
-    async with asyncio.timeout(timeout):
-        while True:
-            message = json.loads(await ws.recv())
-            if predicate(message):
-                return message
 
 
 async def answer(ws, request: dict | str) -> dict:

@@ -5,7 +5,6 @@ and an expired receipt refused for sale, pledge and loans while refusals change 
 from clearing.financing import DecideLoan, RepayLoan, RequestLoan, SetTerms
 from engine import AddInstrument, NewOrder, SetSession
 from exchange.clock import ClockTick
-from exchange.journal import Entry, decode_entry, encode_entry
 from gateway.financing_api import expiry_flags
 from tests.receipts.test_receipt_grading import lot
 from tests.support.clearing_helpers import BASE_UREA, Harness
@@ -23,16 +22,9 @@ def code(result) -> str:
     return result.rejection.code if result.rejection is not None else "ok"
 
 
-def cotton_harness() -> tuple[Harness, list]:
+def cotton_harness() -> Harness:
     h = Harness()
-    journal: list = []
-    apply = h.state.apply
-
-    def recording(entry: Entry, entry_no: int, now_ns: int):
-        journal.append((decode_entry(encode_entry(entry)), entry_no, now_ns))
-        return apply(entry, entry_no, now_ns)
-
-    h.state.apply = recording
+    h.record()
     h.ts = MARCH
     for cmd in (AddInstrument(symbol="CF", tick=500, lot_size=40_000, ref_price=CF_REF, band_bps=400),
                 SetSession("CF", "continuous"),
@@ -45,7 +37,7 @@ def cotton_harness() -> tuple[Harness, list]:
         assert h.run(cmd).rejection is None, cmd
     for member in ("gin", "bank"):
         h.deposit(member, 10**12)
-    return h, journal
+    return h
 
 
 def issue_cotton(h: Harness, n: int) -> str:
@@ -60,7 +52,7 @@ def at(h: Harness, date: int, hour: int = 10) -> None:
 
 
 def test_crop_year_expiry_old_crop_discount_warning_and_refusals_replayed_to_the_same_hash() -> None:
-    h, journal = cotton_harness()
+    h = cotton_harness()
     reg = h.state.registry
     free, selling, pledged = (issue_cotton(h, n) for n in range(3))
     r = reg.receipts[free]
@@ -121,14 +113,11 @@ def test_crop_year_expiry_old_crop_discount_warning_and_refusals_replayed_to_the
     h.assert_reconciled()
     h.state.check()
     # replay: the same journal gives the same state
-    replayed = Harness().state
-    for entry, entry_no, now_ns in journal:
-        replayed.apply(entry, entry_no, now_ns)
-    assert replayed.state_hash() == h.state.state_hash()
+    assert h.replayed().state_hash() == h.state.state_hash()
 
 
 def test_goods_already_past_their_validity_are_not_registered() -> None:
-    h, _ = cotton_harness()
+    h = cotton_harness()
     from clearing.inbound import AnswerDeclaration, DeclareInbound, PayInboundDeposit, RecordArrival, RecordInspection
     h.run(DeclareInbound(actor="gin", warehouse="wh", commodity="cotton", expected_kg=40_000, reference="d",
                          crop_year=2024))
@@ -145,7 +134,7 @@ def test_goods_already_past_their_validity_are_not_registered() -> None:
 
 def test_an_old_crop_receipt_is_delivered_at_the_discount() -> None:
     """Delivery versus payment pays an old-crop receipt (price + premium − discount) × weight."""
-    h, _ = cotton_harness()
+    h = cotton_harness()
     receipt = issue_cotton(h, 9)
     at(h, 20260915)  # a new season: crop year 2025 is old crop
     h.deposit("mill", 10**12)

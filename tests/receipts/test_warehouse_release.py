@@ -3,7 +3,6 @@ closed by the journaled clock, and every refusal changing nothing."""
 
 from engine import NewOrder
 from exchange.clock import ClockTick
-from exchange.journal import Entry, decode_entry, encode_entry
 from tests.support.clearing_helpers import Harness
 from warehouse_receipts.registry import LockReceipt, PledgeReceipt, TransferReceipt
 from warehouse_receipts.warehouse import DAY_NS, RecordPickup, RequestRelease, code_digest
@@ -78,14 +77,7 @@ def test_request_refusals() -> None:
 
 def test_pickup_outside_the_window_is_refused_and_the_clock_lapses_the_order_identically_on_replay() -> None:
     h = Harness()
-    journal: list[tuple[Entry, int, int]] = []
-    apply = h.state.apply
-
-    def recording(entry: Entry, entry_no: int, now_ns: int):
-        journal.append((decode_entry(encode_entry(entry)), entry_no, now_ns))
-        return apply(entry, entry_no, now_ns)
-
-    h.state.apply = recording  # records from here: the set-up is replayed by a fresh harness
+    h.record()  # from here: the set-up is replayed by a fresh harness
     rid = h.issue("seller")
     order = request(h, rid, days=1).outcome
     assert h.state.next_deadline() == order.deadline_ns
@@ -102,8 +94,5 @@ def test_pickup_outside_the_window_is_refused_and_the_clock_lapses_the_order_ide
     assert code(pickup(h, 2)) == "PICKUP_WINDOW_CLOSED"
     h.assert_reconciled()
     h.state.check()
-    replayed = Harness().state
-    for entry, entry_no, now_ns in journal:
-        replayed.apply(entry, entry_no, now_ns)
-    assert replayed.state_hash() == h.state.state_hash()
+    assert h.replayed().state_hash() == h.state.state_hash()
 

@@ -7,7 +7,7 @@ from clearing.core import Deposit, EndOfDay, SetFees
 from clearing.ledger import BANK, FEES, cash, held
 from clearing.reconcile import held_equals_needs
 from engine import AddInstrument, NewOrder, SetSession
-from exchange.journal import Entry
+from exchange.journal import Entry, decode_entry, encode_entry
 from exchange.state import ExchangeState, Result
 from warehouse_receipts.quality import UreaQuality
 from warehouse_receipts.registry import IssueReceipt, SetDeliverySpec
@@ -29,6 +29,7 @@ class Harness:
         self.entry_no = 0
         self.ts = 1_000_000_000
         self.coid = 0
+        self.journal: list[tuple[Entry, int, int]] | None = None
         for cmd in (
             AddInstrument(symbol="UR", tick=100, lot_size=UR_LOT_KG, ref_price=UR_REF, band_bps=400,
                           max_limit_qty=100, max_market_qty=20, protection_ticks=5),
@@ -47,7 +48,21 @@ class Harness:
         if isinstance(command, NewOrder) and not client_order_id:
             self.coid += 1
             client_order_id = f"o{self.coid}"
-        return self.state.apply(Entry(command, client_order_id, receipt_ids or []), self.entry_no, self.ts)
+        entry = Entry(command, client_order_id, receipt_ids or [])
+        if self.journal is not None:  # through the journal's encoding, as a restart reads it
+            self.journal.append((decode_entry(encode_entry(entry)), self.entry_no, self.ts))
+        return self.state.apply(entry, self.entry_no, self.ts)
+
+    def record(self) -> None:
+        """Journal every command from now on (``replayed`` applies them to a fresh harness)."""
+        self.journal = []
+
+    def replayed(self) -> ExchangeState:
+        """A fresh harness's state (its own set-up) with the recorded entries applied."""
+        state = Harness().state
+        for entry, entry_no, now_ns in self.journal or []:
+            state.apply(entry, entry_no, now_ns)
+        return state
 
     def deposit(self, member: str, amount: int) -> Result:
         return self.run(Deposit(actor="desk", member=member, amount=amount,
