@@ -14,6 +14,7 @@ install: $(VENV)/.installed
 
 run: install
 	$(VENV)/bin/commex demo
+	@echo "starting the exchange; open the desk at http://127.0.0.1:8080/ (Ctrl-C stops it and its embedded PostgreSQL)"
 	$(VENV)/bin/commex serve
 
 test: install
