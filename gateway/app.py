@@ -15,6 +15,7 @@ from sanic import Sanic
 from gateway import (
     admin_api,
     clearing_api,
+    desk_api,
     disputes_api,
     errors,
     financing_api,
@@ -23,6 +24,7 @@ from gateway import (
     orders_api,
     public_api,
     receipts_api,
+    session_api,
     warehouse_api,
     ws_api,
 )
@@ -33,10 +35,11 @@ from gateway.members import load_keys, load_members
 from gateway.middleware import authenticate, failed
 from gateway.pg import database_url
 from gateway.sequencer import Exchange
+from gateway.sessions import Sessions
 
 BLUEPRINTS = (orders_api.bp, market_api.bp, receipts_api.bp, clearing_api.bp, financing_api.bp, admin_api.bp,
               public_api.bp, ws_api.bp, warehouse_api.bp, inbound_api.bp,
-              disputes_api.bp)
+              disputes_api.bp, session_api.bp, desk_api.bp)
 
 
 async def open_exchange(app: Sanic) -> None:
@@ -46,6 +49,7 @@ async def open_exchange(app: Sanic) -> None:
     app.ctx.pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
     app.ctx.auth = Authenticator(load_master_key(app.ctx.data_dir))
     app.ctx.buckets = {}
+    app.ctx.sessions = Sessions()
     app.ctx.idempotency = Idempotency(app.ctx.pool)
     await app.ctx.idempotency.prune()
     await load_keys(app.ctx.pool, app.ctx.auth)
