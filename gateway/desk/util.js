@@ -8,7 +8,7 @@ export function h(tag, attrs = {}, ...children) {
     if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
     else if (k === "class") el.className = v;
     else if (k === "dataset") Object.assign(el.dataset, v);
-    else if (k === "value") el.value = v;
+    else if (k === "value") { el.value = v; if (tag === "input") el.setAttribute("value", v); }
     else el.setAttribute(k, v === true ? "" : v);
   }
   for (const c of children.flat()) {
