@@ -1,6 +1,6 @@
 // The desk's shell: sign-in, the language toggle, the views a member's roles open, the live
 // feed's banner. Views live in views/*.js: mount(root, ctx) returns a function that unmounts.
-import {session, signIn, signOut} from "./api.js";
+import {ApiError, session, signIn, signOut} from "./api.js";
 import {current, load, t, errorText} from "./i18n.js";
 import {Live} from "./live.js";
 import {fill, h} from "./util.js";
@@ -92,6 +92,15 @@ function start() {
 }
 
 window.addEventListener("hashchange", route);
+// a refused background load (a view refreshing itself) shows in the banner's place; an ended
+// session has already sent the desk back to the sign-in form
+window.addEventListener("unhandledrejection", (ev) => {
+  if (!(ev.reason instanceof ApiError)) return;
+  ev.preventDefault();
+  if (ev.reason.code === "SESSION_EXPIRED") return;
+  banner.hidden = false; banner.textContent = errorText(ev.reason);
+  setTimeout(() => { if (document.body.dataset.live === "open") banner.hidden = true; }, 5000);
+});
 window.addEventListener("signedout", () => { if (live) live.stop(); live = null; status("closed"); route(); });
 document.getElementById("signout").addEventListener("click", async () => {
   try { await signOut(); } catch { /* already ended */ }

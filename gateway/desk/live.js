@@ -2,6 +2,8 @@
 // the member's own orders and fills. A lost connection shows a banner and reconnects; every
 // channel is subscribed again and answers with a fresh snapshot, and the views refetch what
 // they show (``onReconnect``), so nothing is missed. A gap in a book's seq resubscribes it.
+// The server sends a heartbeat every 5 s: a connection silent for 15 s counts as lost.
+const SILENT_MS = 15000;
 
 export class Live {
   constructor({csrf, onStatus, onReconnect}) {
@@ -14,15 +16,25 @@ export class Live {
     this.ws = null; this.closed = false; this.attempt = 0; this.everOpen = false;
   }
 
-  start() { this.connect(); return this; }
+  start() {
+    this.connect();
+    this.watchdog = setInterval(() => {
+      const ws = this.ws;
+      if (ws && ws.readyState === WebSocket.OPEN && Date.now() - this.last > SILENT_MS) {
+        ws.onclose({code: 1006});  // reconnect now; the dead socket's own close comes later and is ignored
+        try { ws.close(); } catch { /* already closing */ }
+      }
+    }, 5000);
+    return this;
+  }
 
-  stop() { this.closed = true; if (this.ws) this.ws.close(); }
+  stop() { this.closed = true; clearInterval(this.watchdog); if (this.ws) this.ws.close(); }
 
   connect() {
     const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/v1/ws";
     const ws = this.ws = new WebSocket(url);
     ws.onopen = () => {
-      this.attempt = 0;
+      this.attempt = 0; this.last = Date.now();
       if (this.csrf) ws.send(JSON.stringify({type: "session", csrf_token: this.csrf}));
       const channels = [...this.handlers.keys()];
       if (channels.length) ws.send(JSON.stringify({type: "subscribe", channels}));
@@ -30,9 +42,10 @@ export class Live {
       if (this.everOpen) this.onReconnect();
       this.everOpen = true;
     };
-    ws.onmessage = (ev) => this.dispatch(JSON.parse(ev.data));
+    ws.onmessage = (ev) => { this.last = Date.now(); this.dispatch(JSON.parse(ev.data)); };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
+      this.ws = null;
       this.seq.clear();
       if (this.closed || ev.code === 4001) { this.onStatus(ev.code === 4001 ? "ended" : "closed"); return; }
       this.onStatus("lost");

@@ -16,7 +16,7 @@ export function mount(root, {live}) {
   const state = {symbol: null, instruments: [], stats: {}, tickers: {}, book: new LocalBook(), trades: [],
                  orders: new Map(), fills: [], interval: "1m"};
   const off = [];
-  let frame = 0;
+  let frame = 0, gone = false;
 
   // ------------------------------------------------------------ layout
   const instrumentsBody = h("div", {class: "scroll"});
@@ -65,6 +65,7 @@ export function mount(root, {live}) {
   async function loadCandles() {
     if (!state.symbol) return;
     const rows = await get(`/v1/market/candles/${state.symbol}?interval=${state.interval}&limit=500`);
+    if (gone) return;  // unmounted meanwhile: the chart is disposed
     candles.setData(rows.map((c) => ({time: Math.floor(c.start_ns / 1e9), open: +c.open, high: +c.high, low: +c.low, close: +c.close})));
     chartEl.dataset.count = rows.length;
   }
@@ -330,6 +331,8 @@ export function mount(root, {live}) {
   window.addEventListener("resync", resync);
   loadAll();
   return () => {
+    gone = true;
+    clearTimeout(candleTimer); clearTimeout(moneyTimer);
     window.removeEventListener("resync", resync);
     for (const f of off) f();
     if (unBook) unBook(); if (unTrades) unTrades();

@@ -56,14 +56,14 @@ def browser(server) -> Iterator:
 class Desk:
     """One member's browser context on the desk, with its console errors collected."""
 
-    def __init__(self, browser, server, member: str, lang: str = "zh-CN") -> None:
+    def __init__(self, browser, server, member: str, lang: str = "zh-CN", base: str | None = None) -> None:
         self.server, self.member = server, member
         self.context = browser.new_context(viewport={"width": 1440, "height": 960}, locale=lang,
                                            accept_downloads=True)
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.goto(f"{server.base}/?lang={lang}")
+        self.page.goto(f"{base or server.base}/?lang={lang}")
 
     def sign_in(self, secret: str | None = None) -> "Desk":
         creds = self.server.credentials()[self.member]
@@ -81,8 +81,8 @@ def desk(browser, server):
     """Open desks (``desk(member, lang)``); all closed after the test, which must leave no page error."""
     opened: list[Desk] = []
 
-    def open_desk(member: str, lang: str = "zh-CN", sign_in: bool = True) -> Desk:
-        d = Desk(browser, server, member, lang)
+    def open_desk(member: str, lang: str = "zh-CN", sign_in: bool = True, base: str | None = None) -> Desk:
+        d = Desk(browser, server, member, lang, base)
         opened.append(d)
         return d.sign_in() if sign_in else d
 
