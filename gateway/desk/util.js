@@ -68,6 +68,14 @@ export function change(now, ref) {
   return {text: (d > 0n ? "+" : "−") + yuan(fromFen(d > 0n ? d : -d)), cls: d > 0n ? "up" : "down"};
 }
 
+/** ``fn`` run at most once per animation frame however often the returned function is called. */
+export function perFrame(fn) {
+  let pending = 0;
+  const run = () => { if (!pending) pending = requestAnimationFrame(() => { pending = 0; fn(); }); };
+  run.cancel = () => { cancelAnimationFrame(pending); pending = 0; };
+  return run;
+}
+
 /** A random id for Idempotency-Key and client order ids. */
 export function randomId(prefix = "") {
   const bytes = new Uint8Array(12);

@@ -5,7 +5,7 @@ import {call, get} from "../api.js";
 import {CandlestickSeries, createChart} from "../vendor/lightweight-charts/lightweight-charts.standalone.production.mjs";
 import {errorText, t} from "../i18n.js";
 import {LocalBook} from "../live.js";
-import {change, fen, fill, h, int, randomId, time, yuan} from "../util.js";
+import {change, fen, fill, h, int, perFrame, randomId, time, yuan} from "../util.js";
 import {clearErrors, confirmModal, field, formError, panel, placeholder, receiptsPanel, showError, table} from "./common.js";
 
 const DEPTH = 10;
@@ -82,6 +82,7 @@ export function mount(root, {live}) {
     renderInstruments();
   }
 
+  const instrumentsSoon = perFrame(() => renderInstruments());
   function renderInstruments() {
     const last = (i) => state.tickers[i.symbol]?.last ?? state.stats[i.symbol]?.close ?? null;
     const volume = (i) => state.tickers[i.symbol]?.volume ?? state.stats[i.symbol]?.volume_lots ?? 0;
@@ -98,7 +99,7 @@ export function mount(root, {live}) {
   function onTicker(m) {
     if (m.type !== "ticker") return;
     state.tickers[m.channel.slice(7)] = m;
-    renderInstruments();
+    instrumentsSoon();
   }
 
   // ------------------------------------------------------------ book, ladder, depth
@@ -122,21 +123,38 @@ export function mount(root, {live}) {
 
   function schedule() { if (!frame) frame = requestAnimationFrame(() => { frame = 0; renderLadder(); }); }
 
+  // the ladder's rows are made once and updated in place (cheap at a frame per feed update)
+  const rowsOf = (side) => Array.from({length: DEPTH}, () => {
+    const price = h("td", {class: "num " + side}, "\u00a0"), bar = h("span", {class: "fillbar"}), qty = h("td", {class: "num bar"});
+    const tr = h("tr", {class: `${side} clickable`, "data-side": side, style: "visibility:hidden",
+                         onclick: () => ticket.prefill(side === "ask" ? "buy" : "sell", tr.dataset.price)}, price, qty);
+    return {tr, price, bar, qty};
+  });
+  const askRows = rowsOf("ask").reverse(), bidRows = rowsOf("bid"), mid = h("td", {colspan: 2});
+  fill(ladderBody, h("table", {class: "ladder"},
+    h("thead", {}, h("tr", {}, h("th", {class: "num"}, t("ladder.price")), h("th", {class: "num"}, t("ladder.qty")))),
+    h("tbody", {}, [...askRows].reverse().map((r) => r.tr), h("tr", {class: "mid"}, mid), bidRows.map((r) => r.tr))));
+  let depthDrawn = 0, depthTimer = 0;
+
   function renderLadder() {
     const {bids, asks} = state.book.levels(DEPTH);
     const max = Math.max(1, ...bids.map((l) => l[1]), ...asks.map((l) => l[1]));
-    const row = (side, [price, qty]) => h("tr", {class: `${side} clickable`, "data-side": side, "data-price": price,
-                                                 onclick: () => ticket.prefill(side === "ask" ? "buy" : "sell", price)},
-      h("td", {class: "num " + side}, yuan(price)),
-      h("td", {class: "num bar"}, h("span", {class: "fillbar", style: `width:${(100 * qty / max).toFixed(1)}%`}), int(qty)));
+    const put = (rows, levels) => rows.forEach((r, i) => {
+      const level = levels[i];
+      r.tr.style.visibility = level ? "" : "hidden";  // the ladder keeps its height: nothing else moves
+      if (!level) { delete r.tr.dataset.price; return; }
+      const [price, qty] = level;
+      if (r.tr.dataset.price !== price) { r.tr.dataset.price = price; r.price.textContent = yuan(price); }
+      r.bar.style.width = `${(100 * qty / max).toFixed(1)}%`;
+      r.qty.replaceChildren(r.bar, int(qty));
+    });
+    put(askRows, asks); put(bidRows, bids);
     const spread = asks.length && bids.length ? yuan(((Number(fen(asks[0][0]) - fen(bids[0][0]))) / 100).toFixed(2)) : "—";
-    fill(ladderBody, h("table", {class: "ladder"},
-      h("thead", {}, h("tr", {}, h("th", {class: "num"}, t("ladder.price")), h("th", {class: "num"}, t("ladder.qty")))),
-      h("tbody", {}, [...asks].reverse().map((l) => row("ask", l)),
-        h("tr", {class: "mid"}, h("td", {colspan: 2}, `${t("ladder.spread")} ${spread} · seq ${state.book.seq}`)),
-        bids.map((l) => row("bid", l)))));
+    mid.textContent = `${t("ladder.spread")} ${spread} · seq ${state.book.seq}`;
     ladderBody.dataset.seq = state.book.seq;
-    drawDepth(bids, asks);
+    const now = performance.now();
+    if (now - depthDrawn > 200) { depthDrawn = now; drawDepth(bids, asks); }
+    else if (!depthTimer) depthTimer = setTimeout(() => { depthTimer = 0; schedule(); }, 200);  // the last state too
   }
 
   function drawDepth(bids, asks) {
@@ -165,6 +183,7 @@ export function mount(root, {live}) {
     renderTape();
   }
 
+  const tapeSoon = perFrame(() => renderTape());
   function renderTape() {
     fill(tapeBody, table([
       [t("tape.price"), (x) => h("span", {class: x.aggressor === "buy" ? "up" : "down"}, yuan(x.price)), true],
@@ -180,6 +199,15 @@ export function mount(root, {live}) {
     renderOrders();
   }
 
+  // not while the user edits an amend field: once focus leaves the table
+  let ordersStale = false;
+  const ordersSoon = perFrame(() => {
+    if (ordersBody.contains(document.activeElement) && document.activeElement.tagName === "INPUT") ordersStale = true;
+    else renderOrders();
+  });
+  ordersBody.addEventListener("focusout", (ev) => {
+    if (ordersStale && !ordersBody.contains(ev.relatedTarget)) { ordersStale = false; ordersSoon(); }
+  });
   function renderOrders() {
     const open = [...state.orders.values()].filter(OPEN).sort((a, b) => b.order_id - a.order_id);
     fill(ordersBody, table([
@@ -223,7 +251,7 @@ export function mount(root, {live}) {
     if (o.order_id === null || o.order_id === undefined) return;
     const known = state.orders.get(o.order_id);
     if (!known || (o.seq || 0) >= (known.seq || 0)) state.orders.set(o.order_id, o);
-    renderOrders();
+    ordersSoon();
   }
 
   async function loadFills() {
@@ -231,6 +259,7 @@ export function mount(root, {live}) {
     renderFills();
   }
 
+  const fillsSoon = perFrame(() => renderFills());
   function renderFills() {
     fill(fillsBody, table([
       [t("order.id"), (f) => f.order_id], [t("fill.trade"), (f) => f.trade_id], [t("order.symbol"), (f) => f.symbol],
@@ -259,7 +288,7 @@ export function mount(root, {live}) {
   off.push(live.onPrivate((m) => {
     if (m.type === "orders_snapshot") { for (const o of m.orders) track(o); }
     else if (m.type === "order") { track(m.order); moneySoon(); }
-    else if (m.type === "fill") { state.fills.unshift(m.fill); renderFills(); moneySoon(); }
+    else if (m.type === "fill") { state.fills.unshift(m.fill); fillsSoon(); moneySoon(); }
     else if (m.type === "loan" || m.type === "receipt") { receipts.refresh(); moneySoon(); }
   }));
 
@@ -332,7 +361,8 @@ export function mount(root, {live}) {
   loadAll();
   return () => {
     gone = true;
-    clearTimeout(candleTimer); clearTimeout(moneyTimer);
+    clearTimeout(candleTimer); clearTimeout(moneyTimer); clearTimeout(depthTimer);
+    for (const soon of [instrumentsSoon, tapeSoon, ordersSoon, fillsSoon]) soon.cancel();
     window.removeEventListener("resync", resync);
     for (const f of off) f();
     if (unBook) unBook(); if (unTrades) unTrades();
