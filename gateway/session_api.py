@@ -1,7 +1,8 @@
 """Browser sessions over HTTP: sign in with a signed request, sign out, and the operator's list
-and revocation (``gateway.sessions``). None of these takes an Idempotency-Key: a retried
-sign-in opens another session (the unused one expires), and ending a session twice leaves it
-ended (``revoked`` says whether this call ended it)."""
+and revocation (``gateway.sessions``). Sign-out and revocation take an Idempotency-Key like every
+state-changing route; sign-in does not (``openapi.NOT_IDEMPOTENT_BY_KEY``): its answer carries a
+CSRF token and sets a cookie, neither of which may be stored to be replayed, and a retried
+sign-in simply opens another session (the unused one expires)."""
 
 import re
 
@@ -9,6 +10,7 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from gateway.errors import ApiError
 from gateway.http import require, respond
+from gateway.idempotency import idempotent
 from gateway.sessions import COOKIE, Revoked, Sessions, SignedIn
 
 bp = Blueprint("sessions")
@@ -45,6 +47,7 @@ async def current(request: Request) -> HTTPResponse:
 
 
 @bp.delete("/v1/session")
+@idempotent
 async def sign_out(request: Request) -> HTTPResponse:
     """End the session this request was made with, and clear its cookie."""
     session = getattr(request.ctx, "session", None)
@@ -61,6 +64,7 @@ async def list_sessions(request: Request) -> HTTPResponse:
 
 
 @bp.delete("/v1/admin/sessions/<session_id>")
+@idempotent
 async def revoke(request: Request, session_id: str) -> HTTPResponse:
     require(request, "operator")
     if SESSION_ID.fullmatch(session_id) is None:

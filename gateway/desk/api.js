@@ -66,8 +66,7 @@ export async function call(method, path, body = undefined, {raw = false} = {}) {
   const s = session();
   const headers = {"X-CSRF-Token": s ? s.csrf : ""};
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (["POST", "PATCH", "DELETE"].includes(method) && !path.startsWith("/v1/session") &&
-      !path.startsWith("/v1/admin/sessions")) headers["Idempotency-Key"] = randomId("desk-");
+  if (["POST", "PATCH", "DELETE"].includes(method)) headers["Idempotency-Key"] = randomId("desk-");
   const resp = await fetch(path, {method, headers, credentials: "same-origin",
                                   body: body === undefined ? undefined : JSON.stringify(body)});
   if (raw && resp.ok) return resp;
