@@ -66,7 +66,8 @@ export function mount(root, {live}) {
     if (!state.symbol) return;
     const rows = await get(`/v1/market/candles/${state.symbol}?interval=${state.interval}&limit=500`);
     if (gone) return;  // unmounted meanwhile: the chart is disposed
-    candles.setData(rows.map((c) => ({time: Math.floor(c.start_ns / 1e9), open: +c.open, high: +c.high, low: +c.low, close: +c.close})));
+    const local = -new Date().getTimezoneOffset() * 60;  // the chart draws UTC: shift to the user's clock (Beijing)
+    candles.setData(rows.map((c) => ({time: Math.floor(c.start_ns / 1e9) + local, open: +c.open, high: +c.high, low: +c.low, close: +c.close})));
     chartEl.dataset.count = rows.length;
   }
   const candlesSoon = () => { if (!candleTimer) candleTimer = setTimeout(() => { candleTimer = null; loadCandles(); }, 500); };
@@ -118,7 +119,8 @@ export function mount(root, {live}) {
 
   async function loadBook() {  // before the feed's snapshot arrives, and after a reconnect
     const b = await get(`/v1/book/${state.symbol}?depth=${DEPTH}`);
-    if (state.book.seq <= b.seq && b.symbol === state.symbol) { state.book.apply({type: "snapshot", ...b}); schedule(); }
+    const empty = !state.book.bids.size && !state.book.asks.size;  // the feed's full snapshot wins over these 10 levels
+    if (b.symbol === state.symbol && (empty || b.seq > state.book.seq)) { state.book.apply({type: "snapshot", ...b}); schedule(); }
   }
 
   function schedule() { if (!frame) frame = requestAnimationFrame(() => { frame = 0; renderLadder(); }); }
