@@ -93,22 +93,24 @@ def desk(browser, server):
     assert not errors, errors
 
 
-def distinct_colours(browser, png: bytes) -> int:
-    """Distinct colours on a 40 x 40 grid of the image, decoded by the browser itself."""
+def colour_spread(browser, png: bytes) -> tuple[int, float]:
+    """(distinct colours, the share of the most common one) on a 100 x 100 grid of the image,
+    decoded by the browser itself."""
     page = browser.new_page()
     try:
         url = "data:image/png;base64," + base64.b64encode(png).decode()
-        return page.evaluate("""async (url) => {
+        return tuple(page.evaluate("""async (url) => {
             const img = new Image(); img.src = url; await img.decode();
             const c = document.createElement("canvas"); c.width = img.width; c.height = img.height;
             const g = c.getContext("2d"); g.drawImage(img, 0, 0);
-            const data = g.getImageData(0, 0, c.width, c.height).data, seen = new Set();
-            for (let y = 0; y < 40; y++) for (let x = 0; x < 40; x++) {
-                const i = (Math.floor(y * c.height / 40) * c.width + Math.floor(x * c.width / 40)) * 4;
-                seen.add(data[i] << 16 | data[i + 1] << 8 | data[i + 2]);
+            const data = g.getImageData(0, 0, c.width, c.height).data, seen = new Map();
+            for (let y = 0; y < 100; y++) for (let x = 0; x < 100; x++) {
+                const i = (Math.floor(y * c.height / 100) * c.width + Math.floor(x * c.width / 100)) * 4;
+                const k = data[i] << 16 | data[i + 1] << 8 | data[i + 2];
+                seen.set(k, (seen.get(k) || 0) + 1);
             }
-            return seen.size;
-        }""", url)
+            return [seen.size, Math.max(...seen.values()) / 10000];
+        }""", url))
     finally:
         page.close()
 
@@ -118,7 +120,8 @@ def screenshot(browser, page, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     png = page.screenshot(path=str(path), full_page=True)
-    assert distinct_colours(browser, png) >= 8, f"{path} looks blank"
+    colours, commonest = colour_spread(browser, png)
+    assert colours >= 4 and commonest < 0.97, f"{path} looks blank: {colours} colours, one covers {commonest:.0%}"
     return path
 
 
