@@ -85,6 +85,5 @@ export function randomId(prefix = "") {
 
 export function time(iso) {
   if (!iso) return "—";
-  const d = typeof iso === "number" ? new Date(iso) : new Date(iso);
-  return d.toLocaleString(undefined, {hour12: false});
+  return new Date(iso).toLocaleString(document.documentElement.lang || "zh-CN", {hour12: false});
 }

@@ -41,6 +41,12 @@ def test_serve_stops_its_embedded_postgres_on_exit(tmp_path: Path) -> None:
             except OSError:
                 time.sleep(0.2)
         assert postmaster_running(tmp_path / "pg")
+        # Sanic answers requests while its after-start listeners still run, and a SIGINT in that
+        # window is lost (its loop.stop() is consumed by the start-up's run_until_complete): wait
+        # for the worker to report ready, as a person pressing Ctrl-C would have
+        while "Worker ready" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
     finally:

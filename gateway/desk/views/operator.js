@@ -74,7 +74,7 @@ export function mount(root) {
   fill(root, h("div", {class: "grid two"},
     panel(t("op.instruments"), instBody, {cls: "wide", tools: h("button", {class: "small", onclick: loadInstruments}, t("refresh"))}),
     panel(t("op.members"), [membersBody, memberForm]),
-    panel(t("op.sessions"), sessionsBody, {tools: h("button", {class: "small", "data-testid": "sessions-refresh", onclick: loadSessions}, t("refresh"))})));
+    panel(t("op.sessions"), sessionsBody, {cls: "wide", tools: h("button", {class: "small", "data-testid": "sessions-refresh", onclick: loadSessions}, t("refresh"))})));
   loadInstruments(); loadMembers(); loadSessions();
   return () => {};
 }
