@@ -10,6 +10,7 @@ import hashlib
 import msgspec
 
 from clearing.core import Clearing, EndOfDay, SettlementReport
+from clearing.credit import CreditRegister
 from clearing.disputes import Disputes
 from clearing.financing import Financing
 from clearing.inbound import Inbound
@@ -43,7 +44,8 @@ class ExchangeState:
         self.clearing = Clearing(fees=self.catalogue.fees)
         self.views = OrderViews()
         self.market = MarketInfo(self.calendar)
-        self.financing = Financing()
+        self.credit = CreditRegister(self.calendar)
+        self.financing = Financing(self.credit)
         self.warehouse = Warehouse()
         self.warehousing = Warehousing()
         self.inbound = Inbound()
@@ -119,6 +121,7 @@ class ExchangeState:
             "calendar": self.calendar, "timers": self.timers.state(), "market": self.market.state_hash(),
             "warehouse": self.warehouse.state_hash(), "warehousing": self.warehousing.state_hash(),
             "inbound": self.inbound.state_hash(), "disputes": self.disputes.state_hash(),
+            "credit": self.credit.state_hash(),
         }
 
     def check(self) -> None:
@@ -132,6 +135,7 @@ class ExchangeState:
         self.warehousing.check()
         self.inbound.check(self.registry)
         self.disputes.check(self.registry)
+        self.credit.check()
         self.views.check()
         breaks = check_memory(self.engine, self.registry, self.clearing)
         assert not breaks, breaks

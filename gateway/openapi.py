@@ -6,7 +6,17 @@ import html
 import msgspec
 
 from clearing.financing import Terms
-from gateway import clearing_api, disputes_api, financing_api, idempotency, inbound_api, market_api, warehouse_api, wire
+from gateway import (
+    clearing_api,
+    credit_api,
+    disputes_api,
+    financing_api,
+    idempotency,
+    inbound_api,
+    market_api,
+    warehouse_api,
+    wire,
+)
 from gateway.reconcile import Reconciliation
 
 SIGNED = [{"apiKey": [], "timestamp": [], "signature": []}]
@@ -152,6 +162,8 @@ ROUTES = [
      financing_api.LoanView, 200, "borrower"),
     ("get", "/v1/financing/credit/{member}", "A member's credit record (loans defaulted on)", None,
      financing_api.CreditRecord, 200, "the member, lenders, clearing"),
+    ("get", "/v1/credit/{member}", "A member's credit register: every default, of every kind", None,
+     credit_api.CreditView, 200, "the member, lenders, clearing"),
     ("get", "/healthz", "Liveness", None, wire.Health, 200, "public"),
 ]
 # a second success status of an operation, with the same body: (method, path) -> (status, description)

@@ -104,6 +104,7 @@ MATRIX: dict[tuple[str, str], tuple[str, dict | None, frozenset | None]] = {
     ("post", "/v1/loans/{loan_id}/repay"): ("/v1/loans/999999/repay", BAD, ANY),  # borrower: 404
     ("post", "/v1/loans/{loan_id}/collateral"): ("/v1/loans/999999/collateral", BAD, ANY),
     ("get", "/v1/financing/credit/{member}"): ("/v1/financing/credit/nobody", None, frozenset({C, L})),
+    ("get", "/v1/credit/{member}"): ("/v1/credit/nobody", None, frozenset({C, L})),
     ("get", "/healthz"): ("/healthz", None, PUBLIC),
 }
 ROWS = sorted(MATRIX)
