@@ -22,6 +22,7 @@ from gateway import (
     inbound_api,
     market_api,
     orders_api,
+    positions_api,
     public_api,
     receipts_api,
     warehouse_api,
@@ -37,7 +38,7 @@ from gateway.sequencer import Exchange
 
 BLUEPRINTS = (orders_api.bp, market_api.bp, receipts_api.bp, clearing_api.bp, financing_api.bp, admin_api.bp,
               public_api.bp, ws_api.bp, warehouse_api.bp, inbound_api.bp,
-              disputes_api.bp, credit_api.bp)
+              disputes_api.bp, credit_api.bp, positions_api.bp)
 
 
 async def open_exchange(app: Sanic) -> None:

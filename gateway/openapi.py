@@ -14,6 +14,7 @@ from gateway import (
     idempotency,
     inbound_api,
     market_api,
+    positions_api,
     warehouse_api,
     wire,
 )
@@ -43,6 +44,10 @@ ROUTES = [
      wire.InstrumentView, 200, "operator"),
     ("post", "/v1/admin/instruments/{symbol}/schedule", "Move a session at a given time (fired by the journaled "
      "clock)", wire.ScheduleRequest, dict, 201, "operator"),
+    ("post", "/v1/admin/instruments/{symbol}/forward", "Make an instrument a margined forward (margin, limits, "
+     "daily settlement, delivery)", wire.ForwardTermsRequest, wire.ForwardTermsRequest, 200, "operator"),
+    ("post", "/v1/admin/clock", "Drills only (COMMEX_SIMULATED_CLOCK=1): move the clock forward", wire.ClockRequest,
+     wire.ClockView, 200, "operator"),
     ("post", "/v1/admin/members", "Create a member and its first API key", wire.MemberRequest, wire.Credentials, 201,
      "operator"),
     ("post", "/v1/admin/members/{member}/keys", "Another API key for a member", None, wire.Credentials, 201,
@@ -164,6 +169,11 @@ ROUTES = [
      financing_api.CreditRecord, 200, "the member, lenders, clearing"),
     ("get", "/v1/credit/{member}", "A member's credit register: every default, of every kind", None,
      credit_api.CreditView, 200, "the member, lenders, clearing"),
+    # forwards
+    ("get", "/v1/positions", "Forward positions and margin: one's own, or ?member= (clearing)", None,
+     positions_api.PositionsView, 200, "any"),
+    ("get", "/v1/margin-calls", "Margin calls: one's own, or all / ?member= (clearing)", None,
+     list[positions_api.MarginCallView], 200, "any"),
     ("get", "/healthz", "Liveness", None, wire.Health, 200, "public"),
 ]
 # a second success status of an operation, with the same body: (method, path) -> (status, description)

@@ -37,6 +37,9 @@ MATRIX: dict[tuple[str, str], tuple[str, dict | None, frozenset | None]] = {
     ("post", "/v1/admin/instruments/{symbol}/delivery"): ("/v1/admin/instruments/NOPE/delivery", BAD,
                                                           frozenset({OP})),
     ("post", "/v1/admin/instruments/{symbol}/fees"): ("/v1/admin/instruments/NOPE/fees", BAD, frozenset({OP})),
+    ("post", "/v1/admin/instruments/{symbol}/forward"): ("/v1/admin/instruments/NOPE/forward", BAD,
+                                                         frozenset({OP})),
+    ("post", "/v1/admin/clock"): ("/v1/admin/clock", BAD, frozenset({OP})),
     ("post", "/v1/admin/members"): ("/v1/admin/members", BAD, frozenset({OP})),
     ("post", "/v1/admin/members/{member}/keys"): ("/v1/admin/members/nobody/keys", None, frozenset({OP})),
     ("get", "/v1/admin/members"): ("/v1/admin/members", None, frozenset({OP, C})),
@@ -105,6 +108,8 @@ MATRIX: dict[tuple[str, str], tuple[str, dict | None, frozenset | None]] = {
     ("post", "/v1/loans/{loan_id}/collateral"): ("/v1/loans/999999/collateral", BAD, ANY),
     ("get", "/v1/financing/credit/{member}"): ("/v1/financing/credit/nobody", None, frozenset({C, L})),
     ("get", "/v1/credit/{member}"): ("/v1/credit/nobody", None, frozenset({C, L})),
+    ("get", "/v1/positions"): ("/v1/positions?member=nobody", None, frozenset({C})),  # one's own: any role
+    ("get", "/v1/margin-calls"): ("/v1/margin-calls?member=nobody", None, frozenset({C})),
     ("get", "/healthz"): ("/healthz", None, PUBLIC),
 }
 ROWS = sorted(MATRIX)
