@@ -137,15 +137,17 @@ class Forwards:
             self.lot_kg[symbol] = lot_kg
         return m
 
-    def rate_bps(self, symbol: str) -> int:
-        terms, m = self.terms[symbol], self.markets[symbol]
-        rate = terms.rate_bps(self.calendar.trading_date)
-        return rate + rate * terms.limit_margin_raise_bps // 10_000 if m.locked else rate
-
     def per_lot(self, symbol: str) -> int:
         """Margin for one lot today: settlement price × lot weight × rate, rounded up to the fen."""
         m = self.markets[symbol]
-        return _ceil_div(m.settle * self.lot_kg[symbol] * self.rate_bps(symbol), 1_000 * 10_000)
+        return self._margin_at(symbol, m.settle, self.lot_kg[symbol], m.locked)
+
+    def _margin_at(self, symbol: str, settle: int, lot_kg: int, locked: bool) -> int:
+        terms = self.terms[symbol]
+        rate = terms.rate_bps(self.calendar.trading_date)
+        if locked:  # the day after one locked at a limit
+            rate += rate * terms.limit_margin_raise_bps // 10_000
+        return _ceil_div(settle * lot_kg * rate, 1_000 * 10_000)
 
     def position(self, member: str, symbol: str) -> Position:
         p = self.positions.get((member, symbol))
@@ -179,7 +181,6 @@ class Forwards:
         terms, inst = self.terms[symbol], engine.instruments[symbol]
         if self.calendar.trading_date > terms.last_trading_day:
             return ForwardRejected("TRADING_ENDED", f"{symbol}'s last trading day was {terms.last_trading_day}")
-        self.market(symbol, inst.ref_price, inst.lot_size)
         p = self.positions.get((member, symbol)) or Position(member=member, symbol=symbol)
         before = p.exposure()
         after = max(p.net + p.buy_leaves + (extra_lots if side == "buy" else 0),
@@ -191,7 +192,9 @@ class Forwards:
         if terms.daily_open_limit and opening and p.opened_today + opening > terms.daily_open_limit:
             return ForwardRejected("DAILY_OPEN_LIMIT", f"{symbol}: {p.opened_today} lots opened today, "
                                    f"{opening} more would pass {terms.daily_open_limit}")
-        need = (after - before) * self.per_lot(symbol) + fee_extra
+        per_lot = self.per_lot(symbol) if symbol in self.markets else self._margin_at(symbol, inst.ref_price,
+                                                                                      inst.lot_size, False)
+        need = (after - before) * per_lot + fee_extra
         if need > available:
             return ForwardRejected("INSUFFICIENT_MARGIN", f"the order needs {need} fen of margin and fees, "
                                    f"{available} fen available")
