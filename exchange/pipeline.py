@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, get_args
 
 from clearing.core import Deposit, EndOfDay, FundingRecord, SetFees, Withdraw
+from clearing.delivery import DeliveryCommand
 from clearing.disputes import DisputeCommand
 from clearing.financing import LIQUIDATOR, FinancingCommand
 from clearing.forwards import MarginCallDue
@@ -333,6 +334,12 @@ def receipt_due(state: "ExchangeState", due: ReceiptDue, ctx: Ctx) -> list[Event
     return events
 
 
+def delivery(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
+    """A forward's delivery: a tender, a long's warehouse preference, or the allocation."""
+    return Result([], None, state.delivery.apply(entry.command, state.registry, state.forwards, state.clearing.ledger,
+                                                 state.engine.instruments, ctx.now_ns))
+
+
 def end_of_day(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     events: list[Event] = []
     report = state.end_of_day(entry, ctx, events)
@@ -346,6 +353,7 @@ HANDLERS: dict[type, Callable[["ExchangeState", Entry, Ctx], Result]] = {
     **dict.fromkeys(get_args(WarehouseCommand), warehouse),
     **dict.fromkeys(get_args(InboundCommand), inbound),
     **dict.fromkeys(get_args(DisputeCommand), dispute),
+    **dict.fromkeys(get_args(DeliveryCommand), delivery),
     Deposit: funding,
     Withdraw: funding,
     EndOfDay: end_of_day,
