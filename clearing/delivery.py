@@ -244,8 +244,8 @@ class Delivery:
         lots = 0
         for receipt_id in cmd.receipt_ids:
             receipt = registry.receipts.get(receipt_id)
-            if receipt is None:
-                return DeliveryRejected("RECEIPT_NOT_FOUND", f"no receipt {receipt_id}")
+            if receipt is None or receipt.owner != member:
+                return DeliveryRejected("RECEIPT_NOT_FOUND", f"you hold no receipt {receipt_id}")
             if (refused := registry.refusal(receipt, "tender", member, owner_only=True)) is not None:
                 return DeliveryRejected(refused.code, refused.message)
             if (why := self.why_not(symbol, receipt)) is not None:

@@ -146,6 +146,10 @@ class Publisher:
         for member, notice in notices:  # registration steps, to the owner and the warehouse
             if self.private.get(member):
                 self._publish_private(member, "declaration", notice)
+        notices, state.delivery.notices = state.delivery.notices, []
+        for member, notice in notices:  # a forward's delivery: notices, settlement, defaults
+            if self.private.get(member):
+                self._publish_private(member, "delivery", notice)
 
     def flush(self) -> None:
         """Publish the changes committed since the last flush."""

@@ -9,6 +9,7 @@ from clearing.financing import Terms
 from gateway import (
     clearing_api,
     credit_api,
+    delivery_api,
     disputes_api,
     financing_api,
     idempotency,
@@ -164,6 +165,15 @@ ROUTES = [
      financing_api.CreditRecord, 200, "the member, lenders, clearing"),
     ("get", "/v1/credit/{member}", "A member's credit register: every default, of every kind", None,
      credit_api.CreditView, 200, "the member, lenders, clearing"),
+    # a forward's delivery
+    ("post", "/v1/delivery/{symbol}/tenders", "Tender receipts against your short position (frozen for delivery "
+     "until allocation)", delivery_api.TenderRequest, delivery_api.TenderView, 200, "trader, supplier"),
+    ("post", "/v1/delivery/{symbol}/intents", "State the warehouse you prefer to take delivery from (a long)",
+     delivery_api.IntentRequest, delivery_api.IntentView, 200, "trader, supplier"),
+    ("post", "/v1/clearing/delivery/{symbol}/allocate", "Allocate tendered receipts to longs, oldest position "
+     "first (once, after the tender deadline)", None, delivery_api.AllocationView, 201, "clearing"),
+    ("get", "/v1/delivery/{symbol}/allocation", "A forward's delivery: deadlines, tenders, intents, the allocation "
+     "and how each line settled (your own; all, for clearing)", None, delivery_api.AllocationView, 200, "any"),
     ("get", "/healthz", "Liveness", None, wire.Health, 200, "public"),
 ]
 # a second success status of an operation, with the same body: (method, path) -> (status, description)

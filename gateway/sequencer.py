@@ -122,6 +122,7 @@ class Exchange:
         self.state.financing.notices.clear()  # replayed notices were delivered before the restart
         self.state.registry.notices.clear()
         self.state.inbound.notices.clear()
+        self.state.delivery.notices.clear()
         return self.state.state_hash()
 
     # ------------------------------------------------------------------ commands

@@ -105,6 +105,11 @@ MATRIX: dict[tuple[str, str], tuple[str, dict | None, frozenset | None]] = {
     ("post", "/v1/loans/{loan_id}/collateral"): ("/v1/loans/999999/collateral", BAD, ANY),
     ("get", "/v1/financing/credit/{member}"): ("/v1/financing/credit/nobody", None, frozenset({C, L})),
     ("get", "/v1/credit/{member}"): ("/v1/credit/nobody", None, frozenset({C, L})),
+    ("post", "/v1/delivery/{symbol}/tenders"): ("/v1/delivery/NOPE/tenders", BAD, frozenset({T, S})),
+    ("post", "/v1/delivery/{symbol}/intents"): ("/v1/delivery/NOPE/intents", BAD, frozenset({T, S})),
+    ("post", "/v1/clearing/delivery/{symbol}/allocate"): ("/v1/clearing/delivery/NOPE/allocate", None,
+                                                          frozenset({C})),
+    ("get", "/v1/delivery/{symbol}/allocation"): ("/v1/delivery/NOPE/allocation", None, ANY),
     ("get", "/healthz"): ("/healthz", None, PUBLIC),
 }
 ROWS = sorted(MATRIX)
