@@ -340,6 +340,19 @@ def delivery(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
                                                  state.engine.instruments, ctx.now_ns))
 
 
+def cancel_expired_orders(state: "ExchangeState", ctx: Ctx) -> list[Event]:
+    """At the end of a forward's last trading day, cancel the orders left on it (GTC orders
+    would otherwise keep margin, and an amendment trade, on positions going to delivery)."""
+    expired = state.delivery.expiring(state.calendar.trading_date) if state.forwards.terms else set()
+    if not expired:
+        return []
+    orders = sorted((o.order_id, o.member) for o in state.engine.orders.values() if o.symbol in expired)
+    events: list[Event] = []
+    for order_id, member in orders:
+        events += trade(state, Entry(CancelOrder(member, order_id)), ctx).events
+    return events
+
+
 def end_of_day(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     events: list[Event] = []
     report = state.end_of_day(entry, ctx, events)

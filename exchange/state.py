@@ -24,7 +24,7 @@ from exchange.catalogue import Catalogue, CatalogueRejected
 from exchange.clock import Timers
 from exchange.journal import Entry
 from exchange.marketinfo import MarketInfo
-from exchange.pipeline import HANDLERS, Ctx, settle
+from exchange.pipeline import HANDLERS, Ctx, cancel_expired_orders, settle
 from exchange.result import Result
 from exchange.views import OrderRecord, OrderViews
 from warehouse_receipts.registry import Registry
@@ -92,6 +92,7 @@ class ExchangeState:
                 published.extend(events)
             if prices[symbol] != engine.instruments[symbol].ref_price and symbol not in forwards.markets:
                 engine.apply(SetReferencePrice(symbol, prices[symbol]))
+        published.extend(cancel_expired_orders(self, ctx))  # a forward's last trading day: no order outlives it
         if forwards.markets:
             self._settle_forwards(prices, ctx.now_ns)
             self.delivery.close_day(self.registry, forwards, clearing.ledger, engine.instruments, ctx.now_ns)
