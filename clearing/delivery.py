@@ -73,12 +73,14 @@ class TenderReceipts(msgspec.Struct, tag="tender_receipts", **_OPTS):
 
 
 class DeliveryIntent(msgspec.Struct, tag="delivery_intent", **_OPTS):
-    """A long (``member``) states the warehouse it prefers to take delivery from."""
+    """A long (``member``) states the warehouse it prefers to take delivery from, and/or
+    applies to take delivery early (rolling delivery in the delivery month)."""
 
     actor: str
     member: str
     symbol: str
-    warehouse: str
+    warehouse: str = ""
+    early: bool = False
 
 
 class AllocateDelivery(msgspec.Struct, tag="allocate_delivery", **_OPTS):
@@ -109,7 +111,8 @@ class Tender(msgspec.Struct, kw_only=True, gc=False):
 class Intent(msgspec.Struct, kw_only=True, gc=False):
     symbol: str
     member: str
-    warehouse: str
+    warehouse: str  # "": no preference
+    early: bool = False  # applied for rolling delivery
 
 
 class DeliveryLine(msgspec.Struct, kw_only=True, gc=False):
@@ -142,6 +145,12 @@ class Allocation(msgspec.Struct, kw_only=True, gc=False):
     pay_by: int  # yyyymmdd: the payment deadline (its end of day)
     lines: list[DeliveryLine]
     settled: bool = False
+    rolling: bool = False  # an early delivery in the delivery month, at that day's settlement price
+
+    @property
+    def ref(self) -> str:
+        """The cause its defaults are recorded under in the credit register."""
+        return f"delivery:{self.symbol}:{self.trading_date}" if self.rolling else f"delivery:{self.symbol}"
 
 
 class BusinessDays(Protocol):
@@ -165,9 +174,10 @@ class Delivery:
         self.calendar = calendar
         self.credit = credit
         self.tenders: dict[str, dict[str, list[str]]] = {}  # symbol -> member -> receipts, in tender order
-        self.intents: dict[str, dict[str, str]] = {}  # symbol -> long -> preferred warehouse
+        self.intents: dict[str, dict[str, Intent]] = {}  # symbol -> long -> its intent
         self.final: dict[str, int] = {}  # symbol -> final settlement price
         self.allocations: dict[str, Allocation] = {}
+        self.rolls: list[Allocation] = []  # rolling deliveries, in the order they settled
         self.next_line = 1
         self.notices: list[tuple[str, dict]] = []  # (member, message) for the private streams
 
@@ -286,11 +296,14 @@ class Delivery:
         p = forwards.positions.get((cmd.member, symbol))
         if p is None or p.net <= 0:
             return DeliveryRejected("NOT_LONG", f"{cmd.member} holds no long position in {symbol}")
+        if not cmd.warehouse and not cmd.early:
+            return DeliveryRejected("INVALID_REQUEST", "name a warehouse, apply for early delivery, or both")
         warehouses = self.terms[symbol].delivery_warehouses
-        if not 0 < len(cmd.warehouse) <= 64 or (warehouses and cmd.warehouse not in warehouses):
+        if len(cmd.warehouse) > 64 or (cmd.warehouse and warehouses and cmd.warehouse not in warehouses):
             return DeliveryRejected("NOT_DELIVERABLE", f"{cmd.warehouse!r} is not a deliverable warehouse")
-        self.intents.setdefault(symbol, {})[cmd.member] = cmd.warehouse
-        return Intent(symbol=symbol, member=cmd.member, warehouse=cmd.warehouse)
+        intent = Intent(symbol=symbol, member=cmd.member, warehouse=cmd.warehouse, early=cmd.early)
+        self.intents.setdefault(symbol, {})[cmd.member] = intent
+        return intent
 
     # -------------------------------------------------------------- allocation
 
@@ -323,16 +336,7 @@ class Delivery:
         for member in sorted(tenders):  # no longer short
             for receipt_id in tenders[member]:
                 self._return(registry, receipt_id, now_ns, f"{member} holds no short position in {symbol}")
-        table = self.table(registry, instruments, symbol)
-        lines, remaining = [], []
-        for p in longs:
-            need, preferred = p.net, self.intents.get(symbol, {}).get(p.member, "")
-            for item in sorted(pool, key=lambda i: i[1].warehouse != preferred):
-                if item[2] <= need:
-                    pool.remove(item)
-                    lines.append(self._receipt_line(symbol, item, p.member, final, registry, table))
-                    need -= item[2]
-            remaining.append([p.member, need])
+        lines, remaining = self._match(symbol, pool, longs, final, registry, instruments)
         for short, receipt, lots in pool:  # no long's remaining position fits them
             self._return(registry, receipt.receipt_id, now_ns, f"no long position in {symbol} fits it")
             owed.append([short, "unmatched", lots])
@@ -345,6 +349,56 @@ class Delivery:
             self._notify(allocation, line)
         self._settle_defaults(allocation, forwards, ledger, now_ns)
         return allocation
+
+    def _match(self, symbol: str, pool: list[tuple], longs: list, price: int, registry: Registry,
+               instruments: Mapping) -> tuple[list[DeliveryLine], list[list]]:
+        """Receipt lines for ``longs`` in order, each taking whole receipts from ``pool`` (taken
+        out of it), its preferred warehouse first, while they fit its position; and each long's
+        lots left over."""
+        table = self.table(registry, instruments, symbol)
+        lines, remaining = [], []
+        for p in longs:
+            intent = self.intents.get(symbol, {}).get(p.member)
+            need, preferred = p.net, intent.warehouse if intent else ""
+            for item in sorted(pool, key=lambda i: i[1].warehouse != preferred):
+                if item[2] <= need:
+                    pool.remove(item)
+                    lines.append(self._receipt_line(symbol, item, p.member, price, registry, table))
+                    need -= item[2]
+            remaining.append([p.member, need])
+        return lines, remaining
+
+    def roll(self, symbol: str, registry: Registry, forwards: Forwards, ledger: Ledger, instruments: Mapping,
+             now_ns: int) -> None:
+        """Rolling delivery (an end of day in the delivery month before the last trading day):
+        receipts tendered early go to the longs that applied (``early``), longest held first,
+        at the day's settlement price, and settle at once; the rest wait."""
+        tenders, applied = self.tenders.get(symbol, {}), self.intents.get(symbol, {})
+        positions = sorted((forwards.positions[(m, symbol)] for m in set(tenders) | set(applied)
+                            if (m, symbol) in forwards.positions), key=lambda p: (p.since_day, p.member))
+        pool = []
+        for p in (p for p in positions if p.net < 0):
+            need = -p.net
+            for receipt_id in tenders.get(p.member, ()):
+                lots = self.lots_of(symbol, registry.receipts[receipt_id].quantity_kg)
+                if lots <= need:
+                    pool.append((p.member, registry.receipts[receipt_id], lots))
+                    need -= lots
+        longs = [p for p in positions if p.net > 0 and applied.get(p.member) and applied[p.member].early]
+        price = forwards.markets[symbol].settle
+        lines, _ = self._match(symbol, pool, longs, price, registry, instruments)
+        if not lines:
+            return
+        for line in lines:
+            tenders[line.short].remove(line.receipt_id)
+            if not tenders[line.short]:
+                del tenders[line.short]
+        roll = Allocation(symbol=symbol, day=self.calendar.closed_days + 1, trading_date=self.calendar.trading_date,
+                          final_price=price, pay_by=self.calendar.trading_date, lines=lines, rolling=True)
+        self.rolls.append(roll)
+        for line in lines:
+            self._notify(roll, line)
+        self.settle_payments(roll, registry, forwards, ledger, now_ns)
 
     def _receipt_line(self, symbol: str, item: tuple, long: str, final: int, registry: Registry,
                       table: PremiumTable | None) -> DeliveryLine:
@@ -423,7 +477,7 @@ class Delivery:
                 totals[2] += line.penalty - line.penalty_paid
         what = "no receipts tendered by the tender deadline" if side == "short" else "no funds by the payment deadline"
         for member, (lots, penalty, unpaid) in sorted(owed.items()):
-            self.credit.record(member, kind, f"delivery:{allocation.symbol}", now_ns, penalty,
+            self.credit.record(member, kind, allocation.ref, now_ns, penalty,
                                f"{lots} lots: {what}; penalty {penalty} fen, {unpaid} fen unpaid")
 
     def _settle_defaults(self, allocation: Allocation, forwards: Forwards, ledger: Ledger, now_ns: int) -> None:
@@ -478,6 +532,9 @@ class Delivery:
                 continue
             if date >= self.terms[symbol].last_trading_day and symbol not in self.final:
                 self.final[symbol] = forwards.markets[symbol].settle
+            if self.terms[symbol].delivery_month * 100 < date < self.terms[symbol].last_trading_day \
+                    and symbol in self.tenders:
+                self.roll(symbol, registry, forwards, ledger, instruments, now_ns)
             allocation = self.allocations.get(symbol)
             if date < self.payment_deadline(symbol) or (allocation is not None and allocation.settled):
                 continue
@@ -492,30 +549,30 @@ class Delivery:
             sorted((s, sorted(m.items())) for s, m in self.tenders.items()),
             sorted((s, sorted(m.items())) for s, m in self.intents.items()),
             sorted(self.final.items()), [self.allocations[k] for k in sorted(self.allocations)], self.next_line,
+            self.rolls,
         ])
         return hashlib.blake2b(data, digest_size=16).hexdigest()
 
     def check(self, registry: Registry) -> None:
         """Assert: every receipt the registry holds tendered is a pending tender by its owner or
-        an allocated, unsettled line's receipt of its short, and the reverse; line ids unique."""
+        an allocated, unsettled line's receipt of its short, and the reverse; line ids unique;
+        rolling deliveries settled; no penalty overpaid."""
         expected: dict[str, str] = {}
         for by_member in self.tenders.values():
             for member, ids in by_member.items():
                 expected.update(dict.fromkeys(ids, member))
-        for allocation in self.allocations.values():
-            for line in allocation.lines:
-                assert line.kind == "receipt" or not line.receipt_id, f"line {line.line_id}: a receipt on a default"
-                if line.state == "allocated":
-                    expected[line.receipt_id] = line.short
+        allocations = [*self.allocations.values(), *self.rolls]
+        lines = [line for a in allocations for line in a.lines]
+        for line in lines:
+            assert line.kind == "receipt" or not line.receipt_id, f"line {line.line_id}: a receipt on a default"
+            assert line.penalty_paid <= line.penalty, f"line {line.line_id}: overpaid penalty"
+            if line.state == "allocated":
+                expected[line.receipt_id] = line.short
         tendered = {r.receipt_id: r.owner for r in registry.receipts.values() if r.state == TENDERED}
         assert tendered == expected, f"tendered receipts {tendered} differ from delivery's {expected}"
-        ids = [line.line_id for a in self.allocations.values() for line in a.lines]
+        ids = [line.line_id for line in lines]
         assert len(ids) == len(set(ids)) and all(0 < i < self.next_line for i in ids), "delivery line ids"
-        for allocation in self.allocations.values():
-            for line in allocation.lines:
-                if line.state == "delivered":
-                    assert registry.receipts[line.receipt_id].owner == line.long, f"line {line.line_id}: not the long's"
-                assert line.penalty_paid <= line.penalty, f"line {line.line_id}: overpaid penalty"
+        assert all(roll.settled for roll in self.rolls), "a rolling delivery left unsettled"
 
 
 def close_at_settlement(forwards: Forwards, member: str, symbol: str, lots: int) -> None:

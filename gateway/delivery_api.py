@@ -9,7 +9,7 @@ import msgspec
 from msgspec import Meta
 from sanic import Blueprint, HTTPResponse, Request
 
-from clearing.delivery import AllocateDelivery, Allocation, DeliveryIntent, DeliveryLine, TenderReceipts
+from clearing.delivery import AllocateDelivery, Allocation, DeliveryIntent, DeliveryLine, Intent, TenderReceipts
 from gateway.errors import DELIVERY_STATUS, ApiError
 from gateway.http import decode, require, respond, submit
 from gateway.idempotency import idempotent
@@ -25,7 +25,8 @@ class TenderRequest(msgspec.Struct, **_STRICT):
 
 
 class IntentRequest(msgspec.Struct, **_STRICT):
-    warehouse: Annotated[str, Meta(min_length=1, max_length=64)]
+    warehouse: Annotated[str, Meta(max_length=64, description="the warehouse preferred (empty: none)")] = ""
+    early: Annotated[bool, Meta(description="apply for rolling delivery in the delivery month")] = False
 
 
 class TenderView(msgspec.Struct, kw_only=True):
@@ -36,7 +37,8 @@ class TenderView(msgspec.Struct, kw_only=True):
 
 class IntentView(msgspec.Struct, kw_only=True):
     member: str
-    warehouse: str
+    warehouse: str | None
+    early: bool
 
 
 class LineView(msgspec.Struct, kw_only=True):
@@ -68,12 +70,17 @@ class AllocationView(msgspec.Struct, kw_only=True):
     tenders: list[TenderView]
     intents: list[IntentView]
     lines: list[LineView]
+    rolled: list[LineView]  # rolling deliveries before the last trading day, each at its day's settlement price
 
 
 def _forward(request: Request, symbol: str) -> None:
     """404 unless ``symbol`` is a margined forward (checked before anything is journaled)."""
     if symbol not in request.app.ctx.exchange.state.delivery.terms:
         raise ApiError(404, "UNKNOWN_INSTRUMENT", f"{symbol} is not a margined forward")
+
+
+def intent_view(i: Intent) -> IntentView:
+    return IntentView(member=i.member, warehouse=i.warehouse or None, early=i.early)
 
 
 def line_view(line: DeliveryLine) -> LineView:
@@ -94,10 +101,11 @@ def allocation_view(request: Request, symbol: str) -> AllocationView:
     registry = request.app.ctx.exchange.state.registry
     tenders = [TenderView(member=m, receipt_ids=list(ids), lots=delivery.tendered_lots(registry, symbol, m))
                for m, ids in sorted(delivery.tenders.get(symbol, {}).items()) if sees(m)]
-    intents = [IntentView(member=m, warehouse=w) for m, w in sorted(delivery.intents.get(symbol, {}).items())
-               if sees(m)]
+    intents = [intent_view(i) for m, i in sorted(delivery.intents.get(symbol, {}).items()) if sees(m)]
     lines = [line_view(line) for line in (allocation.lines if allocation else ()) if sees(line.short)
              or sees(line.long)]
+    rolled = [line_view(line) for roll in delivery.rolls if roll.symbol == symbol for line in roll.lines
+              if sees(line.short) or sees(line.long)]
     final = delivery.final.get(symbol)
     state = "tendering" if allocation is None else "settled" if allocation.settled else "allocated"
     return AllocationView(symbol=symbol, state=state, last_trading_day=delivery.terms[symbol].last_trading_day,
@@ -105,7 +113,7 @@ def allocation_view(request: Request, symbol: str) -> AllocationView:
                           payment_deadline=delivery.payment_deadline(symbol),
                           final_price=to_yuan(final) if final is not None else None,
                           allocated_on=allocation.trading_date if allocation else None, tenders=tenders,
-                          intents=intents, lines=lines)
+                          intents=intents, lines=lines, rolled=rolled)
 
 
 @bp.post("/v1/delivery/<symbol>/tenders")
@@ -126,9 +134,9 @@ async def intent(request: Request, symbol: str) -> HTTPResponse:
     key = require(request, "trader", "supplier")
     _forward(request, symbol)
     req: IntentRequest = decode(request, IntentRequest)
-    await submit(request, DeliveryIntent(actor=key.member, member=key.member, symbol=symbol,
-                                         warehouse=req.warehouse), DELIVERY_STATUS)
-    return respond(IntentView(member=key.member, warehouse=req.warehouse))
+    result = await submit(request, DeliveryIntent(actor=key.member, member=key.member, symbol=symbol,
+                                                  warehouse=req.warehouse, early=req.early), DELIVERY_STATUS)
+    return respond(intent_view(result.outcome))
 
 
 @bp.post("/v1/clearing/delivery/<symbol>/allocate")

@@ -168,7 +168,8 @@ ROUTES = [
     # a forward's delivery
     ("post", "/v1/delivery/{symbol}/tenders", "Tender receipts against your short position (frozen for delivery "
      "until allocation)", delivery_api.TenderRequest, delivery_api.TenderView, 200, "trader, supplier"),
-    ("post", "/v1/delivery/{symbol}/intents", "State the warehouse you prefer to take delivery from (a long)",
+    ("post", "/v1/delivery/{symbol}/intents", "State the warehouse you prefer to take delivery from, and/or apply "
+     "for rolling delivery in the delivery month (a long)",
      delivery_api.IntentRequest, delivery_api.IntentView, 200, "trader, supplier"),
     ("post", "/v1/clearing/delivery/{symbol}/allocate", "Allocate tendered receipts to longs, oldest position "
      "first (once, after the tender deadline)", None, delivery_api.AllocationView, 201, "clearing"),

@@ -221,3 +221,54 @@ def test_a_long_that_cannot_pay_defaults_and_the_receipt_goes_back() -> None:
     h.state.check()
     h.assert_reconciled()
     assert h.replayed().state_hash() == h.state.state_hash()
+
+
+def test_rolling_delivery_goes_to_the_longest_held_long_that_applied() -> None:
+    h = harness(last_trading_day=20270115)
+    for member in ("idle", "old", "new", "b"):
+        h.deposit(member, 100_000_000)
+    first = issue(h, "wh-b", "b", cotton(185))  # 41,995 kg: 8 lots
+    second = issue(h, "wh-a", "b", cotton(180))  # 40,860 kg: 8 lots
+    # day 1 (Mon 11 Jan): "idle" buys first, then "old"; day 2: "new"; idle never applies
+    fw(h, "b", "sell", 16, 15_000)
+    fw(h, "idle", "buy", 8, 15_000)
+    fw(h, "old", "buy", 8, 15_000)
+    h.end_of_day()
+    next_day(h, 20270112)
+    fw(h, "b", "sell", 8, 15_100)
+    fw(h, "new", "buy", 8, 15_100)
+    for member in ("new", "old"):
+        assert h.run(DeliveryIntent(actor=member, member=member, symbol=SYMBOL, early=True)).rejection is None
+    refused(h, DeliveryIntent(actor="idle", member="idle", symbol=SYMBOL), "INVALID_REQUEST")
+    h.run(TenderReceipts(actor="b", member="b", symbol=SYMBOL, receipt_ids=[first]))
+    h.state.clearing.ledger.new_transfers.clear()
+    h.ts += 2 * HOUR_NS
+    h.end_of_day()  # settles at 15,100 (the day's last trade): "old" applied and has held longest
+    [roll] = h.state.delivery.rolls
+    [line] = roll.lines
+    assert (roll.final_price, line.long, line.short, line.receipt_id, line.state) == (1_510_000, "old", "b", first,
+                                                                                      "delivered")
+    value = yuan_value(1_510_000 + 10_000, 41_995)  # wh-b's differential, a base-grade receipt
+    assert [(t.debit, t.credit, t.amount) for t in transfers(h, "DELIVERY_DVP")] == [(cash("old"), cash("b"), value)]
+    assert h.state.registry.receipts[first].owner == "old"
+    nets = {m: h.state.forwards.positions[(m, SYMBOL)].net for m in ("idle", "old", "new", "b")}
+    assert nets == {"idle": 8, "old": 0, "new": 8, "b": -16}
+    assert h.state.clearing.ledger.balance(margin("old")) == 0
+    # day 3: the second receipt goes to "new", the only applicant left
+    next_day(h, 20270113)
+    h.run(TenderReceipts(actor="b", member="b", symbol=SYMBOL, receipt_ids=[second]))
+    h.end_of_day()
+    assert [(ln.long, ln.receipt_id) for r in h.state.delivery.rolls for ln in r.lines] == [("old", first),
+                                                                                           ("new", second)]
+    # the last trading day passes with b short 8 lots and nothing tendered: at the payment deadline
+    # (Mon 18 Jan) the allocation runs by itself and b defaults to "idle"
+    for date in (20270114, 20270115, 20270118):
+        next_day(h, date)
+        h.end_of_day()
+    [line] = h.state.delivery.allocations[SYMBOL].lines
+    assert (line.kind, line.short, line.long, line.lots) == ("delivery_default", "b", "idle", 8)
+    assert [(e.member, e.kind) for e in h.state.credit.entries] == [("b", "delivery_default")]
+    assert all(p.net == 0 for p in h.state.forwards.positions.values())
+    h.state.check()
+    h.assert_reconciled()
+    assert h.replayed().state_hash() == h.state.state_hash()

@@ -1,6 +1,7 @@
 """Seeded random deliveries in the core: members trade a forward at random over its last two
-days with random cash, shorts get random cotton receipts (some too many, some pledged, some in
-a warehouse that does not deliver) and tender at random, longs name random warehouses; then
+days with random cash, longs apply for rolling delivery, shorts get random cotton receipts
+(some too many, some pledged, some in a warehouse that does not deliver) and tender at random
+(early ones roll at the first end of day), longs name random warehouses; then
 the tender deadline, the allocation and the payment deadline. Whatever happens, every refusal
 changes nothing, every position ends closed, no receipt stays tendered, each line ends
 settled one way or another, the state checks and reconciles, and a replay gives the same hash."""
@@ -51,6 +52,11 @@ def test_random_deliveries_always_settle_and_reconcile(seed: int) -> None:
     for member in MEMBERS:
         h.deposit(member, rng.choice((3_000_000, 30_000_000, 300_000_000)))
     trade_day(h, rng)
+    for member in MEMBERS:  # rolling delivery: applicants take early tenders at this end of day
+        if rng.random() < 0.4:
+            h.run(DeliveryIntent(actor=member, member=member, symbol=SYMBOL, early=True))
+    if rng.random() < 0.5:
+        tender_some(h, rng)
     h.end_of_day()
     next_day(h, 20270112)
     trade_day(h, rng)
@@ -69,15 +75,16 @@ def test_random_deliveries_always_settle_and_reconcile(seed: int) -> None:
     assert not any(r.state == "tendered" for r in state.registry.receipts.values())
     allocation = state.delivery.allocations[SYMBOL]
     assert allocation.settled
-    assert {line.state for line in allocation.lines} <= {"delivered", "payment_default", "delivery_default", "closed"}
-    for line in allocation.lines:
+    lines = [line for a in (*state.delivery.rolls, allocation) for line in a.lines]
+    assert {line.state for line in lines} <= {"delivered", "payment_default", "delivery_default", "closed"}
+    for line in lines:
         receipt = state.registry.receipts.get(line.receipt_id)
         if line.state == "delivered":
             assert receipt.owner == line.long
         elif receipt is not None:
             assert receipt.owner == line.short
     defaulters = {(line.short if line.state == "delivery_default" else line.long, line.state)
-                  for line in allocation.lines if line.state.endswith("_default")}
+                  for line in lines if line.state.endswith("_default")}
     assert {(e.member, e.kind) for e in state.credit.entries if e.ref.startswith("delivery:")} == defaulters
     ledger = state.clearing.ledger
     assert all(ledger.balance(margin(m)) == 0 for m in MEMBERS) and ledger.balance(FEES) >= 0
