@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, get_args
 
 from clearing.core import Deposit, EndOfDay, FundingRecord, SetFees, Withdraw
+from clearing.delivery import DeliveryCommand
 from clearing.disputes import DisputeCommand
 from clearing.financing import LIQUIDATOR, FinancingCommand
 from clearing.forwards import MarginCallDue
@@ -333,6 +334,25 @@ def receipt_due(state: "ExchangeState", due: ReceiptDue, ctx: Ctx) -> list[Event
     return events
 
 
+def delivery(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
+    """A forward's delivery: a tender, a long's warehouse preference, or the allocation."""
+    return Result([], None, state.delivery.apply(entry.command, state.registry, state.forwards, state.clearing.ledger,
+                                                 state.engine.instruments, ctx.now_ns))
+
+
+def cancel_expired_orders(state: "ExchangeState", ctx: Ctx) -> list[Event]:
+    """At the end of a forward's last trading day, cancel the orders left on it (GTC orders
+    would otherwise keep margin, and an amendment trade, on positions going to delivery)."""
+    expired = state.delivery.expiring(state.calendar.trading_date) if state.forwards.terms else set()
+    if not expired:
+        return []
+    orders = sorted((o.order_id, o.member) for o in state.engine.orders.values() if o.symbol in expired)
+    events: list[Event] = []
+    for order_id, member in orders:
+        events += trade(state, Entry(CancelOrder(member, order_id)), ctx).events
+    return events
+
+
 def end_of_day(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     events: list[Event] = []
     report = state.end_of_day(entry, ctx, events)
@@ -346,6 +366,7 @@ HANDLERS: dict[type, Callable[["ExchangeState", Entry, Ctx], Result]] = {
     **dict.fromkeys(get_args(WarehouseCommand), warehouse),
     **dict.fromkeys(get_args(InboundCommand), inbound),
     **dict.fromkeys(get_args(DisputeCommand), dispute),
+    **dict.fromkeys(get_args(DeliveryCommand), delivery),
     Deposit: funding,
     Withdraw: funding,
     EndOfDay: end_of_day,

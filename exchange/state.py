@@ -11,6 +11,7 @@ import msgspec
 
 from clearing.core import Clearing, EndOfDay, SettlementReport
 from clearing.credit import CreditRegister
+from clearing.delivery import Delivery
 from clearing.disputes import Disputes
 from clearing.financing import Financing
 from clearing.forwards import Forwards
@@ -23,7 +24,7 @@ from exchange.catalogue import Catalogue, CatalogueRejected
 from exchange.clock import Timers
 from exchange.journal import Entry
 from exchange.marketinfo import MarketInfo
-from exchange.pipeline import HANDLERS, Ctx, settle
+from exchange.pipeline import HANDLERS, Ctx, cancel_expired_orders, settle
 from exchange.result import Result
 from exchange.views import OrderRecord, OrderViews
 from warehouse_receipts.registry import Registry
@@ -48,6 +49,7 @@ class ExchangeState:
         self.credit = CreditRegister(self.calendar)
         self.financing = Financing(self.credit)
         self.forwards = Forwards(self.catalogue.forwards, self.calendar, self.credit)
+        self.delivery = Delivery(self.catalogue.forwards, self.catalogue.specs, self.calendar, self.credit)
         self.warehouse = Warehouse()
         self.warehousing = Warehousing()
         self.inbound = Inbound()
@@ -90,8 +92,10 @@ class ExchangeState:
                 published.extend(events)
             if prices[symbol] != engine.instruments[symbol].ref_price and symbol not in forwards.markets:
                 engine.apply(SetReferencePrice(symbol, prices[symbol]))
+        published.extend(cancel_expired_orders(self, ctx))  # a forward's last trading day: no order outlives it
         if forwards.markets:
             self._settle_forwards(prices, ctx.now_ns)
+            self.delivery.close_day(self.registry, forwards, clearing.ledger, engine.instruments, ctx.now_ns)
         self.warehousing.end_of_day(self.registry, clearing.ledger, ctx.now_ns)  # one trading day of storage
         day = self.calendar.closed_days + 1  # the trading day being closed, for every report
         report = clearing.report(engine, day, ctx.now_ns, prices, self.calendar.trading_date,
@@ -161,6 +165,7 @@ class ExchangeState:
             "warehouse": self.warehouse.state_hash(), "warehousing": self.warehousing.state_hash(),
             "inbound": self.inbound.state_hash(), "disputes": self.disputes.state_hash(),
             "credit": self.credit.state_hash(), "forwards": self.forwards.state_hash(),
+            "delivery": self.delivery.state_hash(),
         }
 
     def check(self) -> None:
@@ -176,6 +181,7 @@ class ExchangeState:
         self.disputes.check(self.registry)
         self.credit.check()
         self.forwards.check(self.engine, self.clearing.ledger)
+        self.delivery.check(self.registry)
         self.views.check()
         breaks = check_memory(self.engine, self.registry, self.clearing)
         assert not breaks, breaks

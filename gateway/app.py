@@ -16,6 +16,7 @@ from gateway import (
     admin_api,
     clearing_api,
     credit_api,
+    delivery_api,
     disputes_api,
     errors,
     financing_api,
@@ -38,7 +39,7 @@ from gateway.sequencer import Exchange
 
 BLUEPRINTS = (orders_api.bp, market_api.bp, receipts_api.bp, clearing_api.bp, financing_api.bp, admin_api.bp,
               public_api.bp, ws_api.bp, warehouse_api.bp, inbound_api.bp,
-              disputes_api.bp, credit_api.bp, positions_api.bp)
+              disputes_api.bp, credit_api.bp, positions_api.bp, delivery_api.bp)
 
 
 async def open_exchange(app: Sanic) -> None:

@@ -149,6 +149,10 @@ class Publisher:
         for member, notice in notices:  # registration steps, to the owner and the warehouse
             if self.private.get(member):
                 self._publish_private(member, "declaration", notice)
+        notices, state.delivery.notices = state.delivery.notices, []
+        for member, notice in notices:  # a forward's delivery: notices, settlement, defaults
+            if self.private.get(member):
+                self._publish_private(member, "delivery", notice)
 
     def _forward_notices(self, state, trades) -> None:
         """Positions after fills on margined forwards, margin calls, credit-register entries."""

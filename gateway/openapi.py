@@ -9,6 +9,7 @@ from clearing.financing import Terms
 from gateway import (
     clearing_api,
     credit_api,
+    delivery_api,
     disputes_api,
     financing_api,
     idempotency,
@@ -174,6 +175,16 @@ ROUTES = [
      positions_api.PositionsView, 200, "any"),
     ("get", "/v1/margin-calls", "Margin calls: one's own, or all / ?member= (clearing)", None,
      list[positions_api.MarginCallView], 200, "any"),
+    # a forward's delivery
+    ("post", "/v1/delivery/{symbol}/tenders", "Tender receipts against your short position (frozen for delivery "
+     "until allocation)", delivery_api.TenderRequest, delivery_api.TenderView, 200, "trader, supplier"),
+    ("post", "/v1/delivery/{symbol}/intents", "State the warehouse you prefer to take delivery from, and/or apply "
+     "for rolling delivery in the delivery month (a long)",
+     delivery_api.IntentRequest, delivery_api.IntentView, 200, "trader, supplier"),
+    ("post", "/v1/clearing/delivery/{symbol}/allocate", "Allocate tendered receipts to longs, oldest position "
+     "first (once, after the tender deadline)", None, delivery_api.AllocationView, 201, "clearing"),
+    ("get", "/v1/delivery/{symbol}/allocation", "A forward's delivery: deadlines, tenders, intents, the allocation "
+     "and how each line settled (your own; all, for clearing)", None, delivery_api.AllocationView, 200, "any"),
     ("get", "/healthz", "Liveness", None, wire.Health, 200, "public"),
 ]
 # a second success status of an operation, with the same body: (method, path) -> (status, description)

@@ -127,6 +127,7 @@ class Exchange:
         self.state.inbound.notices.clear()
         self.state.forwards.notices.clear()
         self.state.credit.notices.clear()
+        self.state.delivery.notices.clear()
         return self.state.state_hash()
 
     # ------------------------------------------------------------------ commands

@@ -110,6 +110,11 @@ MATRIX: dict[tuple[str, str], tuple[str, dict | None, frozenset | None]] = {
     ("get", "/v1/credit/{member}"): ("/v1/credit/nobody", None, frozenset({C, L})),
     ("get", "/v1/positions"): ("/v1/positions?member=nobody", None, frozenset({C})),  # one's own: any role
     ("get", "/v1/margin-calls"): ("/v1/margin-calls?member=nobody", None, frozenset({C})),
+    ("post", "/v1/delivery/{symbol}/tenders"): ("/v1/delivery/NOPE/tenders", BAD, frozenset({T, S})),
+    ("post", "/v1/delivery/{symbol}/intents"): ("/v1/delivery/NOPE/intents", BAD, frozenset({T, S})),
+    ("post", "/v1/clearing/delivery/{symbol}/allocate"): ("/v1/clearing/delivery/NOPE/allocate", None,
+                                                          frozenset({C})),
+    ("get", "/v1/delivery/{symbol}/allocation"): ("/v1/delivery/NOPE/allocation", None, ANY),
     ("get", "/healthz"): ("/healthz", None, PUBLIC),
 }
 ROWS = sorted(MATRIX)
