@@ -13,6 +13,7 @@ import heapq
 
 import msgspec
 
+from clearing.forwards import MarginCallDue
 from clearing.inbound import DeclarationDue
 from engine.codes import SessionState
 from warehouse_receipts.expiry import ReceiptDue
@@ -35,7 +36,7 @@ class ScheduleSession(msgspec.Struct, tag="schedule_session", **_OPTS):
 
 
 # what a timer can do; the pipeline's ``tick`` dispatches on it
-TimerAction = ScheduleSession | ReleaseDue | DeclarationDue | ReceiptDue
+TimerAction = ScheduleSession | ReleaseDue | DeclarationDue | ReceiptDue | MarginCallDue
 
 
 class Timer(msgspec.Struct, array_like=True, gc=False, frozen=True, order=True):

@@ -2,11 +2,12 @@
 
 from clearing.core import ClearingRejected
 from clearing.financing import FinancingRejected
+from clearing.forwards import ForwardRejected
 from engine import Event
 from exchange.views import OrderRecord
 from warehouse_receipts.registry import ReceiptRejected
 
-Refusal = ReceiptRejected | ClearingRejected | FinancingRejected
+Refusal = ReceiptRejected | ClearingRejected | FinancingRejected | ForwardRejected
 
 
 class Result:

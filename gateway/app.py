@@ -15,6 +15,8 @@ from sanic import Sanic
 from gateway import (
     admin_api,
     clearing_api,
+    credit_api,
+    delivery_api,
     desk_api,
     disputes_api,
     errors,
@@ -22,6 +24,7 @@ from gateway import (
     inbound_api,
     market_api,
     orders_api,
+    positions_api,
     public_api,
     receipts_api,
     session_api,
@@ -39,7 +42,7 @@ from gateway.sessions import Sessions
 
 BLUEPRINTS = (orders_api.bp, market_api.bp, receipts_api.bp, clearing_api.bp, financing_api.bp, admin_api.bp,
               public_api.bp, ws_api.bp, warehouse_api.bp, inbound_api.bp,
-              disputes_api.bp, session_api.bp, desk_api.bp)
+              disputes_api.bp, credit_api.bp, positions_api.bp, delivery_api.bp, session_api.bp, desk_api.bp)
 
 
 async def open_exchange(app: Sanic) -> None:

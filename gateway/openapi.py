@@ -7,11 +7,14 @@ import msgspec
 from clearing.financing import Terms
 from gateway import (
     clearing_api,
+    credit_api,
+    delivery_api,
     disputes_api,
     financing_api,
     idempotency,
     inbound_api,
     market_api,
+    positions_api,
     sessions,
     warehouse_api,
     wire,
@@ -43,6 +46,10 @@ ROUTES = [
      wire.InstrumentView, 200, "operator"),
     ("post", "/v1/admin/instruments/{symbol}/schedule", "Move a session at a given time (fired by the journaled "
      "clock)", wire.ScheduleRequest, dict, 201, "operator"),
+    ("post", "/v1/admin/instruments/{symbol}/forward", "Make an instrument a margined forward (margin, limits, "
+     "daily settlement, delivery)", wire.ForwardTermsRequest, wire.ForwardTermsRequest, 200, "operator"),
+    ("post", "/v1/admin/clock", "Drills only (COMMEX_SIMULATED_CLOCK=1): move the clock forward", wire.ClockRequest,
+     wire.ClockView, 200, "operator"),
     ("post", "/v1/admin/members", "Create a member and its first API key", wire.MemberRequest, wire.Credentials, 201,
      "operator"),
     ("post", "/v1/admin/members/{member}/keys", "Another API key for a member", None, wire.Credentials, 201,
@@ -162,6 +169,23 @@ ROUTES = [
      financing_api.LoanView, 200, "borrower"),
     ("get", "/v1/financing/credit/{member}", "A member's credit record (loans defaulted on)", None,
      financing_api.CreditRecord, 200, "the member, lenders, clearing"),
+    ("get", "/v1/credit/{member}", "A member's credit register: every default, of every kind", None,
+     credit_api.CreditView, 200, "the member, lenders, clearing"),
+    # forwards
+    ("get", "/v1/positions", "Forward positions and margin: one's own, or ?member= (clearing)", None,
+     positions_api.PositionsView, 200, "any"),
+    ("get", "/v1/margin-calls", "Margin calls: one's own, or all / ?member= (clearing)", None,
+     list[positions_api.MarginCallView], 200, "any"),
+    # a forward's delivery
+    ("post", "/v1/delivery/{symbol}/tenders", "Tender receipts against your short position (frozen for delivery "
+     "until allocation)", delivery_api.TenderRequest, delivery_api.TenderView, 200, "trader, supplier"),
+    ("post", "/v1/delivery/{symbol}/intents", "State the warehouse you prefer to take delivery from, and/or apply "
+     "for rolling delivery in the delivery month (a long)",
+     delivery_api.IntentRequest, delivery_api.IntentView, 200, "trader, supplier"),
+    ("post", "/v1/clearing/delivery/{symbol}/allocate", "Allocate tendered receipts to longs, oldest position "
+     "first (once, after the tender deadline)", None, delivery_api.AllocationView, 201, "clearing"),
+    ("get", "/v1/delivery/{symbol}/allocation", "A forward's delivery: deadlines, tenders, intents, the allocation "
+     "and how each line settled (your own; all, for clearing)", None, delivery_api.AllocationView, 200, "any"),
     ("get", "/healthz", "Liveness", None, wire.Health, 200, "public"),
     # browser sessions (the desk)
     ("post", "/v1/session", "Sign in a browser: a signed request (no body) sets an HttpOnly, SameSite=Strict "

@@ -37,6 +37,9 @@ MATRIX: dict[tuple[str, str], tuple[str, dict | None, frozenset | None]] = {
     ("post", "/v1/admin/instruments/{symbol}/delivery"): ("/v1/admin/instruments/NOPE/delivery", BAD,
                                                           frozenset({OP})),
     ("post", "/v1/admin/instruments/{symbol}/fees"): ("/v1/admin/instruments/NOPE/fees", BAD, frozenset({OP})),
+    ("post", "/v1/admin/instruments/{symbol}/forward"): ("/v1/admin/instruments/NOPE/forward", BAD,
+                                                         frozenset({OP})),
+    ("post", "/v1/admin/clock"): ("/v1/admin/clock", BAD, frozenset({OP})),
     ("post", "/v1/admin/members"): ("/v1/admin/members", BAD, frozenset({OP})),
     ("post", "/v1/admin/members/{member}/keys"): ("/v1/admin/members/nobody/keys", None, frozenset({OP})),
     ("get", "/v1/admin/members"): ("/v1/admin/members", None, frozenset({OP, C})),
@@ -104,6 +107,14 @@ MATRIX: dict[tuple[str, str], tuple[str, dict | None, frozenset | None]] = {
     ("post", "/v1/loans/{loan_id}/repay"): ("/v1/loans/999999/repay", BAD, ANY),  # borrower: 404
     ("post", "/v1/loans/{loan_id}/collateral"): ("/v1/loans/999999/collateral", BAD, ANY),
     ("get", "/v1/financing/credit/{member}"): ("/v1/financing/credit/nobody", None, frozenset({C, L})),
+    ("get", "/v1/credit/{member}"): ("/v1/credit/nobody", None, frozenset({C, L})),
+    ("get", "/v1/positions"): ("/v1/positions?member=nobody", None, frozenset({C})),  # one's own: any role
+    ("get", "/v1/margin-calls"): ("/v1/margin-calls?member=nobody", None, frozenset({C})),
+    ("post", "/v1/delivery/{symbol}/tenders"): ("/v1/delivery/NOPE/tenders", BAD, frozenset({T, S})),
+    ("post", "/v1/delivery/{symbol}/intents"): ("/v1/delivery/NOPE/intents", BAD, frozenset({T, S})),
+    ("post", "/v1/clearing/delivery/{symbol}/allocate"): ("/v1/clearing/delivery/NOPE/allocate", None,
+                                                          frozenset({C})),
+    ("get", "/v1/delivery/{symbol}/allocation"): ("/v1/delivery/NOPE/allocation", None, ANY),
     ("get", "/healthz"): ("/healthz", None, PUBLIC),
     ("post", "/v1/session"): ("/v1/session", None, ANY),
     ("get", "/v1/session"): ("/v1/session", None, ANY),  # a signed request: 404 NO_SESSION
