@@ -3,7 +3,8 @@
 import {call, get} from "../api.js";
 import {errorText, t} from "../i18n.js";
 import {fill, h, int, randomId, yuan} from "../util.js";
-import {field, formError, panel, placeholder, submitForm, table} from "./common.js";
+import {field, formError, panel, submitForm, table} from "./common.js";
+import {deliveryPanel, marginCallsPanel} from "./forwards.js";
 
 export function mount(root) {
   const accountsBody = h("div", {class: "scroll", "data-testid": "accounts"});
@@ -83,7 +84,7 @@ export function mount(root) {
     panel(t("recon.title"), reconBody, {tools: h("button", {class: "small", "data-testid": "reconcile-run", onclick: reconcile}, t("refresh"))}),
     panel(t("eod.title"), eodBody, {tools: h("button", {class: "primary small", "data-testid": "run-eod", onclick: endOfDay}, t("eod.run"))}),
     panel(t("accounts.title"), accountsBody),
-    placeholder("margin"), placeholder("delivery")));
+    marginCallsPanel(), deliveryPanel()));
   loadMembers(); loadAccounts(); reconcile();
   return () => {};
 }

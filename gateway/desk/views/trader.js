@@ -6,7 +6,8 @@ import {CandlestickSeries, createChart} from "../vendor/lightweight-charts/light
 import {errorText, t} from "../i18n.js";
 import {LocalBook} from "../live.js";
 import {change, fen, fill, h, int, perFrame, randomId, time, yuan} from "../util.js";
-import {clearErrors, confirmModal, field, formError, panel, placeholder, receiptsPanel, showError, table} from "./common.js";
+import {clearErrors, confirmModal, field, formError, panel, receiptsPanel, showError, table} from "./common.js";
+import {positionsPanel} from "./forwards.js";
 
 const DEPTH = 10;
 const LARGE_NOTIONAL_FEN = 500_000_000n;  // 5,000,000 yuan: larger orders ask for confirmation
@@ -36,7 +37,7 @@ export function mount(root, {live}) {
   const tabBar = h("div", {class: "tabs"}, Object.keys(tabsBodies).map((k) => h("button", {"data-tab": k, "data-testid": "tab-" + k,
     class: k === "orders" ? "on" : "", onclick: () => showTab(k)}, t("tab." + k))));
   const tabArea = h("div", {}, ordersBody);
-  const receipts = receiptsPanel();
+  const receipts = receiptsPanel(), forwards = positionsPanel();
   fill(root, h("div", {class: "grid trader"},
     panel(t("instruments.title"), instrumentsBody, {testid: "instruments"}),
     h("div", {class: "grid"},
@@ -46,8 +47,7 @@ export function mount(root, {live}) {
       panel(t("balances.title"), balancesBody), panel(t("tape.title"), tapeBody)),
     panel(t("myorders.title"), [tabBar, tabArea], {cls: "wide", testid: "orders-panel",
       tools: h("button", {class: "small", "data-testid": "cancel-all", onclick: cancelAll}, t("orders.cancelAll"))}),
-    h("div", {class: "wide grid two"}, receipts,
-      placeholder("forwards"))));
+    h("div", {class: "wide grid two"}, receipts, forwards)));
 
   function showTab(k) {
     for (const b of tabBar.children) b.classList.toggle("on", b.dataset.tab === k);
@@ -270,6 +270,8 @@ export function mount(root, {live}) {
     ], state.fills));
   }
 
+  let forwardsTimer = null;
+  const forwardsSoon = () => { if (!forwardsTimer) forwardsTimer = setTimeout(() => { forwardsTimer = null; forwards.refresh(); }, 200); };
   let moneyTimer = null;
   const moneySoon = () => { if (!moneyTimer) moneyTimer = setTimeout(() => { moneyTimer = null; loadBalances(); }, 150); };
   async function loadBalances() {
@@ -290,7 +292,8 @@ export function mount(root, {live}) {
   off.push(live.onPrivate((m) => {
     if (m.type === "orders_snapshot") { for (const o of m.orders) track(o); }
     else if (m.type === "order") { track(m.order); moneySoon(); }
-    else if (m.type === "fill") { state.fills.unshift(m.fill); fillsSoon(); moneySoon(); }
+    else if (m.type === "fill") { state.fills.unshift(m.fill); fillsSoon(); moneySoon(); forwardsSoon(); }
+    else if (m.type === "position" || m.type === "margin") { forwardsSoon(); moneySoon(); }
     else if (m.type === "loan" || m.type === "receipt") { receipts.refresh(); moneySoon(); }
   }));
 
@@ -356,14 +359,14 @@ export function mount(root, {live}) {
   function loadAll() {
     loadInstruments().catch(() => {}); loadOrders(); loadFills(); loadBalances();
     if (state.symbol) { loadBook(); loadTape(); loadCandles(); }
-    receipts.refresh();
+    receipts.refresh(); forwards.refresh();
   }
   const resync = () => loadAll();
   window.addEventListener("resync", resync);
   loadAll();
   return () => {
     gone = true;
-    clearTimeout(candleTimer); clearTimeout(moneyTimer); clearTimeout(depthTimer);
+    clearTimeout(candleTimer); clearTimeout(moneyTimer); clearTimeout(depthTimer); clearTimeout(forwardsTimer);
     for (const soon of [instrumentsSoon, tapeSoon, ordersSoon, fillsSoon]) soon.cancel();
     window.removeEventListener("resync", resync);
     for (const f of off) f();

@@ -26,6 +26,10 @@ def test_clearing_deposit_end_of_day_csv_and_reconciliation(desk, server, tmp_pa
     page.get_by_test_id("withdraw").click()
     expect(page.get_by_test_id("err-amount")).to_contain_text("INVALID_AMOUNT")
 
+    expect(page.get_by_test_id("delivery-symbol").locator("option[value=CF2701]")).to_have_count(1)  # forwards
+    expect(page.get_by_test_id("delivery-state")).to_be_visible()
+    expect(page.get_by_test_id("margin-calls")).to_be_visible()
+
     page.get_by_test_id("run-eod").click()
     expect(page.get_by_test_id("eod-day")).to_be_visible()
     with page.expect_download() as info:
