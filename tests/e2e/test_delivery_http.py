@@ -8,15 +8,17 @@ journal before the server starts, its last trading day today."""
 import asyncio
 from decimal import ROUND_HALF_UP, Decimal
 
+import msgspec
 import pytest
 
 from clearing.core import Fees
-from clearing.forward_terms import ForwardTerms
 from engine import SetSession
 from exchange.catalogue import InstrumentSpec, SetInstrument
 from exchange.journal import Entry
+from gateway.prices import signed_fen
 from gateway.process import ServerProcess
 from gateway.sequencer import Exchange
+from gateway.wire import ForwardTermsRequest
 
 SYMBOL = "CFDLV"
 WAREHOUSE = "xj-warehouse-01"
@@ -26,14 +28,12 @@ SHORT, FIRST, SECOND, DESK = "xinjiang-cotton-group", "huafang-textile", "luneng
 
 
 async def list_forward(url: str) -> int:
-    """List the forward, expiring on the current trading date; return that date."""
+    """List the cotton instrument (its forward terms are set over HTTP); return the trading date."""
     ex = await Exchange.open(url)
     try:
         date = ex.state.calendar.trading_date
-        terms = ForwardTerms(delivery_month=date // 100, last_trading_day=date, margined=True,
-                             location_differentials={WAREHOUSE: DIFFERENTIAL}, delivery_fee_per_tonne=FEE_PER_TONNE)
         spec = InstrumentSpec(symbol=SYMBOL, kind="forward", commodity="cotton", lot_size=5_000, tick=500,
-                              ref_price=1_500_000, band_bps=600, fees=Fees(per_lot=430), forward=terms)
+                              ref_price=1_500_000, band_bps=600, fees=Fees(per_lot=430))
         for command in (SetInstrument(actor="exchange-ops", spec=spec), SetSession(SYMBOL, "continuous")):
             await ex.submit(Entry(command))
         return date
@@ -62,6 +62,12 @@ def fen(yuan: str) -> int:
 
 def test_tender_allocate_and_deliver_over_http(server) -> None:
     short, first, second, desk = (server.client(m) for m in (SHORT, FIRST, SECOND, DESK))
+    # the forward expires today: its last trading day, a differential at the demo's cotton warehouse, a fee
+    date = server.last_trading_day
+    terms = {"delivery_month": date // 100, "last_trading_day": date, "delivery_fee_per_tonne": "4",
+             "location_differentials": {WAREHOUSE: "100", "elsewhere": "-50.5"}}
+    status, body = server.client("exchange-ops").request("POST", f"/v1/admin/instruments/{SYMBOL}/forward", terms)
+    assert status == 200, body
     for client in (first, second):  # the demo's forward bids hold margin of their own
         assert client.request("POST", "/v1/orders/cancel-all", {"symbol": "CF2701"})[0] == 200
     status, receipts = short.request("GET", "/v1/receipts")
@@ -131,3 +137,10 @@ def test_tender_allocate_and_deliver_over_http(server) -> None:
         assert client.request("GET", "/v1/accounts/me")[1]["margin"] == "0.00"
     status, report = desk.request("GET", "/v1/clearing/reconcile")
     assert status == 200 and report["clean"], report["breaks"]
+
+
+def test_location_differentials_are_signed_yuan() -> None:
+    assert [signed_fen(t) for t in ("100", "-50.5", "-0.05", "0")] == [10_000, -5_050, -5, 0]
+    bad = {"delivery_month": 202701, "last_trading_day": 20270115, "location_differentials": {"w": "+5"}}
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.json.decode(msgspec.json.encode(bad), type=ForwardTermsRequest)
