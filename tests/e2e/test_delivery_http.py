@@ -2,8 +2,9 @@
 receipts (a pledged one and a long's tender are refused, changing nothing), a long states its
 warehouse, the desk closes the last trading day, allocates (once), and the payment deadline's
 end of day settles each receipt by delivery versus payment, recomputed here from each
-receipt's weight, premium and the warehouse's differential. The forward is listed in the
-journal before the server starts, its last trading day today."""
+receipt's weight, premium and the warehouse's differential. The instrument is listed in the
+journal before the server starts; its forward terms (last trading day today, a location
+differential, a delivery fee) are set over HTTP."""
 
 import asyncio
 from decimal import ROUND_HALF_UP, Decimal
