@@ -73,6 +73,14 @@ class AllocationView(msgspec.Struct, kw_only=True):
     rolled: list[LineView]  # rolling deliveries before the last trading day, each at its day's settlement price
 
 
+MONEY_KEYS = frozenset({"value", "fee", "penalty", "paid", "received", "final_price"})
+
+
+def notice_view(notice: dict) -> dict:
+    """A delivery notice for the private stream: its money (fen in the core) as yuan strings."""
+    return {k: to_yuan(v) if k in MONEY_KEYS and isinstance(v, int) else v for k, v in notice.items()}
+
+
 def _forward(request: Request, symbol: str) -> None:
     """404 unless ``symbol`` is a margined forward (checked before anything is journaled)."""
     if symbol not in request.app.ctx.exchange.state.delivery.terms:

@@ -7,19 +7,23 @@ journal before the server starts; its forward terms (last trading day today, a l
 differential, a delivery fee) are set over HTTP."""
 
 import asyncio
+import json
 from decimal import ROUND_HALF_UP, Decimal
 
 import msgspec
 import pytest
+import websockets
 
 from clearing.core import Fees
 from engine import SetSession
 from exchange.catalogue import InstrumentSpec, SetInstrument
 from exchange.journal import Entry
+from gateway.feed_client import login_message
 from gateway.prices import signed_fen
 from gateway.process import ServerProcess
 from gateway.sequencer import Exchange
 from gateway.wire import ForwardTermsRequest
+from tests.support.ws import until
 
 SYMBOL = "CFDLV"
 WAREHOUSE = "xj-warehouse-01"
@@ -59,6 +63,18 @@ def half_up(value: Decimal) -> int:
 
 def fen(yuan: str) -> int:
     return half_up(Decimal(yuan) * 100)
+
+
+async def allocate_watching(server, desk, path: str) -> tuple[int, dict, dict]:
+    """Run the allocation while the first long watches its private stream for its notice."""
+    creds = server.credentials()[FIRST]
+    async with websockets.connect(f"ws://127.0.0.1:{server.port}/v1/ws") as ws:
+        await ws.send(json.dumps(login_message(creds["api_key"], creds["api_secret"])))
+        await until(ws, lambda m: m.get("type") == "orders_snapshot")  # logged in: private messages follow
+        status, allocated = await asyncio.to_thread(desk.request, "POST", path)
+        message = await until(ws, lambda m: m.get("type") == "delivery"
+                              and m["delivery"]["type"] == "delivery_notice")
+    return status, allocated, message["delivery"]
 
 
 def test_tender_allocate_and_deliver_over_http(server) -> None:
@@ -107,7 +123,9 @@ def test_tender_allocate_and_deliver_over_http(server) -> None:
     assert desk.request("POST", "/v1/clearing/end-of-day", {"window_minutes": 60})[0] == 201
     status, body = short.request("POST", tenders, {"receipt_ids": [ids[0]]})
     assert (status, body["error"]["code"]) == (409, "TENDER_CLOSED")
-    status, allocated = desk.request("POST", allocate)
+    status, allocated, notice = asyncio.run(allocate_watching(server, desk, allocate))
+    assert (notice["side"], notice["receipt_id"], notice["counterparty"]) == ("long", ids[0], SHORT)
+    assert notice["final_price"] == "15000.00" and notice["value"] == allocated["lines"][0]["value"]
     assert status == 201 and allocated["state"] == "allocated" and allocated["final_price"] == "15000.00"
     assert [(line["long"], line["receipt_id"], line["lots"]) for line in allocated["lines"]] == [
         (FIRST, ids[0], lots[0]), (SECOND, ids[1], lots[1])]
