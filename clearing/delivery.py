@@ -9,12 +9,17 @@ journaled ``EndOfDay`` (like daily settlement), not from timers:
   *tender deadline* day, ``tender_days`` business days after the last trading day (0: the last
   trading day itself). A short tenders receipts (``TenderReceipts``): they must be its own,
   registered (not pledged, locked, tendered, releasing or expired), of the forward's commodity,
-  deliverable (no foreign fibre) and in a deliverable warehouse (``delivery_warehouses``, empty:
-  any); together they may not deliver more lots than the short holds. Tendered receipts are
-  ``tendered`` in the registry: they cannot be sold, pledged or withdrawn. A long may state the
-  warehouse it prefers (``DeliveryIntent``) until allocation.
+  deliverable (no foreign fibre, valid beyond the payment deadline) and in a deliverable
+  warehouse (``delivery_warehouses``, empty: any); together they may not deliver more lots
+  than the short holds. Tendered receipts are ``tendered`` in the registry: they cannot be
+  sold, pledged or withdrawn. A long may state the warehouse it prefers, and apply for rolling
+  delivery (``DeliveryIntent``), until allocation.
+- *Rolling delivery*: each end of day in the delivery month before the last trading day pairs
+  the receipts tendered so far with the longs that applied, longest held first, and settles
+  them at once at that day's settlement price (``Delivery.roll``).
 - *Final settlement price*: the settlement price of the end of day that closes the last trading
-  day (trading is refused after it, so it does not move again).
+  day (trading is refused after it and that end of day cancels the orders left, so it does not
+  move again).
 - *Allocation*: after the tender deadline, clearing staff run ``AllocateDelivery`` once (a second
   run is refused ``ALLOCATION_DONE``); the end of day of the payment deadline runs it if they did
   not. See ``Delivery.allocate``.
@@ -53,6 +58,7 @@ from clearing.credit import CreditRegister
 from clearing.forward_terms import ForwardTerms
 from clearing.forwards import Forwards
 from clearing.ledger import FEES, Ledger, Ref, cash
+from warehouse_receipts.dates import local_date
 from warehouse_receipts.grading import TABLES, PremiumTable, deliverable, table_for, value_fen
 from warehouse_receipts.registry import TENDERED, Receipt, Registry
 
@@ -215,6 +221,8 @@ class Delivery:
                           terms.delivery_warehouses)
         if why is None and not self.lots_of(symbol, receipt.quantity_kg):
             why = f"{receipt.quantity_kg} kg is no whole number of {spec.lot_size} kg lots within tolerance"
+        if why is None and receipt.expires_ns and local_date(receipt.expires_ns) <= self.payment_deadline(symbol):
+            why = f"it expires on {local_date(receipt.expires_ns)}, by the payment deadline"
         return why
 
     def table(self, registry: Registry, instruments: Mapping, symbol: str) -> PremiumTable | None:

@@ -14,6 +14,7 @@ from engine import SetSession
 from exchange.catalogue import InstrumentSpec, SetInstrument
 from tests.forwards.test_forward_story import beijing
 from tests.support.clearing_helpers import Harness
+from warehouse_receipts.expiry import SetExpiryRule
 from warehouse_receipts.quality import Bale, CottonQuality
 from warehouse_receipts.registry import IssueReceipt, PledgeReceipt, TransferReceipt
 
@@ -272,3 +273,17 @@ def test_rolling_delivery_goes_to_the_longest_held_long_that_applied() -> None:
     h.state.check()
     h.assert_reconciled()
     assert h.replayed().state_hash() == h.state.state_hash()
+
+
+def test_a_receipt_that_expires_by_the_payment_deadline_cannot_be_tendered() -> None:
+    h = harness(last_trading_day=20270112)  # payment deadline: the end of Wed 13 Jan
+    h.run(SetExpiryRule(actor="desk", commodity="cotton", by="crop_year", month=1, day=13, years_after=1))
+    h.deposit("a", 30_000_000)
+    h.deposit("b", 30_000_000)
+    expiring = issue(h, "wh-a", "b", cotton(185))  # crop year 2026: expires at 00:00 on 13 Jan 2027
+    fw(h, "b", "sell", 8, 15_000)
+    fw(h, "a", "buy", 8, 15_000)
+    refused(h, TenderReceipts(actor="b", member="b", symbol=SYMBOL, receipt_ids=[expiring]), "NOT_DELIVERABLE")
+    h.run(SetExpiryRule(actor="desk", commodity="cotton", by="crop_year", month=1, day=14, years_after=1))
+    lasting = issue(h, "wh-a", "b", cotton(185))
+    assert h.run(TenderReceipts(actor="b", member="b", symbol=SYMBOL, receipt_ids=[lasting])).rejection is None
