@@ -196,9 +196,11 @@ class Delivery:
             date = self.calendar.next_business_day(date)
         return date
 
-    def expiring(self, trading_date: int) -> set[str]:
-        """The forwards whose trading ends with ``trading_date`` (or ended before)."""
-        return {s for s in self.terms if trading_date >= self.terms[s].last_trading_day}
+    def expiring(self, trading_date: int, traded: Mapping) -> set[str]:
+        """The forwards in ``traded`` whose trading ends with ``trading_date`` (or ended before
+        without an end of day since: no final price yet)."""
+        return {s for s in traded if s in self.terms and s not in self.final
+                and trading_date >= self.terms[s].last_trading_day}
 
     def tender_deadline(self, symbol: str) -> int:
         return self.after_last_day(symbol, self.terms[symbol].tender_days)

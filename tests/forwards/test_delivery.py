@@ -111,8 +111,10 @@ def test_three_receipts_two_longs_delivery_versus_payment() -> None:
     refused(h, PledgeReceipt(actor="b", receipt_id=fine, lender="agri-bank"), "RECEIPT_TENDERED")
     refused(h, TransferReceipt(actor="b", receipt_id=fine, to="a1"), "RECEIPT_TENDERED")
     assert h.run(DeliveryIntent(actor="a1", member="a1", symbol=SYMBOL, warehouse="wh-c")).rejection is None
+    resting = fw(h, "a1", "buy", 1, 14_900).view.order_id  # a GTC bid nobody takes
     h.ts += 2 * HOUR_NS
     h.end_of_day()  # the last trading day settles at 15,100: the final settlement price
+    assert resting not in h.state.engine.orders  # no order outlives the last trading day
     final = 1_510_000
     assert h.state.delivery.final[SYMBOL] == final
     # day 3 (Wed 13 Jan): trading is over, the tender deadline passed; clearing allocates
