@@ -317,40 +317,53 @@ class Delivery:
 
     # -------------------------------------------------------------- allocation
 
-    def allocate(self, symbol: str, registry: Registry, forwards: Forwards, ledger: Ledger, instruments: Mapping,
-                 now_ns: int) -> Allocation:
-        """Pair tendered receipts with longs, oldest position first (``since_day``, then member),
-        each long taking receipts from the warehouse it prefers before the others, whole
-        receipts only, in tender order. Receipts beyond a short's position go back to it. Then
-        the short's uncovered lots (delivery defaults) and the lots of receipts no long's
-        remaining position could take are paired with the longs left, in the same order;
-        defaults settle now, the receipts at the payment deadline."""
-        final = self.final.setdefault(symbol, forwards.markets[symbol].settle if symbol in forwards.markets
-                                      else instruments[symbol].ref_price)
+    def plan(self, symbol: str, registry: Registry, forwards: Forwards,
+             instruments: Mapping) -> tuple[int, list[DeliveryLine], list[tuple[str, str]]]:
+        """The allocation as it would run now, changing nothing: the final price, the lines (not
+        yet numbered) and the receipts that would go back to their shorts, with why.
+
+        Longs, oldest position first (``since_day``, then member), take tendered receipts in
+        tender order, their preferred warehouse first, whole receipts only, while they fit.
+        Receipts beyond a short's position go back to it. Then the shorts' uncovered lots
+        (delivery defaults) and the lots of receipts no long's remaining position could take
+        are paired with the longs left, in the same order."""
+        final = self.final.get(symbol) or (forwards.markets[symbol].settle if symbol in forwards.markets
+                                           else instruments[symbol].ref_price)
         positions = [forwards.positions[k] for k in sorted(forwards.positions) if k[1] == symbol]
         order = sorted((p for p in positions if p.net), key=lambda p: (p.since_day, p.member))
         shorts, longs = [p for p in order if p.net < 0], [p for p in order if p.net > 0]
-        tenders = self.tenders.pop(symbol, {})
-        pool, owed = [], []  # (short, receipt, lots); [short, kind, lots] still to pair
+        tenders = self.tenders.get(symbol, {})
+        pool, owed, returns = [], [], []  # (short, receipt, lots); [short, kind, lots]; (receipt, why)
         for p in shorts:
             need = -p.net
-            for receipt_id in tenders.pop(p.member, []):
+            for receipt_id in tenders.get(p.member, ()):
                 lots = self.lots_of(symbol, registry.receipts[receipt_id].quantity_kg)
                 if lots <= need:
                     pool.append((p.member, registry.receipts[receipt_id], lots))
                     need -= lots
                 else:
-                    self._return(registry, receipt_id, now_ns, f"more than {p.member}'s position in {symbol}")
+                    returns.append((receipt_id, f"more than {p.member}'s position in {symbol}"))
             if need:
                 owed.append([p.member, "delivery_default", need])
-        for member in sorted(tenders):  # no longer short
-            for receipt_id in tenders[member]:
-                self._return(registry, receipt_id, now_ns, f"{member} holds no short position in {symbol}")
+        short = {p.member for p in shorts}
+        for member in sorted(set(tenders) - short):
+            returns += [(r, f"{member} holds no short position in {symbol}") for r in tenders[member]]
         lines, remaining = self._match(symbol, pool, longs, final, registry, instruments)
-        for short, receipt, lots in pool:  # no long's remaining position fits them
-            self._return(registry, receipt.receipt_id, now_ns, f"no long position in {symbol} fits it")
-            owed.append([short, "unmatched", lots])
-        lines += self._pair(owed, remaining)
+        for member, receipt, lots in pool:  # no long's remaining position fits them
+            returns.append((receipt.receipt_id, f"no long position in {symbol} fits it"))
+            owed.append([member, "unmatched", lots])
+        return final, lines + self._pair(owed, remaining), returns
+
+    def allocate(self, symbol: str, registry: Registry, forwards: Forwards, ledger: Ledger, instruments: Mapping,
+                 now_ns: int) -> Allocation:
+        """Run the allocation (``plan``): receipts not delivered go back, every line is noticed to
+        both sides; defaults settle now, the receipts at the payment deadline."""
+        final, lines, returns = self.plan(symbol, registry, forwards, instruments)
+        self.final.setdefault(symbol, final)
+        self.tenders.pop(symbol, None)
+        for receipt_id, why in returns:
+            self._return(registry, receipt_id, now_ns, why)
+        self._number(lines)
         allocation = Allocation(symbol=symbol, day=self.calendar.closed_days + 1,
                                 trading_date=self.calendar.trading_date, final_price=final,
                                 pay_by=self.payment_deadline(symbol), lines=lines)
@@ -399,6 +412,7 @@ class Delivery:
         lines, _ = self._match(symbol, pool, longs, price, registry, instruments)
         if not lines:
             return
+        self._number(lines)
         for line in lines:
             tenders[line.short].remove(line.receipt_id)
             if not tenders[line.short]:
@@ -417,11 +431,13 @@ class Delivery:
         premium = (table.premium(receipt.factors) if table else 0) - registry.old_crop_discount(receipt)
         value = max(0, value_fen(final + differential, premium, receipt.quantity_kg))  # as core.receipt_value
         fee = value_fen(self.terms[symbol].delivery_fee_per_tonne, 0, receipt.quantity_kg)
-        line = DeliveryLine(line_id=self.next_line, short=short, long=long, lots=lots, kind="receipt",
+        return DeliveryLine(line_id=0, short=short, long=long, lots=lots, kind="receipt",
                             receipt_id=receipt.receipt_id, warehouse=receipt.warehouse, weight_kg=receipt.quantity_kg,
                             premium=premium, differential=differential, value=value, fee=fee)
-        self.next_line += 1
-        return line
+
+    def _number(self, lines: list[DeliveryLine]) -> None:
+        for line in lines:
+            line.line_id, self.next_line = self.next_line, self.next_line + 1
 
     def _pair(self, owed: list[list], remaining: list[list]) -> list[DeliveryLine]:
         """Pair the shorts' lots still owed with the longs' lots still open, in order."""
@@ -429,9 +445,7 @@ class Delivery:
         remaining = [r for r in remaining if r[1]]
         while owed and remaining:
             lots = min(owed[0][2], remaining[0][1])
-            lines.append(DeliveryLine(line_id=self.next_line, short=owed[0][0], long=remaining[0][0], lots=lots,
-                                      kind=owed[0][1]))
-            self.next_line += 1
+            lines.append(DeliveryLine(line_id=0, short=owed[0][0], long=remaining[0][0], lots=lots, kind=owed[0][1]))
             for rest, i in ((owed, 2), (remaining, 1)):
                 rest[0][i] -= lots
                 if not rest[0][i]:

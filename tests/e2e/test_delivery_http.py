@@ -116,6 +116,9 @@ def test_tender_allocate_and_deliver_over_http(server) -> None:
     status, body = short.request("POST", f"/v1/receipts/{ids[0]}/pledge", {"lender": "agri-bank"})
     assert (status, body["error"]["code"]) == (409, "RECEIPT_TENDERED")
     assert first.request("POST", f"/v1/delivery/{SYMBOL}/intents", {"warehouse": WAREHOUSE})[0] == 200
+    preview = desk.request("GET", allocation)[1]["preview"]  # what the allocation would do now
+    assert [(line["long"], line["receipt_id"], line["kind"]) for line in preview] == [
+        (FIRST, ids[0], "receipt"), (SECOND, ids[1], "receipt")]
     allocate = f"/v1/clearing/delivery/{SYMBOL}/allocate"
     status, body = desk.request("POST", allocate)
     assert (status, body["error"]["code"]) == (409, "TENDER_OPEN")
@@ -129,6 +132,8 @@ def test_tender_allocate_and_deliver_over_http(server) -> None:
     assert status == 201 and allocated["state"] == "allocated" and allocated["final_price"] == "15000.00"
     assert [(line["long"], line["receipt_id"], line["lots"]) for line in allocated["lines"]] == [
         (FIRST, ids[0], lots[0]), (SECOND, ids[1], lots[1])]
+    assert [line["value"] for line in allocated["lines"]] == [line["value"] for line in preview]
+    assert allocated["preview"] == []
     status, body = desk.request("POST", allocate)
     assert (status, body["error"]["code"]) == (409, "ALLOCATION_DONE")
     seen = first.request("GET", allocation)[1]

@@ -121,7 +121,13 @@ def test_three_receipts_two_longs_delivery_versus_payment() -> None:
     next_day(h, 20270113)
     refused(h, TenderReceipts(actor="b", member="b", symbol=SYMBOL, receipt_ids=[pledged]), "TENDER_CLOSED")
     refused(h, DeliveryIntent(actor="b", member="b", symbol=SYMBOL, warehouse="wh-a"), "NOT_LONG")
+    before = h.state.state_hash()
+    s = h.state
+    _, preview, returned = s.delivery.plan(SYMBOL, s.registry, s.forwards, s.engine.instruments)
+    assert h.state.state_hash() == before and returned == []  # a preview changes nothing
     allocation = h.run(AllocateDelivery(actor="desk", symbol=SYMBOL)).outcome
+    assert [(p.long, p.receipt_id, p.value) for p in preview] == [
+        (line.long, line.receipt_id, line.value) for line in allocation.lines]
     # a2's position is the older (day 1): it takes the first tendered receipt; a1 prefers wh-c
     assert [(line.long, line.receipt_id, line.lots) for line in allocation.lines] == [
         ("a2", base, 8), ("a1", coarse, 8), ("a1", fine, 8)]
