@@ -343,7 +343,7 @@ def delivery(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
 def cancel_expired_orders(state: "ExchangeState", ctx: Ctx) -> list[Event]:
     """At the end of a forward's last trading day, cancel the orders left on it (GTC orders
     would otherwise keep margin, and an amendment trade, on positions going to delivery)."""
-    expired = state.delivery.expiring(state.calendar.trading_date) if state.forwards.terms else set()
+    expired = state.delivery.expiring(state.calendar.trading_date, state.forwards.markets)
     if not expired:
         return []
     orders = sorted((o.order_id, o.member) for o in state.engine.orders.values() if o.symbol in expired)

@@ -31,6 +31,7 @@ import msgspec
 
 from exchange.marketdata import MarketData
 from gateway.credit_api import entry_view
+from gateway.delivery_api import notice_view
 from gateway.positions_api import position_view
 from gateway.prices import to_yuan
 from gateway.wire import order_view
@@ -152,7 +153,7 @@ class Publisher:
         notices, state.delivery.notices = state.delivery.notices, []
         for member, notice in notices:  # a forward's delivery: notices, settlement, defaults
             if self.private.get(member):
-                self._publish_private(member, "delivery", notice)
+                self._publish_private(member, "delivery", notice_view(notice))
 
     def _forward_notices(self, state, trades) -> None:
         """Positions after fills on margined forwards, margin calls, credit-register entries."""
