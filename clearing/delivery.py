@@ -566,6 +566,10 @@ class Delivery:
                 allocation = self.allocate(symbol, registry, forwards, ledger, instruments, now_ns)
             self.settle_payments(allocation, registry, forwards, ledger, now_ns)
 
+    def settled(self) -> list[Allocation]:
+        """Every allocation settled so far, final and rolling."""
+        return [a for a in (*self.allocations.values(), *self.rolls) if a.settled]
+
     # -------------------------------------------------------------- state
 
     def state_hash(self) -> str:

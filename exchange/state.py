@@ -95,7 +95,10 @@ class ExchangeState:
         published.extend(cancel_expired_orders(self, ctx))  # a forward's last trading day: no order outlives it
         if forwards.markets:
             self._settle_forwards(prices, ctx.now_ns)
+            before = {id(a) for a in self.delivery.settled()}
             self.delivery.close_day(self.registry, forwards, clearing.ledger, engine.instruments, ctx.now_ns)
+            deliveries = [{"symbol": a.symbol, **msgspec.structs.asdict(line)}
+                          for a in self.delivery.settled() if id(a) not in before for line in a.lines]
         self.warehousing.end_of_day(self.registry, clearing.ledger, ctx.now_ns)  # one trading day of storage
         day = self.calendar.closed_days + 1  # the trading day being closed, for every report
         report = clearing.report(engine, day, ctx.now_ns, prices, self.calendar.trading_date,
@@ -107,6 +110,7 @@ class ExchangeState:
         self.market.close_day(prices, {s for s in engine.instruments if self.catalogue.kind(s) == "forward"})
         self.calendar.roll(ctx.now_ns)
         if forwards.markets:
+            report.deliveries = deliveries
             report.positions = [msgspec.structs.replace(p) for _, p in sorted(forwards.positions.items()) if p.net]
             report.variation, report.fund_draws = forwards.day_variation, [d for d in forwards.draws if d.day == day]
             calls = len(forwards.calls)

@@ -89,6 +89,7 @@ def report_view(report: SettlementReport, member: str | None = None) -> dict:
     if member is not None:
         for part in ("members", "positions", "variation", "margin_calls", "fund_draws"):
             data[part] = [row for row in data[part] if row["member"] == member]
+        data["deliveries"] = [row for row in data["deliveries"] if member in (row["short"], row["long"])]
         del data["fee_revenue"]
     return data
 
@@ -102,6 +103,9 @@ def _forward_rows(data: dict) -> None:
     for part in ("variation", "margin_calls", "fund_draws"):
         for row in data[part]:
             row["amount"] = to_yuan(row["amount"])
+    for row in data["deliveries"]:
+        for name in ("premium", "differential", "value", "fee", "penalty", "penalty_paid"):
+            row[name] = to_yuan(row[name])
 
 
 def report_csv(view: dict) -> str:

@@ -137,7 +137,7 @@ def test_three_receipts_two_longs_delivery_versus_payment() -> None:
     # the payment deadline is the end of this day: delivery versus payment
     h.state.clearing.ledger.new_transfers.clear()
     h.ts += 8 * HOUR_NS
-    h.end_of_day()
+    report = h.end_of_day().outcome
     premium = {base: 0, fine: 60_000, coarse: -20_000}
     differential = {base: 0, fine: 10_000, coarse: -5_000}
     value = {r: yuan_value(final + premium[r] + differential[r], weights[r]) for r in weights}
@@ -145,6 +145,8 @@ def test_three_receipts_two_longs_delivery_versus_payment() -> None:
     # 15,100 yuan × 41.995 t; 15,800 yuan × 40.860 t; 14,850 yuan × 39.952 t
     assert value == {base: 63_412_450, fine: 64_558_800, coarse: 59_328_720}
     assert fee == {base: 16_798, fine: 16_344, coarse: 15_981}
+    assert [(d["receipt_id"], d["long"], d["value"], d["state"]) for d in report.deliveries] == [
+        (r, long, value[r], "delivered") for r, long in ((base, "a2"), (coarse, "a1"), (fine, "a1"))]
     assert [(t.debit, t.credit, t.amount) for t in transfers(h, "DELIVERY_DVP")] == [
         (cash("a2"), cash("b"), value[base]), (cash("a1"), cash("b"), value[coarse]),
         (cash("a1"), cash("b"), value[fine])]
