@@ -56,7 +56,7 @@ import msgspec
 from clearing.core import ClearingRejected
 from clearing.credit import CreditRegister
 from clearing.forward_terms import ForwardTerms
-from clearing.forwards import Forwards
+from clearing.forwards import Forwards, Position
 from clearing.ledger import FEES, Ledger, Ref, cash
 from warehouse_receipts.dates import local_date
 from warehouse_receipts.grading import TABLES, PremiumTable, deliverable, table_for, value_fen
@@ -333,18 +333,7 @@ class Delivery:
         order = sorted((p for p in positions if p.net), key=lambda p: (p.since_day, p.member))
         shorts, longs = [p for p in order if p.net < 0], [p for p in order if p.net > 0]
         tenders = self.tenders.get(symbol, {})
-        pool, owed, returns = [], [], []  # (short, receipt, lots); [short, kind, lots]; (receipt, why)
-        for p in shorts:
-            need = -p.net
-            for receipt_id in tenders.get(p.member, ()):
-                lots = self.lots_of(symbol, registry.receipts[receipt_id].quantity_kg)
-                if lots <= need:
-                    pool.append((p.member, registry.receipts[receipt_id], lots))
-                    need -= lots
-                else:
-                    returns.append((receipt_id, f"more than {p.member}'s position in {symbol}"))
-            if need:
-                owed.append([p.member, "delivery_default", need])
+        pool, owed, returns = self._pool(symbol, shorts, tenders, registry)
         short = {p.member for p in shorts}
         for member in sorted(set(tenders) - short):
             returns += [(r, f"{member} holds no short position in {symbol}") for r in tenders[member]]
@@ -353,6 +342,25 @@ class Delivery:
             returns.append((receipt.receipt_id, f"no long position in {symbol} fits it"))
             owed.append([member, "unmatched", lots])
         return final, lines + self._pair(owed, remaining), returns
+
+    def _pool(self, symbol: str, shorts: list[Position], tenders: Mapping,
+              registry: Registry) -> tuple[list[tuple], list[list], list[tuple[str, str]]]:
+        """Each short's tendered receipts, in tender order, while they fit its position:
+        the pool (short, receipt, lots), what each short leaves uncovered [short,
+        "delivery_default", lots], and the receipts beyond its position (receipt id, why)."""
+        pool, owed, beyond = [], [], []
+        for p in shorts:
+            need = -p.net
+            for receipt_id in tenders.get(p.member, ()):
+                lots = self.lots_of(symbol, registry.receipts[receipt_id].quantity_kg)
+                if lots <= need:
+                    pool.append((p.member, registry.receipts[receipt_id], lots))
+                    need -= lots
+                else:
+                    beyond.append((receipt_id, f"more than {p.member}'s position in {symbol}"))
+            if need:
+                owed.append([p.member, "delivery_default", need])
+        return pool, owed, beyond
 
     def allocate(self, symbol: str, registry: Registry, forwards: Forwards, ledger: Ledger, instruments: Mapping,
                  now_ns: int) -> Allocation:
@@ -399,14 +407,7 @@ class Delivery:
         tenders, applied = self.tenders.get(symbol, {}), self.intents.get(symbol, {})
         positions = sorted((forwards.positions[(m, symbol)] for m in set(tenders) | set(applied)
                             if (m, symbol) in forwards.positions), key=lambda p: (p.since_day, p.member))
-        pool = []
-        for p in (p for p in positions if p.net < 0):
-            need = -p.net
-            for receipt_id in tenders.get(p.member, ()):
-                lots = self.lots_of(symbol, registry.receipts[receipt_id].quantity_kg)
-                if lots <= need:
-                    pool.append((p.member, registry.receipts[receipt_id], lots))
-                    need -= lots
+        pool, _, _ = self._pool(symbol, [p for p in positions if p.net < 0], tenders, registry)
         longs = [p for p in positions if p.net > 0 and applied.get(p.member) and applied[p.member].early]
         price = forwards.markets[symbol].settle
         lines, _ = self._match(symbol, pool, longs, price, registry, instruments)
