@@ -26,6 +26,7 @@ from clearing.inbound import Declaration, DeclarationDue, DeclareInbound, Inboun
 from clearing.warehousing import SetTariff
 from engine import Accepted, AddInstrument, AmendOrder, Cancelled, CancelOrder, Event, NewOrder, SetSession, Trade
 from engine import Command as EngineCommand
+from exchange import bulk
 from exchange.calendar import SetHolidays, bad_dates
 from exchange.catalogue import CatalogueRejected, SetInstrument
 from exchange.clock import ClockTick, ScheduleSession
@@ -211,6 +212,8 @@ def tick(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
             state.inbound.expire(action, ctx.now_ns)
         elif type(action) is ReceiptDue:
             events += receipt_due(state, action, ctx)
+        elif type(action) in bulk.TIMERS:
+            bulk.due(state, action, ctx.now_ns)
         else:
             events += trade(state, Entry(SetSession(action.symbol, action.state)), ctx).events
     return Result(events, None)
@@ -246,6 +249,7 @@ def receipt_due(state: "ExchangeState", due: ReceiptDue, ctx: Ctx) -> list[Event
 
 def end_of_day(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     events: list[Event] = []
+    bulk.end_of_day(state, ctx.now_ns)  # payment deadlines and listing expiry, on the day closing
     report = state.end_of_day(entry, ctx, events)
     return Result(events, None, report)
 
@@ -268,4 +272,5 @@ HANDLERS: dict[type, Callable[["ExchangeState", Entry, Ctx], Result]] = {
     ScheduleSession: schedule,
     ClockTick: tick,
     SetHolidays: holidays,
+    **bulk.HANDLERS,
 }

@@ -39,6 +39,7 @@ LOCKED = "locked_for_sale"
 PLEDGED = "pledged"
 FROZEN = "frozen_for_delivery"
 RELEASING = "released_for_pickup"  # an open outbound release order (出库单): awaiting pickup
+OFFERED = "offered"  # in an auction lot or a listing (bulk supply): no sale, pledge or second offer
 EXPIRED = "expired"  # past its validity (crop year, production date): no sale, pledge or delivery
 CANCELLED = "cancelled"
 
@@ -210,8 +211,11 @@ TRANSITIONS: dict[str, Transition] = {
     "expire": Transition(REGISTERED, EXPIRED),  # its validity ended (a clock timer)
     "outbound_expired": Transition(EXPIRED, RELEASING),  # expired goods may still be withdrawn
     "outbound_lapse_expired": Transition(RELEASING, EXPIRED),
+    "offer": Transition(REGISTERED, OFFERED),  # into an auction lot or a listing
+    "withdraw_offer": Transition(OFFERED, REGISTERED),  # unsold, outbid, expired, forfeited: back to its owner
+    "award": Transition(OFFERED, REGISTERED, owner=True),  # settled by DvP: to the buyer
 }
-STATES = frozenset((REGISTERED, LOCKED, PLEDGED, FROZEN, RELEASING, EXPIRED, CANCELLED))
+STATES = frozenset((REGISTERED, LOCKED, PLEDGED, FROZEN, RELEASING, EXPIRED, CANCELLED, OFFERED))
 
 
 def transition(receipt: Receipt, action: str) -> Transition:
@@ -256,9 +260,10 @@ def fold(history: Iterable[ReceiptEvent]) -> Receipt:
 
 # the code refusing an action from each state other than the one it starts from
 _BUSY = {LOCKED: "RECEIPT_LOCKED", PLEDGED: "RECEIPT_PLEDGED", FROZEN: "RECEIPT_FROZEN",
-         RELEASING: "RECEIPT_RELEASED_FOR_PICKUP", EXPIRED: "RECEIPT_EXPIRED", CANCELLED: "RECEIPT_CANCELLED"}
+         RELEASING: "RECEIPT_RELEASED_FOR_PICKUP", EXPIRED: "RECEIPT_EXPIRED", CANCELLED: "RECEIPT_CANCELLED",
+         OFFERED: "RECEIPT_OFFERED"}
 _NOT_IN = {LOCKED: "RECEIPT_NOT_LOCKED", PLEDGED: "RECEIPT_NOT_PLEDGED", FROZEN: "RECEIPT_NOT_FROZEN",
-           RELEASING: "RECEIPT_NOT_RELEASED", EXPIRED: "RECEIPT_NOT_EXPIRED"}
+           RELEASING: "RECEIPT_NOT_RELEASED", EXPIRED: "RECEIPT_NOT_EXPIRED", OFFERED: "RECEIPT_NOT_OFFERED"}
 
 
 class Registry:
@@ -424,6 +429,10 @@ class Registry:
         """Transfer a registered receipt to ``to`` without its owner's instruction (a
         liquidation); recorded as a ``transfer``."""
         return self._move(self.receipts[receipt_id], "transfer", actor, ts_ns, counterparty=to, detail=detail)
+
+    def award(self, receipt_id: str, to: str, actor: str, ts_ns: int, detail: str = "") -> ReceiptEvent:
+        """Hand an offered receipt to ``to`` (an auction or listing settled by DvP)."""
+        return self._move(self.receipts[receipt_id], "award", actor, ts_ns, counterparty=to, detail=detail)
 
     def refusal(self, receipt: Receipt, action: str, actor: str, owner_only: bool = False) -> ReceiptRejected | None:
         """Why ``actor`` may not take ``action`` (a table row) on the receipt now, or None."""
