@@ -51,7 +51,7 @@ SQL_CHECKS = {
         SELECT r.receipt_id || ' owned by ' || r.owner || ' but its history says ' || h.counterparty
         FROM receipts r JOIN (
             SELECT DISTINCT ON (receipt_id) receipt_id, counterparty FROM receipt_events
-            WHERE action IN ('issue', 'transfer', 'deliver') ORDER BY receipt_id, version DESC) h
+            WHERE action IN ('issue', 'transfer', 'deliver', 'award') ORDER BY receipt_id, version DESC) h
           ON h.receipt_id = r.receipt_id
         WHERE r.owner <> h.counterparty""",
     "receipt_versions_gap_free": """

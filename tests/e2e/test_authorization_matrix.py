@@ -105,6 +105,27 @@ MATRIX: dict[tuple[str, str], tuple[str, dict | None, frozenset | None]] = {
     ("post", "/v1/loans/{loan_id}/collateral"): ("/v1/loans/999999/collateral", BAD, ANY),
     ("get", "/v1/financing/credit/{member}"): ("/v1/financing/credit/nobody", None, frozenset({C, L})),
     ("get", "/v1/credit/{member}"): ("/v1/credit/nobody", None, frozenset({C, L})),
+    ("post", "/v1/auctions"): ("/v1/auctions", BAD, frozenset({S, T, OP})),
+    ("get", "/v1/auctions"): ("/v1/auctions", None, ANY),
+    ("get", "/v1/auctions/{auction_id}"): ("/v1/auctions/999999", None, ANY),
+    ("post", "/v1/auctions/{auction_id}/lots/{lot_no}/bids"): ("/v1/auctions/999999/lots/1/bids", BAD,
+                                                                frozenset({T, S})),
+    ("post", "/v1/auctions/{auction_id}/lots/{lot_no}/pay"): ("/v1/auctions/999999/lots/1/pay", None,
+                                                               frozenset({T, S})),
+    ("post", "/v1/admin/supply/fee"): ("/v1/admin/supply/fee", BAD, frozenset({OP})),
+    ("post", "/v1/admin/supply/categories"): ("/v1/admin/supply/categories", BAD, frozenset({OP})),
+    ("post", "/v1/listings"): ("/v1/listings", BAD, frozenset({S, T})),
+    ("get", "/v1/listings"): ("/v1/listings", None, ANY),
+    ("get", "/v1/listings/{listing_id}"): ("/v1/listings/999999", None, ANY),
+    ("post", "/v1/listings/{listing_id}/take"): ("/v1/listings/999999/take", BAD, frozenset({T, S})),
+    ("post", "/v1/listings/{listing_id}/counter-offers"): ("/v1/listings/999999/counter-offers", BAD,
+                                                            frozenset({T})),
+    ("post", "/v1/listings/{listing_id}/counter-offers/{counter_no}/accept"): (
+        "/v1/listings/999999/counter-offers/1/accept", None, frozenset({S})),
+    ("post", "/v1/listings/{listing_id}/counter-offers/{counter_no}/decline"): (
+        "/v1/listings/999999/counter-offers/1/decline", None, frozenset({S})),
+    ("post", "/v1/listings/{listing_id}/renew"): ("/v1/listings/999999/renew", None, frozenset({S, T})),
+    ("delete", "/v1/listings/{listing_id}"): ("/v1/listings/999999", None, frozenset({S, T})),
     ("get", "/healthz"): ("/healthz", None, PUBLIC),
 }
 ROWS = sorted(MATRIX)
