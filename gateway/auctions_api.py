@@ -160,6 +160,13 @@ def _auction(request: Request, auction_id: int) -> Auction:
     return auction
 
 
+def _lot(request: Request, auction_id: int, lot_no: int) -> Lot:
+    auction = _auction(request, auction_id)
+    if not 1 <= lot_no <= len(auction.lots):
+        raise ApiError(404, "LOT_NOT_FOUND", f"auction {auction_id} has no lot {lot_no}")
+    return auction.lots[lot_no - 1]
+
+
 async def run(request: Request, command) -> object:
     return (await submit(request, command, SUPPLY_STATUS)).outcome
 
@@ -205,6 +212,7 @@ async def get_auction(request: Request, auction_id: int) -> HTTPResponse:
 async def place_bid(request: Request, auction_id: int, lot_no: int) -> HTTPResponse:
     key = require(request, "trader", "supplier")
     req: BidRequest = decode(request, BidRequest)
+    _lot(request, auction_id, lot_no)
     record = await run(request, PlaceBid(actor=key.member, auction_id=auction_id, lot_no=lot_no,
                                          price=fen(req.price, "price"), receipt_ids=req.receipt_ids))
     lot = _auction(request, auction_id).lots[lot_no - 1]
@@ -216,6 +224,7 @@ async def place_bid(request: Request, auction_id: int, lot_no: int) -> HTTPRespo
 @idempotent
 async def pay(request: Request, auction_id: int, lot_no: int) -> HTTPResponse:
     key = require(request, "trader", "supplier")
+    _lot(request, auction_id, lot_no)
     await run(request, PayLot(actor=key.member, auction_id=auction_id, lot_no=lot_no))
     auction = _auction(request, auction_id)
     return respond(lot_view(auction, auction.lots[lot_no - 1], {key.member}))

@@ -30,6 +30,7 @@ from collections.abc import Callable
 import msgspec
 
 from exchange.marketdata import MarketData
+from gateway import supply_feed
 from gateway.prices import to_yuan
 from gateway.wire import order_view
 
@@ -146,6 +147,7 @@ class Publisher:
         for member, notice in notices:  # registration steps, to the owner and the warehouse
             if self.private.get(member):
                 self._publish_private(member, "declaration", notice)
+        supply_feed.on_commit(self, state)  # auctions and listings: public lots, members' own bids and deals
 
     def flush(self) -> None:
         """Publish the changes committed since the last flush."""
@@ -177,6 +179,12 @@ class Publisher:
 
     def subscribe(self, subscriber: Subscriber, channel: str) -> dict | None:
         """Add a channel; the snapshot message to send first, or None for an unknown channel."""
+        if supply_feed.is_supply_channel(channel):
+            first = supply_feed.snapshot(self.exchange.state, channel)
+            if first is not None:
+                subscriber.channels.add(channel)
+                self.channels[channel].add(subscriber)
+            return first
         kind, _, symbol = channel.partition(".")
         if kind not in ("book", "trades", "ticker") or symbol not in self.exchange.engine.instruments:
             return None

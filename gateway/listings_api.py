@@ -153,6 +153,7 @@ async def get_listing(request: Request, listing_id: int) -> HTTPResponse:
 async def take(request: Request, listing_id: int) -> HTTPResponse:
     key = require(request, "trader", "supplier")
     req: TakeRequest = decode(request, TakeRequest)
+    _listing(request, listing_id)
     return await _run(request, TakeListing(actor=key.member, listing_id=listing_id, receipt_ids=req.receipt_ids))
 
 
@@ -161,12 +162,14 @@ async def take(request: Request, listing_id: int) -> HTTPResponse:
 async def counter(request: Request, listing_id: int) -> HTTPResponse:
     key = require(request, "trader")
     req: CounterRequest = decode(request, CounterRequest)
+    _listing(request, listing_id)
     return await _run(request, CounterOffer(actor=key.member, listing_id=listing_id, price=fen(req.price, "price"),
                                             respond_ns=req.respond_seconds * 10**9), 201)
 
 
 async def _answer(request: Request, listing_id: int, counter_no: int, accept: bool) -> HTTPResponse:
     key = require(request, "supplier")
+    _listing(request, listing_id)
     return await _run(request, AnswerCounter(actor=key.member, listing_id=listing_id, counter_no=counter_no,
                                              accept=accept))
 
@@ -187,6 +190,7 @@ async def decline(request: Request, listing_id: int, counter_no: int) -> HTTPRes
 @idempotent
 async def renew(request: Request, listing_id: int) -> HTTPResponse:
     key = require(request, "supplier", "trader")
+    _listing(request, listing_id)
     return await _run(request, RenewListing(actor=key.member, listing_id=listing_id))
 
 
@@ -194,4 +198,5 @@ async def renew(request: Request, listing_id: int) -> HTTPResponse:
 @idempotent
 async def withdraw(request: Request, listing_id: int) -> HTTPResponse:
     key = require(request, "supplier", "trader")
+    _listing(request, listing_id)
     return await _run(request, WithdrawListing(actor=key.member, listing_id=listing_id))

@@ -6,13 +6,17 @@ counter-offered) settled by DvP, and a replay of the journal to the same hash an
 
 import asyncio
 import json
+import threading
 import time
 from decimal import ROUND_HALF_UP, Decimal
 
 import asyncpg
 import pytest
+import websockets
 
 from gateway.client import Client
+from gateway.feed_client import login_message
+from tests.support.ws import until
 
 UREA = {"type": "urea", "nitrogen_pct": 46.2, "biuret_pct": 0.8, "moisture_pct": 0.4, "granules_pct": 95}
 UREA_SUB = {"type": "urea", "nitrogen_pct": 45.4, "biuret_pct": 1.2, "moisture_pct": 0.8, "granules_pct": 91}
@@ -244,6 +248,84 @@ def test_buy_auction_and_listings_settle_by_dvp(server, world) -> None:
     assert cash(cotton_owner)[0] == before[1] + value - fee
     status, report = desk.request("GET", "/v1/clearing/reconcile")
     assert status == 200 and report["clean"], report["breaks"]
+
+
+def test_feed_shows_lots_anonymously_and_each_member_its_own(server, world) -> None:
+    clients, receipts = world
+    reserve, a, e = clients["reserve"], clients["mill-a"], clients["mill-e"]
+    t0 = now_ms()
+    status, pub = reserve.request("POST", "/v1/auctions", {
+        "commodity": "urea", "lots": [{"receipt_ids": [receipts[5]]}], "opens_at_ms": t0, "closes_at_ms": t0 + 3_000,
+        "increment": "10", "base_price": "2000", "deposit": "10000", "extend_seconds": 0})
+    assert status == 201, pub
+    aid = pub["auction_id"]
+
+    async def watch() -> tuple[list[dict], list[dict]]:
+        url = f"ws://127.0.0.1:{server.port}/v1/ws"
+        async with websockets.connect(url) as public, websockets.connect(url) as private:
+            await public.send(json.dumps({"type": "subscribe", "channels": [f"auction.{aid}"]}))
+            first = await until(public, lambda m: m.get("channel") == f"auction.{aid}")
+            await private.send(json.dumps(login_message(a.api_key, a.api_secret)))
+            await until(private, lambda m: m["type"] == "orders_snapshot")
+            assert first["type"] == "auctions_snapshot" and first["lots"][0]["bids"] == 0
+            assert 0 < first["lots"][0]["countdown_ms"] <= 3_000
+            assert (await asyncio.to_thread(bid, a, aid, 1, "2000"))[0] == 201
+            assert (await asyncio.to_thread(bid, e, aid, 1, "2020"))[0] == 201
+            lots = [await until(public, lambda m: m["type"] == "auction_lot") for _ in range(2)]
+            lots.append(await until(public, lambda m: m["type"] == "auction_lot" and m["state"] != "open"))
+            mine = [await until(private, lambda m: m["type"] == "auction") for _ in range(2)]
+            return lots, mine
+
+    lots, mine = asyncio.run(asyncio.wait_for(watch(), 30))
+    assert [(m["best"], m["bids"], m["state"]) for m in lots] == [("2000.00", 1, "open"), ("2020.00", 2, "open"),
+                                                                  ("2020.00", 2, "won")]
+    assert not any("mill" in json.dumps(m) for m in lots)  # bidders are anonymous
+    assert [(m["auction"]["type"], m["auction"]["price"]) for m in mine] == [("auction_bid", "2000.00"),
+                                                                             ("auction_outbid", "2020.00")]
+
+
+def test_a_receipt_in_an_auction_refuses_every_other_use_even_concurrently(server, world) -> None:
+    clients, _ = world
+    reserve = clients["reserve"]
+    status, r = server.client(WAREHOUSE).request("POST", "/v1/receipts", {
+        "certificate_no": "AUC-RACE", "inspector": "CCIC", "owner": "reserve", "quality": UREA, "quantity_kg": 20_000})
+    assert status == 201
+    rid = r["receipt_id"]
+    t0 = now_ms()
+    auction_body = {"commodity": "urea", "lots": [{"receipt_ids": [rid]}], "opens_at_ms": t0,
+                    "closes_at_ms": t0 + 600_000, "increment": "10", "base_price": "2000"}
+    attempts = {
+        "auction-1": ("POST", "/v1/auctions", auction_body),
+        "auction-2": ("POST", "/v1/auctions", auction_body),
+        "listing": ("POST", "/v1/listings", {"commodity": "urea", "receipt_ids": [rid], "price": "2100"}),
+        "pledge": ("POST", f"/v1/receipts/{rid}/pledge", {"lender": "agri-bank"}),
+        "transfer": ("POST", f"/v1/receipts/{rid}/transfer", {"to": "mill-a"}),
+    }
+    answers: dict[str, tuple[int, dict]] = {}
+    barrier = threading.Barrier(len(attempts))
+
+    def attempt(name: str) -> None:
+        client = Client.for_member(server.base, {"api_key": reserve.api_key, "api_secret": reserve.api_secret})
+        barrier.wait()
+        answers[name] = client.request(*attempts[name])
+
+    threads = [threading.Thread(target=attempt, args=(name,)) for name in attempts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    winners = [name for name, (status, _) in answers.items() if status < 300]
+    assert len(winners) == 1, answers
+    refused = {code(answer)[1] for name, answer in answers.items() if name not in winners}
+    assert refused <= {"LOT_RECEIPT_UNAVAILABLE", "RECEIPT_OFFERED", "RECEIPT_PLEDGED", "NOT_OWNER"}, answers
+    state = server.client(DESK).request("GET", f"/v1/receipts/{rid}")[1]["state"]
+    expected = {"auction-1": "offered", "auction-2": "offered", "listing": "offered", "pledge": "pledged",
+                "transfer": "registered"}[winners[0]]
+    assert state == expected
+    if expected == "offered":  # nor can it back a sell order
+        server.client(OPS).request("POST", "/v1/admin/instruments/UR/session", {"state": "continuous"})
+        status, order = reserve.place("UR", "sell", 1, "2000", "race-sell", receipt_ids=[rid])
+        assert order.get("reject_reason") == "RECEIPT_OFFERED" or code((status, order))[1] == "RECEIPT_OFFERED", order
 
 
 def test_the_journal_replays_to_the_same_hash_and_closes(server, world) -> None:
