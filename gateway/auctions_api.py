@@ -113,6 +113,18 @@ class AuctionView(msgspec.Struct, kw_only=True):
     lots: list[LotView]
 
 
+class BidLogEntry(msgspec.Struct, kw_only=True):
+    """One accepted bid, in the order the sequencer took them; the bidder is named to clearing,
+    the operator and the bidder itself only."""
+
+    bid_no: int
+    lot_no: int
+    price: str
+    at_ms: int
+    at_ns: int
+    bidder: str | None
+
+
 class BidView(msgspec.Struct, kw_only=True):
     auction_id: int
     lot_no: int
@@ -218,6 +230,15 @@ async def place_bid(request: Request, auction_id: int, lot_no: int) -> HTTPRespo
     lot = _auction(request, auction_id).lots[lot_no - 1]
     return respond(BidView(auction_id=auction_id, lot_no=lot_no, bid_no=record.seq, price=to_yuan(record.price),
                            leading=lot.best_seq == record.seq, close_ms=lot.close_ns // 1_000_000), 201)
+
+
+@bp.get("/v1/auctions/<auction_id:int>/bids")
+async def bid_log(request: Request, auction_id: int) -> HTTPResponse:
+    """Every accepted bid of an auction, oldest first: enough to check each close by the rules."""
+    auction, viewer = _auction(request, auction_id), _viewer(request)
+    return respond([BidLogEntry(bid_no=b.seq, lot_no=b.lot_no, price=to_yuan(b.price), at_ms=b.ts_ns // 1_000_000,
+                                at_ns=b.ts_ns, bidder=b.member if viewer is None or b.member in viewer else None)
+                    for b in auction.bid_log])
 
 
 @bp.post("/v1/auctions/<auction_id:int>/lots/<lot_no:int>/pay")

@@ -174,6 +174,8 @@ ROUTES = [
     ("get", "/v1/auctions/{auction_id}", "One auction and its results", None, auctions_api.AuctionView, 200, "any"),
     ("post", "/v1/auctions/{auction_id}/lots/{lot_no}/bids", "Bid on a lot (sell auction) or offer receipts "
      "(buy auction); cannot be withdrawn", auctions_api.BidRequest, auctions_api.BidView, 201, "trader, supplier"),
+    ("get", "/v1/auctions/{auction_id}/bids", "Every accepted bid, oldest first (bidders anonymous)", None,
+     list[auctions_api.BidLogEntry], 200, "any"),
     ("post", "/v1/auctions/{auction_id}/lots/{lot_no}/pay", "Pay for a lot won: settles by DvP", None,
      auctions_api.LotView, 200, "the winner"),
     ("post", "/v1/admin/supply/fee", "The per-tonne fee on auction and listing deals, each side",

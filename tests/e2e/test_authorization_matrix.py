@@ -110,6 +110,7 @@ MATRIX: dict[tuple[str, str], tuple[str, dict | None, frozenset | None]] = {
     ("get", "/v1/auctions/{auction_id}"): ("/v1/auctions/999999", None, ANY),
     ("post", "/v1/auctions/{auction_id}/lots/{lot_no}/bids"): ("/v1/auctions/999999/lots/1/bids", BAD,
                                                                 frozenset({T, S})),
+    ("get", "/v1/auctions/{auction_id}/bids"): ("/v1/auctions/999999/bids", None, ANY),
     ("post", "/v1/auctions/{auction_id}/lots/{lot_no}/pay"): ("/v1/auctions/999999/lots/1/pay", None,
                                                                frozenset({T, S})),
     ("post", "/v1/admin/supply/fee"): ("/v1/admin/supply/fee", BAD, frozenset({OP})),
