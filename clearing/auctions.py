@@ -145,6 +145,7 @@ class Lot(msgspec.Struct, kw_only=True):
     bond: int = 0
     pay_by_day: int = 0
     won_day: int = 0
+    closed_day: int = 0  # the trading day it closed (the market report's day)
     closed_ns: int = 0
     buyer_fee: int = 0
     seller_fee: int = 0
@@ -191,7 +192,6 @@ class Auctions:
         self.bid_seq = 0
         self.due: list[tuple[int, AuctionDue]] = []  # timers to set (drained by the exchange)
         self.notices: list[tuple[str, dict]] = []  # (member or "" for public, message): the feeds
-        self.deals: list[tuple[int, int]] = []  # (auction, lot) settled today, for the market report
 
     # -------------------------------------------------------------- publish
 
@@ -387,7 +387,7 @@ class Auctions:
         lot = auction.lots[due.lot_no - 1]
         if lot.state != "open" or lot.close_ns != due.close_ns:
             return
-        lot.closed_ns = now_ns
+        lot.closed_ns, lot.closed_day = now_ns, today
         ref = Ref(auction_id=auction.auction_id)
         where = f"auction {auction.auction_id} lot {lot.lot_no}"
         if not lot.leader:
@@ -422,6 +422,7 @@ class Auctions:
     def _settle_buy(self, auction: Auction, lot: Lot, registry: Registry, ledger: Ledger, ref: Ref, now_ns: int,
                     where: str) -> None:
         lot.winner, lot.price = lot.leader, lot.best
+        lot.premium = lot_premium(registry, lot.receipt_ids)
         key = _pay_key(auction.auction_id, lot.lot_no)
         deal = settle(self.escrow, ledger, registry, lot.receipt_ids, auction.publisher, lot.winner, lot.price, ref,
                       now_ns, f"bought in {where}", from_holds=[key])
@@ -431,7 +432,6 @@ class Auctions:
             withdraw(registry, lot.receipt_ids, now_ns, f"unsettled in {where}")
             return
         lot.state, lot.value, lot.buyer_fee, lot.seller_fee = "settled", deal.value, deal.buyer_fee, deal.seller_fee
-        self.deals.append((auction.auction_id, lot.lot_no))
         for member in (auction.publisher, lot.winner):
             self.notices.append((member, {"type": "auction_settled", "auction_id": auction.auction_id,
                                           "lot_no": lot.lot_no, "price": lot.price, "value": lot.value}))
@@ -462,7 +462,6 @@ class Auctions:
             return deal
         self.escrow.release(ledger, key, "AUCTION_BOND_RELEASE", ref, now_ns)
         lot.state, lot.buyer_fee, lot.seller_fee = "paid", deal.buyer_fee, deal.seller_fee
-        self.deals.append((auction.auction_id, lot.lot_no))
         for member in (lot.winner, auction.publisher):
             self.notices.append((member, {"type": "auction_paid", "auction_id": auction.auction_id,
                                           "lot_no": lot.lot_no, "value": lot.value}))

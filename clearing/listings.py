@@ -22,6 +22,7 @@ from clearing.escrow import (
     Escrow,
     SupplyRejected,
     lot_kg,
+    lot_premium,
     lot_value,
     offer,
     settle,
@@ -134,6 +135,8 @@ class Listing(msgspec.Struct, kw_only=True):
     buyer_fee: int = 0
     seller_fee: int = 0
     listed_day: int = 0
+    closed_day: int = 0  # the trading day it was taken, withdrawn or expired
+    premium: int = 0  # the lot's quality premium, fen a tonne, once dealt
 
 
 class Listings:
@@ -145,10 +148,11 @@ class Listings:
         self.next_id = 1
         self.due: list[tuple[int, CounterDue]] = []
         self.notices: list[tuple[str, dict]] = []
-        self.deals: list[int] = []  # listings taken today, for the market report
+        self.today = 0  # the trading day of the command being applied
 
     def apply(self, cmd: ListingCommand, registry: Registry, ledger: Ledger, engine: Engine, now_ns: int,
               today: int) -> Listing | SupplyRejected:
+        self.today = today
         if isinstance(cmd, PublishListing):
             return self._publish(cmd, registry, ledger, engine, now_ns, today)
         listing = self.listings.get(cmd.listing_id)
@@ -321,9 +325,9 @@ class Listings:
         self.escrow.release(ledger, _demand_key(listing.listing_id), "LISTING_RELEASE", ref, now_ns)
         if state != "taken" and listing.side == "sell":
             withdraw(registry, listing.receipt_ids, now_ns, f"listing {listing.listing_id} {state}")
-        listing.state = state
+        listing.state, listing.closed_day = state, self.today
         if state == "taken":
-            self.deals.append(listing.listing_id)
+            listing.premium = lot_premium(registry, listing.receipt_ids)
             for member in (listing.owner, listing.taker):
                 self.notices.append((member, {"type": "listing_taken", "listing_id": listing.listing_id,
                                               "price": listing.deal_price, "value": listing.value}))
@@ -342,6 +346,7 @@ class Listings:
 
     def end_of_day(self, registry: Registry, ledger: Ledger, now_ns: int, today: int) -> None:
         """Listings not renewed today expire."""
+        self.today = today
         for listing in self.listings.values():
             if listing.state == "open" and listing.renewed_day != today:
                 self._close(listing, "expired", registry, ledger, now_ns)

@@ -9,6 +9,7 @@ import pytest
 from clearing.auctions import DemandLot, LotSpec, PayLot, PlaceBid, PublishAuction
 from clearing.escrow import SetBuyerCategory, SetSupplyFee, bulk
 from engine import NewOrder
+from exchange.bulk import supply_day
 from exchange.clock import ClockTick
 from tests.support.clearing_helpers import SUBSTITUTE_UREA, Harness
 from warehouse_receipts.registry import PledgeReceipt, TransferReceipt
@@ -123,6 +124,10 @@ def test_hand_computed_sell_auction() -> None:
     actions = [e.action for e in h.state.registry.history[receipts[3]]]
     assert actions == ["issue", "offer", "withdraw_offer"]
     assert [e.action for e in h.state.registry.history[receipts[0]]] == ["issue", "offer", "award"]
+    [report] = supply_day(h.state, 1)  # the daily market report's bulk-supply row
+    assert (report.commodity, report.mode, report.lots_offered, report.lots_sold, report.kg_sold) == \
+        ("urea", "sell_auction", 3, 3, 80_000)
+    assert (report.average_premium, report.turnover) == (-500, 4_020_000 + 8_120_000 + 3_960_000)
     h.state.check()
     h.assert_reconciled()
 

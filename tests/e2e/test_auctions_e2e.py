@@ -165,6 +165,9 @@ def test_hand_computed_sell_auction(server, world) -> None:
     assert [lot["state"] for lot in lots] == ["paid", "paid", "forfeited"]
     assert cash(c) == (Decimal("198000.00"), 0)
     assert cash(reserve)[0] - reserve_before == Decimal("40200") - 100 + Decimal("81200") - 200 + 2000 - 100
+    report = reserve.request("GET", "/v1/market/report?day=latest")[1]["bulk_supply"]
+    assert report == [{"commodity": "urea", "mode": "sell_auction", "lots_offered": 3, "lots_sold": 3,
+                       "tonnes_sold": "80.000", "average_premium": "-5.00", "turnover": "161000.00"}]
     [entry] = c.request("GET", "/v1/credit/mill-c")[1]["entries"]
     assert (entry["kind"], entry["ref"], entry["amount"]) == ("auction_forfeit", f"auction:{aid}/lot:3", "2000.00")
     desk = server.client(DESK)
