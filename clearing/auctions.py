@@ -285,7 +285,7 @@ class Auctions:
                 return SupplyRejected("INSUFFICIENT_DEPOSIT", f"the pre-deposit is {auction.deposit} fen")
             auction.bidders.append(cmd.actor)
         if auction.side == "buy":
-            keep = set(cmd.receipt_ids) if lot.leader == cmd.actor else set()
+            keep = set(lot.receipt_ids) & set(cmd.receipt_ids) if lot.leader == cmd.actor else set()
             withdraw(registry, [r for r in lot.receipt_ids if r not in keep], now_ns,
                      f"outbid in auction {auction.auction_id} lot {lot.lot_no}")
             offer(registry, [r for r in cmd.receipt_ids if r not in keep], cmd.actor, now_ns,

@@ -176,12 +176,17 @@ def test_buy_auction_lowest_wins_settles_at_close() -> None:
     assert code(bid(h, "sup_b", 1, 204_500, OPEN + 3 * S, receipts=[rb])) is None
     assert h.state.registry.receipts[ra].state == "registered"  # outbid: free again
     assert code(h.run(TransferReceipt(actor="sup_b", receipt_id=rb, to="x"))) == "RECEIPT_OFFERED"
+    rb2 = h.issue("sup_b")  # the leader lowers its offer with other receipts: the first are freed
+    assert code(bid(h, "sup_b", 1, 204_000, OPEN + 4 * S, receipts=[rb2])) is None
+    assert (h.state.registry.receipts[rb].state, h.state.registry.receipts[rb2].state) == ("registered", "offered")
+    assert code(bid(h, "sup_b", 1, 203_500, OPEN + 5 * S, receipts=[rb2])) is None  # same receipts, lower
+    assert code(bid(h, "sup_b", 1, 203_000, OPEN + 6 * S, receipts=[rb])) is None  # and back
     tick(h, CLOSE)
     lot = h.state.auctions.auctions[1].lots[0]
-    assert (lot.state, lot.winner, lot.price, lot.value) == ("settled", "sup_b", 204_500, 4_090_000)
+    assert (lot.state, lot.winner, lot.price, lot.value) == ("settled", "sup_b", 203_000, 4_060_000)
     assert h.state.registry.receipts[rb].owner == "plant"
-    assert h.available("plant") == 10_000_000 - 4_090_000 - 10_000
-    assert h.available("sup_b") == 2_000_000 + 4_090_000 - 10_000  # its pre-deposit released at the end
+    assert h.available("plant") == 10_000_000 - 4_060_000 - 10_000
+    assert h.available("sup_b") == 2_000_000 + 4_060_000 - 10_000  # its pre-deposit released at the end
     assert h.state.clearing.ledger.balance(bulk("plant")) == 0
     h.state.check()
     h.assert_reconciled()

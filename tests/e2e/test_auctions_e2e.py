@@ -229,6 +229,27 @@ def test_buy_auction_and_listings_settle_by_dvp(server, world) -> None:
     assert cash(plant)[0] == before[0] - Decimal("41400") - 100
     assert cash(sinofert)[0] == before[1] + Decimal("41400") - 100
 
+    # first come, first served: two buyers take one listed lot at once
+    status, race = sinofert.request("POST", "/v1/listings", {"commodity": "urea", "receipt_ids": [mine[3]],
+                                                             "price": "2070"})
+    assert status == 201, race
+    takers = {name: server.client(name) for name in ("huafang-textile", "luneng-agri")}
+    answers: dict[str, tuple[int, dict]] = {}
+    barrier = threading.Barrier(2)
+
+    def take(name: str) -> None:
+        barrier.wait()
+        answers[name] = takers[name].request("POST", f"/v1/listings/{race['listing_id']}/take", {})
+
+    threads = [threading.Thread(target=take, args=(name,)) for name in takers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(code(a) for a in answers.values()) == [(200, ""), (409, "LISTING_CLOSED")], answers
+    winner = next(name for name, a in answers.items() if a[0] == 200)
+    assert desk.request("GET", f"/v1/receipts/{mine[3]}")[1]["owner"] == winner
+
     # a basis listing of cotton over the forward CF2701 (settlement 15,000 yuan/t), counter-offered and accepted
     cotton_owner = server.client("xinjiang-cotton-group")
     cotton = [r for r in cotton_owner.request("GET", "/v1/receipts?state=registered")[1]
@@ -336,7 +357,9 @@ def test_the_journal_replays_to_the_same_hash_and_closes(server, world) -> None:
     from gateway.sequencer import replay_journal
 
     live = server.client(DESK).request("GET", "/healthz")[1]["state_hash"]
-    closes = [[lot["close_ms"] for lot in a["lots"]] for a in server.client(DESK).request("GET", "/v1/auctions")[1]]
+    auctions = server.client(DESK).request("GET", "/v1/auctions")[1]
+    closes = [[lot["close_ms"] for lot in a["lots"]] for a in auctions]
+    outcomes = [[(lot["state"], lot["winner"], lot["price"]) for lot in a["lots"]] for a in auctions]
     assert server.stop() == 0
     replay = json.loads(server.cli("replay"))
     assert replay["match"] and replay["state_hash"] == live, replay
@@ -353,6 +376,8 @@ def test_the_journal_replays_to_the_same_hash_and_closes(server, world) -> None:
     state = asyncio.run(replayed())
     assert state.state_hash() == live
     assert [[lot.close_ns // 1_000_000 for lot in a.lots] for a in state.auctions.auctions.values()] == closes
-    assert [[lot.closed_ns >= lot.close_ns for lot in a.lots] for a in state.auctions.auctions.values()] == \
-        [[True] * len(c) for c in closes]
+    assert [[(lot.state, lot.winner or None, f"{lot.price / 100:.2f}" if lot.price else None) for lot in a.lots]
+            for a in state.auctions.auctions.values()] == outcomes
+    assert all(lot.closed_ns >= lot.close_ns for a in state.auctions.auctions.values() for lot in a.lots
+               if lot.state != "open")  # each closed by the first clock tick at or after its close
     server.start()
