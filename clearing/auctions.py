@@ -221,15 +221,11 @@ class Auctions:
                 return SupplyRejected("INVALID_PRICE", "the demand's value passes the ledger's bounds")
             for n, d in enumerate(cmd.demand, 1):
                 lots.append(Lot(lot_no=n, kg=d.quantity_kg, demand=d, close_ns=cmd.closes_ns))
-            ref = Ref(auction_id=auction_id)
-            done = []
+            if ledger.balance(cash(cmd.actor)) < sum(needs):  # checked first: a refusal moves nothing
+                return SupplyRejected("INSUFFICIENT_FUNDS", f"the demand needs {sum(needs)} fen frozen")
             for lot, need in zip(lots, needs, strict=True):
-                if not self.escrow.freeze(ledger, _pay_key(auction_id, lot.lot_no), cmd.actor, need, "AUCTION_FREEZE",
-                                          ref, now_ns):
-                    for key in done:
-                        self.escrow.release(ledger, key, "AUCTION_RELEASE", ref, now_ns)
-                    return SupplyRejected("INSUFFICIENT_FUNDS", f"the demand needs {sum(needs)} fen frozen")
-                done.append(_pay_key(auction_id, lot.lot_no))
+                self.escrow.freeze(ledger, _pay_key(auction_id, lot.lot_no), cmd.actor, need, "AUCTION_FREEZE",
+                                   Ref(auction_id=auction_id), now_ns)
         self.next_id += 1
         auction = Auction(auction_id=auction_id, side=cmd.side, publisher=cmd.actor, commodity=cmd.commodity,
                           opens_ns=cmd.opens_ns, hard_stop_ns=hard_stop, increment=cmd.increment,

@@ -224,6 +224,9 @@ def test_every_refusal_changes_nothing() -> None:
                         opens_ns=OPEN, closes_ns=OPEN - 1, increment=100), OPEN, "INVALID_AUCTION"),
         (PublishAuction(actor="mill_a", side="buy", commodity="urea", opens_ns=OPEN, closes_ns=CLOSE, increment=1,
                         demand=[DemandLot(quantity_kg=10**6, ceiling=10**6)]), OPEN, "INSUFFICIENT_FUNDS"),
+        (PublishAuction(actor="mill_a", side="buy", commodity="urea", opens_ns=OPEN, closes_ns=CLOSE, increment=1,
+                        demand=[DemandLot(quantity_kg=60_000, ceiling=200_000)] * 2), OPEN,
+         "INSUFFICIENT_FUNDS"),  # cash for the first lot, not both: nothing frozen
         (PayLot(actor="mill_a", auction_id=1, lot_no=1), OPEN, "NOT_WINNER"),
         (PledgeReceipt(actor="reserve", receipt_id=receipts[0], lender="bank"), OPEN, "RECEIPT_OFFERED"),
     ]
