@@ -243,6 +243,6 @@ def settle(escrow: Escrow, ledger: Ledger, registry: Registry, receipt_ids: list
     for key, part in spent:
         escrow.spent(key, part)
     for receipt_id in receipt_ids:
-        registry.award(receipt_id, buyer, "exchange", ts_ns, detail=detail)
+        registry.hand_over(receipt_id, "award", buyer, "exchange", ts_ns, detail=detail)
     return Deal(buyer=buyer, seller=seller, kg=kg, price=price, value=value, buyer_fee=fee, seller_fee=fee,
                 ts_ns=ts_ns)

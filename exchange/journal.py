@@ -10,6 +10,7 @@ newer than it knows rather than guessing (``decode_entry`` raises ``UnknownForma
 import msgspec
 
 from clearing.core import ClearingCommand
+from clearing.delivery import DeliveryCommand
 from clearing.disputes import DisputeCommand
 from clearing.financing import FinancingCommand
 from clearing.inbound import InboundCommand
@@ -35,7 +36,7 @@ class Entry(msgspec.Struct, array_like=True, gc=False):
 
     command: (Command | ReceiptCommand | ClearingCommand | FinancingCommand | SetInstrument | ScheduleSession
               | ClockTick | SetHolidays | WarehouseCommand | SetTariff | InboundCommand | DisputeCommand
-              | SupplyCommand)
+              | DeliveryCommand | SupplyCommand)
     client_order_id: str = ""
     receipt_ids: list[str] = []
     format: int = FORMAT

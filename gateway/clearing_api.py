@@ -88,10 +88,23 @@ def report_view(report: SettlementReport, member: str | None = None) -> dict:
     for row in data["members"]:
         for name in MONEY_FIELDS:
             row[name] = to_yuan(row[name])
+    _forward_rows(data)
     if member is not None:
-        data["members"] = [row for row in data["members"] if row["member"] == member]
+        for part in ("members", "positions", "variation", "margin_calls", "fund_draws"):
+            data[part] = [row for row in data[part] if row["member"] == member]
         del data["fee_revenue"]
     return data
+
+
+def _forward_rows(data: dict) -> None:
+    """The forwards' part of a report in yuan: positions (without settlement's workings),
+    variation, margin calls and default-fund draws."""
+    data["positions"] = [{"member": p["member"], "symbol": p["symbol"], "net": p["net"],
+                          "average_open_price": to_yuan(p["open_price"]), "realised": to_yuan(p["realised"])}
+                         for p in data["positions"]]
+    for part in ("variation", "margin_calls", "fund_draws"):
+        for row in data[part]:
+            row["amount"] = to_yuan(row["amount"])
 
 
 def report_csv(view: dict) -> str:

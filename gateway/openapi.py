@@ -10,12 +10,14 @@ from gateway import (
     auctions_api,
     clearing_api,
     credit_api,
+    delivery_api,
     disputes_api,
     financing_api,
     idempotency,
     inbound_api,
     listings_api,
     market_api,
+    positions_api,
     warehouse_api,
     wire,
 )
@@ -45,6 +47,10 @@ ROUTES = [
      wire.InstrumentView, 200, "operator"),
     ("post", "/v1/admin/instruments/{symbol}/schedule", "Move a session at a given time (fired by the journaled "
      "clock)", wire.ScheduleRequest, dict, 201, "operator"),
+    ("post", "/v1/admin/instruments/{symbol}/forward", "Make an instrument a margined forward (margin, limits, "
+     "daily settlement, delivery)", wire.ForwardTermsRequest, wire.ForwardTermsRequest, 200, "operator"),
+    ("post", "/v1/admin/clock", "Drills only (COMMEX_SIMULATED_CLOCK=1): move the clock forward", wire.ClockRequest,
+     wire.ClockView, 200, "operator"),
     ("post", "/v1/admin/members", "Create a member and its first API key", wire.MemberRequest, wire.Credentials, 201,
      "operator"),
     ("post", "/v1/admin/members/{member}/keys", "Another API key for a member", None, wire.Credentials, 201,
@@ -199,6 +205,21 @@ ROUTES = [
      listings_api.ListingView, 200, "the listing's owner"),
     ("delete", "/v1/listings/{listing_id}", "Withdraw a listing", None, listings_api.ListingView, 200,
      "the listing's owner"),
+    # forwards
+    ("get", "/v1/positions", "Forward positions and margin: one's own, or ?member= (clearing)", None,
+     positions_api.PositionsView, 200, "any"),
+    ("get", "/v1/margin-calls", "Margin calls: one's own, or all / ?member= (clearing)", None,
+     list[positions_api.MarginCallView], 200, "any"),
+    # a forward's delivery
+    ("post", "/v1/delivery/{symbol}/tenders", "Tender receipts against your short position (frozen for delivery "
+     "until allocation)", delivery_api.TenderRequest, delivery_api.TenderView, 200, "trader, supplier"),
+    ("post", "/v1/delivery/{symbol}/intents", "State the warehouse you prefer to take delivery from, and/or apply "
+     "for rolling delivery in the delivery month (a long)",
+     delivery_api.IntentRequest, delivery_api.IntentView, 200, "trader, supplier"),
+    ("post", "/v1/clearing/delivery/{symbol}/allocate", "Allocate tendered receipts to longs, oldest position "
+     "first (once, after the tender deadline)", None, delivery_api.AllocationView, 201, "clearing"),
+    ("get", "/v1/delivery/{symbol}/allocation", "A forward's delivery: deadlines, tenders, intents, the allocation "
+     "and how each line settled (your own; all, for clearing)", None, delivery_api.AllocationView, 200, "any"),
     ("get", "/healthz", "Liveness", None, wire.Health, 200, "public"),
 ]
 # a second success status of an operation, with the same body: (method, path) -> (status, description)

@@ -132,6 +132,41 @@ class InstrumentRequest(msgspec.Struct, **_STRICT):
     protection_ticks: Annotated[int, Meta(ge=0, le=10_000)] = 10
 
 
+class MarginStepRequest(msgspec.Struct, **_STRICT):
+    from_date: Annotated[int, Meta(ge=0, le=21_991_231, description="trading date yyyymmdd (0: from listing)")]
+    rate_bps: Annotated[int, Meta(gt=0, le=10_000)]
+
+
+class PositionLimitRequest(msgspec.Struct, **_STRICT):
+    from_date: Annotated[int, Meta(ge=0, le=21_991_231)]
+    lots: Annotated[int, Meta(gt=0, le=MAX_LOTS)]
+
+
+class ForwardTermsRequest(msgspec.Struct, **_STRICT):
+    """A forward's lifecycle terms; empty schedules take ZCE's defaults (5/10/20 % margin;
+    20,000/4,000/800 lots)."""
+
+    delivery_month: Annotated[int, Meta(ge=190_001, le=219_912, description="yyyymm")]
+    last_trading_day: Annotated[int, Meta(ge=19_000_101, le=21_991_231, description="yyyymmdd")]
+    margin: Annotated[list[MarginStepRequest], Meta(max_length=50)] = []
+    position_limits: Annotated[list[PositionLimitRequest], Meta(max_length=50)] = []
+    daily_open_limit: Annotated[int, Meta(ge=0, le=MAX_LOTS)] = 0
+    limit_band_widen_bps: Annotated[int, Meta(ge=0, le=10_000)] = 5_000
+    limit_margin_raise_bps: Annotated[int, Meta(ge=0, le=10_000)] = 5_000
+    call_grace_minutes: Annotated[int, Meta(ge=0, le=1_440)] = 60
+    default_fund_share_bps: Annotated[int, Meta(ge=0, le=10_000)] = 1_000
+    penalty_bps: Annotated[int, Meta(ge=0, le=10_000)] = 2_000
+
+
+class ClockRequest(msgspec.Struct, **_STRICT):
+    advance_ms: Annotated[int, Meta(gt=0, le=366 * 86_400_000, description="move the simulated clock forward")]
+
+
+class ClockView(msgspec.Struct, kw_only=True):
+    now_ms: int
+    offset_ms: int
+
+
 class SessionRequest(msgspec.Struct, **_STRICT):
     state: Literal["closed", "pre_open", "continuous", "halted"]
 

@@ -37,6 +37,9 @@ MATRIX: dict[tuple[str, str], tuple[str, dict | None, frozenset | None]] = {
     ("post", "/v1/admin/instruments/{symbol}/delivery"): ("/v1/admin/instruments/NOPE/delivery", BAD,
                                                           frozenset({OP})),
     ("post", "/v1/admin/instruments/{symbol}/fees"): ("/v1/admin/instruments/NOPE/fees", BAD, frozenset({OP})),
+    ("post", "/v1/admin/instruments/{symbol}/forward"): ("/v1/admin/instruments/NOPE/forward", BAD,
+                                                         frozenset({OP})),
+    ("post", "/v1/admin/clock"): ("/v1/admin/clock", BAD, frozenset({OP})),
     ("post", "/v1/admin/members"): ("/v1/admin/members", BAD, frozenset({OP})),
     ("post", "/v1/admin/members/{member}/keys"): ("/v1/admin/members/nobody/keys", None, frozenset({OP})),
     ("get", "/v1/admin/members"): ("/v1/admin/members", None, frozenset({OP, C})),
@@ -127,6 +130,13 @@ MATRIX: dict[tuple[str, str], tuple[str, dict | None, frozenset | None]] = {
         "/v1/listings/999999/counter-offers/1/decline", None, frozenset({S})),
     ("post", "/v1/listings/{listing_id}/renew"): ("/v1/listings/999999/renew", None, frozenset({S, T})),
     ("delete", "/v1/listings/{listing_id}"): ("/v1/listings/999999", None, frozenset({S, T})),
+    ("get", "/v1/positions"): ("/v1/positions?member=nobody", None, frozenset({C})),  # one's own: any role
+    ("get", "/v1/margin-calls"): ("/v1/margin-calls?member=nobody", None, frozenset({C})),
+    ("post", "/v1/delivery/{symbol}/tenders"): ("/v1/delivery/NOPE/tenders", BAD, frozenset({T, S})),
+    ("post", "/v1/delivery/{symbol}/intents"): ("/v1/delivery/NOPE/intents", BAD, frozenset({T, S})),
+    ("post", "/v1/clearing/delivery/{symbol}/allocate"): ("/v1/clearing/delivery/NOPE/allocate", None,
+                                                          frozenset({C})),
+    ("get", "/v1/delivery/{symbol}/allocation"): ("/v1/delivery/NOPE/allocation", None, ANY),
     ("get", "/healthz"): ("/healthz", None, PUBLIC),
 }
 ROWS = sorted(MATRIX)
