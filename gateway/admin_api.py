@@ -107,6 +107,7 @@ async def forward_terms(request: Request, symbol: str) -> HTTPResponse:
 
 
 @bp.post("/v1/admin/clock")
+@idempotent
 async def advance_clock(request: Request) -> HTTPResponse:
     """Drills and tests only (``COMMEX_SIMULATED_CLOCK=1``): move the sequencer's clock forward,
     so deadlines fall due without waiting; refused (404) on a real exchange."""

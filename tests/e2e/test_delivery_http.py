@@ -62,6 +62,8 @@ def fen(yuan: str) -> int:
 
 def test_tender_allocate_and_deliver_over_http(server) -> None:
     short, first, second, desk = (server.client(m) for m in (SHORT, FIRST, SECOND, DESK))
+    for client in (first, second):  # the demo's forward bids hold margin of their own
+        assert client.request("POST", "/v1/orders/cancel-all", {"symbol": "CF2701"})[0] == 200
     status, receipts = short.request("GET", "/v1/receipts")
     free = [r for r in receipts if r["state"] == "registered" and r["commodity"] == "cotton"][:2]
     pledged = next(r for r in receipts if r["state"] == "pledged")
