@@ -270,6 +270,13 @@ def test_buy_auction_and_listings_settle_by_dvp(server, world) -> None:
     assert yuan(accepted["value"]) == value
     assert cash(plant) == (before[0], plant_before[1])
     assert cash(cotton_owner)[0] == before[1] + value - fee
+    chains = {r: [(ev["action"], ev["counterparty"]) for ev in
+                  desk.request("GET", f"/v1/receipts/{r}/history")[1]["events"]]
+              for r in (mine[0], mine[1], cotton["receipt_id"])}
+    assert chains[mine[0]] == [("issue", "sinofert"), ("offer", None), ("withdraw_offer", None),  # outbid at 2,060
+                               ("offer", None), ("award", "huafang-textile")]  # won at 2,055
+    assert chains[mine[1]] == [("issue", "urea-two"), ("offer", None), ("withdraw_offer", None)]  # outbid
+    assert chains[cotton["receipt_id"]][-2:] == [("offer", None), ("award", "huafang-textile")]
     status, report = desk.request("GET", "/v1/clearing/reconcile")
     assert status == 200 and report["clean"], report["breaks"]
 
@@ -308,6 +315,24 @@ def test_feed_shows_lots_anonymously_and_each_member_its_own(server, world) -> N
                                                                              ("auction_outbid", "2020.00")]
 
 
+def race(server, creds: Client, attempts: dict[str, tuple]) -> dict[str, tuple[int, dict]]:
+    """Send every attempt at once, each from its own connection with the same member's key."""
+    answers: dict[str, tuple[int, dict]] = {}
+    barrier = threading.Barrier(len(attempts))
+
+    def attempt(name: str) -> None:
+        client = Client.for_member(server.base, {"api_key": creds.api_key, "api_secret": creds.api_secret})
+        barrier.wait()
+        answers[name] = client.request(*attempts[name])
+
+    threads = [threading.Thread(target=attempt, args=(name,)) for name in attempts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return answers
+
+
 def test_a_receipt_in_an_auction_refuses_every_other_use_even_concurrently(server, world) -> None:
     clients, _ = world
     reserve = clients["reserve"]
@@ -318,38 +343,29 @@ def test_a_receipt_in_an_auction_refuses_every_other_use_even_concurrently(serve
     t0 = now_ms()
     auction_body = {"commodity": "urea", "lots": [{"receipt_ids": [rid]}], "opens_at_ms": t0,
                     "closes_at_ms": t0 + 600_000, "increment": "10", "base_price": "2000"}
-    attempts = {
-        "auction-1": ("POST", "/v1/auctions", auction_body),
-        "auction-2": ("POST", "/v1/auctions", auction_body),
-        "listing": ("POST", "/v1/listings", {"commodity": "urea", "receipt_ids": [rid], "price": "2100"}),
+    listing_body = {"commodity": "urea", "receipt_ids": [rid], "price": "2100"}
+    # three offers of one free receipt at once: exactly one takes it
+    answers = race(server, reserve, {"auction-1": ("POST", "/v1/auctions", auction_body),
+                                     "auction-2": ("POST", "/v1/auctions", auction_body),
+                                     "listing": ("POST", "/v1/listings", listing_body)})
+    assert sorted(status for status, _ in answers.values()) == [201, 409, 409], answers
+    assert {code(a)[1] for a in answers.values() if a[0] == 409} == {"LOT_RECEIPT_UNAVAILABLE"}
+    assert server.client(DESK).request("GET", f"/v1/receipts/{rid}")[1]["state"] == "offered"
+    # offered, it refuses a sale, a pledge, a transfer, a withdrawal and another offer, all at once
+    server.client(OPS).request("POST", "/v1/admin/instruments/UR/session", {"state": "continuous"})
+    answers = race(server, reserve, {
+        "auction": ("POST", "/v1/auctions", auction_body),
+        "listing": ("POST", "/v1/listings", listing_body),
         "pledge": ("POST", f"/v1/receipts/{rid}/pledge", {"lender": "agri-bank"}),
         "transfer": ("POST", f"/v1/receipts/{rid}/transfer", {"to": "mill-a"}),
-    }
-    answers: dict[str, tuple[int, dict]] = {}
-    barrier = threading.Barrier(len(attempts))
-
-    def attempt(name: str) -> None:
-        client = Client.for_member(server.base, {"api_key": reserve.api_key, "api_secret": reserve.api_secret})
-        barrier.wait()
-        answers[name] = client.request(*attempts[name])
-
-    threads = [threading.Thread(target=attempt, args=(name,)) for name in attempts]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    winners = [name for name, (status, _) in answers.items() if status < 300]
-    assert len(winners) == 1, answers
-    refused = {code(answer)[1] for name, answer in answers.items() if name not in winners}
-    assert refused <= {"LOT_RECEIPT_UNAVAILABLE", "RECEIPT_OFFERED", "RECEIPT_PLEDGED", "NOT_OWNER"}, answers
-    state = server.client(DESK).request("GET", f"/v1/receipts/{rid}")[1]["state"]
-    expected = {"auction-1": "offered", "auction-2": "offered", "listing": "offered", "pledge": "pledged",
-                "transfer": "registered"}[winners[0]]
-    assert state == expected
-    if expected == "offered":  # nor can it back a sell order
-        server.client(OPS).request("POST", "/v1/admin/instruments/UR/session", {"state": "continuous"})
-        status, order = reserve.place("UR", "sell", 1, "2000", "race-sell", receipt_ids=[rid])
-        assert order.get("reject_reason") == "RECEIPT_OFFERED" or code((status, order))[1] == "RECEIPT_OFFERED", order
+        "sell": ("POST", "/v1/orders", {"symbol": "UR", "side": "sell", "quantity": 1, "price": "2000",
+                                        "client_order_id": "race-sell", "receipt_ids": [rid]}),
+    })
+    codes = {name: code(a)[1] or a[1].get("reject_reason") for name, a in answers.items()}
+    assert codes == {"auction": "LOT_RECEIPT_UNAVAILABLE", "listing": "LOT_RECEIPT_UNAVAILABLE",
+                     "pledge": "RECEIPT_OFFERED", "transfer": "RECEIPT_OFFERED", "sell": "RECEIPT_OFFERED"}, answers
+    receipt = server.client(DESK).request("GET", f"/v1/receipts/{rid}")[1]
+    assert (receipt["state"], receipt["owner"]) == ("offered", "reserve")
 
 
 def test_the_journal_replays_to_the_same_hash_and_closes(server, world) -> None:
