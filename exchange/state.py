@@ -9,13 +9,16 @@ import hashlib
 
 import msgspec
 
+from clearing.auctions import Auctions
 from clearing.core import Clearing, EndOfDay, SettlementReport
 from clearing.credit import CreditRegister
 from clearing.delivery import Delivery
 from clearing.disputes import Disputes
+from clearing.escrow import Escrow
 from clearing.financing import Financing
 from clearing.forwards import Forwards
 from clearing.inbound import Inbound
+from clearing.listings import Listings
 from clearing.reconcile import check_memory
 from clearing.warehousing import Warehousing
 from engine import Engine, Event, SetReferencePrice, SetSession
@@ -54,6 +57,9 @@ class ExchangeState:
         self.warehousing = Warehousing()
         self.inbound = Inbound()
         self.disputes = Disputes()
+        self.escrow = Escrow()  # bulk supply: auctions and listings
+        self.auctions = Auctions(self.escrow, self.credit)
+        self.listings = Listings(self.escrow)
 
     def apply(self, entry: Entry, entry_no: int, now_ns: int) -> Result:
         """Apply one journaled command at the sequencer's time ``now_ns``. Total: a command
@@ -170,6 +176,8 @@ class ExchangeState:
             "inbound": self.inbound.state_hash(), "disputes": self.disputes.state_hash(),
             "credit": self.credit.state_hash(), "forwards": self.forwards.state_hash(),
             "delivery": self.delivery.state_hash(),
+            "escrow": self.escrow.state_hash(), "auctions": self.auctions.state_hash(),
+            "listings": self.listings.state_hash(),
         }
 
     def check(self) -> None:
@@ -186,6 +194,9 @@ class ExchangeState:
         self.credit.check()
         self.forwards.check(self.engine, self.clearing.ledger)
         self.delivery.check(self.registry)
+        self.escrow.check(self.clearing.ledger)
+        self.auctions.check(self.registry)
+        self.listings.check(self.registry)
         self.views.check()
         breaks = check_memory(self.engine, self.registry, self.clearing)
         assert not breaks, breaks

@@ -12,6 +12,7 @@ from msgspec import Meta
 from sanic import Blueprint, HTTPResponse, Request
 
 from clearing.core import Deposit, EndOfDay, SettlementReport, Withdraw
+from clearing.escrow import bulk
 from clearing.ledger import Ledger, cash, held, margin
 from gateway.errors import ApiError
 from gateway.http import decode, fen, query_int, require, respond, submit
@@ -40,6 +41,7 @@ class Balances(msgspec.Struct, kw_only=True):
     available: str
     held: str
     margin: str
+    escrow: str = "0.00"  # frozen by auctions and listings: pre-deposits, bonds, payments (``bulk:M``)
 
 
 class FundingAnswer(msgspec.Struct, kw_only=True):
@@ -68,7 +70,8 @@ class StatementLine(msgspec.Struct, kw_only=True):
 
 def balances(ledger, member: str) -> Balances:
     return Balances(member=member, available=to_yuan(ledger.balance(cash(member))),
-                    held=to_yuan(ledger.balance(held(member))), margin=to_yuan(ledger.balance(margin(member))))
+                    held=to_yuan(ledger.balance(held(member))), margin=to_yuan(ledger.balance(margin(member))),
+                    escrow=to_yuan(ledger.balance(bulk(member))))
 
 
 MONEY_FIELDS = ("bought_value", "sold_value", "fees", "deposits", "withdrawals", "net_cash", "cash_available",
