@@ -148,6 +148,7 @@ class SettlementReport(msgspec.Struct, kw_only=True):
     variation: list[Variation] = []  # the day's variation per member and instrument (sums to 0 each)
     margin_calls: list[MarginCall] = []  # calls made at this end of day
     fund_draws: list[FundDraw] = []  # losses beyond a member's cash and margin, and who covered them
+    deliveries: list[dict] = []  # forward delivery lines settled at this end of day (clearing.delivery)
 
 
 def receipt_value(registry: Registry, table, receipt, price: int) -> int:

@@ -9,12 +9,17 @@ journaled ``EndOfDay`` (like daily settlement), not from timers:
   *tender deadline* day, ``tender_days`` business days after the last trading day (0: the last
   trading day itself). A short tenders receipts (``TenderReceipts``): they must be its own,
   registered (not pledged, locked, tendered, releasing or expired), of the forward's commodity,
-  deliverable (no foreign fibre) and in a deliverable warehouse (``delivery_warehouses``, empty:
-  any); together they may not deliver more lots than the short holds. Tendered receipts are
-  ``tendered`` in the registry: they cannot be sold, pledged or withdrawn. A long may state the
-  warehouse it prefers (``DeliveryIntent``) until allocation.
+  deliverable (no foreign fibre, valid beyond the payment deadline) and in a deliverable
+  warehouse (``delivery_warehouses``, empty: any); together they may not deliver more lots
+  than the short holds. Tendered receipts are ``tendered`` in the registry: they cannot be
+  sold, pledged or withdrawn. A long may state the warehouse it prefers, and apply for rolling
+  delivery (``DeliveryIntent``), until allocation.
+- *Rolling delivery*: each end of day in the delivery month before the last trading day pairs
+  the receipts tendered so far with the longs that applied, longest held first, and settles
+  them at once at that day's settlement price (``Delivery.roll``).
 - *Final settlement price*: the settlement price of the end of day that closes the last trading
-  day (trading is refused after it, so it does not move again).
+  day (trading is refused after it and that end of day cancels the orders left, so it does not
+  move again).
 - *Allocation*: after the tender deadline, clearing staff run ``AllocateDelivery`` once (a second
   run is refused ``ALLOCATION_DONE``); the end of day of the payment deadline runs it if they did
   not. See ``Delivery.allocate``.
@@ -51,8 +56,9 @@ import msgspec
 from clearing.core import ClearingRejected
 from clearing.credit import CreditRegister
 from clearing.forward_terms import ForwardTerms
-from clearing.forwards import Forwards
+from clearing.forwards import Forwards, Position
 from clearing.ledger import FEES, Ledger, Ref, cash
+from warehouse_receipts.dates import local_date
 from warehouse_receipts.grading import TABLES, PremiumTable, deliverable, table_for, value_fen
 from warehouse_receipts.registry import TENDERED, Receipt, Registry
 
@@ -190,9 +196,11 @@ class Delivery:
             date = self.calendar.next_business_day(date)
         return date
 
-    def expiring(self, trading_date: int) -> set[str]:
-        """The forwards whose trading ends with ``trading_date`` (or ended before)."""
-        return {s for s in self.terms if trading_date >= self.terms[s].last_trading_day}
+    def expiring(self, trading_date: int, traded: Mapping) -> set[str]:
+        """The forwards in ``traded`` whose trading ends with ``trading_date`` (or ended before
+        without an end of day since: no final price yet)."""
+        return {s for s in traded if s in self.terms and s not in self.final
+                and trading_date >= self.terms[s].last_trading_day}
 
     def tender_deadline(self, symbol: str) -> int:
         return self.after_last_day(symbol, self.terms[symbol].tender_days)
@@ -215,6 +223,8 @@ class Delivery:
                           terms.delivery_warehouses)
         if why is None and not self.lots_of(symbol, receipt.quantity_kg):
             why = f"{receipt.quantity_kg} kg is no whole number of {spec.lot_size} kg lots within tolerance"
+        if why is None and receipt.expires_ns and local_date(receipt.expires_ns) <= self.payment_deadline(symbol):
+            why = f"it expires on {local_date(receipt.expires_ns)}, by the payment deadline"
         return why
 
     def table(self, registry: Registry, instruments: Mapping, symbol: str) -> PremiumTable | None:
@@ -307,40 +317,61 @@ class Delivery:
 
     # -------------------------------------------------------------- allocation
 
-    def allocate(self, symbol: str, registry: Registry, forwards: Forwards, ledger: Ledger, instruments: Mapping,
-                 now_ns: int) -> Allocation:
-        """Pair tendered receipts with longs, oldest position first (``since_day``, then member),
-        each long taking receipts from the warehouse it prefers before the others, whole
-        receipts only, in tender order. Receipts beyond a short's position go back to it. Then
-        the short's uncovered lots (delivery defaults) and the lots of receipts no long's
-        remaining position could take are paired with the longs left, in the same order;
-        defaults settle now, the receipts at the payment deadline."""
-        final = self.final.setdefault(symbol, forwards.markets[symbol].settle if symbol in forwards.markets
-                                      else instruments[symbol].ref_price)
+    def plan(self, symbol: str, registry: Registry, forwards: Forwards,
+             instruments: Mapping) -> tuple[int, list[DeliveryLine], list[tuple[str, str]]]:
+        """The allocation as it would run now, changing nothing: the final price, the lines (not
+        yet numbered) and the receipts that would go back to their shorts, with why.
+
+        Longs, oldest position first (``since_day``, then member), take tendered receipts in
+        tender order, their preferred warehouse first, whole receipts only, while they fit.
+        Receipts beyond a short's position go back to it. Then the shorts' uncovered lots
+        (delivery defaults) and the lots of receipts no long's remaining position could take
+        are paired with the longs left, in the same order."""
+        final = self.final.get(symbol) or (forwards.markets[symbol].settle if symbol in forwards.markets
+                                           else instruments[symbol].ref_price)
         positions = [forwards.positions[k] for k in sorted(forwards.positions) if k[1] == symbol]
         order = sorted((p for p in positions if p.net), key=lambda p: (p.since_day, p.member))
         shorts, longs = [p for p in order if p.net < 0], [p for p in order if p.net > 0]
-        tenders = self.tenders.pop(symbol, {})
-        pool, owed = [], []  # (short, receipt, lots); [short, kind, lots] still to pair
+        tenders = self.tenders.get(symbol, {})
+        pool, owed, returns = self._pool(symbol, shorts, tenders, registry)
+        short = {p.member for p in shorts}
+        for member in sorted(set(tenders) - short):
+            returns += [(r, f"{member} holds no short position in {symbol}") for r in tenders[member]]
+        lines, remaining = self._match(symbol, pool, longs, final, registry, instruments)
+        for member, receipt, lots in pool:  # no long's remaining position fits them
+            returns.append((receipt.receipt_id, f"no long position in {symbol} fits it"))
+            owed.append([member, "unmatched", lots])
+        return final, lines + self._pair(owed, remaining), returns
+
+    def _pool(self, symbol: str, shorts: list[Position], tenders: Mapping,
+              registry: Registry) -> tuple[list[tuple], list[list], list[tuple[str, str]]]:
+        """Each short's tendered receipts, in tender order, while they fit its position:
+        the pool (short, receipt, lots), what each short leaves uncovered [short,
+        "delivery_default", lots], and the receipts beyond its position (receipt id, why)."""
+        pool, owed, beyond = [], [], []
         for p in shorts:
             need = -p.net
-            for receipt_id in tenders.pop(p.member, []):
+            for receipt_id in tenders.get(p.member, ()):
                 lots = self.lots_of(symbol, registry.receipts[receipt_id].quantity_kg)
                 if lots <= need:
                     pool.append((p.member, registry.receipts[receipt_id], lots))
                     need -= lots
                 else:
-                    self._return(registry, receipt_id, now_ns, f"more than {p.member}'s position in {symbol}")
+                    beyond.append((receipt_id, f"more than {p.member}'s position in {symbol}"))
             if need:
                 owed.append([p.member, "delivery_default", need])
-        for member in sorted(tenders):  # no longer short
-            for receipt_id in tenders[member]:
-                self._return(registry, receipt_id, now_ns, f"{member} holds no short position in {symbol}")
-        lines, remaining = self._match(symbol, pool, longs, final, registry, instruments)
-        for short, receipt, lots in pool:  # no long's remaining position fits them
-            self._return(registry, receipt.receipt_id, now_ns, f"no long position in {symbol} fits it")
-            owed.append([short, "unmatched", lots])
-        lines += self._pair(owed, remaining)
+        return pool, owed, beyond
+
+    def allocate(self, symbol: str, registry: Registry, forwards: Forwards, ledger: Ledger, instruments: Mapping,
+                 now_ns: int) -> Allocation:
+        """Run the allocation (``plan``): receipts not delivered go back, every line is noticed to
+        both sides; defaults settle now, the receipts at the payment deadline."""
+        final, lines, returns = self.plan(symbol, registry, forwards, instruments)
+        self.final.setdefault(symbol, final)
+        self.tenders.pop(symbol, None)
+        for receipt_id, why in returns:
+            self._return(registry, receipt_id, now_ns, why)
+        self._number(lines)
         allocation = Allocation(symbol=symbol, day=self.calendar.closed_days + 1,
                                 trading_date=self.calendar.trading_date, final_price=final,
                                 pay_by=self.payment_deadline(symbol), lines=lines)
@@ -376,19 +407,13 @@ class Delivery:
         tenders, applied = self.tenders.get(symbol, {}), self.intents.get(symbol, {})
         positions = sorted((forwards.positions[(m, symbol)] for m in set(tenders) | set(applied)
                             if (m, symbol) in forwards.positions), key=lambda p: (p.since_day, p.member))
-        pool = []
-        for p in (p for p in positions if p.net < 0):
-            need = -p.net
-            for receipt_id in tenders.get(p.member, ()):
-                lots = self.lots_of(symbol, registry.receipts[receipt_id].quantity_kg)
-                if lots <= need:
-                    pool.append((p.member, registry.receipts[receipt_id], lots))
-                    need -= lots
+        pool, _, _ = self._pool(symbol, [p for p in positions if p.net < 0], tenders, registry)
         longs = [p for p in positions if p.net > 0 and applied.get(p.member) and applied[p.member].early]
         price = forwards.markets[symbol].settle
         lines, _ = self._match(symbol, pool, longs, price, registry, instruments)
         if not lines:
             return
+        self._number(lines)
         for line in lines:
             tenders[line.short].remove(line.receipt_id)
             if not tenders[line.short]:
@@ -407,11 +432,13 @@ class Delivery:
         premium = (table.premium(receipt.factors) if table else 0) - registry.old_crop_discount(receipt)
         value = max(0, value_fen(final + differential, premium, receipt.quantity_kg))  # as core.receipt_value
         fee = value_fen(self.terms[symbol].delivery_fee_per_tonne, 0, receipt.quantity_kg)
-        line = DeliveryLine(line_id=self.next_line, short=short, long=long, lots=lots, kind="receipt",
+        return DeliveryLine(line_id=0, short=short, long=long, lots=lots, kind="receipt",
                             receipt_id=receipt.receipt_id, warehouse=receipt.warehouse, weight_kg=receipt.quantity_kg,
                             premium=premium, differential=differential, value=value, fee=fee)
-        self.next_line += 1
-        return line
+
+    def _number(self, lines: list[DeliveryLine]) -> None:
+        for line in lines:
+            line.line_id, self.next_line = self.next_line, self.next_line + 1
 
     def _pair(self, owed: list[list], remaining: list[list]) -> list[DeliveryLine]:
         """Pair the shorts' lots still owed with the longs' lots still open, in order."""
@@ -419,9 +446,7 @@ class Delivery:
         remaining = [r for r in remaining if r[1]]
         while owed and remaining:
             lots = min(owed[0][2], remaining[0][1])
-            lines.append(DeliveryLine(line_id=self.next_line, short=owed[0][0], long=remaining[0][0], lots=lots,
-                                      kind=owed[0][1]))
-            self.next_line += 1
+            lines.append(DeliveryLine(line_id=0, short=owed[0][0], long=remaining[0][0], lots=lots, kind=owed[0][1]))
             for rest, i in ((owed, 2), (remaining, 1)):
                 rest[0][i] -= lots
                 if not rest[0][i]:
@@ -541,6 +566,10 @@ class Delivery:
             if allocation is None:
                 allocation = self.allocate(symbol, registry, forwards, ledger, instruments, now_ns)
             self.settle_payments(allocation, registry, forwards, ledger, now_ns)
+
+    def settled(self) -> list[Allocation]:
+        """Every allocation settled so far, final and rolling."""
+        return [a for a in (*self.allocations.values(), *self.rolls) if a.settled]
 
     # -------------------------------------------------------------- state
 

@@ -14,6 +14,7 @@ from clearing.delivery import DeliveryCommand
 from clearing.disputes import DisputeCommand
 from clearing.financing import FinancingCommand
 from clearing.inbound import InboundCommand
+from clearing.supply import SupplyCommand
 from clearing.warehousing import SetTariff
 from engine import Command
 from exchange.calendar import SetHolidays
@@ -35,7 +36,7 @@ class Entry(msgspec.Struct, array_like=True, gc=False):
 
     command: (Command | ReceiptCommand | ClearingCommand | FinancingCommand | SetInstrument | ScheduleSession
               | ClockTick | SetHolidays | WarehouseCommand | SetTariff | InboundCommand | DisputeCommand
-              | DeliveryCommand)
+              | DeliveryCommand | SupplyCommand)
     client_order_id: str = ""
     receipt_ids: list[str] = []
     format: int = FORMAT

@@ -39,6 +39,7 @@ from engine import (
     Trade,
 )
 from engine import Command as EngineCommand
+from exchange import bulk
 from exchange.calendar import SetHolidays, bad_dates
 from exchange.catalogue import CatalogueRejected, SetInstrument
 from exchange.clock import ClockTick, ScheduleSession
@@ -301,6 +302,8 @@ def tick(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
         elif type(action) is MarginCallDue:
             if state.forwards.due(state.clearing.ledger, action.call_id, ctx.now_ns):
                 events += force_close(state, state.forwards.calls[action.call_id].member, action.call_id, ctx)
+        elif type(action) in bulk.TIMERS:
+            bulk.due(state, action, ctx.now_ns)
         else:
             events += trade(state, Entry(SetSession(action.symbol, action.state)), ctx).events
     return Result(events, None)
@@ -343,7 +346,7 @@ def delivery(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
 def cancel_expired_orders(state: "ExchangeState", ctx: Ctx) -> list[Event]:
     """At the end of a forward's last trading day, cancel the orders left on it (GTC orders
     would otherwise keep margin, and an amendment trade, on positions going to delivery)."""
-    expired = state.delivery.expiring(state.calendar.trading_date) if state.forwards.terms else set()
+    expired = state.delivery.expiring(state.calendar.trading_date, state.forwards.markets)
     if not expired:
         return []
     orders = sorted((o.order_id, o.member) for o in state.engine.orders.values() if o.symbol in expired)
@@ -355,6 +358,7 @@ def cancel_expired_orders(state: "ExchangeState", ctx: Ctx) -> list[Event]:
 
 def end_of_day(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     events: list[Event] = []
+    bulk.end_of_day(state, ctx.now_ns)  # payment deadlines and listing expiry, on the day closing
     report = state.end_of_day(entry, ctx, events)
     return Result(events, None, report)
 
@@ -378,4 +382,5 @@ HANDLERS: dict[type, Callable[["ExchangeState", Entry, Ctx], Result]] = {
     ScheduleSession: schedule,
     ClockTick: tick,
     SetHolidays: holidays,
+    **bulk.HANDLERS,
 }

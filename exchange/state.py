@@ -9,13 +9,16 @@ import hashlib
 
 import msgspec
 
+from clearing.auctions import Auctions
 from clearing.core import Clearing, EndOfDay, SettlementReport
 from clearing.credit import CreditRegister
 from clearing.delivery import Delivery
 from clearing.disputes import Disputes
+from clearing.escrow import Escrow
 from clearing.financing import Financing
 from clearing.forwards import Forwards
 from clearing.inbound import Inbound
+from clearing.listings import Listings
 from clearing.reconcile import check_memory
 from clearing.warehousing import Warehousing
 from engine import Engine, Event, SetReferencePrice, SetSession
@@ -54,6 +57,9 @@ class ExchangeState:
         self.warehousing = Warehousing()
         self.inbound = Inbound()
         self.disputes = Disputes()
+        self.escrow = Escrow()  # bulk supply: auctions and listings
+        self.auctions = Auctions(self.escrow, self.credit)
+        self.listings = Listings(self.escrow)
 
     def apply(self, entry: Entry, entry_no: int, now_ns: int) -> Result:
         """Apply one journaled command at the sequencer's time ``now_ns``. Total: a command
@@ -95,7 +101,10 @@ class ExchangeState:
         published.extend(cancel_expired_orders(self, ctx))  # a forward's last trading day: no order outlives it
         if forwards.markets:
             self._settle_forwards(prices, ctx.now_ns)
+            before = {id(a) for a in self.delivery.settled()}
             self.delivery.close_day(self.registry, forwards, clearing.ledger, engine.instruments, ctx.now_ns)
+            deliveries = [{"symbol": a.symbol, **msgspec.structs.asdict(line)}
+                          for a in self.delivery.settled() if id(a) not in before for line in a.lines]
         self.warehousing.end_of_day(self.registry, clearing.ledger, ctx.now_ns)  # one trading day of storage
         day = self.calendar.closed_days + 1  # the trading day being closed, for every report
         report = clearing.report(engine, day, ctx.now_ns, prices, self.calendar.trading_date,
@@ -107,6 +116,7 @@ class ExchangeState:
         self.market.close_day(prices, {s for s in engine.instruments if self.catalogue.kind(s) == "forward"})
         self.calendar.roll(ctx.now_ns)
         if forwards.markets:
+            report.deliveries = deliveries
             report.positions = [msgspec.structs.replace(p) for _, p in sorted(forwards.positions.items()) if p.net]
             report.variation, report.fund_draws = forwards.day_variation, [d for d in forwards.draws if d.day == day]
             calls = len(forwards.calls)
@@ -166,6 +176,8 @@ class ExchangeState:
             "inbound": self.inbound.state_hash(), "disputes": self.disputes.state_hash(),
             "credit": self.credit.state_hash(), "forwards": self.forwards.state_hash(),
             "delivery": self.delivery.state_hash(),
+            "escrow": self.escrow.state_hash(), "auctions": self.auctions.state_hash(),
+            "listings": self.listings.state_hash(),
         }
 
     def check(self) -> None:
@@ -182,6 +194,9 @@ class ExchangeState:
         self.credit.check()
         self.forwards.check(self.engine, self.clearing.ledger)
         self.delivery.check(self.registry)
+        self.escrow.check(self.clearing.ledger)
+        self.auctions.check(self.registry)
+        self.listings.check(self.registry)
         self.views.check()
         breaks = check_memory(self.engine, self.registry, self.clearing)
         assert not breaks, breaks

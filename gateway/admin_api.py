@@ -16,7 +16,7 @@ from gateway.errors import CLEARING_STATUS, ENGINE_STATUS, ApiError, rejected
 from gateway.http import decode, fen, require, respond, submit
 from gateway.idempotency import idempotent
 from gateway.members import MemberExists, UnknownMember, create_key, create_member
-from gateway.prices import to_yuan
+from gateway.prices import signed_fen, to_yuan
 from gateway.wire import (
     ClockRequest,
     ClockView,
@@ -101,6 +101,8 @@ async def forward_terms(request: Request, symbol: str) -> HTTPResponse:
     fields = msgspec.structs.asdict(req)
     fields["margin"] = [MarginStep(from_date=m.from_date, rate_bps=m.rate_bps) for m in req.margin]
     fields["position_limits"] = [PositionLimit(from_date=p.from_date, lots=p.lots) for p in req.position_limits]
+    fields["delivery_fee_per_tonne"] = fen(req.delivery_fee_per_tonne, "delivery_fee_per_tonne")
+    fields["location_differentials"] = {w: signed_fen(d) for w, d in req.location_differentials.items()}
     terms = ForwardTerms(**fields, margined=True)
     await set_spec(request, replace(spec, kind="forward", forward=terms), spec.version)
     return respond(req)

@@ -14,6 +14,7 @@ from sanic import Sanic
 
 from gateway import (
     admin_api,
+    auctions_api,
     clearing_api,
     credit_api,
     delivery_api,
@@ -22,6 +23,7 @@ from gateway import (
     errors,
     financing_api,
     inbound_api,
+    listings_api,
     market_api,
     orders_api,
     positions_api,
@@ -42,7 +44,8 @@ from gateway.sessions import Sessions
 
 BLUEPRINTS = (orders_api.bp, market_api.bp, receipts_api.bp, clearing_api.bp, financing_api.bp, admin_api.bp,
               public_api.bp, ws_api.bp, warehouse_api.bp, inbound_api.bp,
-              disputes_api.bp, credit_api.bp, positions_api.bp, delivery_api.bp, session_api.bp, desk_api.bp)
+              disputes_api.bp, credit_api.bp, positions_api.bp, delivery_api.bp, auctions_api.bp,
+              listings_api.bp, session_api.bp, desk_api.bp)
 
 
 async def open_exchange(app: Sanic) -> None:

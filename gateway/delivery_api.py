@@ -70,7 +70,16 @@ class AllocationView(msgspec.Struct, kw_only=True):
     tenders: list[TenderView]
     intents: list[IntentView]
     lines: list[LineView]
+    preview: list[LineView]  # before allocation: the lines it would make if run now (line_id 0)
     rolled: list[LineView]  # rolling deliveries before the last trading day, each at its day's settlement price
+
+
+MONEY_KEYS = frozenset({"value", "fee", "penalty", "paid", "received", "final_price"})
+
+
+def notice_view(notice: dict) -> dict:
+    """A delivery notice for the private stream: its money (fen in the core) as yuan strings."""
+    return {k: to_yuan(v) if k in MONEY_KEYS and isinstance(v, int) else v for k, v in notice.items()}
 
 
 def _forward(request: Request, symbol: str) -> None:
@@ -93,27 +102,28 @@ def line_view(line: DeliveryLine) -> LineView:
 
 def allocation_view(request: Request, symbol: str) -> AllocationView:
     """The delivery of ``symbol`` as the caller may see it: clearing everything, a member its own
-    tenders, intents and lines."""
-    key = request.ctx.key
-    delivery = request.app.ctx.exchange.state.delivery
+    tenders, intents and lines; before allocation, the lines it would make if run now."""
+    key, state = request.ctx.key, request.app.ctx.exchange.state
+    delivery, registry = state.delivery, state.registry
     sees = (lambda member: True) if "clearing" in key.roles else (lambda member: member == key.member)
     allocation: Allocation | None = delivery.allocations.get(symbol)
-    registry = request.app.ctx.exchange.state.registry
     tenders = [TenderView(member=m, receipt_ids=list(ids), lots=delivery.tendered_lots(registry, symbol, m))
                for m, ids in sorted(delivery.tenders.get(symbol, {}).items()) if sees(m)]
     intents = [intent_view(i) for m, i in sorted(delivery.intents.get(symbol, {}).items()) if sees(m)]
     lines = [line_view(line) for line in (allocation.lines if allocation else ()) if sees(line.short)
              or sees(line.long)]
+    planned = delivery.plan(symbol, registry, state.forwards, state.engine.instruments)[1] if not allocation else []
+    preview = [line_view(line) for line in planned if sees(line.short) or sees(line.long)]
     rolled = [line_view(line) for roll in delivery.rolls if roll.symbol == symbol for line in roll.lines
               if sees(line.short) or sees(line.long)]
     final = delivery.final.get(symbol)
-    state = "tendering" if allocation is None else "settled" if allocation.settled else "allocated"
-    return AllocationView(symbol=symbol, state=state, last_trading_day=delivery.terms[symbol].last_trading_day,
+    stage = "tendering" if allocation is None else "settled" if allocation.settled else "allocated"
+    return AllocationView(symbol=symbol, state=stage, last_trading_day=delivery.terms[symbol].last_trading_day,
                           tender_deadline=delivery.tender_deadline(symbol),
                           payment_deadline=delivery.payment_deadline(symbol),
                           final_price=to_yuan(final) if final is not None else None,
                           allocated_on=allocation.trading_date if allocation else None, tenders=tenders,
-                          intents=intents, lines=lines, rolled=rolled)
+                          intents=intents, lines=lines, preview=preview, rolled=rolled)
 
 
 @bp.post("/v1/delivery/<symbol>/tenders")

@@ -30,7 +30,9 @@ from collections.abc import Callable
 import msgspec
 
 from exchange.marketdata import MarketData
+from gateway import supply_feed
 from gateway.credit_api import entry_view
+from gateway.delivery_api import notice_view
 from gateway.positions_api import position_view
 from gateway.prices import to_yuan
 from gateway.wire import order_view
@@ -152,7 +154,8 @@ class Publisher:
         notices, state.delivery.notices = state.delivery.notices, []
         for member, notice in notices:  # a forward's delivery: notices, settlement, defaults
             if self.private.get(member):
-                self._publish_private(member, "delivery", notice)
+                self._publish_private(member, "delivery", notice_view(notice))
+        supply_feed.on_commit(self, state)  # auctions and listings: public lots, members' own bids and deals
 
     def _forward_notices(self, state, trades) -> None:
         """Positions after fills on margined forwards, margin calls, credit-register entries."""
@@ -201,6 +204,12 @@ class Publisher:
 
     def subscribe(self, subscriber: Subscriber, channel: str) -> dict | None:
         """Add a channel; the snapshot message to send first, or None for an unknown channel."""
+        if supply_feed.is_supply_channel(channel):
+            first = supply_feed.snapshot(self.exchange.state, channel)
+            if first is not None:
+                subscriber.channels.add(channel)
+                self.channels[channel].add(subscriber)
+            return first
         kind, _, symbol = channel.partition(".")
         if kind not in ("book", "trades", "ticker") or symbol not in self.exchange.engine.instruments:
             return None

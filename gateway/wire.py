@@ -28,6 +28,9 @@ Symbol = Annotated[str, Meta(min_length=1, max_length=16, examples=["CF2701"])]
 MemberName = Annotated[str, Meta(min_length=1, max_length=32, examples=["huafang-textile"])]
 ReceiptId = Annotated[str, Meta(min_length=1, max_length=32, examples=["WR00000001"])]
 Commodity = Annotated[str, Meta(min_length=1, max_length=32, examples=["cotton"])]
+Warehouse = Annotated[str, Meta(min_length=1, max_length=64, examples=["xj-warehouse-01"])]
+Differential = Annotated[str, Meta(pattern=r"^-?[0-9]{1,7}(\.[0-9]{1,2})?$", max_length=11, examples=["-50.00"],
+                                   description="signed decimal yuan a tonne, added to the delivery price")]
 Role = Literal["trader", "supplier", "warehouse", "clearing", "lender", "operator"]
 
 _STRICT = {"forbid_unknown_fields": True, "kw_only": True}
@@ -156,6 +159,12 @@ class ForwardTermsRequest(msgspec.Struct, **_STRICT):
     call_grace_minutes: Annotated[int, Meta(ge=0, le=1_440)] = 60
     default_fund_share_bps: Annotated[int, Meta(ge=0, le=10_000)] = 1_000
     penalty_bps: Annotated[int, Meta(ge=0, le=10_000)] = 2_000
+    # delivery (clearing/delivery.py)
+    delivery_fee_per_tonne: Price = "0"
+    delivery_warehouses: Annotated[list[Warehouse], Meta(max_length=1_000, description="empty: any")] = []
+    location_differentials: Annotated[dict[Warehouse, Differential], Meta(max_length=1_000)] = {}
+    tender_days: Annotated[int, Meta(ge=0, le=30, description="business days after the last trading day")] = 0
+    payment_days: Annotated[int, Meta(ge=0, le=30, description="business days after the last trading day")] = 1
 
 
 class ClockRequest(msgspec.Struct, **_STRICT):

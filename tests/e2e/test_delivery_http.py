@@ -2,21 +2,28 @@
 receipts (a pledged one and a long's tender are refused, changing nothing), a long states its
 warehouse, the desk closes the last trading day, allocates (once), and the payment deadline's
 end of day settles each receipt by delivery versus payment, recomputed here from each
-receipt's weight, premium and the warehouse's differential. The forward is listed in the
-journal before the server starts, its last trading day today."""
+receipt's weight, premium and the warehouse's differential. The instrument is listed in the
+journal before the server starts; its forward terms (last trading day today, a location
+differential, a delivery fee) are set over HTTP."""
 
 import asyncio
+import json
 from decimal import ROUND_HALF_UP, Decimal
 
+import msgspec
 import pytest
+import websockets
 
 from clearing.core import Fees
-from clearing.forward_terms import ForwardTerms
 from engine import SetSession
 from exchange.catalogue import InstrumentSpec, SetInstrument
 from exchange.journal import Entry
+from gateway.feed_client import login_message
+from gateway.prices import signed_fen
 from gateway.process import ServerProcess
 from gateway.sequencer import Exchange
+from gateway.wire import ForwardTermsRequest
+from tests.support.ws import until
 
 SYMBOL = "CFDLV"
 WAREHOUSE = "xj-warehouse-01"
@@ -26,14 +33,12 @@ SHORT, FIRST, SECOND, DESK = "xinjiang-cotton-group", "huafang-textile", "luneng
 
 
 async def list_forward(url: str) -> int:
-    """List the forward, expiring on the current trading date; return that date."""
+    """List the cotton instrument (its forward terms are set over HTTP); return the trading date."""
     ex = await Exchange.open(url)
     try:
         date = ex.state.calendar.trading_date
-        terms = ForwardTerms(delivery_month=date // 100, last_trading_day=date, margined=True,
-                             location_differentials={WAREHOUSE: DIFFERENTIAL}, delivery_fee_per_tonne=FEE_PER_TONNE)
         spec = InstrumentSpec(symbol=SYMBOL, kind="forward", commodity="cotton", lot_size=5_000, tick=500,
-                              ref_price=1_500_000, band_bps=600, fees=Fees(per_lot=430), forward=terms)
+                              ref_price=1_500_000, band_bps=600, fees=Fees(per_lot=430))
         for command in (SetInstrument(actor="exchange-ops", spec=spec), SetSession(SYMBOL, "continuous")):
             await ex.submit(Entry(command))
         return date
@@ -60,8 +65,26 @@ def fen(yuan: str) -> int:
     return half_up(Decimal(yuan) * 100)
 
 
+async def allocate_watching(server, desk, path: str) -> tuple[int, dict, dict]:
+    """Run the allocation while the first long watches its private stream for its notice."""
+    creds = server.credentials()[FIRST]
+    async with websockets.connect(f"ws://127.0.0.1:{server.port}/v1/ws") as ws:
+        await ws.send(json.dumps(login_message(creds["api_key"], creds["api_secret"])))
+        await until(ws, lambda m: m.get("type") == "orders_snapshot")  # logged in: private messages follow
+        status, allocated = await asyncio.to_thread(desk.request, "POST", path)
+        message = await until(ws, lambda m: m.get("type") == "delivery"
+                              and m["delivery"]["type"] == "delivery_notice")
+    return status, allocated, message["delivery"]
+
+
 def test_tender_allocate_and_deliver_over_http(server) -> None:
     short, first, second, desk = (server.client(m) for m in (SHORT, FIRST, SECOND, DESK))
+    # the forward expires today: its last trading day, a differential at the demo's cotton warehouse, a fee
+    date = server.last_trading_day
+    terms = {"delivery_month": date // 100, "last_trading_day": date, "delivery_fee_per_tonne": "4",
+             "location_differentials": {WAREHOUSE: "100", "elsewhere": "-50.5"}}
+    status, body = server.client("exchange-ops").request("POST", f"/v1/admin/instruments/{SYMBOL}/forward", terms)
+    assert status == 200, body
     for client in (first, second):  # the demo's forward bids hold margin of their own
         assert client.request("POST", "/v1/orders/cancel-all", {"symbol": "CF2701"})[0] == 200
     status, receipts = short.request("GET", "/v1/receipts")
@@ -93,6 +116,9 @@ def test_tender_allocate_and_deliver_over_http(server) -> None:
     status, body = short.request("POST", f"/v1/receipts/{ids[0]}/pledge", {"lender": "agri-bank"})
     assert (status, body["error"]["code"]) == (409, "RECEIPT_TENDERED")
     assert first.request("POST", f"/v1/delivery/{SYMBOL}/intents", {"warehouse": WAREHOUSE})[0] == 200
+    preview = desk.request("GET", allocation)[1]["preview"]  # what the allocation would do now
+    assert [(line["long"], line["receipt_id"], line["kind"]) for line in preview] == [
+        (FIRST, ids[0], "receipt"), (SECOND, ids[1], "receipt")]
     allocate = f"/v1/clearing/delivery/{SYMBOL}/allocate"
     status, body = desk.request("POST", allocate)
     assert (status, body["error"]["code"]) == (409, "TENDER_OPEN")
@@ -100,10 +126,14 @@ def test_tender_allocate_and_deliver_over_http(server) -> None:
     assert desk.request("POST", "/v1/clearing/end-of-day", {"window_minutes": 60})[0] == 201
     status, body = short.request("POST", tenders, {"receipt_ids": [ids[0]]})
     assert (status, body["error"]["code"]) == (409, "TENDER_CLOSED")
-    status, allocated = desk.request("POST", allocate)
+    status, allocated, notice = asyncio.run(allocate_watching(server, desk, allocate))
+    assert (notice["side"], notice["receipt_id"], notice["counterparty"]) == ("long", ids[0], SHORT)
+    assert notice["final_price"] == "15000.00" and notice["value"] == allocated["lines"][0]["value"]
     assert status == 201 and allocated["state"] == "allocated" and allocated["final_price"] == "15000.00"
     assert [(line["long"], line["receipt_id"], line["lots"]) for line in allocated["lines"]] == [
         (FIRST, ids[0], lots[0]), (SECOND, ids[1], lots[1])]
+    assert [line["value"] for line in allocated["lines"]] == [line["value"] for line in preview]
+    assert allocated["preview"] == []
     status, body = desk.request("POST", allocate)
     assert (status, body["error"]["code"]) == (409, "ALLOCATION_DONE")
     seen = first.request("GET", allocation)[1]
@@ -131,3 +161,10 @@ def test_tender_allocate_and_deliver_over_http(server) -> None:
         assert client.request("GET", "/v1/accounts/me")[1]["margin"] == "0.00"
     status, report = desk.request("GET", "/v1/clearing/reconcile")
     assert status == 200 and report["clean"], report["breaks"]
+
+
+def test_location_differentials_are_signed_yuan() -> None:
+    assert [signed_fen(t) for t in ("100", "-50.5", "-0.05", "0")] == [10_000, -5_050, -5, 0]
+    bad = {"delivery_month": 202701, "last_trading_day": 20270115, "location_differentials": {"w": "+5"}}
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.json.decode(msgspec.json.encode(bad), type=ForwardTermsRequest)

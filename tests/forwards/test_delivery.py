@@ -14,6 +14,7 @@ from engine import SetSession
 from exchange.catalogue import InstrumentSpec, SetInstrument
 from tests.forwards.test_forward_story import beijing
 from tests.support.clearing_helpers import Harness
+from warehouse_receipts.expiry import SetExpiryRule
 from warehouse_receipts.quality import Bale, CottonQuality
 from warehouse_receipts.registry import IssueReceipt, PledgeReceipt, TransferReceipt
 
@@ -110,15 +111,23 @@ def test_three_receipts_two_longs_delivery_versus_payment() -> None:
     refused(h, PledgeReceipt(actor="b", receipt_id=fine, lender="agri-bank"), "RECEIPT_TENDERED")
     refused(h, TransferReceipt(actor="b", receipt_id=fine, to="a1"), "RECEIPT_TENDERED")
     assert h.run(DeliveryIntent(actor="a1", member="a1", symbol=SYMBOL, warehouse="wh-c")).rejection is None
+    resting = fw(h, "a1", "buy", 1, 14_900).view.order_id  # a GTC bid nobody takes
     h.ts += 2 * HOUR_NS
     h.end_of_day()  # the last trading day settles at 15,100: the final settlement price
+    assert resting not in h.state.engine.orders  # no order outlives the last trading day
     final = 1_510_000
     assert h.state.delivery.final[SYMBOL] == final
     # day 3 (Wed 13 Jan): trading is over, the tender deadline passed; clearing allocates
     next_day(h, 20270113)
     refused(h, TenderReceipts(actor="b", member="b", symbol=SYMBOL, receipt_ids=[pledged]), "TENDER_CLOSED")
     refused(h, DeliveryIntent(actor="b", member="b", symbol=SYMBOL, warehouse="wh-a"), "NOT_LONG")
+    before = h.state.state_hash()
+    s = h.state
+    _, preview, returned = s.delivery.plan(SYMBOL, s.registry, s.forwards, s.engine.instruments)
+    assert h.state.state_hash() == before and returned == []  # a preview changes nothing
     allocation = h.run(AllocateDelivery(actor="desk", symbol=SYMBOL)).outcome
+    assert [(p.long, p.receipt_id, p.value) for p in preview] == [
+        (line.long, line.receipt_id, line.value) for line in allocation.lines]
     # a2's position is the older (day 1): it takes the first tendered receipt; a1 prefers wh-c
     assert [(line.long, line.receipt_id, line.lots) for line in allocation.lines] == [
         ("a2", base, 8), ("a1", coarse, 8), ("a1", fine, 8)]
@@ -128,7 +137,7 @@ def test_three_receipts_two_longs_delivery_versus_payment() -> None:
     # the payment deadline is the end of this day: delivery versus payment
     h.state.clearing.ledger.new_transfers.clear()
     h.ts += 8 * HOUR_NS
-    h.end_of_day()
+    report = h.end_of_day().outcome
     premium = {base: 0, fine: 60_000, coarse: -20_000}
     differential = {base: 0, fine: 10_000, coarse: -5_000}
     value = {r: yuan_value(final + premium[r] + differential[r], weights[r]) for r in weights}
@@ -136,6 +145,8 @@ def test_three_receipts_two_longs_delivery_versus_payment() -> None:
     # 15,100 yuan × 41.995 t; 15,800 yuan × 40.860 t; 14,850 yuan × 39.952 t
     assert value == {base: 63_412_450, fine: 64_558_800, coarse: 59_328_720}
     assert fee == {base: 16_798, fine: 16_344, coarse: 15_981}
+    assert [(d["receipt_id"], d["long"], d["value"], d["state"]) for d in report.deliveries] == [
+        (r, long, value[r], "delivered") for r, long in ((base, "a2"), (coarse, "a1"), (fine, "a1"))]
     assert [(t.debit, t.credit, t.amount) for t in transfers(h, "DELIVERY_DVP")] == [
         (cash("a2"), cash("b"), value[base]), (cash("a1"), cash("b"), value[coarse]),
         (cash("a1"), cash("b"), value[fine])]
@@ -272,3 +283,17 @@ def test_rolling_delivery_goes_to_the_longest_held_long_that_applied() -> None:
     h.state.check()
     h.assert_reconciled()
     assert h.replayed().state_hash() == h.state.state_hash()
+
+
+def test_a_receipt_that_expires_by_the_payment_deadline_cannot_be_tendered() -> None:
+    h = harness(last_trading_day=20270112)  # payment deadline: the end of Wed 13 Jan
+    h.run(SetExpiryRule(actor="desk", commodity="cotton", by="crop_year", month=1, day=13, years_after=1))
+    h.deposit("a", 30_000_000)
+    h.deposit("b", 30_000_000)
+    expiring = issue(h, "wh-a", "b", cotton(185))  # crop year 2026: expires at 00:00 on 13 Jan 2027
+    fw(h, "b", "sell", 8, 15_000)
+    fw(h, "a", "buy", 8, 15_000)
+    refused(h, TenderReceipts(actor="b", member="b", symbol=SYMBOL, receipt_ids=[expiring]), "NOT_DELIVERABLE")
+    h.run(SetExpiryRule(actor="desk", commodity="cotton", by="crop_year", month=1, day=14, years_after=1))
+    lasting = issue(h, "wh-a", "b", cotton(185))
+    assert h.run(TenderReceipts(actor="b", member="b", symbol=SYMBOL, receipt_ids=[lasting])).rejection is None
