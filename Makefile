@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test lint bench
+.PHONY: install browser run test lint bench
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -14,9 +14,18 @@ install: $(VENV)/.installed
 
 run: install
 	$(VENV)/bin/commex demo
+	@echo "starting the exchange; open the desk at http://127.0.0.1:8080/ (Ctrl-C stops it and its embedded PostgreSQL)"
 	$(VENV)/bin/commex serve
 
-test: install
+# Debian's chromium for the desk's browser tests (tests/e2e/desk/), installed with apt-get when
+# missing and we are root; otherwise those tests skip with the reason (and fail when CI is set).
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk; \
+	else echo "note: /usr/bin/chromium is missing and installing it needs root: the desk's browser tests will skip"; fi
+
+test: install browser
 	$(PY) -m pytest -q
 
 lint: install

@@ -18,6 +18,7 @@ from gateway import (
     clearing_api,
     credit_api,
     delivery_api,
+    desk_api,
     disputes_api,
     errors,
     financing_api,
@@ -28,6 +29,7 @@ from gateway import (
     positions_api,
     public_api,
     receipts_api,
+    session_api,
     warehouse_api,
     ws_api,
 )
@@ -38,20 +40,22 @@ from gateway.members import load_keys, load_members
 from gateway.middleware import authenticate, failed
 from gateway.pg import database_url
 from gateway.sequencer import Exchange
+from gateway.sessions import Sessions
 
 BLUEPRINTS = (orders_api.bp, market_api.bp, receipts_api.bp, clearing_api.bp, financing_api.bp, admin_api.bp,
               public_api.bp, ws_api.bp, warehouse_api.bp, inbound_api.bp,
               disputes_api.bp, credit_api.bp, positions_api.bp, delivery_api.bp, auctions_api.bp,
-              listings_api.bp)
+              listings_api.bp, session_api.bp, desk_api.bp)
 
 
 async def open_exchange(app: Sanic) -> None:
     """Recover the exchange from its journal; connect the pool, keys, members and the feed."""
-    url = database_url(app.ctx.data_dir)
+    url = database_url(app.ctx.data_dir, stop=not app.ctx.keep_db)
     app.ctx.exchange = await Exchange.open(url)
     app.ctx.pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
     app.ctx.auth = Authenticator(load_master_key(app.ctx.data_dir))
     app.ctx.buckets = {}
+    app.ctx.sessions = Sessions()
     app.ctx.idempotency = Idempotency(app.ctx.pool)
     await app.ctx.idempotency.prune()
     await load_keys(app.ctx.pool, app.ctx.auth)
@@ -71,14 +75,16 @@ async def close_exchange(app: Sanic) -> None:
     await app.ctx.pool.close()
 
 
-def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: str = "commex") -> Sanic:
-    """The exchange's Sanic app; its state lives in ``app.ctx`` once the server starts."""
+def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: str = "commex",
+               keep_db: bool = False) -> Sanic:
+    """The exchange's Sanic app; its state lives in ``app.ctx`` once the server starts. An
+    embedded PostgreSQL stops when the app does, unless ``keep_db``."""
     app = Sanic(name)
     app.config.REQUEST_MAX_SIZE = 256 * 1024  # a cotton receipt carries ~185 bale records
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 5.0
     app.config.KEEP_ALIVE_TIMEOUT = 30
     app.config.FALLBACK_ERROR_FORMAT = "json"
-    app.ctx.data_dir, app.ctx.rate_limit = data_dir, (rate, burst)
+    app.ctx.data_dir, app.ctx.rate_limit, app.ctx.keep_db = data_dir, (rate, burst), keep_db
     app.before_server_start(open_exchange)
     app.before_server_stop(close_exchange)
     app.signal("http.lifecycle.exception")(failed)
@@ -89,7 +95,13 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
     return app
 
 
-def serve(data_dir: Path, host: str, port: int, rate: float, burst: float) -> None:
-    """Run the exchange in this process until SIGINT/SIGTERM (then drain and commit)."""
-    app = create_app(data_dir, rate, burst)
+def serve(data_dir: Path, host: str, port: int, rate: float, burst: float, keep_db: bool = False) -> None:
+    """Run the exchange in this process until SIGINT/SIGTERM (then drain and commit); the
+    embedded PostgreSQL stops with it unless ``keep_db``."""
+    app = create_app(data_dir, rate, burst, keep_db=keep_db)
+
+    async def announce(app: Sanic) -> None:
+        print(f"commex desk: http://{host}:{port}/  (API explorer: http://{host}:{port}/docs)", flush=True)
+
+    app.after_server_start(announce)
     app.run(host=host, port=port, single_process=True, access_log=False, motd=False)

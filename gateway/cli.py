@@ -58,6 +58,14 @@ async def add_member(data_dir: Path, member: str, roles: list[str]) -> dict:
         await pool.close()
 
 
+def sign_in_table(members: list[dict]) -> str:
+    """The demo's sign-in keys, one member a line, for the desk's sign-in form."""
+    lines = ["desk sign-in keys (demo only):", f"  {'member':<24}{'roles':<12}{'api key':<30}api secret"]
+    for m in members:
+        lines.append(f"  {m['member']:<24}{','.join(m['roles']):<12}{m['api_key']:<30}{m['api_secret']}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``commex`` console script."""
     parser = argparse.ArgumentParser(prog="commex", description="Bulk-commodity exchange.")
@@ -68,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--port", type=int, default=8080)
     p_serve.add_argument("--rate", type=float, default=200.0, help="requests per second per API key")
     p_serve.add_argument("--burst", type=float, default=400.0, help="token-bucket burst per API key")
+    p_serve.add_argument("--keep-db", action="store_true",
+                         help="leave the embedded PostgreSQL running after exit (default: stop it)")
     sub.add_parser("demo", help="seed instruments, members of every role and a few orders (idempotent)")
     sub.add_parser("replay", help="replay the journal offline and print the state hash")
     p_member = sub.add_parser("create-member", help="create a member and print its credentials")
@@ -79,11 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from gateway.app import serve  # Sanic is imported only when serving
 
-        serve(data_dir, args.host, args.port, args.rate, args.burst)
+        serve(data_dir, args.host, args.port, args.rate, args.burst, keep_db=args.keep_db)
         return 0
     if args.command == "demo":
         path = asyncio.run(seed(data_dir))
         print(f"demo data ready; credentials in {path}")
+        print(sign_in_table(json.loads(path.read_text())["members"]))
         return 0
     if args.command == "replay":
         report = asyncio.run(replay_database(data_dir))

@@ -1,14 +1,18 @@
-"""Request middleware: every request is signed (HMAC, each signature accepted once) and
-rate-limited per key, except the public paths; an overlong URL is 414 before anything else."""
+"""Request middleware: every request is signed (HMAC, each signature accepted once) or made
+with a browser session (cookie + CSRF header, ``gateway.sessions``) and rate-limited per key,
+except the public paths (the desk's static files among them); an overlong URL is 414 before
+anything else."""
 
 from sanic import HTTPResponse, Request
 
 from gateway import errors
 from gateway.auth import TokenBucket
+from gateway.sessions import COOKIE, CSRF_HEADER
 
 MAX_URL_BYTES = 4_096  # path and query; longer is 414 (a whole request head is at most 8 KiB: 431)
 PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs", "/v1/ws"})
-PUBLIC_PREFIXES = ("/v1/market/",)
+PUBLIC_PREFIXES = ("/v1/market/", "/desk/")  # /desk/: the desk's static files (gateway/desk/)
+PUBLIC_PATHS = PUBLIC_PATHS | {"/", "/favicon.ico"}
 
 
 async def failed(request: Request, exception: Exception) -> None:
@@ -33,8 +37,13 @@ async def authenticate(request: Request) -> HTTPResponse | None:
     ctx = request.app.ctx
     path = request.path + ("?" + request.query_string if request.query_string else "")
     h = request.headers
-    key = ctx.auth.verify_once(h.get("x-api-key"), h.get("x-timestamp"), h.get("x-signature"), request.method,
-                               path, request.body or b"")
+    token = request.cookies.get(COOKIE) if "x-api-key" not in h else None
+    if token:  # a browser's session: its CSRF header too (a signed request ignores the cookie)
+        request.ctx.session = ctx.sessions.check(token, h.get(CSRF_HEADER))
+        key = request.ctx.session.key
+    else:
+        key = ctx.auth.verify_once(h.get("x-api-key"), h.get("x-timestamp"), h.get("x-signature"), request.method,
+                                   path, request.body or b"")
     bucket = ctx.buckets.get(key.api_key)
     if bucket is None:
         bucket = ctx.buckets[key.api_key] = TokenBucket(*ctx.rate_limit)

@@ -1,7 +1,6 @@
-"""``/openapi.json`` and ``/docs``, generated from the ``gateway.wire`` Structs."""
+"""``/openapi.json``, generated from the ``gateway.wire`` Structs (``/docs`` shows it: Swagger UI)."""
 
 import functools
-import html
 
 import msgspec
 
@@ -18,12 +17,14 @@ from gateway import (
     listings_api,
     market_api,
     positions_api,
+    sessions,
     warehouse_api,
     wire,
 )
 from gateway.reconcile import Reconciliation
 
-SIGNED = [{"apiKey": [], "timestamp": [], "signature": []}]
+# a signed request, or (the desk) a session cookie with its CSRF header
+SIGNED = [{"apiKey": [], "timestamp": [], "signature": []}, {"session": [], "csrf": []}]
 
 # (method, path, summary, request body, response, success status, roles)
 ROUTES = [
@@ -221,14 +222,28 @@ ROUTES = [
     ("get", "/v1/delivery/{symbol}/allocation", "A forward's delivery: deadlines, tenders, intents, the allocation "
      "and how each line settled (your own; all, for clearing)", None, delivery_api.AllocationView, 200, "any"),
     ("get", "/healthz", "Liveness", None, wire.Health, 200, "public"),
+    # browser sessions (the desk)
+    ("post", "/v1/session", "Sign in a browser: a signed request (no body) sets an HttpOnly, SameSite=Strict "
+     "session cookie; send the answer's csrf_token as X-CSRF-Token with every request made with it", None,
+     sessions.SignedIn, 201, "any"),
+    ("get", "/v1/session", "The session this request was made with", None, sessions.SessionView, 200, "any"),
+    ("delete", "/v1/session", "Sign out: end this request's session and clear its cookie", None, sessions.Revoked,
+     200, "any"),
+    ("get", "/v1/admin/sessions", "Open browser sessions", None, list[sessions.SessionView], 200, "operator"),
+    ("delete", "/v1/admin/sessions/{session_id}", "Revoke a browser session (its live feed is closed too)", None,
+     sessions.Revoked, 200, "operator"),
 ]
+# state-changing operations that take no Idempotency-Key: sign-in (its answer may not be stored to be
+# replayed; a retry opens another session, see session_api)
+NOT_IDEMPOTENT_BY_KEY = frozenset({("post", "/v1/session")})
 # a second success status of an operation, with the same body: (method, path) -> (status, description)
 ALSO: dict[tuple[str, str], tuple[int, str]] = {
     ("post", "/v1/receipts/{receipt_id}/release-request"): (
         200, "a retry with the same reference: the release order, without its pickup code"),
 }
-# served but not JSON operations: /v1/ws (WebSocket), /metrics (Prometheus text), /openapi.json, /docs
-NOT_OPERATIONS = frozenset({"/v1/ws", "/metrics", "/openapi.json", "/docs"})
+# served but not JSON operations: /v1/ws (WebSocket), /metrics (Prometheus text), /openapi.json, and the
+# desk's pages and files: /docs (Swagger UI), / and /desk/... (gateway/desk_api.py)
+NOT_OPERATIONS = frozenset({"/v1/ws", "/metrics", "/openapi.json", "/docs", "/", "/desk/{path}"})
 
 # bounded integer query parameters, by (method, path); the handlers read the same definitions
 QUERY: dict[tuple[str, str], tuple[wire.QueryInt, ...]] = {
@@ -252,6 +267,7 @@ PATH_SCHEMAS = {
     "symbol": {"type": "string", "minLength": 1, "maxLength": 16, "examples": ["CF2701"]},
     "member": {"type": "string", "minLength": 1, "maxLength": 32, "examples": ["huafang-textile"]},
     "receipt_id": {"type": "string", "minLength": 1, "maxLength": 32, "examples": ["WR00000001"]},
+    "session_id": {"type": "string", "pattern": "^s_[0-9a-f]{16}$", "examples": ["s_0123456789abcdef"]},
     "day": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "enum": ["latest"]}],
             "description": "a closed trading day's number, counting from 1, or latest"},
 }
@@ -277,7 +293,8 @@ def parameters(method: str, path: str) -> list[dict]:
     names = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
     found = [{"name": n, "in": "path", "required": True, "schema": PATH_SCHEMAS.get(n, {"type": "string"})}
              for n in names]
-    header = [IDEMPOTENCY_KEY] if method in ("post", "patch", "delete") else []
+    state_changing = method in ("post", "patch", "delete") and (method, path) not in NOT_IDEMPOTENT_BY_KEY
+    header = [IDEMPOTENCY_KEY] if state_changing else []
     return found + [query_parameter(p) for p in QUERY.get((method, path), ())] + header
 
 
@@ -316,22 +333,9 @@ def openapi_document() -> dict:
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                 "timestamp": {"type": "apiKey", "in": "header", "name": "X-Timestamp"},
                 "signature": {"type": "apiKey", "in": "header", "name": "X-Signature"},
+                "session": {"type": "apiKey", "in": "cookie", "name": sessions.COOKIE},
+                "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
             },
         },
     }
 
-
-@functools.cache
-def docs_page() -> str:
-    """A self-contained HTML page listing every operation (no external assets)."""
-    doc = openapi_document()
-    rows = []
-    for path, ops in doc["paths"].items():
-        for method, op in ops.items():
-            rows.append(f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
-                        f"<td>{html.escape(op['summary'])}</td><td>{html.escape(op['description'])}</td></tr>")
-    return ("<!doctype html><meta charset=utf-8><title>commex API</title>"
-            "<style>body{font-family:sans-serif;margin:2em}td{padding:4px 10px;border-bottom:1px solid #ddd}</style>"
-            f"<h1>{html.escape(doc['info']['title'])}</h1><p>{html.escape(doc['info']['description'])}</p>"
-            "<p>Machine-readable: <a href=/openapi.json>/openapi.json</a></p>"
-            "<table><tr><th>method</th><th>path</th><th>what</th><th>who</th></tr>" + "".join(rows) + "</table>")

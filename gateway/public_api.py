@@ -1,11 +1,11 @@
-"""Public routes, no signature needed: liveness, Prometheus metrics, the OpenAPI document and
-its docs page."""
+"""Public routes, no signature needed: liveness, Prometheus metrics and the OpenAPI document
+(its explorer, ``/docs``, is served with the desk: ``gateway/desk_api.py``)."""
 
 from prometheus_client import generate_latest
 from sanic import Blueprint, HTTPResponse, Request
 
 from gateway.http import respond
-from gateway.openapi import docs_page, openapi_document
+from gateway.openapi import openapi_document
 from gateway.wire import Health
 
 bp = Blueprint("public")
@@ -33,7 +33,3 @@ async def metrics(request: Request) -> HTTPResponse:
 async def openapi(request: Request) -> HTTPResponse:
     return respond(openapi_document())
 
-
-@bp.get("/docs")
-async def docs(request: Request) -> HTTPResponse:
-    return HTTPResponse(docs_page(), content_type="text/html; charset=utf-8")

@@ -9,7 +9,9 @@ connection with 1008, a message above the size limit closes it with 1009, a text
 not UTF-8 with 1007. Each message decodes into the Struct of its ``type``; a malformed one is
 answered with ``MALFORMED_MESSAGE`` and the connection kept. A channel is subscribed once, up to
 ``max_channels``; connections not logged in are capped per client address. A ``login`` signs
-its options and a nonce, accepted once (``gateway.auth.Nonces``)."""
+its options and a nonce, accepted once (``gateway.auth.Nonces``); a browser signed in to the desk
+sends ``session`` instead, with its CSRF token (the handshake carried the session cookie), and
+the connection is closed (4001) when that session ends."""
 
 import asyncio
 import contextlib
@@ -28,6 +30,7 @@ from exchange.journal import Entry
 from gateway.auth import AuthError, Nonces, TokenBucket
 from gateway.feed import FLUSH_SECONDS, HEARTBEAT_SECONDS, SEND_BUFFER_LIMIT, Publisher, Subscriber, text_frame
 from gateway.feed_client import login_body
+from gateway.sessions import COOKIE
 
 bp = Blueprint("ws")
 _encode = msgspec.json.Encoder().encode
@@ -77,6 +80,13 @@ class Login(msgspec.Struct, tag_field="type", tag="login"):
     cancel_on_disconnect: bool = False
 
 
+class SessionLogin(msgspec.Struct, tag_field="type", tag="session"):
+    """Log in with the desk's session: the cookie came with the handshake, the CSRF token here."""
+
+    csrf_token: Annotated[str, msgspec.Meta(max_length=128)]
+    cancel_on_disconnect: bool = False
+
+
 class Ping(msgspec.Struct, tag_field="type", tag="ping"):
     id: int | Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
@@ -87,7 +97,7 @@ class Envelope(msgspec.Struct):
     type: str
 
 
-_decode = msgspec.json.Decoder(Subscribe | Unsubscribe | Login | Ping).decode
+_decode = msgspec.json.Decoder(Subscribe | Unsubscribe | Login | SessionLogin | Ping).decode
 _decode_type = msgspec.json.Decoder(Envelope).decode
 
 
@@ -279,6 +289,15 @@ async def set_limits(app: Sanic) -> None:
     app.ctx.ws_limits = Limits.from_env()
     app.ctx.ws_anonymous = Anonymous(app.ctx.ws_limits.anonymous_per_address)
     app.ctx.ws_nonces = Nonces(app.ctx.auth.window_ms)
+    app.ctx.sessions.on_end.append(lambda session_id: end_session(app, session_id))
+
+
+def end_session(app: Sanic, session_id: str) -> None:
+    """Close the connections logged in with a session that has just ended."""
+    for subscribers in app.ctx.publisher.private.values():
+        for subscriber in list(subscribers):
+            if getattr(subscriber, "session_id", None) == session_id:
+                subscriber.close(4001, "session ended")
 
 
 @bp.after_server_start
@@ -341,11 +360,29 @@ def login(request: Request, subscriber: Subscriber, message: Login) -> None:
         return error(subscriber, e.code, e.message)
     if not ctx.ws_nonces.use(key.api_key, message.nonce, int(message.timestamp)):
         return error(subscriber, "REPLAYED_NONCE", "this login's nonce was used before: sign a new one")
+    logged_in(request, subscriber, key.member, message.cancel_on_disconnect)
+
+
+def session_login(request: Request, subscriber: Subscriber, message: SessionLogin) -> None:
+    """The desk's login: the session cookie of the handshake and its CSRF token."""
+    ctx = request.app.ctx
+    if subscriber.member is not None:
+        return error(subscriber, "ALREADY_LOGGED_IN", f"logged in as {subscriber.member}")
+    try:
+        session = ctx.sessions.check(request.cookies.get(COOKIE) or "", message.csrf_token)
+    except AuthError as e:
+        return error(subscriber, e.code, e.message)
+    subscriber.session_id = session.session_id
+    logged_in(request, subscriber, session.key.member, message.cancel_on_disconnect)
+
+
+def logged_in(request: Request, subscriber: Subscriber, member: str, cancel_on_disconnect: bool) -> None:
+    """Open ``member``'s private stream on this connection."""
+    ctx = request.app.ctx
     ctx.ws_anonymous.release(request.client_ip)
-    subscriber.cancel_on_disconnect = message.cancel_on_disconnect
-    reply(subscriber, {"type": "logged_in", "member": key.member,
-                       "cancel_on_disconnect": subscriber.cancel_on_disconnect})
-    reply(subscriber, ctx.publisher.login(subscriber, key.member))
+    subscriber.cancel_on_disconnect = cancel_on_disconnect
+    reply(subscriber, {"type": "logged_in", "member": member, "cancel_on_disconnect": cancel_on_disconnect})
+    reply(subscriber, ctx.publisher.login(subscriber, member))
 
 
 def ping(request: Request, subscriber: Subscriber, message: Ping) -> None:
@@ -353,7 +390,7 @@ def ping(request: Request, subscriber: Subscriber, message: Ping) -> None:
 
 
 HANDLERS: dict[type, Callable[[Request, Subscriber, Any], None]] = {
-    Subscribe: subscribe, Unsubscribe: unsubscribe, Login: login, Ping: ping,
+    Subscribe: subscribe, Unsubscribe: unsubscribe, Login: login, SessionLogin: session_login, Ping: ping,
 }
 TYPES = frozenset(t.__struct_config__.tag for t in HANDLERS)
 

@@ -138,6 +138,11 @@ MATRIX: dict[tuple[str, str], tuple[str, dict | None, frozenset | None]] = {
                                                           frozenset({C})),
     ("get", "/v1/delivery/{symbol}/allocation"): ("/v1/delivery/NOPE/allocation", None, ANY),
     ("get", "/healthz"): ("/healthz", None, PUBLIC),
+    ("post", "/v1/session"): ("/v1/session", None, ANY),
+    ("get", "/v1/session"): ("/v1/session", None, ANY),  # a signed request: 404 NO_SESSION
+    ("delete", "/v1/session"): ("/v1/session", None, ANY),
+    ("get", "/v1/admin/sessions"): ("/v1/admin/sessions", None, frozenset({OP})),
+    ("delete", "/v1/admin/sessions/{session_id}"): ("/v1/admin/sessions/s_0000000000000000", None, frozenset({OP})),
 }
 ROWS = sorted(MATRIX)
 

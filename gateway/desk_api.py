@@ -1,0 +1,55 @@
+"""The desk: the browser front end's static files (``gateway/desk/``, shipped in the package),
+served at ``/`` and ``/desk/...``, and ``/docs``, the vendored Swagger UI over ``/openapi.json``.
+Nothing is fetched from elsewhere at run time; no build step: ES modules served as they are."""
+
+from functools import cache
+from pathlib import Path
+
+from sanic import Blueprint, HTTPResponse, Request
+
+from gateway.errors import ApiError
+
+bp = Blueprint("desk")
+DESK = Path(__file__).with_name("desk")
+TYPES = {
+    ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".json": "application/json",
+    ".svg": "image/svg+xml", ".png": "image/png", ".txt": "text/plain; charset=utf-8",
+}
+# the desk's pages load only what this origin serves; inline styles are set by the charting library
+POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'; "
+          "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+HEADERS = {"Content-Security-Policy": POLICY, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+
+
+@cache
+def asset(relative: str) -> tuple[bytes, str] | None:
+    """(bytes, content type) of a file under ``gateway/desk/``, or None (outside it, unknown kind)."""
+    path = (DESK / relative).resolve()
+    if not path.is_relative_to(DESK.resolve()) or not path.is_file() or path.suffix not in TYPES:
+        return None
+    return path.read_bytes(), TYPES[path.suffix]
+
+
+def page(relative: str, cache_control: str = "no-cache") -> HTTPResponse:
+    found = asset(relative)
+    if found is None:
+        raise ApiError(404, "NOT_FOUND", "no such file")
+    body, content_type = found
+    return HTTPResponse(body, content_type=content_type, headers={**HEADERS, "Cache-Control": cache_control})
+
+
+@bp.get("/")
+async def index(request: Request) -> HTTPResponse:
+    return page("index.html")
+
+
+@bp.get("/docs")
+async def docs(request: Request) -> HTTPResponse:
+    """Swagger UI over /openapi.json (vendored; works offline)."""
+    return page("docs.html")
+
+
+@bp.get("/desk/<path:path>")
+async def static(request: Request, path: str) -> HTTPResponse:
+    return page(path, "public, max-age=3600" if path.startswith("vendor/") else "no-cache")
