@@ -30,9 +30,10 @@ from gateway.auth import Authenticator, load_master_key
 from gateway.feed import Publisher
 from gateway.idempotency import Idempotency
 from gateway.members import load_keys, load_members
-from gateway.middleware import authenticate, failed
+from gateway.middleware import authenticate, failed, refuse_on_standby
 from gateway.pg import database_url
 from gateway.sequencer import Exchange
+from gateway.standby import open_standby
 
 BLUEPRINTS = (orders_api.bp, market_api.bp, receipts_api.bp, clearing_api.bp, financing_api.bp, admin_api.bp,
               public_api.bp, ws_api.bp, warehouse_api.bp, inbound_api.bp,
@@ -42,7 +43,8 @@ BLUEPRINTS = (orders_api.bp, market_api.bp, receipts_api.bp, clearing_api.bp, fi
 async def open_exchange(app: Sanic) -> None:
     """Recover the exchange from its journal; connect the pool, keys, members and the feed."""
     url = database_url(app.ctx.data_dir)
-    app.ctx.exchange = await Exchange.open(url)
+    app.ctx.exchange = await (open_standby(url) if app.ctx.standby else Exchange.open(url))
+    app.ctx.exchange.on_promote.append(lambda: reload_access(app))
     app.ctx.pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
     app.ctx.auth = Authenticator(load_master_key(app.ctx.data_dir))
     app.ctx.buckets = {}
@@ -59,23 +61,31 @@ async def open_exchange(app: Sanic) -> None:
     gc.freeze()
 
 
+async def reload_access(app: Sanic) -> None:
+    """On a standby's takeover: the keys and members created since it started."""
+    await load_keys(app.ctx.pool, app.ctx.auth)
+    app.ctx.members = await load_members(app.ctx.pool)
+
+
 async def close_exchange(app: Sanic) -> None:
     """Drain and commit what is queued, then close the pool."""
     await app.ctx.exchange.close()
     await app.ctx.pool.close()
 
 
-def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: str = "commex") -> Sanic:
+def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: str = "commex",
+               standby: bool = False) -> Sanic:
     """The exchange's Sanic app; its state lives in ``app.ctx`` once the server starts."""
     app = Sanic(name)
     app.config.REQUEST_MAX_SIZE = 256 * 1024  # a cotton receipt carries ~185 bale records
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 5.0
     app.config.KEEP_ALIVE_TIMEOUT = 30
     app.config.FALLBACK_ERROR_FORMAT = "json"
-    app.ctx.data_dir, app.ctx.rate_limit = data_dir, (rate, burst)
+    app.ctx.data_dir, app.ctx.rate_limit, app.ctx.standby = data_dir, (rate, burst), standby
     app.before_server_start(open_exchange)
     app.before_server_stop(close_exchange)
     app.signal("http.lifecycle.exception")(failed)
+    app.on_request(refuse_on_standby)
     app.on_request(authenticate)
     for exceptions, handler in errors.HANDLERS:
         app.exception(*exceptions)(handler)
@@ -83,7 +93,8 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
     return app
 
 
-def serve(data_dir: Path, host: str, port: int, rate: float, burst: float) -> None:
-    """Run the exchange in this process until SIGINT/SIGTERM (then drain and commit)."""
-    app = create_app(data_dir, rate, burst)
+def serve(data_dir: Path, host: str, port: int, rate: float, burst: float, standby: bool = False) -> None:
+    """Run the exchange in this process until SIGINT/SIGTERM (then drain and commit); with
+    ``standby``, as the hot standby of the sequencer that holds the database (gateway/standby.py)."""
+    app = create_app(data_dir, rate, burst, standby=standby)
     app.run(host=host, port=port, single_process=True, access_log=False, motd=False)

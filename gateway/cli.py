@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--port", type=int, default=8080)
     p_serve.add_argument("--rate", type=float, default=200.0, help="requests per second per API key")
     p_serve.add_argument("--burst", type=float, default=400.0, help="token-bucket burst per API key")
+    p_serve.add_argument("--standby", action="store_true",
+                         help="hot standby: follow the journal, refuse commands, take over when the primary stops")
     sub.add_parser("demo", help="seed instruments, members of every role and a few orders (idempotent)")
     sub.add_parser("replay", help="replay the journal offline and print the state hash")
     p_member = sub.add_parser("create-member", help="create a member and print its credentials")
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from gateway.app import serve  # Sanic is imported only when serving
 
-        serve(data_dir, args.host, args.port, args.rate, args.burst)
+        serve(data_dir, args.host, args.port, args.rate, args.burst, standby=args.standby)
         return 0
     if args.command == "demo":
         path = asyncio.run(seed(data_dir))

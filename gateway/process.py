@@ -22,13 +22,13 @@ class ServerProcess:
     """``commex serve`` on a free port, over ``database_url``, with demo data seeded first."""
 
     def __init__(self, data_dir: Path, database_url: str, rate: float = 10_000, burst: float = 20_000,
-                 env: dict[str, str] | None = None) -> None:
-        self.data_dir, self.rate, self.burst = data_dir, rate, burst
+                 env: dict[str, str] | None = None, standby: bool = False, name: str = "serve") -> None:
+        self.data_dir, self.rate, self.burst, self.standby = data_dir, rate, burst, standby
         self.env = {**os.environ, "DATABASE_URL": database_url, **(env or {})}
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
-        self.log = data_dir / "serve.log"
+        self.log = data_dir / f"{name}.log"
 
     def cli(self, *args: str) -> str:
         out = subprocess.run([sys.executable, "-m", "gateway.cli", "--data-dir", str(self.data_dir), *args],
@@ -41,7 +41,8 @@ class ServerProcess:
         with open(self.log, "ab") as log:  # the child keeps its own handle
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gateway.cli", "--data-dir", str(self.data_dir), "serve", "--port",
-                 str(self.port), "--rate", str(self.rate), "--burst", str(self.burst)],
+                 str(self.port), "--rate", str(self.rate), "--burst", str(self.burst),
+                 *(["--standby"] if self.standby else [])],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         probe = Client(self.base)
@@ -49,7 +50,7 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
             try:
-                if probe.request("GET", "/healthz")[0] == 200:
+                if probe.request("GET", "/healthz")[0] in (200, 503):  # 503: a standby that refuses (up)
                     return self
             except OSError:
                 time.sleep(0.1)

@@ -1,0 +1,218 @@
+"""Failover drill, sequencer: SIGKILL the primary under signed order load; its hot standby
+takes over. Prints one JSON line per run and a summary (takeover time p50 / max).
+
+    python -m loadtest.failover --runs 10
+
+Each run: concurrent order load (8 threads, each a client given both endpoints) for a while,
+SIGKILL the primary, measure kill → first acknowledged order on the standby (the takeover
+time), let the load carry on against the new primary, stop it, then check: every acknowledged
+order present with its acknowledged state, the state hash equal to an offline replay of the
+journal, ledger reconciliation clean. The killed node comes back as the new standby.
+The tests (tests/e2e/test_standby.py) run the same drill with fewer runs.
+"""
+
+import argparse
+import json
+import random
+import signal
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from gateway.client import Client
+from gateway.process import ServerProcess
+
+MEMBERS = ["huafang-textile", "luneng-agri", "xinjiang-cotton-group", "sinofert"]
+TERMINAL = {"FILLED", "CANCELED", "EXPIRED"}
+SPOT = {"xinjiang-cotton-group": ("CF", 15_000, 5), "sinofert": ("UR", 2_000, 1)}
+TAKEOVER_LIMIT = 3.0  # seconds from kill to the standby's first acknowledged order (must-show)
+
+
+class Load:
+    """Signed order load from ``threads`` threads, each with a client that knows every endpoint;
+    ``acked`` maps client order id → (member, answer, "placed" | "canceled")."""
+
+    def __init__(self, credentials: dict[str, dict], bases: list[str], threads: int = 8, tag: str = "") -> None:
+        self.credentials, self.bases, self.tag = credentials, bases, tag
+        self.acked: dict[str, tuple] = {}
+        self.errors: list[str] = []
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(w,), daemon=True) for w in range(threads)]
+
+    def __enter__(self) -> "Load":
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopping.set()
+        for t in self.threads:
+            t.join(timeout=60)
+
+    def _run(self, worker: int) -> None:
+        member = MEMBERS[worker % len(MEMBERS)]
+        client = Client.for_member(self.bases, self.credentials[member])
+        rng = random.Random(f"{self.tag}-{worker}")
+        mine: list[int] = []
+        i = 0
+        while not self.stopping.is_set():
+            try:
+                if mine and rng.random() < 0.2:
+                    status, body = client.cancel(mine.pop(rng.randrange(len(mine))))
+                    if status == 200:
+                        self.acked[body["client_order_id"]] = (member, body, "canceled")
+                    continue
+                coid = f"fo{self.tag}-{worker}-{i}"
+                i += 1
+                status, body = self._place(client, member, rng, coid)
+            except OSError as e:  # no endpoint accepted within the client's failover time
+                self.errors.append(repr(e))
+                continue
+            if status == 201:
+                self.acked[coid] = (member, body, "placed")
+                if body["status"] in ("NEW", "PARTIALLY_FILLED"):
+                    mine.append(body["order_id"])
+
+    @staticmethod
+    def _place(client: Client, member: str, rng: random.Random, coid: str) -> tuple[int, dict]:
+        if rng.random() < 0.3:  # spot: suppliers sell their receipts, traders buy them (DvP)
+            symbol, ref, tick = SPOT[member] if member in SPOT else rng.choice(list(SPOT.values()))
+            side = "sell" if member in SPOT else "buy"
+            return client.place(symbol, side, rng.randint(1, 2), str(ref + tick * rng.randint(-3, 3)), coid)
+        price = 15_000 + 5 * rng.randint(-6, 6)
+        return client.place("CF2701", rng.choice(("buy", "sell")), rng.randint(1, 5), str(price), coid)
+
+
+def first_ack(base: str, creds: dict, coid: str, limit: float) -> float:
+    """Place orders on ``base`` until one is acknowledged; return when (monotonic)."""
+    client = Client(base, creds["api_key"], creds["api_secret"], failover=0.0)
+    deadline = time.monotonic() + limit
+    i = 0
+    while time.monotonic() < deadline:
+        try:
+            status, _ = client.place("CF2701", "buy", 1, "14900", f"{coid}-{i}")
+            if status == 201:
+                return time.monotonic()
+        except OSError:
+            pass
+        i += 1
+        time.sleep(0.005)
+    raise AssertionError(f"no order acknowledged by {base} within {limit} s")
+
+
+def check_acked(node: ServerProcess, acked: dict[str, tuple]) -> None:
+    """Every acknowledged order is on ``node`` as acknowledged (or further along)."""
+    clients = {m: node.client(m) for m in MEMBERS}
+    for coid, (member, body, what) in acked.items():
+        status, now = clients[member].request("GET", f"/v1/orders/{body['order_id']}")
+        assert status == 200, (coid, now)
+        assert now["client_order_id"] == body["client_order_id"], (coid, now)
+        if what == "canceled":
+            assert now["status"] == "CANCELED", (coid, now)
+        elif body["status"] in TERMINAL:
+            assert (now["status"], now["cum_qty"]) == (body["status"], body["cum_qty"]), (coid, body, now)
+        else:
+            assert now["cum_qty"] >= body["cum_qty"], (coid, body, now)
+
+
+def check_replay_and_ledger(node: ServerProcess) -> str:
+    """The live state hash equals an offline replay of the journal; reconciliation is clean."""
+    probe = Client(node.base)
+    for _ in range(5):  # a timer may journal a clock tick between the two reads: read again
+        before = probe.request("GET", "/healthz")[1]
+        replay = json.loads(node.cli("replay"))
+        after = probe.request("GET", "/healthz")[1]
+        assert replay["match"], replay
+        if before["entry_no"] == after["entry_no"] == replay["entries"]:
+            assert replay["state_hash"] == before["state_hash"], (replay, before)
+            break
+    else:
+        raise AssertionError("the journal kept moving; could not compare with a replay")
+    status, report = node.client("clearing-desk").request("GET", "/v1/clearing/reconcile")
+    assert status == 200 and report["clean"], report.get("breaks")
+    return replay["state_hash"]
+
+
+def wait_role(node: ServerProcess, role: str, limit: float = 30.0) -> dict:
+    probe = Client(node.base, failover=0.0)
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            health = probe.request("GET", "/healthz")[1]
+            if isinstance(health, dict) and health.get("status") == role:
+                return health
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"{node.base} is not {role} after {limit} s")
+
+
+def caught_up(primary: ServerProcess, standby: ServerProcess, limit: float = 30.0) -> None:
+    """Wait until the standby has applied what the primary has committed."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        p = Client(primary.base).request("GET", "/healthz")[1]
+        s = Client(standby.base).request("GET", "/healthz")[1]
+        if s["entry_no"] >= p["entry_no"]:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the standby did not catch up")
+
+
+def drill(work: Path, database_url: str, runs: int, load_seconds: float = 1.5, after_seconds: float = 0.5,
+          report=print) -> list[float]:
+    """``runs`` failovers between two nodes over ``database_url``; return the takeover times."""
+    nodes = [ServerProcess(work, database_url, name="node-a"),
+             ServerProcess(work, database_url, standby=True, name="node-b")]
+    nodes[0].cli("demo")
+    nodes[0].start()
+    nodes[1].start()
+    takeovers: list[float] = []
+    try:
+        for run in range(runs):
+            primary, standby = nodes[run % 2], nodes[(run + 1) % 2]
+            wait_role(standby, "standby")
+            creds = primary.credentials()
+            with Load(creds, [primary.base, standby.base], tag=str(run)) as load:
+                time.sleep(load_seconds)
+                killed = time.monotonic()
+                primary.stop(signal.SIGKILL)
+                acked_at = first_ack(standby.base, creds["huafang-textile"], f"probe{run}", 10.0)
+                time.sleep(after_seconds)  # the load carries on against the new primary
+            takeover = acked_at - killed
+            takeovers.append(takeover)
+            assert len(load.acked) > 50, "the load did not get going"
+            check_acked(standby, load.acked)
+            state_hash = check_replay_and_ledger(standby)
+            report(json.dumps({"drill": "sequencer_failover", "run": run + 1, "takeover_s": round(takeover, 3),
+                               "acked": len(load.acked), "client_errors": len(load.errors),
+                               "state_hash": state_hash}))
+            primary.standby = True  # the killed node comes back as the standby
+            primary.start()
+    finally:
+        for node in nodes:
+            if node.proc is not None:
+                node.stop()
+    report(json.dumps({"drill": "sequencer_failover", "runs": runs,
+                       "takeover_p50_s": round(statistics.median(takeovers), 3),
+                       "takeover_max_s": round(max(takeovers), 3), "ceiling_s": TAKEOVER_LIMIT}))
+    return takeovers
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    from gateway.pg import database_url
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        takeovers = drill(work / "var", database_url(work / "pg", keep=False), args.runs)
+    if max(takeovers) > TAKEOVER_LIMIT:
+        raise SystemExit(f"a takeover took {max(takeovers):.2f} s (> {TAKEOVER_LIMIT} s)")
+
+
+if __name__ == "__main__":
+    main()
