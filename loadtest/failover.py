@@ -201,6 +201,64 @@ def drill(work: Path, database_url: str, runs: int, load_seconds: float = 1.5, a
     return takeovers
 
 
+def db_drill(work: Path, cluster, runs: int = 1, load_seconds: float = 1.5, after_seconds: float = 1.0,
+             report=print) -> list[float]:
+    """Failover drill, database: a primary and a standby sequencer over ``cluster`` (gateway.cluster);
+    SIGKILL the primary PostgreSQL under load, Patroni promotes a synchronous replica; return the
+    times from the kill to the first acknowledged order after it. Same checks as ``drill``."""
+    url = cluster.url()
+    nodes = [ServerProcess(work, url, name="seq-a"), ServerProcess(work, url, standby=True, name="seq-b")]
+    nodes[0].cli("demo")
+    nodes[0].start()
+    nodes[1].start()
+    bases = [n.base for n in nodes]
+    resumed: list[float] = []
+    try:
+        for run in range(runs):
+            cluster.wait_healthy(timeout=120)
+            creds = nodes[0].credentials()
+            with Load(creds, bases, tag=f"db{run}") as load:
+                time.sleep(load_seconds)
+                killed_node = cluster.kill_leader_postgres()
+                killed = time.monotonic()
+                prober = Client.for_member(bases, creds["huafang-textile"])
+                prober.failover = 60.0
+                status, _ = prober.place("CF2701", "buy", 1, "14900", f"dbprobe{run}")
+                assert status == 201, status
+                acked_at = time.monotonic()
+                time.sleep(after_seconds)
+            resumed.append(acked_at - killed)
+            primary = _primary(nodes)
+            assert len(load.acked) > 50, "the load did not get going"
+            check_acked(primary, load.acked)
+            state_hash = check_replay_and_ledger(primary)
+            report(json.dumps({"drill": "database_failover", "run": run + 1, "killed": killed_node.name,
+                               "new_leader": getattr(cluster.leader(), "name", None),
+                               "kill_to_first_ack_s": round(acked_at - killed, 3), "acked": len(load.acked),
+                               "client_errors": len(load.errors), "state_hash": state_hash}))
+            for node in nodes:  # a sequencer that stopped (it lost the lock to the other) comes back as standby
+                if node.proc is not None and node.proc.poll() is not None:
+                    node.proc = None
+                if node.proc is None:
+                    node.standby = True
+                    node.start()
+    finally:
+        for node in nodes:
+            if node.proc is not None:
+                node.stop()
+    return resumed
+
+
+def _primary(nodes: list[ServerProcess]) -> ServerProcess:
+    """The node whose /healthz says ok."""
+    for node in nodes:
+        if node.proc is not None and node.proc.poll() is None:
+            health = Client(node.base, failover=0.0).request("GET", "/healthz")[1]
+            if health.get("status") == "ok":
+                return node
+    raise AssertionError("no sequencer is primary")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=10)
