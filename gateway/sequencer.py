@@ -329,7 +329,8 @@ class Exchange:
 
 
 LOST = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.AdminShutdownError,
-        asyncpg.CannotConnectNowError, asyncpg.ReadOnlySQLTransactionError, TimeoutError)
+        asyncpg.CannotConnectNowError, asyncpg.ReadOnlySQLTransactionError, TimeoutError,
+        asyncpg.exceptions.TargetServerAttributeNotMatched)  # no server takes writes yet (mid-failover)
 
 
 def lost_connection(e: BaseException) -> bool:
@@ -348,7 +349,7 @@ async def connect_within(url: str, seconds: float) -> asyncpg.Connection | None:
     while True:
         try:
             return await asyncpg.connect(url, timeout=5)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+        except (*LOST, asyncpg.PostgresError):
             if time.monotonic() > deadline:
                 return None
             await asyncio.sleep(0.2)

@@ -23,7 +23,7 @@ import asyncpg
 
 from exchange.journal import decode_entry
 from gateway.pg import migrate
-from gateway.sequencer import SEQUENCER_LOCK, Exchange, RecoveryError, read_tail
+from gateway.sequencer import LOST, SEQUENCER_LOCK, Exchange, RecoveryError, read_tail
 from gateway.store import Store
 
 log = logging.getLogger("commex.standby")
@@ -96,7 +96,7 @@ class Follower:
                 self.read = await asyncpg.connect(self.url, timeout=5)
                 await self.read.add_listener(CHANNEL, lambda *_: self.wake.set())
                 break
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            except (*LOST, asyncpg.PostgresError):
                 await asyncio.sleep(POLL_SECONDS)
         log.warning("standby reconnected after %r; following again in %.0f s", cause, GRACE_SECONDS)
         await asyncio.sleep(GRACE_SECONDS)
@@ -163,9 +163,12 @@ class Follower:
             self.read.terminate()
             self.read = None
         ex.follower, ex.role = None, "primary"
-        for hook in ex.on_promote:
-            await hook()
         ex.start()
+        for hook in ex.on_promote:
+            try:
+                await hook()
+            except Exception:  # logged; the sequencer runs on (keys created since the start may be unknown)
+                log.exception("an on-promote hook failed")
         log.warning("standby took over as primary at entry %d (%.0f ms after the lock was free)", ex.entry_no,
                     1e3 * (time.perf_counter() - started))
 
