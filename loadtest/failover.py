@@ -2,6 +2,7 @@
 takes over. Prints one JSON line per run and a summary (takeover time p50 / max).
 
     python -m loadtest.failover --runs 10
+    python -m loadtest.failover --chaos 10     # random kills over a Patroni cluster (chaos)
 
 Each run: concurrent order load (8 threads, each a client given both endpoints) for a while,
 SIGKILL the primary, measure kill → first acknowledged order on the standby (the takeover
@@ -249,6 +250,70 @@ def db_drill(work: Path, cluster, runs: int = 1, load_seconds: float = 1.5, afte
     return resumed
 
 
+def chaos(work: Path, cluster, rounds: int = 10, seed: int = 1, budget: float = 300.0, report=print) -> dict:
+    """Must-show 3: ``rounds`` random kills — the primary sequencer, the standby sequencer or the
+    primary PostgreSQL — under load, each followed by the checks (this round's acknowledged orders
+    present as acknowledged, hash equals a replay, ledger clean), and every acknowledged order of
+    the whole run checked at the end. Stops with an error past ``budget`` seconds."""
+    url, rng, started = cluster.url(), random.Random(seed), time.monotonic()
+    nodes = [ServerProcess(work, url, name="chaos-a"), ServerProcess(work, url, standby=True, name="chaos-b")]
+    nodes[0].cli("demo")
+    nodes[0].start()
+    nodes[1].start()
+    bases = [n.base for n in nodes]
+    every: dict[str, tuple] = {}
+    kinds: dict[str, list[float]] = {"primary": [], "standby": [], "database": []}
+    try:
+        for round_no in range(rounds):
+            cluster.wait_healthy(timeout=90, replicas=1)
+            for node in nodes:  # a sequencer killed (or stopped) last round comes back as the standby
+                if node.proc is not None and node.proc.poll() is not None:
+                    node.proc = None
+                if node.proc is None:
+                    node.standby = True
+                    node.start()
+            primary = _primary(nodes)
+            standby = next(n for n in nodes if n is not primary)
+            wait_role(standby, "standby")
+            kind = rng.choice(tuple(kinds))
+            creds = primary.credentials()
+            with Load(creds, bases, tag=f"chaos{round_no}") as load:
+                time.sleep(1.0)
+                killed = time.monotonic()
+                if kind == "primary":
+                    primary.stop(signal.SIGKILL)
+                elif kind == "standby":
+                    standby.stop(signal.SIGKILL)
+                else:
+                    cluster.kill_leader_postgres()
+                prober = Client.for_member(bases, creds["huafang-textile"])
+                prober.failover = 60.0
+                status, _ = prober.place("CF2701", "buy", 1, "14900", f"chaosprobe{round_no}")
+                assert status == 201, status
+                resumed = time.monotonic() - killed
+                time.sleep(0.5)
+            kinds[kind].append(resumed)
+            every.update(load.acked)
+            now = _primary(nodes)
+            check_acked(now, load.acked)
+            check_replay_and_ledger(now)
+            report(json.dumps({"drill": "chaos", "round": round_no + 1, "killed": kind,
+                               "kill_to_first_ack_s": round(resumed, 3), "acked": len(load.acked),
+                               "elapsed_s": round(time.monotonic() - started, 1)}))
+            assert time.monotonic() - started < budget, f"the chaos run exceeded {budget} s"
+        check_acked(_primary(nodes), every)
+    finally:
+        for node in nodes:
+            if node.proc is not None:
+                node.stop()
+    summary = {"drill": "chaos", "rounds": rounds, "acked": len(every), "lost": 0, "ledger_breaks": 0,
+               "seconds": round(time.monotonic() - started, 1),
+               **{f"{k}_kills": len(v) for k, v in kinds.items()},
+               **{f"{k}_max_s": round(max(v), 3) for k, v in kinds.items() if v}}
+    report(json.dumps(summary))
+    return summary
+
+
 def _primary(nodes: list[ServerProcess]) -> ServerProcess:
     """The node whose /healthz says ok."""
     for node in nodes:
@@ -262,9 +327,20 @@ def _primary(nodes: list[ServerProcess]) -> ServerProcess:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--chaos", type=int, metavar="ROUNDS", help="the chaos run over a Patroni cluster instead")
     args = parser.parse_args()
     from gateway.pg import database_url
 
+    if args.chaos:
+        from gateway.cluster import Cluster
+
+        with tempfile.TemporaryDirectory() as tmp:
+            cluster = Cluster(Path(tmp) / "cluster").start(timeout=180)
+            try:
+                chaos(Path(tmp) / "var", cluster, rounds=args.chaos)
+            finally:
+                cluster.stop()
+        return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         takeovers = drill(work / "var", database_url(work / "pg", keep=False), args.runs)
