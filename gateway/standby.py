@@ -72,6 +72,7 @@ class Follower:
         try:
             self.lock = await asyncpg.connect(self.url)
             locked = asyncio.ensure_future(self.lock.execute("SELECT pg_advisory_lock($1)", SEQUENCER_LOCK))
+            locked.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved even if abandoned
             while not locked.done():
                 woken = asyncio.ensure_future(self.wake.wait())
                 await asyncio.wait({locked, woken}, timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
