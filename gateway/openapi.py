@@ -152,12 +152,14 @@ ROUTES = [
      financing_api.LoanView, 200, "borrower"),
     ("get", "/v1/financing/credit/{member}", "A member's credit record (loans defaulted on)", None,
      financing_api.CreditRecord, 200, "the member, lenders, clearing"),
-    ("get", "/healthz", "Liveness", None, wire.Health, 200, "public"),
+    ("get", "/healthz", "Liveness and role: status ok (the primary), standby or refused", None, wire.Health, 200,
+     "public"),
 ]
 # a second success status of an operation, with the same body: (method, path) -> (status, description)
 ALSO: dict[tuple[str, str], tuple[int, str]] = {
     ("post", "/v1/receipts/{receipt_id}/release-request"): (
         200, "a retry with the same reference: the release order, without its pickup code"),
+    ("get", "/healthz"): (503, "a hot standby that refuses to take over: status refused, detail says why"),
 }
 # served but not JSON operations: /v1/ws (WebSocket), /metrics (Prometheus text), /openapi.json, /docs
 NOT_OPERATIONS = frozenset({"/v1/ws", "/metrics", "/openapi.json", "/docs"})
