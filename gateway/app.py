@@ -53,6 +53,9 @@ async def open_exchange(app: Sanic) -> None:
     await load_keys(app.ctx.pool, app.ctx.auth)
     app.ctx.members = await load_members(app.ctx.pool)
     app.ctx.exchange.metrics.queue_length.set_function(app.ctx.exchange.queue_length)
+    exchange = app.ctx.exchange
+    exchange.metrics.primary.set_function(lambda: exchange.role == "primary")
+    exchange.metrics.journal_entry.set_function(lambda: exchange.entry_no)
     app.ctx.publisher = Publisher(app.ctx.exchange)
     app.ctx.exchange.on_commit.append(app.ctx.publisher.on_commit)
     # Order views are long-lived: move what recovery built out of the collector's sight (the

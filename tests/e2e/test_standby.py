@@ -39,6 +39,8 @@ def test_standby_serves_reads_refuses_writes_and_follows(database_url, tmp_path)
         status, seen = standby.client("huafang-textile").request("GET", f"/v1/orders/{order['order_id']}")
         assert status == 200 and seen["client_order_id"] == "sb-1"
         assert Client(standby.base).request("GET", "/v1/book/CF2701")[0] in (200, 401)
+        metrics = {n: Client(n.base).request("GET", "/metrics")[1] for n in (primary, standby)}
+        assert "exchange_primary 1.0" in metrics[primary] and "exchange_primary 0.0" in metrics[standby]
         # a client given both endpoints places through the primary even if it starts at the standby
         both = Client.for_member([standby.base, primary.base], primary.credentials()["huafang-textile"])
         assert both.place("CF2701", "buy", 1, "14950", "sb-3")[0] == 201
