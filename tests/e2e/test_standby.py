@@ -30,8 +30,9 @@ def test_standby_serves_reads_refuses_writes_and_follows(database_url, tmp_path)
         assert status == 201
         status, body = standby.client("huafang-textile").place("CF2701", "buy", 1, "14950", "sb-2")
         assert (status, body["error"]["code"]) == (503, "STANDBY")
+        target = Client(primary.base).request("GET", "/healthz")[1]["entry_no"]
         deadline = time.monotonic() + 5
-        while Client(standby.base).request("GET", "/healthz")[1]["entry_no"] < order["order_id"] and \
+        while Client(standby.base).request("GET", "/healthz")[1]["entry_no"] < target and \
                 time.monotonic() < deadline:
             time.sleep(0.05)
         live, warm = (Client(n.base).request("GET", "/healthz")[1] for n in (primary, standby))
