@@ -51,15 +51,29 @@ class ServerProcess:
                 raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
             try:
                 if probe.request("GET", "/healthz")[0] in (200, 503):  # 503: a standby that refuses (up)
+                    self._wait_ready(deadline)
                     return self
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError("server did not start")
 
+    def _wait_ready(self, deadline: float) -> None:
+        """Until Sanic has logged "Worker ready": a SIGTERM before that can be lost (Sanic's
+        stop flag is consumed by its last start-up step and the server then runs on)."""
+        ready = f"Worker ready [{self.proc.pid}]"
+        while time.monotonic() < deadline and ready not in self.log.read_text(errors="replace"):
+            time.sleep(0.05)
+
     def stop(self, sig: int = signal.SIGTERM) -> int:
         assert self.proc is not None
         self.proc.send_signal(sig)
-        code = self.proc.wait(timeout=30)
+        try:
+            code = self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # leave no server behind a failed test
+            self.proc.wait()
+            self.proc = None
+            raise
         self.proc = None
         return code
 

@@ -43,6 +43,7 @@ class Follower:
         self.wake = asyncio.Event()
         self.task: asyncio.Task | None = None
         self.checked = 0  # checkpoints verified while following
+        self.stopped = False  # set by stop(): never follow (or reconnect) again
 
     async def start(self) -> None:
         """Connect, catch up with the journal as it is now, then follow it in the background."""
@@ -53,9 +54,11 @@ class Follower:
         except RecoveryError as e:
             await self.refuse(str(e))
             return
-        self.task = asyncio.get_running_loop().create_task(self._run(), name="standby")
+        if not self.stopped:
+            self.task = asyncio.get_running_loop().create_task(self._run(), name="standby")
 
     async def stop(self) -> None:
+        self.stopped = True
         if self.task is not None:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -80,25 +83,30 @@ class Follower:
                 self.wake.clear()
                 await self.catch_up(self.read)
             locked.result()
-            await self.promote()
+            if not self.stopped:
+                await self.promote()
         except RecoveryError as e:
             await self.refuse(str(e))
         except asyncio.CancelledError:
             raise
         except Exception as e:  # a lost connection: the state is still good; start following again
+            if self.stopped:
+                return
             log.exception("standby lost its database connection; reconnecting")
             await self._close()
             await asyncio.sleep(POLL_SECONDS)
             self.task = asyncio.get_running_loop().create_task(self._restart(e), name="standby")
 
     async def _restart(self, cause: Exception) -> None:
-        while True:
+        while not self.stopped:
             try:
                 self.read = await asyncpg.connect(self.url, timeout=5)
                 await self.read.add_listener(CHANNEL, lambda *_: self.wake.set())
                 break
             except (*LOST, asyncpg.PostgresError):
                 await asyncio.sleep(POLL_SECONDS)
+        if self.stopped:
+            return
         log.warning("standby reconnected after %r; following again in %.0f s", cause, GRACE_SECONDS)
         await asyncio.sleep(GRACE_SECONDS)
         await self._run()
