@@ -29,6 +29,7 @@ MEMBERS = ["huafang-textile", "luneng-agri", "xinjiang-cotton-group", "sinofert"
 TERMINAL = {"FILLED", "CANCELED", "EXPIRED"}
 SPOT = {"xinjiang-cotton-group": ("CF", 15_000, 5), "sinofert": ("UR", 2_000, 1)}
 TAKEOVER_LIMIT = 3.0  # seconds from kill to the standby's first acknowledged order (must-show)
+PROBE = "zhongzai-recycling"  # places the probe orders: not in the load, so its funds never run out
 
 
 class Load:
@@ -180,7 +181,7 @@ def drill(work: Path, database_url: str, runs: int, load_seconds: float = 1.5, a
                 time.sleep(load_seconds)
                 killed = time.monotonic()
                 primary.stop(signal.SIGKILL)
-                acked_at = first_ack(standby.base, creds["huafang-textile"], f"probe{run}", 10.0)
+                acked_at = first_ack(standby.base, creds[PROBE], f"probe{run}", 10.0)
                 time.sleep(after_seconds)  # the load carries on against the new primary
             takeover = acked_at - killed
             takeovers.append(takeover)
@@ -222,7 +223,7 @@ def db_drill(work: Path, cluster, runs: int = 1, load_seconds: float = 1.5, afte
                 time.sleep(load_seconds)
                 killed_node = cluster.kill_leader_postgres()
                 killed = time.monotonic()
-                prober = Client.for_member(bases, creds["huafang-textile"])
+                prober = Client.for_member(bases, creds[PROBE])
                 prober.failover = 60.0
                 status, _ = prober.place("CF2701", "buy", 1, "14900", f"dbprobe{run}")
                 assert status == 201, status
@@ -286,7 +287,7 @@ def chaos(work: Path, cluster, rounds: int = 10, seed: int = 1, budget: float = 
                     standby.stop(signal.SIGKILL)
                 else:
                     cluster.kill_leader_postgres()
-                prober = Client.for_member(bases, creds["huafang-textile"])
+                prober = Client.for_member(bases, creds[PROBE])
                 prober.failover = 60.0
                 status, _ = prober.place("CF2701", "buy", 1, "14900", f"chaosprobe{round_no}")
                 assert status == 201, status
