@@ -158,11 +158,25 @@ def test_market_data_from_the_standby_continues_through_the_takeover(database_ur
             rest = await caught_up(ws, local)
             live = rest_book(primary)
             assert (rest["bids"], rest["asks"]) == (live["bids"], live["asks"])  # the standby's book is the primary's
+            on_primary = await websockets.connect(f"ws://127.0.0.1:{primary.port}/v1/ws")
+            await on_primary.send(json.dumps({"type": "subscribe", "channels": ["book.CF2701"]}))
+            await until(on_primary, lambda m: m["type"] == "snapshot")
             primary.stop(signal.SIGKILL)
+            with pytest.raises(websockets.ConnectionClosed):  # a client of the dead primary sees it go
+                async with asyncio.timeout(10):
+                    while True:
+                        await on_primary.recv()
             await asyncio.to_thread(wait_role, standby, "ok", 10)
             await asyncio.to_thread(burst, 60, "ws-b")
             await asyncio.sleep(0.5)
             await caught_up(ws, local)  # the same connection, no gap across the takeover
+            # the dead primary's client reconnects to the other endpoint and re-snapshots
+            async with websockets.connect(f"ws://127.0.0.1:{standby.port}/v1/ws") as again:
+                await again.send(json.dumps({"type": "subscribe", "channels": ["book.CF2701"]}))
+                fresh = LocalBook()
+                fresh.on_message(await until(again, lambda m: m["type"] == "snapshot"))
+                rest = rest_book(standby)
+                assert fresh.seq == rest["seq"] and list(fresh.levels()) == [rest["bids"], rest["asks"]]
 
     try:
         asyncio.run(scenario())
