@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 import msgspec
 
+from clearing.forwards import FundDraw, MarginCall, Position, Variation
 from clearing.ledger import BANK, FEES, MAX_AMOUNT, Ledger, LedgerLimit, Overdraft, Ref, cash, held
 from engine import Accepted, Amended, AmendOrder, Cancelled, Engine, Event, NewOrder, Trade
 from warehouse_receipts.grading import table_for, value_fen
@@ -143,6 +144,11 @@ class SettlementReport(msgspec.Struct, kw_only=True):
     members: list[MemberSettlement]
     fee_revenue: int
     turnover: int
+    positions: list[Position] = []  # margined forwards: open positions after settlement
+    variation: list[Variation] = []  # the day's variation per member and instrument (sums to 0 each)
+    margin_calls: list[MarginCall] = []  # calls made at this end of day
+    fund_draws: list[FundDraw] = []  # losses beyond a member's cash and margin, and who covered them
+    deliveries: list[dict] = []  # forward delivery lines settled at this end of day (clearing.delivery)
 
 
 def receipt_value(registry: Registry, table, receipt, price: int) -> int:
@@ -196,31 +202,31 @@ class Clearing:
     def available(self, member: str) -> int:
         return self.ledger.balance(cash(member))
 
-    def check_funds(self, engine: Engine, registry: Registry, cmd: NewOrder | AmendOrder) -> ClearingRejected | None:
-        """Refuse an order (or amendment) whose extra hold exceeds the member's available cash."""
+    def extra_hold(self, engine: Engine, registry: Registry, cmd: NewOrder | AmendOrder) -> int:
+        """What an order (or amendment) would add to its member's held cash."""
         if isinstance(cmd, NewOrder):
             if not self.needs_cash(registry, cmd.symbol) or cmd.symbol not in engine.instruments or cmd.quantity <= 0:
-                return None
+                return 0
             price = cmd.price if cmd.order_type == "limit" else engine.market_limit_price(cmd.symbol, cmd.side)
             if not price or price <= 0:
-                return None
-            extra = cmd.quantity * self.per_lot_need(engine, registry, cmd.symbol, cmd.side, price)
-            member = cmd.member
-        else:
-            order = engine.orders.get(cmd.order_id)
-            if order is None or order.member != cmd.member or cmd.price < 0 or cmd.quantity < 0 \
-                    or not self.needs_cash(registry, order.symbol):
-                return None
-            price = cmd.price or order.price
-            leaves = (cmd.quantity or order.quantity) - order.filled
-            if leaves <= 0:
-                return None
-            need = leaves * self.per_lot_need(engine, registry, order.symbol, order.side, price)
-            extra = need - self.ledger.reserved(order.order_id)
-            member = cmd.member
-        if extra > self.available(member):
+                return 0
+            return cmd.quantity * self.per_lot_need(engine, registry, cmd.symbol, cmd.side, price)
+        order = engine.orders.get(cmd.order_id)
+        if order is None or order.member != cmd.member or cmd.price < 0 or cmd.quantity < 0 \
+                or not self.needs_cash(registry, order.symbol):
+            return 0
+        leaves = (cmd.quantity or order.quantity) - order.filled
+        if leaves <= 0:
+            return 0
+        need = leaves * self.per_lot_need(engine, registry, order.symbol, order.side, cmd.price or order.price)
+        return need - self.ledger.reserved(order.order_id)
+
+    def check_funds(self, engine: Engine, registry: Registry, cmd: NewOrder | AmendOrder) -> ClearingRejected | None:
+        """Refuse an order (or amendment) whose extra hold exceeds the member's available cash."""
+        extra = self.extra_hold(engine, registry, cmd)
+        if extra > self.available(cmd.member):
             return ClearingRejected("INSUFFICIENT_FUNDS",
-                                    f"the order needs {extra} fen held, {self.available(member)} fen available")
+                                    f"the order needs {extra} fen held, {self.available(cmd.member)} fen available")
         return None
 
     def _set_hold(self, order_id: int, target: int, ts_ns: int) -> None:

@@ -22,6 +22,7 @@ import hashlib
 
 import msgspec
 
+from clearing.credit import CreditRegister
 from clearing.ledger import Ledger, Overdraft, Ref, cash
 from warehouse_receipts.registry import PLEDGED, REGISTERED, Registry
 
@@ -115,10 +116,17 @@ class Loan(msgspec.Struct, kw_only=True):
     history: list[str] = []
 
 
+class _NoCalendar:
+    """Day 1 for a Financing used on its own (tests); the exchange passes its calendar."""
+
+    closed_days, trading_date = 0, 0
+
+
 class Financing:
     """Terms, loans and members' credit records."""
 
-    def __init__(self) -> None:
+    def __init__(self, credit: CreditRegister | None = None) -> None:
+        self.credit = credit if credit is not None else CreditRegister(_NoCalendar())
         self.terms: dict[tuple[str, str], Terms] = {}
         self.loans: dict[int, Loan] = {}
         self.day = 0  # trading days closed: the exchange's calendar sets it at each end of day
@@ -333,12 +341,14 @@ class Financing:
         loan.to_sell = list(loan.receipt_ids)
         self._note(loan, f"liquidation: {why}", ts_ns)
         if why == "not repaid at maturity":
-            self._record_default(loan)
+            self._record_default(loan, ts_ns, loan.principal + loan.interest, why)
 
-    def _record_default(self, loan: Loan) -> None:
+    def _record_default(self, loan: Loan, ts_ns: int, owed: int, why: str) -> None:
+        """Index the loan among the borrower's defaults and record it in the credit register."""
         record = self.defaults.setdefault(loan.borrower, [])
         if loan.loan_id not in record:
             record.append(loan.loan_id)
+            self.credit.record(loan.borrower, "loan_default", f"loan:{loan.loan_id}", ts_ns, owed, why)
 
     # -------------------------------------------------------------- forced sale
 
@@ -366,7 +376,7 @@ class Financing:
         if loan.principal or loan.interest:
             loan.shortfall = loan.principal + loan.interest
             loan.state = "defaulted"
-            self._record_default(loan)
+            self._record_default(loan, ts_ns, loan.shortfall, "collateral sold short of the debt")
             self._note(loan, f"defaulted: {loan.shortfall} fen unrecovered", ts_ns)
         else:
             loan.state = "repaid"

@@ -50,6 +50,8 @@ class Ref(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     reference: str = ""
     receipt_id: str = ""  # storage fees
     declaration_id: int = 0  # inbound deposits
+    auction_id: int = 0  # bulk supply: auction deposits, bonds, payments, forfeits
+    listing_id: int = 0  # bulk supply: listing payments and counter-offer holds
 
     def label(self, code: str = "") -> str:
         """A human label: ``trade:7``, ``order:12``, ``loan:3``, ``deposit:<reference>``."""
@@ -63,6 +65,10 @@ class Ref(msgspec.Struct, frozen=True, kw_only=True, gc=False):
             return f"receipt:{self.receipt_id}"
         if self.declaration_id:
             return f"declaration:{self.declaration_id}"
+        if self.auction_id:
+            return f"auction:{self.auction_id}"
+        if self.listing_id:
+            return f"listing:{self.listing_id}"
         return f"{code.lower()}:{self.reference}" if self.reference else ""
 
 
@@ -122,6 +128,14 @@ class Transfer(msgspec.Struct, kw_only=True, gc=False):
     @property
     def declaration_id(self) -> int:
         return self.cause.declaration_id
+
+    @property
+    def auction_id(self) -> int:
+        return self.cause.auction_id
+
+    @property
+    def listing_id(self) -> int:
+        return self.cause.listing_id
 
 
 class Pending(msgspec.Struct, kw_only=True, gc=False):

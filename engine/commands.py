@@ -26,10 +26,12 @@ class AddInstrument(msgspec.Struct, tag="add_instrument", kw_only=True, **_OPTS)
 
 
 class SetReferencePrice(msgspec.Struct, tag="set_reference_price", **_OPTS):
-    """Move the reference (last settlement) price the band is measured from."""
+    """Move the reference (last settlement) price the band is measured from; ``band_bps``
+    (when not -1) also sets the band's width (a forward's band widens after a locked day)."""
 
     symbol: str
     price: int
+    band_bps: int = -1
 
 
 class SetSession(msgspec.Struct, tag="set_session", **_OPTS):

@@ -452,6 +452,10 @@ class Engine:
             return self._reject(Reject.INVALID_PRICE, "", 0, cmd.symbol)
         if cmd.price % inst.tick:
             return self._reject(Reject.BAD_TICK, "", 0, cmd.symbol)
+        if not -1 <= cmd.band_bps <= 10_000:
+            return self._reject(Reject.INVALID_PRICE, "", 0, cmd.symbol)
+        if cmd.band_bps >= 0:
+            inst.band_bps = cmd.band_bps
         inst.ref_price = cmd.price
         inst.lower, inst.upper = band_limits(cmd.price, inst.band_bps, inst.tick)
         self.seq += 1

@@ -23,6 +23,7 @@ from typing import Literal
 import msgspec
 
 from clearing.core import ClearingRejected, Fees, SetFees
+from clearing.forward_terms import ForwardTerms, MarginStep, PositionLimit, legacy_form  # noqa: F401 (re-exported)
 from engine import AddInstrument, Engine
 from engine.codes import SessionState
 from engine.state import MAX_PRICE, MAX_QUANTITY
@@ -32,31 +33,6 @@ from warehouse_receipts.registry import DeliverySpec, SetDeliverySpec
 MAX_LOT_KG = 10**7
 MAX_LOTS = MAX_QUANTITY
 Kind = Literal["spot", "forward"]
-
-
-class MarginStep(msgspec.Struct, kw_only=True, gc=False):
-    """From trading date ``from_date`` (yyyymmdd) on, margin is ``rate_bps`` of contract value."""
-
-    from_date: int
-    rate_bps: int
-
-
-class PositionLimit(msgspec.Struct, kw_only=True, gc=False):
-    """From trading date ``from_date`` on, a member may hold at most ``lots`` net."""
-
-    from_date: int
-    lots: int
-
-
-class ForwardTerms(msgspec.Struct, kw_only=True, gc=False):
-    """A forward's delivery month (yyyymm), last trading day (yyyymmdd) and risk schedule. Held
-    for the forward lifecycle (margin, limits, delivery), which does not enforce them yet."""
-
-    delivery_month: int
-    last_trading_day: int
-    margin: list[MarginStep] = []
-    position_limits: list[PositionLimit] = []
-    daily_open_limit: int = 0  # lots a member may open a day (0: no limit)
 
 
 class SessionTime(msgspec.Struct, kw_only=True, gc=False):
@@ -131,6 +107,8 @@ def problem(spec: InstrumentSpec) -> CatalogueRejected | None:
         return _invalid("a spot instrument needs delivery terms")
     if any(not 0 <= s.minute < 1_440 for s in spec.hours):
         return _invalid("session times are minutes of the day")
+    if spec.forward is not None and (why := spec.forward.problem()) is not None:
+        return _invalid(why)
     return delivery_problem(spec.symbol, spec.delivery) if spec.delivery is not None else None
 
 
@@ -175,6 +153,10 @@ def _receipt_backed(spec: InstrumentSpec) -> DeliverySpec | None:
     return spec.delivery if spec.kind == "spot" else None
 
 
+def _margined(spec: InstrumentSpec) -> ForwardTerms | None:
+    return spec.forward if spec.kind == "forward" and spec.forward is not None and spec.forward.margined else None
+
+
 def _fees(spec: InstrumentSpec) -> tuple[int, int] | None:
     fees = spec.fees
     return (fees.per_lot, fees.rate_ppm) if fees.per_lot or fees.rate_ppm else None
@@ -187,6 +169,7 @@ class Catalogue:
         self.specs: dict[str, InstrumentSpec] = {}
         self.deliveries: Mapping[str, DeliverySpec] = _View(self.specs, _receipt_backed)
         self.fees: Mapping[str, tuple[int, int]] = _View(self.specs, _fees)
+        self.forwards: Mapping[str, ForwardTerms] = _View(self.specs, _margined)
 
     def kind(self, symbol: str) -> str:
         spec = self.specs.get(symbol)
@@ -245,6 +228,8 @@ class Catalogue:
         self.specs[spec.symbol] = spec
         return spec
 
-    def state_hash_part(self) -> list[InstrumentSpec]:
-        """The specs in symbol order (what the combined state hash covers)."""
-        return [self.specs[k] for k in sorted(self.specs)]
+    def state_hash_part(self) -> list[dict]:
+        """The specs in symbol order (what the combined state hash covers), forward terms in
+        their legacy form (``clearing.forward_terms.legacy_form``)."""
+        return [{**msgspec.structs.asdict(spec), "forward": legacy_form(spec.forward)}
+                for spec in (self.specs[k] for k in sorted(self.specs))]

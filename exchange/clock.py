@@ -13,7 +13,9 @@ import heapq
 
 import msgspec
 
+from clearing.forwards import MarginCallDue
 from clearing.inbound import DeclarationDue
+from clearing.supply import SupplyTimer
 from engine.codes import SessionState
 from warehouse_receipts.expiry import ReceiptDue
 from warehouse_receipts.warehouse import ReleaseDue
@@ -35,7 +37,7 @@ class ScheduleSession(msgspec.Struct, tag="schedule_session", **_OPTS):
 
 
 # what a timer can do; the pipeline's ``tick`` dispatches on it
-TimerAction = ScheduleSession | ReleaseDue | DeclarationDue | ReceiptDue
+TimerAction = ScheduleSession | ReleaseDue | DeclarationDue | ReceiptDue | MarginCallDue | SupplyTimer
 
 
 class Timer(msgspec.Struct, array_like=True, gc=False, frozen=True, order=True):

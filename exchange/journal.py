@@ -10,9 +10,11 @@ newer than it knows rather than guessing (``decode_entry`` raises ``UnknownForma
 import msgspec
 
 from clearing.core import ClearingCommand
+from clearing.delivery import DeliveryCommand
 from clearing.disputes import DisputeCommand
 from clearing.financing import FinancingCommand
 from clearing.inbound import InboundCommand
+from clearing.supply import SupplyCommand
 from clearing.warehousing import SetTariff
 from engine import Command
 from exchange.calendar import SetHolidays
@@ -33,7 +35,8 @@ class Entry(msgspec.Struct, array_like=True, gc=False):
     the receipts a sell order on a receipt-backed instrument offers (empty: chosen for it)."""
 
     command: (Command | ReceiptCommand | ClearingCommand | FinancingCommand | SetInstrument | ScheduleSession
-              | ClockTick | SetHolidays | WarehouseCommand | SetTariff | InboundCommand | DisputeCommand)
+              | ClockTick | SetHolidays | WarehouseCommand | SetTariff | InboundCommand | DisputeCommand
+              | DeliveryCommand | SupplyCommand)
     client_order_id: str = ""
     receipt_ids: list[str] = []
     format: int = FORMAT

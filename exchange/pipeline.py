@@ -19,13 +19,27 @@ machine dispatches on ``type(command)`` alone.
 from collections.abc import Callable
 from typing import TYPE_CHECKING, get_args
 
-from clearing.core import Deposit, EndOfDay, SetFees, Withdraw
+from clearing.core import Deposit, EndOfDay, FundingRecord, SetFees, Withdraw
+from clearing.delivery import DeliveryCommand
 from clearing.disputes import DisputeCommand
 from clearing.financing import LIQUIDATOR, FinancingCommand
+from clearing.forwards import MarginCallDue
 from clearing.inbound import Declaration, DeclarationDue, DeclareInbound, InboundCommand
 from clearing.warehousing import SetTariff
-from engine import Accepted, AddInstrument, AmendOrder, Cancelled, CancelOrder, Event, NewOrder, SetSession, Trade
+from engine import (
+    Accepted,
+    AddInstrument,
+    AmendOrder,
+    Cancelled,
+    CancelOrder,
+    Event,
+    MassCancel,
+    NewOrder,
+    SetSession,
+    Trade,
+)
 from engine import Command as EngineCommand
+from exchange import bulk
 from exchange.calendar import SetHolidays, bad_dates
 from exchange.catalogue import CatalogueRejected, SetInstrument
 from exchange.clock import ClockTick, ScheduleSession
@@ -62,13 +76,24 @@ def risk(state: "ExchangeState", entry: Entry) -> tuple[list[str], object]:
     needed = receipts_needed(state.registry, state.engine, cmd, entry.receipt_ids)
     if isinstance(needed, ReceiptRejected):
         return [], needed
-    return needed or [], state.clearing.check_funds(state.engine, state.registry, cmd)
+    clearing, forwards = state.clearing, state.forwards
+    if forwards.terms and (cmd.symbol if type(cmd) is NewOrder else _order_symbol(state, cmd)) in forwards.terms:
+        fee_extra = clearing.extra_hold(state.engine, state.registry, cmd)
+        return [], forwards.admit(state.engine, cmd, fee_extra, clearing.available(cmd.member))
+    return needed or [], clearing.check_funds(state.engine, state.registry, cmd)
+
+
+def _order_symbol(state: "ExchangeState", cmd: AmendOrder) -> str:
+    order = state.engine.orders.get(cmd.order_id)
+    return order.symbol if order is not None else ""
 
 
 def settle(state: "ExchangeState", events: list[Event], to_lock: list[str], now_ns: int) -> None:
     """The stages after matching: receipts → clearing → loans → market."""
     delivered = follow(state.registry, events, to_lock, now_ns)
     state.clearing.follow(state.engine, state.registry, events, delivered, now_ns)
+    if state.forwards.terms:
+        state.forwards.follow(state.engine, state.clearing.ledger, events, now_ns)
     if delivered:
         state.disputes.note(events, delivered, state.registry, now_ns)
     if state.financing.order_loan:
@@ -89,8 +114,65 @@ def trade(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     settle(state, events, to_lock, ctx.now_ns)
     result = Result(events, state.views.apply(entry, events, ctx.entry_no))
     if type(entry.command) is SetSession:
-        result.events = result.events + place_liquidations(state, ctx)
+        result.events = result.events + place_liquidations(state, ctx) + force_close_all(state, ctx)
+    if state.forwards.to_cancel:
+        result.events = result.events + cancel_liquidations(state, ctx)
     return result
+
+
+# ------------------------------------------------------------------ forced closing of forward positions
+
+def force_close_all(state: "ExchangeState", ctx: Ctx) -> list[Event]:
+    """Liquidate every member whose margin call failed (when their sessions are open)."""
+    forwards = state.forwards
+    events: list[Event] = []
+    for member, call_id in sorted(forwards.open_call.items()):
+        if forwards.calls[call_id].state == "liquidating":
+            events += force_close(state, member, call_id, ctx)
+    return events
+
+
+def force_close(state: "ExchangeState", member: str, call_id: int, ctx: Ctx) -> list[Event]:
+    """强行平仓: cancel the member's open forward orders, then close positions through the book
+    with reduce-only GTC orders at the band limit until the requirement is met."""
+    forwards, engine, ledger = state.forwards, state.engine, state.clearing.ledger
+    events: list[Event] = []
+    open_symbols = [s for s in forwards.by_member.get(member, ())
+                    if engine.instruments[s].session in ("continuous", "pre_open")]
+    for symbol in open_symbols:
+        if any(o[0] == member and o[1] == symbol and oid not in forwards.liquidation_orders
+               for oid, o in forwards.orders.items()):
+            events += trade(state, Entry(MassCancel(member=member, symbol=symbol)), ctx).events
+    for symbol in open_symbols:
+        short, p = forwards.shortfall(ledger, member), forwards.positions[(member, symbol)]
+        if not short or member not in forwards.open_call:
+            break
+        if not p.net or any(c == call_id and forwards.orders[o][1] == symbol
+                            for o, c in forwards.liquidation_orders.items()):
+            continue
+        inst = engine.instruments[symbol]
+        lots = min(abs(p.net), -(-short // max(1, forwards.per_lot(symbol))))
+        side = "sell" if p.net > 0 else "buy"
+        price = inst.lower if side == "sell" else inst.upper
+        forwards.free_for_fees(ledger, member, lots * state.clearing.per_lot_need(engine, state.registry, symbol,
+                                                                                  side, price), ctx.now_ns)
+        order = NewOrder(member=member, symbol=symbol, side=side, quantity=lots, price=price)
+        result = trade(state, Entry(order, f"liquidation-{call_id}-{symbol}"), ctx)
+        events += result.events
+        accepted = next((e for e in result.events if type(e) is Accepted), None)
+        if accepted is not None and accepted.order_id in forwards.orders:
+            forwards.liquidation_orders[accepted.order_id] = call_id
+    return events
+
+
+def cancel_liquidations(state: "ExchangeState", ctx: Ctx) -> list[Event]:
+    """Cancel what is left of liquidation orders once their call is met."""
+    events: list[Event] = []
+    while state.forwards.to_cancel:
+        member, order_id = state.forwards.to_cancel.pop(0)
+        if order_id in state.engine.orders:
+            events += trade(state, Entry(CancelOrder(member, order_id)), ctx).events
+    return events
 
 
 # ------------------------------------------------------------------ forced sales of collateral
@@ -182,7 +264,13 @@ def dispute(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
 
 
 def funding(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
-    return Result([], None, state.clearing.apply_funding(entry.command, ctx.now_ns))
+    """A deposit or withdrawal; a deposit tops up margin and may meet a margin call."""
+    cmd = entry.command
+    outcome = state.clearing.apply_funding(cmd, ctx.now_ns)
+    if type(cmd) is Deposit and type(outcome) is FundingRecord:
+        state.forwards.funded(state.clearing.ledger, cmd.member, ctx.now_ns, cmd.reference)
+    events = cancel_liquidations(state, ctx) if state.forwards.to_cancel else []
+    return Result(events, None, outcome)
 
 
 def financing(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
@@ -211,6 +299,11 @@ def tick(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
             state.inbound.expire(action, ctx.now_ns)
         elif type(action) is ReceiptDue:
             events += receipt_due(state, action, ctx)
+        elif type(action) is MarginCallDue:
+            if state.forwards.due(state.clearing.ledger, action.call_id, ctx.now_ns):
+                events += force_close(state, state.forwards.calls[action.call_id].member, action.call_id, ctx)
+        elif type(action) in bulk.TIMERS:
+            bulk.due(state, action, ctx.now_ns)
         else:
             events += trade(state, Entry(SetSession(action.symbol, action.state)), ctx).events
     return Result(events, None)
@@ -244,8 +337,28 @@ def receipt_due(state: "ExchangeState", due: ReceiptDue, ctx: Ctx) -> list[Event
     return events
 
 
+def delivery(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
+    """A forward's delivery: a tender, a long's warehouse preference, or the allocation."""
+    return Result([], None, state.delivery.apply(entry.command, state.registry, state.forwards, state.clearing.ledger,
+                                                 state.engine.instruments, ctx.now_ns))
+
+
+def cancel_expired_orders(state: "ExchangeState", ctx: Ctx) -> list[Event]:
+    """At the end of a forward's last trading day, cancel the orders left on it (GTC orders
+    would otherwise keep margin, and an amendment trade, on positions going to delivery)."""
+    expired = state.delivery.expiring(state.calendar.trading_date, state.forwards.markets)
+    if not expired:
+        return []
+    orders = sorted((o.order_id, o.member) for o in state.engine.orders.values() if o.symbol in expired)
+    events: list[Event] = []
+    for order_id, member in orders:
+        events += trade(state, Entry(CancelOrder(member, order_id)), ctx).events
+    return events
+
+
 def end_of_day(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     events: list[Event] = []
+    bulk.end_of_day(state, ctx.now_ns)  # payment deadlines and listing expiry, on the day closing
     report = state.end_of_day(entry, ctx, events)
     return Result(events, None, report)
 
@@ -257,6 +370,7 @@ HANDLERS: dict[type, Callable[["ExchangeState", Entry, Ctx], Result]] = {
     **dict.fromkeys(get_args(WarehouseCommand), warehouse),
     **dict.fromkeys(get_args(InboundCommand), inbound),
     **dict.fromkeys(get_args(DisputeCommand), dispute),
+    **dict.fromkeys(get_args(DeliveryCommand), delivery),
     Deposit: funding,
     Withdraw: funding,
     EndOfDay: end_of_day,
@@ -268,4 +382,5 @@ HANDLERS: dict[type, Callable[["ExchangeState", Entry, Ctx], Result]] = {
     ScheduleSession: schedule,
     ClockTick: tick,
     SetHolidays: holidays,
+    **bulk.HANDLERS,
 }

@@ -1,12 +1,14 @@
 """What one command did, as the sequencer hands it back to the caller."""
 
 from clearing.core import ClearingRejected
+from clearing.escrow import SupplyRejected
 from clearing.financing import FinancingRejected
+from clearing.forwards import ForwardRejected
 from engine import Event
 from exchange.views import OrderRecord
 from warehouse_receipts.registry import ReceiptRejected
 
-Refusal = ReceiptRejected | ClearingRejected | FinancingRejected
+Refusal = ReceiptRejected | ClearingRejected | FinancingRejected | ForwardRejected | SupplyRejected
 
 
 class Result:

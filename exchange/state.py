@@ -9,10 +9,16 @@ import hashlib
 
 import msgspec
 
+from clearing.auctions import Auctions
 from clearing.core import Clearing, EndOfDay, SettlementReport
+from clearing.credit import CreditRegister
+from clearing.delivery import Delivery
 from clearing.disputes import Disputes
+from clearing.escrow import Escrow
 from clearing.financing import Financing
+from clearing.forwards import Forwards
 from clearing.inbound import Inbound
+from clearing.listings import Listings
 from clearing.reconcile import check_memory
 from clearing.warehousing import Warehousing
 from engine import Engine, Event, SetReferencePrice, SetSession
@@ -21,7 +27,7 @@ from exchange.catalogue import Catalogue, CatalogueRejected
 from exchange.clock import Timers
 from exchange.journal import Entry
 from exchange.marketinfo import MarketInfo
-from exchange.pipeline import HANDLERS, Ctx, settle
+from exchange.pipeline import HANDLERS, Ctx, cancel_expired_orders, settle
 from exchange.result import Result
 from exchange.views import OrderRecord, OrderViews
 from warehouse_receipts.registry import Registry
@@ -43,11 +49,17 @@ class ExchangeState:
         self.clearing = Clearing(fees=self.catalogue.fees)
         self.views = OrderViews()
         self.market = MarketInfo(self.calendar)
-        self.financing = Financing()
+        self.credit = CreditRegister(self.calendar)
+        self.financing = Financing(self.credit)
+        self.forwards = Forwards(self.catalogue.forwards, self.calendar, self.credit)
+        self.delivery = Delivery(self.catalogue.forwards, self.catalogue.specs, self.calendar, self.credit)
         self.warehouse = Warehouse()
         self.warehousing = Warehousing()
         self.inbound = Inbound()
         self.disputes = Disputes()
+        self.escrow = Escrow()  # bulk supply: auctions and listings
+        self.auctions = Auctions(self.escrow, self.credit)
+        self.listings = Listings(self.escrow)
 
     def apply(self, entry: Entry, entry_no: int, now_ns: int) -> Result:
         """Apply one journaled command at the sequencer's time ``now_ns``. Total: a command
@@ -75,7 +87,7 @@ class ExchangeState:
         """Close the trading day: sessions close (DAY orders expire), settlement prices become
         reference prices, clearing reports, loans are marked, the calendar rolls."""
         cmd: EndOfDay = entry.command
-        engine, clearing = self.engine, self.clearing
+        engine, clearing, forwards = self.engine, self.clearing, self.forwards
         prices = {s: clearing.settlement_price(engine, s, ctx.now_ns, cmd.window_ns)
                   for s in sorted(engine.instruments)}
         for symbol in sorted(engine.instruments):
@@ -84,8 +96,15 @@ class ExchangeState:
                 settle(self, events, [], ctx.now_ns)
                 self.views.apply(entry, events, ctx.entry_no)
                 published.extend(events)
-            if prices[symbol] != engine.instruments[symbol].ref_price:
+            if prices[symbol] != engine.instruments[symbol].ref_price and symbol not in forwards.markets:
                 engine.apply(SetReferencePrice(symbol, prices[symbol]))
+        published.extend(cancel_expired_orders(self, ctx))  # a forward's last trading day: no order outlives it
+        if forwards.markets:
+            self._settle_forwards(prices, ctx.now_ns)
+            before = {id(a) for a in self.delivery.settled()}
+            self.delivery.close_day(self.registry, forwards, clearing.ledger, engine.instruments, ctx.now_ns)
+            deliveries = [{"symbol": a.symbol, **msgspec.structs.asdict(line)}
+                          for a in self.delivery.settled() if id(a) not in before for line in a.lines]
         self.warehousing.end_of_day(self.registry, clearing.ledger, ctx.now_ns)  # one trading day of storage
         day = self.calendar.closed_days + 1  # the trading day being closed, for every report
         report = clearing.report(engine, day, ctx.now_ns, prices, self.calendar.trading_date,
@@ -96,8 +115,44 @@ class ExchangeState:
             self.registry.expire(receipt_id, ctx.now_ns)
         self.market.close_day(prices, {s for s in engine.instruments if self.catalogue.kind(s) == "forward"})
         self.calendar.roll(ctx.now_ns)
+        if forwards.markets:
+            report.deliveries = deliveries
+            report.positions = [msgspec.structs.replace(p) for _, p in sorted(forwards.positions.items()) if p.net]
+            report.variation, report.fund_draws = forwards.day_variation, [d for d in forwards.draws if d.day == day]
+            calls = len(forwards.calls)
+            for due in forwards.remark(clearing.ledger, self._open_minutes(), ctx.now_ns):
+                self.timers.add(forwards.calls[due.call_id].deadline_ns, due)
+            report.margin_calls = [forwards.calls[i] for i in range(calls + 1, len(forwards.calls) + 1)]
         self.views.new_day()
         return report
+
+    def _settle_forwards(self, prices: dict[str, int], now_ns: int) -> None:
+        """Daily settlement of the margined forwards, then their reference prices and bands
+        (wider after a day locked at a limit)."""
+        engine, forwards = self.engine, self.forwards
+        last_trade, day_fees = {}, {}
+        for t in self.clearing.day_trades:
+            if t.symbol in forwards.terms:
+                last_trade[t.symbol] = t.price
+                day_fees[t.symbol] = day_fees.get(t.symbol, 0) + t.buyer_fee + t.seller_fee
+        limits = {s: (engine.instruments[s].lower, engine.instruments[s].upper) for s in forwards.markets}
+        forwards.settle_day(self.clearing.ledger, prices, last_trade, limits, day_fees, now_ns)
+        for symbol, market in sorted(forwards.markets.items()):
+            base = self.catalogue.specs[symbol].band_bps
+            terms = forwards.terms.get(symbol)
+            band = base + base * terms.limit_band_widen_bps // 10_000 if market.locked and terms else base
+            inst = engine.instruments[symbol]
+            if (prices[symbol], band) != (inst.ref_price, inst.band_bps):
+                engine.apply(SetReferencePrice(symbol, prices[symbol], band))
+
+    def _open_minutes(self) -> dict[str, int]:
+        """Minute of the Beijing day each margined forward's session opens (its published hours)."""
+        minutes = {}
+        for symbol in self.forwards.terms:
+            opens = [t.minute for t in self.catalogue.specs[symbol].hours if t.state in ("continuous", "pre_open")]
+            if opens:
+                minutes[symbol] = min(opens)
+        return minutes
 
     def state_hash(self) -> str:
         """``h2:`` + the engine's hash (whole, so it can be compared on its own) + a digest of
@@ -119,6 +174,10 @@ class ExchangeState:
             "calendar": self.calendar, "timers": self.timers.state(), "market": self.market.state_hash(),
             "warehouse": self.warehouse.state_hash(), "warehousing": self.warehousing.state_hash(),
             "inbound": self.inbound.state_hash(), "disputes": self.disputes.state_hash(),
+            "credit": self.credit.state_hash(), "forwards": self.forwards.state_hash(),
+            "delivery": self.delivery.state_hash(),
+            "escrow": self.escrow.state_hash(), "auctions": self.auctions.state_hash(),
+            "listings": self.listings.state_hash(),
         }
 
     def check(self) -> None:
@@ -132,6 +191,12 @@ class ExchangeState:
         self.warehousing.check()
         self.inbound.check(self.registry)
         self.disputes.check(self.registry)
+        self.credit.check()
+        self.forwards.check(self.engine, self.clearing.ledger)
+        self.delivery.check(self.registry)
+        self.escrow.check(self.clearing.ledger)
+        self.auctions.check(self.registry)
+        self.listings.check(self.registry)
         self.views.check()
         breaks = check_memory(self.engine, self.registry, self.clearing)
         assert not breaks, breaks

@@ -7,6 +7,7 @@ from msgspec.structs import replace
 from sanic import Blueprint, HTTPResponse, Request
 
 from clearing.core import Fees
+from clearing.forward_terms import ForwardTerms, MarginStep, PositionLimit
 from engine import SetSession
 from exchange.catalogue import InstrumentSpec, SetInstrument
 from exchange.clock import ScheduleSession
@@ -15,10 +16,13 @@ from gateway.errors import CLEARING_STATUS, ENGINE_STATUS, ApiError, rejected
 from gateway.http import decode, fen, require, respond, submit
 from gateway.idempotency import idempotent
 from gateway.members import MemberExists, UnknownMember, create_key, create_member
-from gateway.prices import to_yuan
+from gateway.prices import signed_fen, to_yuan
 from gateway.wire import (
+    ClockRequest,
+    ClockView,
     DeliverySpecRequest,
     FeesRequest,
+    ForwardTermsRequest,
     InstrumentRequest,
     MemberRequest,
     ScheduleRequest,
@@ -85,6 +89,38 @@ async def set_fees(request: Request, symbol: str) -> HTTPResponse:
     fees = Fees(per_lot=fen(req.per_lot, "per_lot"), rate_ppm=req.rate_ppm)
     await set_spec(request, replace(spec, fees=fees), spec.version)
     return respond({"symbol": symbol, "per_lot": to_yuan(fees.per_lot), "rate_ppm": req.rate_ppm})
+
+
+@bp.post("/v1/admin/instruments/<symbol>/forward")
+@idempotent
+async def forward_terms(request: Request, symbol: str) -> HTTPResponse:
+    """Make an instrument a margined forward: margin, limits, daily settlement, delivery."""
+    require(request, "operator")
+    req: ForwardTermsRequest = decode(request, ForwardTermsRequest)
+    spec = current_spec(request, symbol)
+    fields = msgspec.structs.asdict(req)
+    fields["margin"] = [MarginStep(from_date=m.from_date, rate_bps=m.rate_bps) for m in req.margin]
+    fields["position_limits"] = [PositionLimit(from_date=p.from_date, lots=p.lots) for p in req.position_limits]
+    fields["delivery_fee_per_tonne"] = fen(req.delivery_fee_per_tonne, "delivery_fee_per_tonne")
+    fields["location_differentials"] = {w: signed_fen(d) for w, d in req.location_differentials.items()}
+    terms = ForwardTerms(**fields, margined=True)
+    await set_spec(request, replace(spec, kind="forward", forward=terms), spec.version)
+    return respond(req)
+
+
+@bp.post("/v1/admin/clock")
+@idempotent
+async def advance_clock(request: Request) -> HTTPResponse:
+    """Drills and tests only (``COMMEX_SIMULATED_CLOCK=1``): move the sequencer's clock forward,
+    so deadlines fall due without waiting; refused (404) on a real exchange."""
+    require(request, "operator")
+    exchange = request.app.ctx.exchange
+    if not exchange.simulated_clock:
+        raise ApiError(404, "CLOCK_NOT_SIMULATED", "the clock is real: start with COMMEX_SIMULATED_CLOCK=1")
+    req: ClockRequest = decode(request, ClockRequest)
+    exchange.clock_offset_ns += req.advance_ms * 1_000_000
+    exchange.wake()
+    return respond(ClockView(now_ms=exchange.now_ns() // 1_000_000, offset_ms=exchange.clock_offset_ns // 1_000_000))
 
 
 @bp.post("/v1/admin/instruments/<symbol>/schedule")

@@ -14,13 +14,18 @@ from sanic import Sanic
 
 from gateway import (
     admin_api,
+    auctions_api,
     clearing_api,
+    credit_api,
+    delivery_api,
     disputes_api,
     errors,
     financing_api,
     inbound_api,
+    listings_api,
     market_api,
     orders_api,
+    positions_api,
     public_api,
     receipts_api,
     warehouse_api,
@@ -37,7 +42,8 @@ from gateway.standby import open_standby
 
 BLUEPRINTS = (orders_api.bp, market_api.bp, receipts_api.bp, clearing_api.bp, financing_api.bp, admin_api.bp,
               public_api.bp, ws_api.bp, warehouse_api.bp, inbound_api.bp,
-              disputes_api.bp)
+              disputes_api.bp, credit_api.bp, positions_api.bp, delivery_api.bp, auctions_api.bp,
+              listings_api.bp)
 
 
 async def open_exchange(app: Sanic) -> None:

@@ -12,6 +12,7 @@ from msgspec import Meta
 from sanic import Blueprint, HTTPResponse, Request
 
 from clearing.core import Deposit, EndOfDay, SettlementReport, Withdraw
+from clearing.escrow import bulk
 from clearing.ledger import Ledger, cash, held, margin
 from gateway.errors import ApiError
 from gateway.http import decode, fen, query_int, require, respond, submit
@@ -40,6 +41,7 @@ class Balances(msgspec.Struct, kw_only=True):
     available: str
     held: str
     margin: str
+    escrow: str = "0.00"  # frozen by auctions and listings: pre-deposits, bonds, payments (``bulk:M``)
 
 
 class FundingAnswer(msgspec.Struct, kw_only=True):
@@ -68,7 +70,8 @@ class StatementLine(msgspec.Struct, kw_only=True):
 
 def balances(ledger, member: str) -> Balances:
     return Balances(member=member, available=to_yuan(ledger.balance(cash(member))),
-                    held=to_yuan(ledger.balance(held(member))), margin=to_yuan(ledger.balance(margin(member))))
+                    held=to_yuan(ledger.balance(held(member))), margin=to_yuan(ledger.balance(margin(member))),
+                    escrow=to_yuan(ledger.balance(bulk(member))))
 
 
 MONEY_FIELDS = ("bought_value", "sold_value", "fees", "deposits", "withdrawals", "net_cash", "cash_available",
@@ -85,10 +88,27 @@ def report_view(report: SettlementReport, member: str | None = None) -> dict:
     for row in data["members"]:
         for name in MONEY_FIELDS:
             row[name] = to_yuan(row[name])
+    _forward_rows(data)
     if member is not None:
-        data["members"] = [row for row in data["members"] if row["member"] == member]
+        for part in ("members", "positions", "variation", "margin_calls", "fund_draws"):
+            data[part] = [row for row in data[part] if row["member"] == member]
+        data["deliveries"] = [row for row in data["deliveries"] if member in (row["short"], row["long"])]
         del data["fee_revenue"]
     return data
+
+
+def _forward_rows(data: dict) -> None:
+    """The forwards' part of a report in yuan: positions (without settlement's workings),
+    variation, margin calls and default-fund draws."""
+    data["positions"] = [{"member": p["member"], "symbol": p["symbol"], "net": p["net"],
+                          "average_open_price": to_yuan(p["open_price"]), "realised": to_yuan(p["realised"])}
+                         for p in data["positions"]]
+    for part in ("variation", "margin_calls", "fund_draws"):
+        for row in data[part]:
+            row["amount"] = to_yuan(row["amount"])
+    for row in data["deliveries"]:
+        for name in ("premium", "differential", "value", "fee", "penalty", "penalty_paid"):
+            row[name] = to_yuan(row[name])
 
 
 def report_csv(view: dict) -> str:

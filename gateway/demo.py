@@ -30,6 +30,14 @@ def _spot(symbol: str, commodity: str, table: str, lot_kg: int, **terms) -> Inst
                           **terms)
 
 
+def _forward(symbol: str, commodity: str, lot_kg: int, tick: int, ref_price: int, fee: int, month: int,
+             last_day: int) -> InstrumentSpec:
+    return InstrumentSpec(symbol=symbol, kind="forward", commodity=commodity, lot_size=lot_kg, tick=tick,
+                          ref_price=ref_price, band_bps=400, max_limit_qty=1_000, max_market_qty=200,
+                          protection_ticks=10, fees=Fees(per_lot=fee),
+                          forward=ForwardTerms(delivery_month=month, last_trading_day=last_day, margined=True))
+
+
 INSTRUMENTS = [
     # spot cotton 3128B: one lot is one receipt (~40 t), 5 yuan/t tick, ±4 %
     _spot("CF", "cotton", "ZCE-2016/17", 40_000, tick=500, ref_price=1_500_000, band_bps=400, max_limit_qty=100,
@@ -40,11 +48,11 @@ INSTRUMENTS = [
     # spot heavy scrap steel: one lot is one 30 t receipt, ±5 %
     _spot("SS", "scrap_steel", "GB/T4223-2024", 30_000, tick=100, ref_price=280_000, band_bps=500,
           max_limit_qty=200, max_market_qty=50, protection_ticks=20),
-    # cotton forward (中远期), January delivery: 5 t lots (ZCE), traded without receipts at entry,
-    # commission 4.30 yuan a lot each side
-    InstrumentSpec(symbol="CF2701", kind="forward", commodity="cotton", lot_size=5_000, tick=500,
-                   ref_price=1_500_000, band_bps=400, max_limit_qty=1_000, max_market_qty=200, protection_ticks=10,
-                   fees=Fees(per_lot=430), forward=ForwardTerms(delivery_month=202701, last_trading_day=20270115)),
+    # forwards (中远期): 5 t cotton lots and 20 t urea lots (ZCE), margined (5 / 10 / 20 % as delivery nears),
+    # daily settlement, delivery at expiry; commission 4.30 and 2.50 yuan a lot each side
+    *(_forward(symbol, "cotton", 5_000, 500, 1_500_000, 430, month, last)
+      for symbol, month, last in (("CF2701", 202701, 20270115), ("CF2703", 202703, 20270312))),
+    _forward("UR2702", "urea", 20_000, 100, 200_000, 250, 202702, 20270212),
 ]
 # opening cash, in fen: traders 100 million yuan, suppliers 5 million (for commission)
 FUNDING = {"trader": 10_000_000_000, "supplier": 500_000_000, "lender": 20_000_000_000}

@@ -30,6 +30,10 @@ from collections.abc import Callable
 import msgspec
 
 from exchange.marketdata import MarketData
+from gateway import supply_feed
+from gateway.credit_api import entry_view
+from gateway.delivery_api import notice_view
+from gateway.positions_api import position_view
 from gateway.prices import to_yuan
 from gateway.wire import order_view
 
@@ -142,10 +146,33 @@ class Publisher:
         for member, notice in notices:  # receipt expiry: warnings before, and the expiry
             if self.private.get(member):
                 self._publish_private(member, "receipt", notice)
+        self._forward_notices(state, trades)
         notices, state.inbound.notices = state.inbound.notices, []
         for member, notice in notices:  # registration steps, to the owner and the warehouse
             if self.private.get(member):
                 self._publish_private(member, "declaration", notice)
+        notices, state.delivery.notices = state.delivery.notices, []
+        for member, notice in notices:  # a forward's delivery: notices, settlement, defaults
+            if self.private.get(member):
+                self._publish_private(member, "delivery", notice_view(notice))
+        supply_feed.on_commit(self, state)  # auctions and listings: public lots, members' own bids and deals
+
+    def _forward_notices(self, state, trades) -> None:
+        """Positions after fills on margined forwards, margin calls, credit-register entries."""
+        forwards = state.forwards
+        for member, symbol in sorted({(m, t.symbol) for t in trades if t.symbol in forwards.terms
+                                      for m in (t.buyer, t.seller)}):
+            if self.private.get(member):
+                self._publish_private(member, "position", msgspec.to_builtins(
+                    position_view(forwards, forwards.positions[(member, symbol)])))
+        notices, forwards.notices = forwards.notices, []
+        for member, notice in notices:  # margin calls: made, met, liquidating, closed
+            if self.private.get(member):
+                self._publish_private(member, "margin", notice)
+        entries, state.credit.notices = state.credit.notices, []
+        for entry in entries:
+            if self.private.get(entry.member):
+                self._publish_private(entry.member, "credit", msgspec.to_builtins(entry_view(entry)))
 
     def flush(self) -> None:
         """Publish the changes committed since the last flush."""
@@ -177,6 +204,12 @@ class Publisher:
 
     def subscribe(self, subscriber: Subscriber, channel: str) -> dict | None:
         """Add a channel; the snapshot message to send first, or None for an unknown channel."""
+        if supply_feed.is_supply_channel(channel):
+            first = supply_feed.snapshot(self.exchange.state, channel)
+            if first is not None:
+                subscriber.channels.add(channel)
+                self.channels[channel].add(subscriber)
+            return first
         kind, _, symbol = channel.partition(".")
         if kind not in ("book", "trades", "ticker") or symbol not in self.exchange.engine.instruments:
             return None

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import msgspec
 from sanic import Blueprint, HTTPResponse, Request
 
+from exchange.bulk import supply_day
 from exchange.marketinfo import INTERVALS_NS, DayStats, candles
 from exchange.state import ExchangeState
 from gateway.errors import ApiError
@@ -47,10 +48,23 @@ class StatsView(msgspec.Struct, kw_only=True):
     open_interest: int | None
 
 
+class SupplyDayView(msgspec.Struct, kw_only=True):
+    """Bulk supply of one commodity by one mode (sell_auction, buy_auction, listing) that day."""
+
+    commodity: str
+    mode: str
+    lots_offered: int
+    lots_sold: int
+    tonnes_sold: str
+    average_premium: str  # yuan a tonne, tonne-weighted over the lots sold
+    turnover: str
+
+
 class MarketReport(msgspec.Struct, kw_only=True):
     day: int
     closed: bool
     instruments: list[StatsView]
+    bulk_supply: list[SupplyDayView] = []  # auctions and listings closed that day
 
 
 def _iso(ts_ns: int) -> str:
@@ -166,5 +180,8 @@ async def report_route(request: Request) -> HTTPResponse:
             for symbol in sorted(state(request).engine.instruments)]
     if request.args.get("format") == "csv":
         return HTTPResponse(report_csv(rows), content_type="text/csv; charset=utf-8")
-    return respond(MarketReport(day=number or len(state(request).market.days) + 1, closed=number is not None,
-                                instruments=rows))
+    day = number or len(state(request).market.days) + 1
+    supply = [SupplyDayView(commodity=r.commodity, mode=r.mode, lots_offered=r.lots_offered, lots_sold=r.lots_sold,
+                            tonnes_sold=f"{r.kg_sold / 1000:.3f}", average_premium=to_yuan(r.average_premium),
+                            turnover=to_yuan(r.turnover)) for r in supply_day(state(request), day)]
+    return respond(MarketReport(day=day, closed=number is not None, instruments=rows, bulk_supply=supply))

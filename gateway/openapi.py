@@ -6,7 +6,21 @@ import html
 import msgspec
 
 from clearing.financing import Terms
-from gateway import clearing_api, disputes_api, financing_api, idempotency, inbound_api, market_api, warehouse_api, wire
+from gateway import (
+    auctions_api,
+    clearing_api,
+    credit_api,
+    delivery_api,
+    disputes_api,
+    financing_api,
+    idempotency,
+    inbound_api,
+    listings_api,
+    market_api,
+    positions_api,
+    warehouse_api,
+    wire,
+)
 from gateway.reconcile import Reconciliation
 
 SIGNED = [{"apiKey": [], "timestamp": [], "signature": []}]
@@ -33,6 +47,10 @@ ROUTES = [
      wire.InstrumentView, 200, "operator"),
     ("post", "/v1/admin/instruments/{symbol}/schedule", "Move a session at a given time (fired by the journaled "
      "clock)", wire.ScheduleRequest, dict, 201, "operator"),
+    ("post", "/v1/admin/instruments/{symbol}/forward", "Make an instrument a margined forward (margin, limits, "
+     "daily settlement, delivery)", wire.ForwardTermsRequest, wire.ForwardTermsRequest, 200, "operator"),
+    ("post", "/v1/admin/clock", "Drills only (COMMEX_SIMULATED_CLOCK=1): move the clock forward", wire.ClockRequest,
+     wire.ClockView, 200, "operator"),
     ("post", "/v1/admin/members", "Create a member and its first API key", wire.MemberRequest, wire.Credentials, 201,
      "operator"),
     ("post", "/v1/admin/members/{member}/keys", "Another API key for a member", None, wire.Credentials, 201,
@@ -152,6 +170,56 @@ ROUTES = [
      financing_api.LoanView, 200, "borrower"),
     ("get", "/v1/financing/credit/{member}", "A member's credit record (loans defaulted on)", None,
      financing_api.CreditRecord, 200, "the member, lenders, clearing"),
+    ("get", "/v1/credit/{member}", "A member's credit register: every default, of every kind", None,
+     credit_api.CreditView, 200, "the member, lenders, clearing"),
+    # bulk supply: auctions and listings
+    ("post", "/v1/auctions", "Publish a sell auction (lots of receipts) or a buy auction (demand)",
+     auctions_api.AuctionRequest, auctions_api.AuctionView, 201, "supplier (sell), trader (buy), operator"),
+    ("get", "/v1/auctions", "Auctions with each lot's best price, bid count and close (?state=open|ended)", None,
+     list[auctions_api.AuctionView], 200, "any"),
+    ("get", "/v1/auctions/{auction_id}", "One auction and its results", None, auctions_api.AuctionView, 200, "any"),
+    ("post", "/v1/auctions/{auction_id}/lots/{lot_no}/bids", "Bid on a lot (sell auction) or offer receipts "
+     "(buy auction); cannot be withdrawn", auctions_api.BidRequest, auctions_api.BidView, 201, "trader, supplier"),
+    ("get", "/v1/auctions/{auction_id}/bids", "Every accepted bid, oldest first (bidders anonymous)", None,
+     list[auctions_api.BidLogEntry], 200, "any"),
+    ("post", "/v1/auctions/{auction_id}/lots/{lot_no}/pay", "Pay for a lot won: settles by DvP", None,
+     auctions_api.LotView, 200, "the winner"),
+    ("post", "/v1/admin/supply/fee", "The per-tonne fee on auction and listing deals, each side",
+     auctions_api.FeeRequest, dict, 200, "operator"),
+    ("post", "/v1/admin/supply/categories", "A member's buyer category (auctions may require one)",
+     auctions_api.CategoryRequest, dict, 200, "operator"),
+    ("post", "/v1/listings", "List a lot at a price or a basis (sell), or list demand (buy)",
+     listings_api.ListingRequest, listings_api.ListingView, 201, "supplier (sell), trader (buy)"),
+    ("get", "/v1/listings", "Listings (?state=open|taken|expired|withdrawn|all, ?side=sell|buy)", None,
+     list[listings_api.ListingView], 200, "any"),
+    ("get", "/v1/listings/{listing_id}", "One listing", None, listings_api.ListingView, 200, "any"),
+    ("post", "/v1/listings/{listing_id}/take", "Take a listed lot whole, or fill demand with receipts: DvP at once",
+     listings_api.TakeRequest, listings_api.ListingView, 200, "trader, supplier"),
+    ("post", "/v1/listings/{listing_id}/counter-offers", "Counter-offer a price; the payment is frozen until "
+     "answered", listings_api.CounterRequest, listings_api.ListingView, 201, "trader"),
+    ("post", "/v1/listings/{listing_id}/counter-offers/{counter_no}/accept", "Accept a counter-offer: DvP", None,
+     listings_api.ListingView, 200, "supplier (the listing's owner)"),
+    ("post", "/v1/listings/{listing_id}/counter-offers/{counter_no}/decline", "Decline a counter-offer", None,
+     listings_api.ListingView, 200, "supplier (the listing's owner)"),
+    ("post", "/v1/listings/{listing_id}/renew", "Keep a listing past today's end of day", None,
+     listings_api.ListingView, 200, "the listing's owner"),
+    ("delete", "/v1/listings/{listing_id}", "Withdraw a listing", None, listings_api.ListingView, 200,
+     "the listing's owner"),
+    # forwards
+    ("get", "/v1/positions", "Forward positions and margin: one's own, or ?member= (clearing)", None,
+     positions_api.PositionsView, 200, "any"),
+    ("get", "/v1/margin-calls", "Margin calls: one's own, or all / ?member= (clearing)", None,
+     list[positions_api.MarginCallView], 200, "any"),
+    # a forward's delivery
+    ("post", "/v1/delivery/{symbol}/tenders", "Tender receipts against your short position (frozen for delivery "
+     "until allocation)", delivery_api.TenderRequest, delivery_api.TenderView, 200, "trader, supplier"),
+    ("post", "/v1/delivery/{symbol}/intents", "State the warehouse you prefer to take delivery from, and/or apply "
+     "for rolling delivery in the delivery month (a long)",
+     delivery_api.IntentRequest, delivery_api.IntentView, 200, "trader, supplier"),
+    ("post", "/v1/clearing/delivery/{symbol}/allocate", "Allocate tendered receipts to longs, oldest position "
+     "first (once, after the tender deadline)", None, delivery_api.AllocationView, 201, "clearing"),
+    ("get", "/v1/delivery/{symbol}/allocation", "A forward's delivery: deadlines, tenders, intents, the allocation "
+     "and how each line settled (your own; all, for clearing)", None, delivery_api.AllocationView, 200, "any"),
     ("get", "/healthz", "Liveness and role: status ok (the primary), standby or refused", None, wire.Health, 200,
      "public"),
 ]
@@ -179,6 +247,10 @@ PATH_SCHEMAS = {
     "release_id": {"type": "integer", "minimum": 1, "examples": [1]},
     "declaration_id": {"type": "integer", "minimum": 1, "examples": [1]},
     "dispute_id": {"type": "integer", "minimum": 1, "examples": [1]},
+    "auction_id": {"type": "integer", "minimum": 1, "examples": [1]},
+    "lot_no": {"type": "integer", "minimum": 1, "examples": [1]},
+    "listing_id": {"type": "integer", "minimum": 1, "examples": [1]},
+    "counter_no": {"type": "integer", "minimum": 1, "examples": [1]},
     "symbol": {"type": "string", "minLength": 1, "maxLength": 16, "examples": ["CF2701"]},
     "member": {"type": "string", "minLength": 1, "maxLength": 32, "examples": ["huafang-textile"]},
     "receipt_id": {"type": "string", "minLength": 1, "maxLength": 32, "examples": ["WR00000001"]},

@@ -29,3 +29,8 @@ def to_yuan(fen: int) -> str:
     sign = "-" if fen < 0 else ""
     whole, cents = divmod(abs(fen), 100)
     return f"{sign}{whole}.{cents:02d}"
+
+
+def signed_fen(text: str) -> int:
+    """A signed yuan decimal string ("-50", "12.5") as integer fen (PriceError if malformed)."""
+    return -to_fen(text[1:]) if text.startswith("-") else to_fen(text)

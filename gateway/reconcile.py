@@ -13,6 +13,10 @@ import msgspec
 
 from clearing.ledger import BANK
 from clearing.reconcile import Break, balances, check_memory, liabilities
+from warehouse_receipts.registry import TRANSITIONS
+
+# the receipt events that name a new owner: issue, and every action whose transition hands it over
+OWNER_ACTIONS = ", ".join(f"'{a}'" for a in ("issue", *(a for a, row in TRANSITIONS.items() if row.owner)))
 
 
 class Reconciliation(msgspec.Struct, kw_only=True):
@@ -47,11 +51,11 @@ SQL_CHECKS = {
     "no_negative_member_account": f"""
         SELECT account_id || ' balance ' || (credits - debits) FROM accounts
         WHERE account_id <> '{BANK}' AND credits < debits""",
-    "receipt_owner_matches_history": """
+    "receipt_owner_matches_history": f"""
         SELECT r.receipt_id || ' owned by ' || r.owner || ' but its history says ' || h.counterparty
         FROM receipts r JOIN (
             SELECT DISTINCT ON (receipt_id) receipt_id, counterparty FROM receipt_events
-            WHERE action IN ('issue', 'transfer', 'deliver') ORDER BY receipt_id, version DESC) h
+            WHERE action IN ({OWNER_ACTIONS}) ORDER BY receipt_id, version DESC) h
           ON h.receipt_id = r.receipt_id
         WHERE r.owner <> h.counterparty""",
     "receipt_versions_gap_free": """

@@ -73,6 +73,9 @@ class Exchange:
         self.follower = None  # the standby's journal follower, while it follows
         self.url: str | None = None  # to reconnect after a PostgreSQL failover (may name several hosts)
         self.tail: tuple[int, bytes] | None = None  # the last committed journal entry: number and bytes
+        self.simulated_clock = os.environ.get("COMMEX_SIMULATED_CLOCK") == "1"  # drills and tests
+        self.clock_offset_ns = 0
+        self.last_ts = 0
 
     # ------------------------------------------------------------------ life cycle
 
@@ -136,6 +139,9 @@ class Exchange:
         self.state.financing.notices.clear()  # replayed notices were delivered before the restart
         self.state.registry.notices.clear()
         self.state.inbound.notices.clear()
+        self.state.forwards.notices.clear()
+        self.state.credit.notices.clear()
+        self.state.delivery.notices.clear()
         return self.state.state_hash()
 
     # ------------------------------------------------------------------ commands
@@ -185,16 +191,26 @@ class Exchange:
         if due is None or not queue.empty():  # no timer to wait for, or no wait at all
             return await queue.get()
         try:
-            return await asyncio.wait_for(queue.get(), max(0.0, (due - time.time_ns()) / 1e9))
+            return await asyncio.wait_for(queue.get(), max(0.0, (due - self.now_ns()) / 1e9))
         except TimeoutError:
             return self._tick()
+
+    def now_ns(self) -> int:
+        """The sequencer's clock: wall time (plus a drill's offset), never behind the last batch."""
+        self.last_ts = max(self.last_ts, time.time_ns() + self.clock_offset_ns)
+        return self.last_ts
+
+    def wake(self) -> None:
+        """Re-check timers now (after a simulated clock moved): queue a clock tick."""
+        if self.state.next_deadline() is not None and self._accepting:
+            self._queue.put_nowait(self._tick())
 
     @staticmethod
     def _tick() -> tuple[Entry, asyncio.Future, float]:
         return Entry(ClockTick()), asyncio.get_running_loop().create_future(), time.perf_counter()
 
     async def _commit(self, queued: list[tuple[Entry, asyncio.Future, float]]) -> None:
-        ts = time.time_ns()
+        ts = self.now_ns()
         due = self.state.next_deadline()
         if due is not None and due <= ts and type(queued[0][0].command) is not ClockTick:
             queued = [self._tick(), *queued]  # the clock first: timers fire before the batch's commands

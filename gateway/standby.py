@@ -141,6 +141,7 @@ class Follower:
             if entry_no != ex.entry_no + 1:
                 raise RecoveryError(f"the journal skips from entry {ex.entry_no} to {entry_no}")
             results.append(state.apply(entry, entry_no, row["ts_ns"]))
+            ex.last_ts = max(ex.last_ts, row["ts_ns"])  # after a takeover its clock never runs behind the journal
             entries.append(entry)
             ex.entry_no = entry_no
             recorded = checks.get(entry_no)

@@ -139,6 +139,8 @@ TRANSFERS = Table("transfers", (
     ("pending_id", "bigint"),
     ("receipt_id", "text"),
     ("declaration_id", "bigint"),
+    ("auction_id", "bigint"),
+    ("listing_id", "bigint"),
 ))
 ACCOUNTS = Table("accounts", (
     ("account_id", "text"),

@@ -28,6 +28,9 @@ Symbol = Annotated[str, Meta(min_length=1, max_length=16, examples=["CF2701"])]
 MemberName = Annotated[str, Meta(min_length=1, max_length=32, examples=["huafang-textile"])]
 ReceiptId = Annotated[str, Meta(min_length=1, max_length=32, examples=["WR00000001"])]
 Commodity = Annotated[str, Meta(min_length=1, max_length=32, examples=["cotton"])]
+Warehouse = Annotated[str, Meta(min_length=1, max_length=64, examples=["xj-warehouse-01"])]
+Differential = Annotated[str, Meta(pattern=r"^-?[0-9]{1,7}(\.[0-9]{1,2})?$", max_length=11, examples=["-50.00"],
+                                   description="signed decimal yuan a tonne, added to the delivery price")]
 Role = Literal["trader", "supplier", "warehouse", "clearing", "lender", "operator"]
 
 _STRICT = {"forbid_unknown_fields": True, "kw_only": True}
@@ -130,6 +133,47 @@ class InstrumentRequest(msgspec.Struct, **_STRICT):
     max_limit_qty: Annotated[int, Meta(gt=0, le=MAX_LOTS)] = 1_000
     max_market_qty: Annotated[int, Meta(gt=0, le=MAX_LOTS)] = 200
     protection_ticks: Annotated[int, Meta(ge=0, le=10_000)] = 10
+
+
+class MarginStepRequest(msgspec.Struct, **_STRICT):
+    from_date: Annotated[int, Meta(ge=0, le=21_991_231, description="trading date yyyymmdd (0: from listing)")]
+    rate_bps: Annotated[int, Meta(gt=0, le=10_000)]
+
+
+class PositionLimitRequest(msgspec.Struct, **_STRICT):
+    from_date: Annotated[int, Meta(ge=0, le=21_991_231)]
+    lots: Annotated[int, Meta(gt=0, le=MAX_LOTS)]
+
+
+class ForwardTermsRequest(msgspec.Struct, **_STRICT):
+    """A forward's lifecycle terms; empty schedules take ZCE's defaults (5/10/20 % margin;
+    20,000/4,000/800 lots)."""
+
+    delivery_month: Annotated[int, Meta(ge=190_001, le=219_912, description="yyyymm")]
+    last_trading_day: Annotated[int, Meta(ge=19_000_101, le=21_991_231, description="yyyymmdd")]
+    margin: Annotated[list[MarginStepRequest], Meta(max_length=50)] = []
+    position_limits: Annotated[list[PositionLimitRequest], Meta(max_length=50)] = []
+    daily_open_limit: Annotated[int, Meta(ge=0, le=MAX_LOTS)] = 0
+    limit_band_widen_bps: Annotated[int, Meta(ge=0, le=10_000)] = 5_000
+    limit_margin_raise_bps: Annotated[int, Meta(ge=0, le=10_000)] = 5_000
+    call_grace_minutes: Annotated[int, Meta(ge=0, le=1_440)] = 60
+    default_fund_share_bps: Annotated[int, Meta(ge=0, le=10_000)] = 1_000
+    penalty_bps: Annotated[int, Meta(ge=0, le=10_000)] = 2_000
+    # delivery (clearing/delivery.py)
+    delivery_fee_per_tonne: Price = "0"
+    delivery_warehouses: Annotated[list[Warehouse], Meta(max_length=1_000, description="empty: any")] = []
+    location_differentials: Annotated[dict[Warehouse, Differential], Meta(max_length=1_000)] = {}
+    tender_days: Annotated[int, Meta(ge=0, le=30, description="business days after the last trading day")] = 0
+    payment_days: Annotated[int, Meta(ge=0, le=30, description="business days after the last trading day")] = 1
+
+
+class ClockRequest(msgspec.Struct, **_STRICT):
+    advance_ms: Annotated[int, Meta(gt=0, le=366 * 86_400_000, description="move the simulated clock forward")]
+
+
+class ClockView(msgspec.Struct, kw_only=True):
+    now_ms: int
+    offset_ms: int
 
 
 class SessionRequest(msgspec.Struct, **_STRICT):

@@ -3,7 +3,9 @@
 ``python -m loadtest.bench_gateway`` starts a bare Sanic app and a real exchange (its own
 embedded PostgreSQL unless ``DATABASE_URL`` is set), then with one load generator measures:
 the bare endpoint's request rate; signed, durable order entry at full speed; and order-entry
-latency at a constant half of that speed. It prints one JSON line.
+latency at a constant half of that speed; then full-speed order entry on a forward without
+margin (commission only, as every forward was before margining), next to the margined CF2701's
+rate in the same run. It prints one JSON line.
 """
 
 import asyncio
@@ -27,9 +29,10 @@ from loadtest.httpload import closed_loop, open_loop
 
 CONNECTIONS = 32
 TRADERS = ["huafang-textile", "luneng-agri", "xinjiang-cotton-group", "sinofert"]
+PLAIN = "CFPLAIN"  # a forward without margin, listed by the benchmark
 
 
-def order_requests(credentials: dict[str, dict], seed: int = 1):
+def order_requests(credentials: dict[str, dict], seed: int = 1, symbol: str = "CF2701"):
     """A factory of signed POST /v1/orders requests: alternating members, prices around the
     reference so that about half the orders trade and the rest rest."""
     rng = random.Random(seed)
@@ -42,7 +45,7 @@ def order_requests(credentials: dict[str, dict], seed: int = 1):
         creds = keys[n % len(keys)]
         side = "buy" if rng.random() < 0.5 else "sell"
         body = msgspec.json.encode({
-            "symbol": "CF2701", "side": side, "quantity": rng.randint(1, 5),
+            "symbol": symbol, "side": side, "quantity": rng.randint(1, 5),
             "price": str(15_000 + 5 * rng.randint(-8, 8)), "client_order_id": f"b-{run}-{n}",
             "time_in_force": "GTC" if rng.random() < 0.7 else "IOC",
         })
@@ -104,9 +107,13 @@ async def measure(bare_port: int, exchange: ServerProcess, seconds: float) -> di
     await closed_loop("127.0.0.1", exchange.port, make, CONNECTIONS, 1.0)  # warm up
     full = await closed_loop("127.0.0.1", exchange.port, make, CONNECTIONS, seconds)
     half = await open_loop("127.0.0.1", exchange.port, make, 2 * CONNECTIONS, full.rate / 2, seconds)
-    errors = {s: n for s, n in (full.statuses + half.statuses).items() if s >= 400 and s != 422}
+    plain = await closed_loop("127.0.0.1", exchange.port, order_requests(exchange.credentials(), 2, PLAIN),
+                              CONNECTIONS, seconds)
+    errors = {s: n for s, n in (full.statuses + half.statuses + plain.statuses).items() if s >= 400 and s != 422}
     return {
         "orders_per_s": round(full.rate),
+        "unmargined_forward_orders_per_s": round(plain.rate),
+        "margined_vs_unmargined": round(full.rate / plain.rate, 3),
         "bare_requests_per_s": round(bare.rate),
         "ratio_vs_bare": round(full.rate / bare.rate, 3),
         "half_rate_per_s": round(half.rate),
@@ -119,6 +126,17 @@ async def measure(bare_port: int, exchange: ServerProcess, seconds: float) -> di
     }
 
 
+def list_plain_forward(exchange: ServerProcess) -> None:
+    """A forward like CF2701 without the margin lifecycle: commission only."""
+    ops = exchange.client("exchange-ops")
+    for path, body in (("/v1/admin/instruments", {"symbol": PLAIN, "tick": "5", "lot_size": 5_000,
+                                                  "ref_price": "15000", "band_bps": 400}),
+                       (f"/v1/admin/instruments/{PLAIN}/fees", {"per_lot": "4.30"}),
+                       (f"/v1/admin/instruments/{PLAIN}/session", {"state": "continuous"})):
+        status, answer = ops.request("POST", path, body)
+        assert status in (200, 201), answer
+
+
 def main() -> int:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 6.0
     with tempfile.TemporaryDirectory(prefix="commex-bench-") as tmp:
@@ -127,6 +145,7 @@ def main() -> int:
         exchange = ServerProcess(work / "var", url, rate=1e9, burst=1e9)
         exchange.cli("demo")
         exchange.start()
+        list_plain_forward(exchange)
         bare_port = free_port()
         bare = subprocess.Popen([sys.executable, "-m", "loadtest.bare_sanic", str(bare_port)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -24,6 +24,7 @@ from locust.contrib.fasthttp import FastHttpUser
 
 from gateway.auth import sign, unique_timestamp_ms
 
+MARGIN_REFUSALS = ("INSUFFICIENT_MARGIN", "POSITION_LIMIT", "DAILY_OPEN_LIMIT")  # right answers on a forward
 CREDENTIALS = Path(os.environ.get("COMMEX_CREDENTIALS", "var/demo-credentials.json"))
 ENDPOINTS = [e.strip().rstrip("/") for e in os.environ.get("COMMEX_ENDPOINTS", "").split(",") if e.strip()]
 ELSEWHERE = ("STANDBY", "SHUTTING_DOWN")
@@ -108,7 +109,7 @@ class Trader(SignedUser):
         order = self.call("POST", "/v1/orders", {
             "symbol": symbol, "side": side, "quantity": random.randint(1, 5 if forward else 2), "price": str(price),
             "client_order_id": self.new_id("lt"), "time_in_force": tif,
-        }, name="/v1/orders [new]", allow=("INSUFFICIENT_FUNDS",))
+        }, name="/v1/orders [new]", allow=("INSUFFICIENT_FUNDS", *MARGIN_REFUSALS))
         if order and order["status"] in ("NEW", "PARTIALLY_FILLED"):
             self.open[order["order_id"]] = order["quantity"]
 
@@ -119,7 +120,8 @@ class Trader(SignedUser):
             quantity = self.open[order_id] + random.randint(1, 3)  # up, so never below what has filled
             # the order may have filled meanwhile: 409 ORDER_NOT_OPEN is a right answer
             answer = self.call("PATCH", f"/v1/orders/{order_id}", {"quantity": quantity},
-                               name="/v1/orders/{id} [amend]", allow=("ORDER_NOT_OPEN", "INSUFFICIENT_FUNDS"))
+                               name="/v1/orders/{id} [amend]",
+                               allow=("ORDER_NOT_OPEN", "INSUFFICIENT_FUNDS", *MARGIN_REFUSALS))
             if answer and answer.get("status") in ("NEW", "PARTIALLY_FILLED"):
                 self.open[order_id] = answer["quantity"]
             else:
@@ -139,6 +141,52 @@ class Trader(SignedUser):
     @task(1)
     def read_orders(self) -> None:
         self.call("GET", "/v1/orders?status=open", name="/v1/orders [open]")
+
+
+class ForwardTrader(SignedUser):
+    """Trades the margined cotton forward CF2703: opens positions, closes them with IOC orders
+    at marketable prices, and meets its margin calls by closing. A refusal by the risk rules
+    (INSUFFICIENT_MARGIN, POSITION_LIMIT, DAILY_OPEN_LIMIT) is a right answer."""
+
+    role = "trader"
+    weight = 3
+    SYMBOL, REF, TICK = "CF2703", 15_000, 5
+
+    def order(self, side: str, quantity: int, price: int, tif: str, name: str) -> dict | None:
+        return self.call("POST", "/v1/orders", {
+            "symbol": self.SYMBOL, "side": side, "quantity": quantity, "price": str(price),
+            "client_order_id": self.new_id("fwd"), "time_in_force": tif,
+        }, name=name, allow=MARGIN_REFUSALS)
+
+    def close(self, fraction: float, name: str) -> None:
+        """Close ``fraction`` of the position with an IOC order at the far side of the book."""
+        account = self.call("GET", "/v1/positions", name="/v1/positions")
+        position = next((p for p in (account or {}).get("positions", []) if p["symbol"] == self.SYMBOL), None)
+        if position and position["net"]:
+            side = "sell" if position["net"] > 0 else "buy"
+            quantity = max(1, int(abs(position["net"]) * fraction))
+            price = self.REF + self.TICK * (-30 if side == "sell" else 30)
+            self.order(side, quantity, price, "IOC", name)
+
+    @task(5)
+    def open_position(self) -> None:
+        side = random.choice(("buy", "sell"))
+        self.order(side, random.randint(1, 10), self.REF + self.TICK * random.randint(-6, 6),
+                   random.choice(("GTC", "GTC", "IOC")), "/v1/orders [forward open]")
+
+    @task(2)
+    def close_position(self) -> None:
+        self.close(0.5, "/v1/orders [forward close]")
+
+    @task(1)
+    def meet_margin_calls(self) -> None:
+        calls = self.call("GET", "/v1/margin-calls", name="/v1/margin-calls") or []
+        if any(c["state"] == "open" for c in calls):
+            self.close(1.0, "/v1/orders [forward meet call]")
+
+    @task(1)
+    def tidy(self) -> None:
+        self.call("POST", "/v1/orders/cancel-all", {"symbol": self.SYMBOL}, name="/v1/orders/cancel-all")
 
 
 class Supplier(SignedUser):

@@ -38,7 +38,9 @@ REGISTERED = "registered"
 LOCKED = "locked_for_sale"
 PLEDGED = "pledged"
 FROZEN = "frozen_for_delivery"
+TENDERED = "tendered"  # tendered against a forward's delivery (clearing/delivery.py): no sale, pledge, withdrawal
 RELEASING = "released_for_pickup"  # an open outbound release order (出库单): awaiting pickup
+OFFERED = "offered"  # in an auction lot or a listing (bulk supply): no sale, pledge or second offer
 EXPIRED = "expired"  # past its validity (crop year, production date): no sale, pledge or delivery
 CANCELLED = "cancelled"
 
@@ -210,8 +212,14 @@ TRANSITIONS: dict[str, Transition] = {
     "expire": Transition(REGISTERED, EXPIRED),  # its validity ended (a clock timer)
     "outbound_expired": Transition(EXPIRED, RELEASING),  # expired goods may still be withdrawn
     "outbound_lapse_expired": Transition(RELEASING, EXPIRED),
+    "tender": Transition(REGISTERED, TENDERED),  # a short tenders it for a forward's delivery
+    "tender_return": Transition(TENDERED, REGISTERED),  # not delivered (surplus, or the long defaulted)
+    "tender_deliver": Transition(TENDERED, REGISTERED, owner=True),  # delivered to the long, paid (DvP)
+    "offer": Transition(REGISTERED, OFFERED),  # into an auction lot or a listing
+    "withdraw_offer": Transition(OFFERED, REGISTERED),  # unsold, outbid, expired, forfeited: back to its owner
+    "award": Transition(OFFERED, REGISTERED, owner=True),  # settled by DvP: to the buyer
 }
-STATES = frozenset((REGISTERED, LOCKED, PLEDGED, FROZEN, RELEASING, EXPIRED, CANCELLED))
+STATES = frozenset((REGISTERED, LOCKED, PLEDGED, FROZEN, RELEASING, EXPIRED, CANCELLED, TENDERED, OFFERED))
 
 
 def transition(receipt: Receipt, action: str) -> Transition:
@@ -256,9 +264,11 @@ def fold(history: Iterable[ReceiptEvent]) -> Receipt:
 
 # the code refusing an action from each state other than the one it starts from
 _BUSY = {LOCKED: "RECEIPT_LOCKED", PLEDGED: "RECEIPT_PLEDGED", FROZEN: "RECEIPT_FROZEN",
-         RELEASING: "RECEIPT_RELEASED_FOR_PICKUP", EXPIRED: "RECEIPT_EXPIRED", CANCELLED: "RECEIPT_CANCELLED"}
+         RELEASING: "RECEIPT_RELEASED_FOR_PICKUP", EXPIRED: "RECEIPT_EXPIRED", CANCELLED: "RECEIPT_CANCELLED",
+         TENDERED: "RECEIPT_TENDERED", OFFERED: "RECEIPT_OFFERED"}
 _NOT_IN = {LOCKED: "RECEIPT_NOT_LOCKED", PLEDGED: "RECEIPT_NOT_PLEDGED", FROZEN: "RECEIPT_NOT_FROZEN",
-           RELEASING: "RECEIPT_NOT_RELEASED", EXPIRED: "RECEIPT_NOT_EXPIRED"}
+           RELEASING: "RECEIPT_NOT_RELEASED", EXPIRED: "RECEIPT_NOT_EXPIRED", TENDERED: "RECEIPT_NOT_TENDERED",
+           OFFERED: "RECEIPT_NOT_OFFERED"}
 
 
 class Registry:
@@ -380,7 +390,7 @@ class Registry:
         if receipt.state != start:
             code = _BUSY.get(receipt.state) if receipt.state != REGISTERED else _NOT_IN[start]
             return ReceiptRejected(code, f"receipt {receipt.receipt_id} is {receipt.state}")
-        if receipt.receipt_id in self.overdue and action in ("transfer", "lock", "pledge", "freeze"):
+        if receipt.receipt_id in self.overdue and action in ("transfer", "lock", "pledge", "freeze", "tender"):
             # past its validity, registered again until the end of day expires it
             return ReceiptRejected("RECEIPT_EXPIRED", f"receipt {receipt.receipt_id} is past its validity")
         if owner_only and actor != receipt.owner:
@@ -424,6 +434,12 @@ class Registry:
         """Transfer a registered receipt to ``to`` without its owner's instruction (a
         liquidation); recorded as a ``transfer``."""
         return self._move(self.receipts[receipt_id], "transfer", actor, ts_ns, counterparty=to, detail=detail)
+
+    def hand_over(self, receipt_id: str, action: str, to: str, actor: str, ts_ns: int,
+                  detail: str = "") -> ReceiptEvent:
+        """Take a checked ``action`` that makes ``to`` the owner (a forward's delivery; ``award``
+        of an auction or listing lot settled by DvP)."""
+        return self._move(self.receipts[receipt_id], action, actor, ts_ns, counterparty=to, detail=detail)
 
     def refusal(self, receipt: Receipt, action: str, actor: str, owner_only: bool = False) -> ReceiptRejected | None:
         """Why ``actor`` may not take ``action`` (a table row) on the receipt now, or None."""

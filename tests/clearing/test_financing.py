@@ -132,6 +132,11 @@ def test_default_at_maturity_is_sold_and_recorded() -> None:
     h.run(SetSession("UR", "continuous"))
     assert loan.state == "repaid" and h.available("bank") == 100_000_000 + 2_000
     assert h.state.financing.defaults["farm"] == [loan_id]  # recorded once
+    [entry] = h.state.credit.of("farm")  # and once in the credit register, on the day it fell due
+    assert (entry.kind, entry.ref, entry.day, entry.detail) == ("loan_default", f"loan:{loan_id}", 2,
+                                                               "not repaid at maturity")
+    assert h.state.credit.clean_for("farm", days=1) and not h.state.credit.clean_for("farm", days=2)
+    assert h.state.credit.clean_for("mill", days=30)
     h.assert_reconciled()
 
 

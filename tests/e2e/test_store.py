@@ -89,7 +89,7 @@ async def write_and_read(url: str) -> None:
         assert len(await rows(conn, TRADES)) == 1
         assert [json.loads(r[2]) for r in await rows(conn, REPORTS)] == [{"day": 1, "turnover": 0}]
         assert await rows(conn, TRANSFERS) == [(1, "exchange:bank", "cash:mill-a", 500, "DEPOSIT", "deposit:dep-1",
-                                                1_000, 0, 0, 0, "dep-1", 0, "", 0)]
+                                                1_000, 0, 0, 0, "dep-1", 0, "", 0, 0, 0)]
 
         await store.commit(second_batch())
         assert await rows(conn, ORDERS) == [(*ORDER[:9], 2, 3, "PARTIALLY_FILLED", 3)]
@@ -117,7 +117,7 @@ async def all_or_nothing(url: str) -> None:
         broken = Batch(batch_no=2, ts_ns=2_000, last_entry=3, engine_seq=10)
         broken.add(JOURNAL, [(3, 2, 2_000, b"\x03")])
         broken.add(TRADES, [(4, "CF", 15_000, 1, 7, 8, "mill-a", "gin-co", "buy", 3)])
-        broken.add(TRANSFERS, [(1, "a", "b", 1, "X", "", 2_000, 0, 0, 0, "", 0, "", 0)])  # transfer 1 exists
+        broken.add(TRANSFERS, [(1, "a", "b", 1, "X", "", 2_000, 0, 0, 0, "", 0, "", 0, 0, 0)])  # transfer 1 exists
         with pytest.raises(asyncpg.UniqueViolationError):
             await store.commit(broken)
         assert await conn.fetchval("SELECT count(*) FROM journal") == 2

@@ -13,10 +13,20 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from clearing.auctions import DemandLot, LotSpec, PayLot, PlaceBid, PublishAuction
 from clearing.core import Deposit, EndOfDay, Fees, SetFees, Withdraw
 from clearing.disputes import DecideDispute, OpenDispute, OrderReinspection, RecordReinspection, SetDisputeWindow
+from clearing.escrow import SetBuyerCategory, SetSupplyFee
 from clearing.financing import AddCollateral, DecideLoan, RepayLoan, RequestLoan, SetTerms
 from clearing.inbound import AnswerDeclaration, DeclareInbound, PayInboundDeposit, RecordArrival, RecordInspection
+from clearing.listings import (
+    AnswerCounter,
+    CounterOffer,
+    PublishListing,
+    RenewListing,
+    TakeListing,
+    WithdrawListing,
+)
 from clearing.warehousing import SetTariff
 from engine import AddInstrument, AmendOrder, CancelOrder, MassCancel, NewOrder, Rejected, SetReferencePrice, SetSession
 from engine.snapshot import decode_snapshot
@@ -154,6 +164,38 @@ commands = st.one_of(
     st.builds(lambda a, i, c, kg: RecordPickup(actor=a, release_id=i, code_hash=code_digest(c), weight_kg=kg),
               st.sampled_from(["wh", "buyer"]), ints, texts, ints),
 )
+# bulk supply: auctions, listings, escrow rules
+_times = st.one_of(ints, st.sampled_from([2 * 10**9, 5 * 10**9, 60 * 10**9]))
+_lots = st.lists(st.builds(lambda rs, f: LotSpec(receipt_ids=rs, floor=f), st.lists(receipt_ids, max_size=3), ints),
+                 max_size=3)
+_demand = st.lists(st.builds(lambda q, c, t: DemandLot(quantity_kg=q, ceiling=c, tolerance_bps=t), ints, ints, ints),
+                   max_size=2)
+supply_commands = st.one_of(
+    st.builds(lambda a, side, lots, demand, o, c, inc, base, ext, dep, bond, caps: PublishAuction(
+        actor=a, side=side, commodity="urea", lots=lots, demand=demand, opens_ns=o, closes_ns=c, increment=inc,
+        base_price=base, extend_ns=ext, deposit=dep, bond_per_t=bond, max_lots=caps, max_kg_per_day=caps,
+        payment_days=caps % 3 if caps >= 0 else caps),
+        members, st.sampled_from(["sell", "buy"]), _lots, _demand, _times, _times, ints, ints, _times, ints, ints,
+        ints),
+    st.builds(lambda a, i, n, p, rs: PlaceBid(actor=a, auction_id=i, lot_no=n, price=p, receipt_ids=rs),
+              members, ints, ints, ints, st.lists(receipt_ids, max_size=2)),
+    st.builds(lambda a, i, n: PayLot(actor=a, auction_id=i, lot_no=n), members, ints, ints),
+    st.builds(lambda a, side, rs, q, t, p, fw, b: PublishListing(actor=a, side=side, commodity="urea", receipt_ids=rs,
+                                                                quantity_kg=q, tolerance_bps=t, price=p, forward=fw,
+                                                                basis=b),
+              members, st.sampled_from(["sell", "buy"]), st.lists(receipt_ids, max_size=2), ints, ints, ints,
+              st.sampled_from(["", "FW", "XX"]), ints),
+    st.builds(lambda a, i, rs: TakeListing(actor=a, listing_id=i, receipt_ids=rs), members, ints,
+              st.lists(receipt_ids, max_size=2)),
+    st.builds(lambda a, i, p, r: CounterOffer(actor=a, listing_id=i, price=p, respond_ns=r), members, ints, ints, ints),
+    st.builds(lambda a, i, n, ok: AnswerCounter(actor=a, listing_id=i, counter_no=n, accept=ok), members, ints, ints,
+              st.booleans()),
+    st.builds(lambda a, i: RenewListing(actor=a, listing_id=i), members, ints),
+    st.builds(lambda a, i: WithdrawListing(actor=a, listing_id=i), members, ints),
+    st.builds(lambda f: SetSupplyFee(actor="ops", fee_per_t=f), ints),
+    st.builds(lambda m, c: SetBuyerCategory(actor="ops", member=m, category=c), members, texts),
+)
+commands = st.one_of(commands, supply_commands)
 entries = st.builds(lambda c, coid, rs: Entry(c, coid, rs), commands, st.sampled_from(["", "c1", "c2"]),
                     st.lists(receipt_ids, max_size=2))
 

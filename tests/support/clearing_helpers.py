@@ -24,10 +24,10 @@ SUBSTITUTE_UREA = UreaQuality(nitrogen_pct=D("45.4"), biuret_pct=D("1.2"), moist
 class Harness:
     """Applies commands like the sequencer does, one entry number and timestamp each."""
 
-    def __init__(self) -> None:
+    def __init__(self, start_ns: int = 1_000_000_000) -> None:
         self.state = ExchangeState()
         self.entry_no = 0
-        self.ts = 1_000_000_000
+        self.ts = self.start_ns = start_ns
         self.coid = 0
         self.journal: list[tuple[Entry, int, int]] | None = None
         for cmd in (
@@ -59,7 +59,7 @@ class Harness:
 
     def replayed(self) -> ExchangeState:
         """A fresh harness's state (its own set-up) with the recorded entries applied."""
-        state = Harness().state
+        state = Harness(self.start_ns).state
         for entry, entry_no, now_ns in self.journal or []:
             state.apply(entry, entry_no, now_ns)
         return state

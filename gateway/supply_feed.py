@@ -1,0 +1,66 @@
+"""Bulk supply on ``/v1/ws``: the public ``auctions`` channel (every auction's lots as they
+change, listings opening and closing) and ``auction.{id}`` (one auction), each lot with its best
+price, bid count and countdown, bidders never named; and the member's own bids, outbids, wins,
+bonds, payment deadlines, forfeits, counter-offers and deals on its private stream (``orders``
+channel, message types ``auction`` and ``listing``). Messages are sent at commit, not conflated:
+a lot changes at most once per bid."""
+
+import time
+
+from gateway.prices import to_yuan
+
+
+def lot_message(auction_id: int, lot, now_ns: int) -> dict:
+    return {"auction_id": auction_id, "lot_no": lot.lot_no, "best": to_yuan(lot.best) if lot.best else None,
+            "bids": lot.bids, "close_ms": lot.close_ns // 1_000_000, "state": lot.state,
+            "countdown_ms": max(0, (lot.close_ns - now_ns) // 1_000_000) if lot.state == "open" else 0}
+
+
+def snapshot(state, channel: str) -> dict | None:
+    """The first message of a supply channel, or None if there is no such channel."""
+    now = time.time_ns()
+    auctions = state.auctions.auctions
+    if channel == "auctions":
+        chosen = [a for a in auctions.values() if a.state == "open"]
+    else:
+        _, _, number = channel.partition(".")
+        auction = auctions.get(int(number)) if number.isdigit() and len(number) < 12 else None
+        if auction is None:
+            return None
+        chosen = [auction]
+    lots = [lot_message(a.auction_id, lot, now) for a in chosen for lot in a.lots]
+    return {"type": "auctions_snapshot", "channel": channel, "lots": lots}
+
+
+def is_supply_channel(channel: str) -> bool:
+    return channel == "auctions" or channel.startswith("auction.")
+
+
+def on_commit(publisher, state) -> None:
+    """Fan out what auctions and listings noted in the batch just committed."""
+    now = time.time_ns()
+    for source, kind in ((state.auctions, "auction"), (state.listings, "listing")):
+        notices, source.notices = source.notices, []
+        for member, notice in notices:
+            if member:
+                if publisher.private.get(member):
+                    publisher._publish_private(member, kind, _yuan_fields(notice))
+                continue
+            if notice["type"] == "auction_lot":
+                auction = state.auctions.auctions[notice["auction_id"]]
+                message = {"type": "auction_lot", **lot_message(auction.auction_id,
+                                                                auction.lots[notice["lot_no"] - 1], now)}
+                message["best"] = to_yuan(notice["best"]) if notice["best"] else None
+                message["state"], message["bids"] = notice["state"], notice["bids"]
+                message["close_ms"] = notice["close_ns"] // 1_000_000
+                for channel in ("auctions", f"auction.{auction.auction_id}"):
+                    publisher._send(publisher.channels.get(channel), {**message, "channel": channel})
+            else:
+                publisher._send(publisher.channels.get("auctions"), {**notice, "channel": "auctions"})
+
+
+_MONEY = ("price", "value", "bond")
+
+
+def _yuan_fields(notice: dict) -> dict:
+    return {k: (to_yuan(v) if k in _MONEY and isinstance(v, int) else v) for k, v in notice.items()}
