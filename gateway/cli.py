@@ -78,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--burst", type=float, default=400.0, help="token-bucket burst per API key")
     p_serve.add_argument("--keep-db", action="store_true",
                          help="leave the embedded PostgreSQL running after exit (default: stop it)")
+    p_serve.add_argument("--standby", action="store_true",
+                         help="hot standby: follow the journal, refuse commands, take over when the primary stops")
+    p_cluster = sub.add_parser("cluster", help="on loopback: etcd, 3 PostgreSQL under Patroni (synchronous), "
+                                               "a primary and a standby sequencer, until SIGTERM")
+    p_cluster.add_argument("--ports", default="8080,8081", help="the two sequencers' HTTP ports")
     sub.add_parser("demo", help="seed instruments, members of every role and a few orders (idempotent)")
     sub.add_parser("replay", help="replay the journal offline and print the state hash")
     p_member = sub.add_parser("create-member", help="create a member and print its credentials")
@@ -89,8 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from gateway.app import serve  # Sanic is imported only when serving
 
-        serve(data_dir, args.host, args.port, args.rate, args.burst, keep_db=args.keep_db)
+        serve(data_dir, args.host, args.port, args.rate, args.burst, keep_db=args.keep_db, standby=args.standby)
         return 0
+    if args.command == "cluster":
+        from gateway.cluster_cli import run_cluster
+
+        return run_cluster(data_dir, [int(p) for p in args.ports.split(",")])
     if args.command == "demo":
         path = asyncio.run(seed(data_dir))
         print(f"demo data ready; credentials in {path}")

@@ -15,7 +15,7 @@ from sanic.exceptions import PayloadTooLarge, SanicException
 
 from engine import Rejected
 from gateway.auth import AuthError
-from gateway.sequencer import ShuttingDown, StatusUnknown
+from gateway.sequencer import ShuttingDown, Standby, StatusUnknown
 
 log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
@@ -115,6 +115,14 @@ async def shutting_down(request: Request, exc: ShuttingDown) -> HTTPResponse:
     return error(503, "SHUTTING_DOWN", "the exchange is closing; nothing was done")
 
 
+async def standby(request: Request, exc: Standby) -> HTTPResponse:
+    return error(503, "STANDBY", standby_message(exc.args[0] if exc.args else None))
+
+
+def standby_message(refusal: str | None) -> str:
+    return refusal or "this node is the hot standby: send commands to the primary; nothing was done"
+
+
 async def sanic_error(request: Request, exc: SanicException) -> HTTPResponse:
     if isinstance(exc, PayloadTooLarge) and "header" in str(exc):  # Sanic says 413 for an oversized head too
         return error(431, "REQUEST_HEADER_FIELDS_TOO_LARGE", str(exc))
@@ -132,6 +140,7 @@ async def unexpected(request: Request, exc: Exception) -> HTTPResponse:
 HANDLERS = (
     ((ApiError, AuthError), api_error),
     ((ShuttingDown,), shutting_down),
+    ((Standby,), standby),
     ((SanicException,), sanic_error),
     ((StatusUnknown, Exception), unexpected),
 )

@@ -18,7 +18,9 @@ import contextlib
 import datetime
 import functools
 import hashlib
+import logging
 import re
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import NamedTuple
@@ -28,6 +30,9 @@ from sanic import HTTPResponse, Request
 
 from gateway.auth import AuthError
 from gateway.errors import ApiError, error
+from gateway.sequencer import lost_connection
+
+log = logging.getLogger(__name__)
 
 HEADER = "idempotency-key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -35,6 +40,7 @@ KEY_PATTERN = r"^[!-~]{1,64}$"  # as documented in /openapi.json
 _KEY = re.compile(r"[!-~]{1,64}")
 RETENTION = datetime.timedelta(hours=24)
 PRUNE_EVERY = 1_000  # stored answers between two deletions of expired ones
+FAILOVER_SECONDS = 30.0  # a lost database connection is retried this long (a PostgreSQL failover)
 
 Scope = tuple[str, str]  # (member, idempotency key)
 Rewrite = Callable[[Request, bytes], bytes]  # a stored or replayed body, rewritten
@@ -93,14 +99,25 @@ class Idempotency:
             if not self._users[scope]:
                 del self._users[scope], self._locks[scope]
 
+    async def _retried(self, method: str, *args):
+        """``pool.<method>(*args)``, again while the database is failing over (connection lost)."""
+        deadline = time.monotonic() + FAILOVER_SECONDS
+        while True:
+            try:
+                return await getattr(self.pool, method)(*args)
+            except Exception as e:
+                if not lost_connection(e) or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+
     async def load(self, scope: Scope) -> Stored | None:
-        row = await self.pool.fetchrow("SELECT fingerprint, status, content_type, body FROM idempotency_keys "
-                                       "WHERE member = $1 AND key = $2", *scope)
+        row = await self._retried("fetchrow", "SELECT fingerprint, status, content_type, body FROM idempotency_keys "
+                                  "WHERE member = $1 AND key = $2", *scope)
         return None if row is None else Stored(bytes(row[0]), row[1], row[2], bytes(row[3]))
 
     async def save(self, scope: Scope, stored: Stored) -> None:
-        await self.pool.execute("INSERT INTO idempotency_keys (member, key, fingerprint, status, content_type, body) "
-                                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING", *scope, *stored)
+        await self._retried("execute", "INSERT INTO idempotency_keys (member, key, fingerprint, status, content_type, "
+                            "body) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING", *scope, *stored)
         self._saved += 1
         if self._saved % PRUNE_EVERY == 0:
             await self.prune()
@@ -130,8 +147,13 @@ class Idempotency:
                                     content_type=stored.content_type, headers={REPLAYED_HEADER: "true"})
             response = await answer(call)
             if response.status < 500:
-                await self.save(scope, Stored(mine, response.status, response.content_type or "application/json",
-                                              store(request, response.body or b"")))
+                try:
+                    await self.save(scope, Stored(mine, response.status, response.content_type or "application/json",
+                                                  store(request, response.body or b"")))
+                except Exception as e:  # the command is done: answer it; a retry runs again (once-only in the core)
+                    if not lost_connection(e):
+                        raise
+                    log.warning("answer to %s not stored (database unavailable): %r", scope, e)
             return response
 
 

@@ -27,3 +27,8 @@ class Metrics:
                                         "and committed", buckets=LATENCY_BUCKETS, registry=r)
         self.transfers = Counter("exchange_ledger_transfers_total", "Ledger transfers posted", registry=r)
         self.ws_clients = Gauge("exchange_ws_clients", "Connected WebSocket clients", registry=r)
+        # high availability: which node accepts commands, and how far each has applied the journal
+        self.primary = Gauge("exchange_primary", "1 on the sequencer that accepts commands, 0 on a standby",
+                             registry=r)
+        self.journal_entry = Gauge("exchange_journal_entry", "Last journal entry applied (a standby's lag is the "
+                                   "primary's value minus its own)", registry=r)

@@ -13,11 +13,20 @@ MAX_URL_BYTES = 4_096  # path and query; longer is 414 (a whole request head is 
 PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs", "/v1/ws"})
 PUBLIC_PREFIXES = ("/v1/market/", "/desk/")  # /desk/: the desk's static files (gateway/desk/)
 PUBLIC_PATHS = PUBLIC_PATHS | {"/", "/favicon.ico"}
+MUTATING = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
 async def failed(request: Request, exception: Exception) -> None:
     """Mark a request whose answer is an error (signal ``http.lifecycle.exception``)."""
     request.ctx.failed = True
+
+
+async def refuse_on_standby(request: Request) -> HTTPResponse | None:
+    """A standby changes nothing: every POST, PATCH and DELETE is 503 STANDBY (reads are served)."""
+    exchange = getattr(request.app.ctx, "exchange", None)
+    if exchange is None or exchange.role == "primary" or request.method not in MUTATING:
+        return None
+    return errors.error(503, "STANDBY", errors.standby_message(exchange.refusal))
 
 
 async def authenticate(request: Request) -> HTTPResponse | None:

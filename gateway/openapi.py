@@ -221,7 +221,8 @@ ROUTES = [
      "first (once, after the tender deadline)", None, delivery_api.AllocationView, 201, "clearing"),
     ("get", "/v1/delivery/{symbol}/allocation", "A forward's delivery: deadlines, tenders, intents, the allocation "
      "and how each line settled (your own; all, for clearing)", None, delivery_api.AllocationView, 200, "any"),
-    ("get", "/healthz", "Liveness", None, wire.Health, 200, "public"),
+    ("get", "/healthz", "Liveness and role: status ok (the primary), standby or refused", None, wire.Health, 200,
+     "public"),
     # browser sessions (the desk)
     ("post", "/v1/session", "Sign in a browser: a signed request (no body) sets an HttpOnly, SameSite=Strict "
      "session cookie; send the answer's csrf_token as X-CSRF-Token with every request made with it", None,
@@ -240,6 +241,7 @@ NOT_IDEMPOTENT_BY_KEY = frozenset({("post", "/v1/session")})
 ALSO: dict[tuple[str, str], tuple[int, str]] = {
     ("post", "/v1/receipts/{receipt_id}/release-request"): (
         200, "a retry with the same reference: the release order, without its pickup code"),
+    ("get", "/healthz"): (503, "a hot standby that refuses to take over: status refused, detail says why"),
 }
 # served but not JSON operations: /v1/ws (WebSocket), /metrics (Prometheus text), /openapi.json, and the
 # desk's pages and files: /docs (Swagger UI), / and /desk/... (gateway/desk_api.py)

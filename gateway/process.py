@@ -22,13 +22,13 @@ class ServerProcess:
     """``commex serve`` on a free port, over ``database_url``, with demo data seeded first."""
 
     def __init__(self, data_dir: Path, database_url: str, rate: float = 10_000, burst: float = 20_000,
-                 env: dict[str, str] | None = None) -> None:
-        self.data_dir, self.rate, self.burst = data_dir, rate, burst
+                 env: dict[str, str] | None = None, standby: bool = False, name: str = "serve") -> None:
+        self.data_dir, self.rate, self.burst, self.standby = data_dir, rate, burst, standby
         self.env = {**os.environ, "DATABASE_URL": database_url, **(env or {})}
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
-        self.log = data_dir / "serve.log"
+        self.log = data_dir / f"{name}.log"
 
     def cli(self, *args: str) -> str:
         out = subprocess.run([sys.executable, "-m", "gateway.cli", "--data-dir", str(self.data_dir), *args],
@@ -41,7 +41,8 @@ class ServerProcess:
         with open(self.log, "ab") as log:  # the child keeps its own handle
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gateway.cli", "--data-dir", str(self.data_dir), "serve", "--port",
-                 str(self.port), "--rate", str(self.rate), "--burst", str(self.burst)],
+                 str(self.port), "--rate", str(self.rate), "--burst", str(self.burst),
+                 *(["--standby"] if self.standby else [])],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         probe = Client(self.base)
@@ -49,16 +50,30 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
             try:
-                if probe.request("GET", "/healthz")[0] == 200:
+                if probe.request("GET", "/healthz")[0] in (200, 503):  # 503: a standby that refuses (up)
+                    self._wait_ready(deadline)
                     return self
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError("server did not start")
 
+    def _wait_ready(self, deadline: float) -> None:
+        """Until Sanic has logged "Worker ready": a SIGTERM before that can be lost (Sanic's
+        stop flag is consumed by its last start-up step and the server then runs on)."""
+        ready = f"Worker ready [{self.proc.pid}]"
+        while time.monotonic() < deadline and ready not in self.log.read_text(errors="replace"):
+            time.sleep(0.05)
+
     def stop(self, sig: int = signal.SIGTERM) -> int:
         assert self.proc is not None
         self.proc.send_signal(sig)
-        code = self.proc.wait(timeout=30)
+        try:
+            code = self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # leave no server behind a failed test
+            self.proc.wait()
+            self.proc = None
+            raise
         self.proc = None
         return code
 

@@ -14,8 +14,9 @@ bp = Blueprint("public")
 @bp.get("/healthz")
 async def healthz(request: Request) -> HTTPResponse:
     ex = request.app.ctx.exchange
-    return respond(Health(status="ok", entry_no=ex.entry_no, engine_seq=ex.engine.seq,
-                          state_hash=ex.state.state_hash()))
+    status = "ok" if ex.role == "primary" else ex.role
+    return respond(Health(status=status, entry_no=ex.entry_no, engine_seq=ex.engine.seq,
+                          state_hash=ex.state.state_hash(), detail=ex.refusal), 503 if ex.refusal else 200)
 
 
 @bp.get("/metrics")

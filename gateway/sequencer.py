@@ -18,7 +18,7 @@ import os
 import re
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 import msgspec
@@ -38,6 +38,7 @@ OLDER_HASH = re.compile(r"[0-9a-f]{48}")  # the state hash before HASH_FORMAT (e
 log = logging.getLogger("commex.exchange")
 SEQUENCER_LOCK = 0x636F6D6D6578  # advisory lock: one sequencer per database
 
+RECONNECT_SECONDS = 30.0  # after losing the database mid-commit, look this long for its new primary
 CHECKPOINT_SECONDS = 1.0  # at most this often a batch also records the engine's state hash
 FREEZE_SECONDS = 1.0  # at most this often long-lived objects move to the GC's permanent generation
 
@@ -49,7 +50,7 @@ class RecoveryError(RuntimeError):
 class Exchange:
     """The exchange state, its sequencer and its journal over one PostgreSQL database."""
 
-    def __init__(self, conn: asyncpg.Connection, max_batch: int = 512, metrics: Metrics | None = None) -> None:
+    def __init__(self, conn: asyncpg.Connection | None, max_batch: int = 512, metrics: Metrics | None = None) -> None:
         self.conn = conn
         self.store = Store(conn)
         self.metrics = metrics or Metrics()
@@ -64,6 +65,14 @@ class Exchange:
         self._queue: asyncio.Queue = asyncio.Queue()
         self._task: asyncio.Task | None = None
         self._accepting = False
+        # high availability (gateway/standby.py): "primary", "standby" (following the journal) or
+        # "refused" (its journal disagreed with a checkpoint: it will not take over, ``refusal`` says why)
+        self.role = "primary"
+        self.refusal: str | None = None
+        self.on_promote: list[Callable[[], Awaitable[None]]] = []  # run when a standby takes over
+        self.follower = None  # the standby's journal follower, while it follows
+        self.url: str | None = None  # to reconnect after a PostgreSQL failover (may name several hosts)
+        self.tail: tuple[int, bytes] | None = None  # the last committed journal entry: number and bytes
         self.simulated_clock = os.environ.get("COMMEX_SIMULATED_CLOCK") == "1"  # drills and tests
         self.clock_offset_ns = 0
         self.last_ts = 0
@@ -80,6 +89,7 @@ class Exchange:
         try:
             await migrate(conn)
             exchange = cls(conn, **kw)
+            exchange.url = url
             await exchange.recover(progress)
         except BaseException:
             await conn.close()  # also releases the sequencer lock
@@ -94,6 +104,9 @@ class Exchange:
     async def close(self) -> None:
         """Stop taking commands, commit what is queued, stop the sequencer, disconnect."""
         self._accepting = False
+        if self.follower is not None:
+            await self.follower.stop()
+            return
         if self._task is not None:
             await self._queue.put(None)
             await self._task
@@ -119,6 +132,7 @@ class Exchange:
         self.state = ExchangeState()
         self.batch_no = await self.conn.fetchval("SELECT coalesce(max(batch_no), 0) FROM batches")
         self.entry_no, _ = await replay_journal(self.conn, self.state, progress)
+        self.tail = await read_tail(self.conn)
         self.state.views.drain_rows()
         self.state.registry.drain_events()
         self.state.clearing.ledger.drain()
@@ -135,7 +149,7 @@ class Exchange:
     async def submit(self, entry: Entry) -> Result:
         """Sequence one command; return once it is committed."""
         if not self._accepting:
-            raise ShuttingDown()
+            raise Standby(self.refusal) if self.role != "primary" else ShuttingDown()
         future = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((entry, future, time.perf_counter()))  # enqueue time: settlement lag
         return await future
@@ -212,7 +226,10 @@ class Exchange:
             self.last_checkpoint = started
         try:
             await self.store.commit(batch)
-        except BaseException:
+        except BaseException as e:
+            if lost_connection(e) and await self._recommit(batch):
+                self._committed(queued, results, batch, started)
+                return
             log.exception("batch %d failed to commit; memory is ahead of the journal: exiting", self.batch_no)
             traceback.print_exc()
             for _, future, _ in queued:
@@ -220,6 +237,37 @@ class Exchange:
                     future.set_exception(StatusUnknown())
             os._exit(70)
         self._committed(queued, results, batch, started)
+
+    async def _recommit(self, batch: Batch) -> bool:
+        """The database went away mid-commit (a PostgreSQL failover): connect to whichever server
+        now takes writes (``url`` may name several hosts with target_session_attrs=read-write),
+        take the sequencer lock, check that its journal continues what was acknowledged (the last
+        acknowledged entry's number and bytes), and write the batch unless it is there already.
+        False (and a loud log) when that cannot be done: the caller exits."""
+        rows = batch.rows_of(JOURNAL)
+        first, last = rows[0][0], rows[-1][0]
+        log.warning("lost the database while committing entries %d-%d; reconnecting to %s", first, last,
+                    redact(self.url or ""))
+        conn = await connect_within(self.url, RECONNECT_SECONDS) if self.url else None
+        if conn is None:
+            log.critical("no writable PostgreSQL within %.0f s", RECONNECT_SECONDS)
+            return False
+        try:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SEQUENCER_LOCK):
+                raise RecoveryError("another sequencer holds the lock on the new primary (the standby took over)")
+            found = await conn.fetch("SELECT entry_no, entry FROM journal WHERE entry_no >= $1 ORDER BY entry_no",
+                                     first - 1)
+            continues(self.tail, first, rows, [(r["entry_no"], bytes(r["entry"])) for r in found])
+            if not found or found[-1]["entry_no"] < last:
+                await Store(conn).commit(batch)
+        except Exception as e:
+            log.critical("stopping: %s", e)
+            conn.terminate()
+            return False
+        old, self.conn, self.store.conn = self.conn, conn, conn
+        old.terminate()
+        log.warning("reconnected: the journal continues at entry %d; carrying on", last)
+        return True
 
     def _apply(self, queued: list[tuple[Entry, asyncio.Future, float]], ts: int) -> tuple[list[tuple], list[Result]]:
         """Apply the queued commands (a repeated client order id gets its first answer);
@@ -272,7 +320,10 @@ class Exchange:
         metrics.trades.inc(trades)
         if trades:
             metrics.settlement_lag.observe(done - min(enqueued for _, _, enqueued in queued))
-        commands = len(batch.rows_of(JOURNAL))
+        journal = batch.rows_of(JOURNAL)
+        commands = len(journal)
+        if journal:
+            self.tail = (journal[-1][0], journal[-1][3])
         metrics.batch_size.observe(commands)
         self.largest_batch = max(self.largest_batch, commands)
         entries = [entry for entry, _, _ in queued]
@@ -291,6 +342,57 @@ class Exchange:
         for (_, future, _), result in zip(queued, results, strict=True):
             if not future.done():
                 future.set_result(result)
+
+
+LOST = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.AdminShutdownError,
+        asyncpg.CannotConnectNowError, asyncpg.ReadOnlySQLTransactionError, TimeoutError,
+        asyncpg.exceptions.TargetServerAttributeNotMatched)  # no server takes writes yet (mid-failover)
+
+
+def lost_connection(e: BaseException) -> bool:
+    """Whether ``e`` says the database went away (or stopped taking writes), not that the batch is bad."""
+    return isinstance(e, LOST)
+
+
+def redact(url: str) -> str:
+    """``url`` without its password."""
+    return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+async def connect_within(url: str, seconds: float) -> asyncpg.Connection | None:
+    """A connection to ``url`` (retried every 0.2 s for ``seconds``), or None."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return await asyncpg.connect(url, timeout=5)
+        except (*LOST, asyncpg.PostgresError):
+            if time.monotonic() > deadline:
+                return None
+            await asyncio.sleep(0.2)
+
+
+async def read_tail(conn: asyncpg.Connection) -> tuple[int, bytes] | None:
+    """The last journal entry's number and bytes (None for an empty journal)."""
+    row = await conn.fetchrow("SELECT entry_no, entry FROM journal ORDER BY entry_no DESC LIMIT 1")
+    return None if row is None else (row["entry_no"], bytes(row["entry"]))
+
+
+def continues(tail: tuple[int, bytes] | None, first: int, batch: Sequence[tuple],
+              found: list[tuple[int, bytes]]) -> None:
+    """Check the journal ``found`` from entry ``first - 1`` on: it must hold the last acknowledged
+    entry (``tail``) as acknowledged, then nothing, or exactly this unacknowledged ``batch``
+    (committed before the old server died). Raise ``RecoveryError`` otherwise."""
+    acked = tail[0] if tail else 0
+    if acked != first - 1:
+        raise RecoveryError(f"the batch starts at entry {first} but entry {acked} was the last acknowledged")
+    have = dict(found)
+    if acked and have.get(acked) != tail[1]:
+        raise RecoveryError(f"the new primary's journal does not hold acknowledged entry {acked} as acknowledged "
+                            f"(it ends at {max(have, default=0)}): acknowledged entries were lost")
+    later = [(n, e) for n, e in found if n > acked]
+    if later and later != [(row[0], bytes(row[3])) for row in batch]:
+        raise RecoveryError(f"the new primary's journal has entries {later[0][0]}-{later[-1][0]} "
+                            "that this sequencer did not write")
 
 
 def unjournalable(entry: Entry, why: str) -> Result:
@@ -346,6 +448,10 @@ async def replay_journal(
 
 class AlreadyRunning(RuntimeError):
     """Another process is the sequencer of this database."""
+
+
+class Standby(RuntimeError):
+    """This process is the hot standby (or a refused one): it takes no commands."""
 
 
 class ShuttingDown(RuntimeError):

@@ -270,10 +270,11 @@ BOOK_DEPTH = QueryInt("depth", 20, 1, 500, "price levels per side")
 
 
 class Health(msgspec.Struct):
-    status: str
+    status: str  # "ok" (the primary), "standby" (following the journal) or "refused" (see detail)
     entry_no: int
     engine_seq: int
     state_hash: str
+    detail: str | None = None  # why a standby refuses to take over
 
 
 __all__ = [

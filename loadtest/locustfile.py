@@ -2,7 +2,10 @@
 
     locust -f loadtest/locustfile.py --headless -u 50 -r 10 -t 30s --host http://127.0.0.1:8080
 
-Credentials come from ``$COMMEX_CREDENTIALS`` or ``var/demo-credentials.json``. A business
+Credentials come from ``$COMMEX_CREDENTIALS`` or ``var/demo-credentials.json``. With a primary
+and a hot standby, ``COMMEX_ENDPOINTS=http://a:8080,http://b:8080`` lists both: a request that
+cannot connect or is answered 503 STANDBY / SHUTTING_DOWN moves to the next endpoint and is sent
+again (signed anew), and the user stays with the endpoint that accepted. A business
 rejection the exchange is right to give (an order already filled when cancelled) counts as
 a success; anything else unexpected is a failure.
 """
@@ -23,6 +26,8 @@ from gateway.auth import sign, unique_timestamp_ms
 
 MARGIN_REFUSALS = ("INSUFFICIENT_MARGIN", "POSITION_LIMIT", "DAILY_OPEN_LIMIT")  # right answers on a forward
 CREDENTIALS = Path(os.environ.get("COMMEX_CREDENTIALS", "var/demo-credentials.json"))
+ENDPOINTS = [e.strip().rstrip("/") for e in os.environ.get("COMMEX_ENDPOINTS", "").split(",") if e.strip()]
+ELSEWHERE = ("STANDBY", "SHUTTING_DOWN")
 _ids = itertools.count()
 _run = f"{os.getpid()}-{time.time_ns() % 10**9}"
 
@@ -41,25 +46,40 @@ class SignedUser(FastHttpUser):
 
     def on_start(self) -> None:
         self.creds = random.choice(members_with(self.role))
+        self.endpoints = ENDPOINTS or [self.host.rstrip("/")]
+        self.endpoint = 0
 
     def call(self, method: str, path: str, body: dict | None = None, name: str | None = None,
              ok: tuple[int, ...] = (200, 201), allow: tuple[str, ...] = ()):
-        """Send a signed request; statuses in ``ok`` and error codes in ``allow`` are successes.
-        Users share keys: the same request signed twice in one millisecond by this process gets
-        the next millisecond (a signature is accepted once)."""
+        """``send`` to the current endpoint; on no connection or a 503 STANDBY / SHUTTING_DOWN, to
+        the next one (each endpoint once per call; the failed attempts are counted as failures)."""
+        for _ in range(len(self.endpoints)):
+            answer, moved = self.send(method, path, body, name, ok, allow)
+            if not moved:
+                return answer
+            self.endpoint = (self.endpoint + 1) % len(self.endpoints)
+        return None
+
+    def send(self, method: str, path: str, body: dict | None, name: str | None, ok: tuple[int, ...],
+             allow: tuple[str, ...]):
+        """Send a signed request; return (answer, whether another endpoint should be tried).
+        Statuses in ``ok`` and error codes in ``allow`` are successes. Users share keys: the same
+        request signed twice in one millisecond by this process gets the next millisecond
+        (a signature is accepted once)."""
         data = json.dumps(body).encode() if body is not None else b""
         ts = str(unique_timestamp_ms(self.creds["api_key"], method, path, data))
         headers = {"X-API-Key": self.creds["api_key"], "X-Timestamp": ts, "Content-Type": "application/json",
                    "X-Signature": sign(self.creds["api_secret"], ts, method, path, data)}
-        with self.client.request(method, path, data=data or None, headers=headers, name=name or path,
+        url = self.endpoints[self.endpoint] + path
+        with self.client.request(method, url, data=data or None, headers=headers, name=name or path,
                                  catch_response=True) as resp:
             answer = resp.json() if resp.content and "json" in resp.headers.get("content-type", "") else None
             code = answer.get("error", {}).get("code") if isinstance(answer, dict) else None
             if resp.status_code in ok or (code is not None and code in allow):
                 resp.success()
-                return answer
+                return answer, False
             resp.failure(f"{resp.status_code}: {resp.text[:200]}")
-            return None
+            return None, resp.status_code == 0 or (resp.status_code == 503 and code in ELSEWHERE)
 
     def new_id(self, prefix: str) -> str:
         return f"{prefix}-{_run}-{next(_ids)}"
