@@ -9,6 +9,7 @@ import {fill, h} from "./util.js";
 const VIEWS = {
   trade: ["./views/trader.js", ["trader", "supplier"]],
   supply: ["./views/supplier.js", ["supplier"]],
+  bulk: ["./views/bulk.js", ["trader", "supplier"]],
   clearing: ["./views/clearing.js", ["clearing"]],
   lending: ["./views/lender.js", ["lender"]],
   operator: ["./views/operator.js", ["operator"]],
