@@ -2,6 +2,7 @@
 // feed's banner. Views live in views/*.js: mount(root, ctx) returns a function that unmounts.
 import {ApiError, session, signIn, signOut} from "./api.js";
 import {current, load, t, errorText} from "./i18n.js";
+import {check as checkNode, watch as watchNode} from "./ha.js";
 import {Live} from "./live.js";
 import {fill, h} from "./util.js";
 
@@ -25,7 +26,7 @@ function allowed(s) {
 
 function status(state) {
   banner.hidden = state === "open";
-  if (state === "lost") banner.textContent = t("live.lost");
+  if (state === "lost") { banner.textContent = t("live.lost"); checkNode(); }
   if (state === "ended") banner.textContent = t("live.ended");
   if (state === "closed") banner.hidden = true;
   document.body.dataset.live = state;
@@ -114,3 +115,4 @@ document.getElementById("lang").addEventListener("click", async () => {
 
 await load(new URLSearchParams(location.search).get("lang") || localStorage.getItem("commex.lang") || "zh-CN");
 start();
+watchNode();
