@@ -33,10 +33,13 @@ export function session() {
 
 function forget() { sessionStorage.removeItem(STORE); }
 
-/** fetch, telling the desk (ha.js) when this node does not answer. */
+/** fetch, telling the desk (ha.js) when this node does not answer (then ApiError UNREACHABLE). */
 async function send(path, init) {
   try { return await fetch(path, init); }
-  catch (err) { window.dispatchEvent(new Event("nodetrouble")); throw err; }
+  catch (err) {
+    window.dispatchEvent(new Event("nodetrouble"));
+    throw new ApiError(0, "UNREACHABLE", String(err.message || err));
+  }
 }
 
 async function answer(resp) {

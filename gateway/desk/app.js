@@ -72,7 +72,10 @@ function signInView() {
   return form;
 }
 
+let routing = 0;  // the latest route() call: an earlier one whose import resolves later mounts nothing
+
 async function route() {
+  const mine = ++routing;
   if (unmount) { unmount(); unmount = null; }
   const s = session();
   header(s);
@@ -82,6 +85,7 @@ async function route() {
   if (!views.includes(name)) { name = views[0]; history.replaceState(null, "", "#" + name); header(s); }
   if (!name) { fill(main, h("p", {}, t("noviews"))); return; }
   const mod = await import(VIEWS[name][0]);
+  if (mine !== routing) return;
   fill(main);
   unmount = mod.mount(main, {live, session: s});
 }
