@@ -38,6 +38,7 @@ from gateway.feed import Publisher
 from gateway.idempotency import Idempotency
 from gateway.members import load_keys, load_members
 from gateway.middleware import authenticate, failed, refuse_on_standby
+from gateway.peers import peers_from_env
 from gateway.pg import database_url
 from gateway.sequencer import Exchange
 from gateway.sessions import Sessions
@@ -99,6 +100,7 @@ def create_app(data_dir: Path, rate: float = 200.0, burst: float = 400.0, name: 
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.ctx.data_dir, app.ctx.rate_limit, app.ctx.keep_db = data_dir, (rate, burst), keep_db
     app.ctx.standby = standby
+    app.ctx.peers = peers_from_env()  # the desk's other nodes (COMMEX_PEERS)
     app.before_server_start(open_exchange)
     app.before_server_stop(close_exchange)
     app.signal("http.lifecycle.exception")(failed)

@@ -10,6 +10,7 @@ from gateway import (
     clearing_api,
     credit_api,
     delivery_api,
+    desk_api,
     disputes_api,
     financing_api,
     idempotency,
@@ -221,8 +222,10 @@ ROUTES = [
      "first (once, after the tender deadline)", None, delivery_api.AllocationView, 201, "clearing"),
     ("get", "/v1/delivery/{symbol}/allocation", "A forward's delivery: deadlines, tenders, intents, the allocation "
      "and how each line settled (your own; all, for clearing)", None, delivery_api.AllocationView, 200, "any"),
-    ("get", "/healthz", "Liveness and role: status ok (the primary), standby or refused", None, wire.Health, 200,
-     "public"),
+    ("get", "/healthz", "Liveness and role: status ok (the primary), standby or refused (readable from any origin: "
+     "the desk on another node checks it)", None, wire.Health, 200, "public"),
+    ("get", "/desk/cluster.json", "The cluster's other nodes (COMMEX_PEERS), for the desk to move to when this one "
+     "is a standby or down", None, desk_api.Cluster, 200, "public"),
     # browser sessions (the desk)
     ("post", "/v1/session", "Sign in a browser: a signed request (no body) sets an HttpOnly, SameSite=Strict "
      "session cookie; send the answer's csrf_token as X-CSRF-Token with every request made with it", None,

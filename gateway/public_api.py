@@ -15,8 +15,10 @@ bp = Blueprint("public")
 async def healthz(request: Request) -> HTTPResponse:
     ex = request.app.ctx.exchange
     status = "ok" if ex.role == "primary" else ex.role
-    return respond(Health(status=status, entry_no=ex.entry_no, engine_seq=ex.engine.seq,
+    resp = respond(Health(status=status, entry_no=ex.entry_no, engine_seq=ex.engine.seq,
                           state_hash=ex.state.state_hash(), detail=ex.refusal), 503 if ex.refusal else 200)
+    resp.headers["Access-Control-Allow-Origin"] = "*"  # the desk on another node checks it (COMMEX_PEERS)
+    return resp
 
 
 @bp.get("/metrics")

@@ -33,12 +33,22 @@ export function session() {
 
 function forget() { sessionStorage.removeItem(STORE); }
 
+/** fetch, telling the desk (ha.js) when this node does not answer (then ApiError UNREACHABLE). */
+async function send(path, init) {
+  try { return await fetch(path, init); }
+  catch (err) {
+    window.dispatchEvent(new Event("nodetrouble"));
+    throw new ApiError(0, "UNREACHABLE", String(err.message || err));
+  }
+}
+
 async function answer(resp) {
   const type = resp.headers.get("content-type") || "";
   const body = type.includes("json") ? await resp.json() : await resp.text();
   if (!resp.ok) {
     const e = (body && body.error) || {code: "HTTP_" + resp.status, message: String(body).slice(0, 200)};
     if (resp.status === 401 && e.code === "SESSION_EXPIRED") { forget(); window.dispatchEvent(new Event("signedout")); }
+    if (resp.status === 503 && e.code === "STANDBY") window.dispatchEvent(new Event("nodetrouble"));
     throw new ApiError(resp.status, e.code, e.message);
   }
   return body;
@@ -48,7 +58,7 @@ async function answer(resp) {
 export async function signIn(apiKey, secret) {
   const ts = String(Date.now()), path = "/v1/session";
   const signature = await hmacHex(secret, ts + "POST" + path);
-  const resp = await fetch(path, {method: "POST", credentials: "same-origin",
+  const resp = await send(path, {method: "POST", credentials: "same-origin",
                                   headers: {"X-API-Key": apiKey, "X-Timestamp": ts, "X-Signature": signature}});
   const body = await answer(resp);
   const s = {csrf: body.csrf_token, member: body.session.member, roles: body.session.roles,
@@ -67,7 +77,7 @@ export async function call(method, path, body = undefined, {raw = false} = {}) {
   const headers = {"X-CSRF-Token": s ? s.csrf : ""};
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (["POST", "PATCH", "DELETE"].includes(method)) headers["Idempotency-Key"] = randomId("desk-");
-  const resp = await fetch(path, {method, headers, credentials: "same-origin",
+  const resp = await send(path, {method, headers, credentials: "same-origin",
                                   body: body === undefined ? undefined : JSON.stringify(body)});
   if (raw && resp.ok) return resp;
   return answer(resp);

@@ -2,6 +2,7 @@
 // feed's banner. Views live in views/*.js: mount(root, ctx) returns a function that unmounts.
 import {ApiError, session, signIn, signOut} from "./api.js";
 import {current, load, t, errorText} from "./i18n.js";
+import {check as checkNode, watch as watchNode} from "./ha.js";
 import {Live} from "./live.js";
 import {fill, h} from "./util.js";
 
@@ -9,6 +10,7 @@ import {fill, h} from "./util.js";
 const VIEWS = {
   trade: ["./views/trader.js", ["trader", "supplier"]],
   supply: ["./views/supplier.js", ["supplier"]],
+  bulk: ["./views/bulk.js", ["trader", "supplier"]],
   clearing: ["./views/clearing.js", ["clearing"]],
   lending: ["./views/lender.js", ["lender"]],
   operator: ["./views/operator.js", ["operator"]],
@@ -24,7 +26,7 @@ function allowed(s) {
 
 function status(state) {
   banner.hidden = state === "open";
-  if (state === "lost") banner.textContent = t("live.lost");
+  if (state === "lost") { banner.textContent = t("live.lost"); checkNode(); }
   if (state === "ended") banner.textContent = t("live.ended");
   if (state === "closed") banner.hidden = true;
   document.body.dataset.live = state;
@@ -70,7 +72,10 @@ function signInView() {
   return form;
 }
 
+let routing = 0;  // the latest route() call: an earlier one whose import resolves later mounts nothing
+
 async function route() {
+  const mine = ++routing;
   if (unmount) { unmount(); unmount = null; }
   const s = session();
   header(s);
@@ -80,6 +85,7 @@ async function route() {
   if (!views.includes(name)) { name = views[0]; history.replaceState(null, "", "#" + name); header(s); }
   if (!name) { fill(main, h("p", {}, t("noviews"))); return; }
   const mod = await import(VIEWS[name][0]);
+  if (mine !== routing) return;
   fill(main);
   unmount = mod.mount(main, {live, session: s});
 }
@@ -113,3 +119,4 @@ document.getElementById("lang").addEventListener("click", async () => {
 
 await load(new URLSearchParams(location.search).get("lang") || localStorage.getItem("commex.lang") || "zh-CN");
 start();
+watchNode();

@@ -138,6 +138,7 @@ MATRIX: dict[tuple[str, str], tuple[str, dict | None, frozenset | None]] = {
                                                           frozenset({C})),
     ("get", "/v1/delivery/{symbol}/allocation"): ("/v1/delivery/NOPE/allocation", None, ANY),
     ("get", "/healthz"): ("/healthz", None, PUBLIC),
+    ("get", "/desk/cluster.json"): ("/desk/cluster.json", None, PUBLIC),
     ("post", "/v1/session"): ("/v1/session", None, ANY),
     ("get", "/v1/session"): ("/v1/session", None, ANY),  # a signed request: 404 NO_SESSION
     ("delete", "/v1/session"): ("/v1/session", None, ANY),

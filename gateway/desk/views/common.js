@@ -8,6 +8,8 @@ const FIELD_OF = {
   INVALID_PRICE: "price", BAD_TICK: "price", PRICE_OUT_OF_BAND: "price", INVALID_QUANTITY: "quantity",
   MAX_SIZE: "quantity", AMEND_QTY_TOO_LOW: "quantity", MIN_QTY_NOT_MET: "min_quantity", INVALID_AMOUNT: "amount",
   UNKNOWN_MEMBER: "member", DUPLICATE_REFERENCE: "reference", INSUFFICIENT_FUNDS: "amount",
+  INCREMENT_TOO_SMALL: "price", BELOW_FLOOR: "price", ABOVE_CEILING: "price", LOT_RECEIPT_UNAVAILABLE: "receipt_ids",
+  INVALID_LOT: "lots", NO_SETTLEMENT_PRICE: "forward", UNKNOWN_INSTRUMENT: "forward",
 };
 
 /** Show ``err`` next to its field in ``form`` (fields have data-field, errors data-error-for). */
@@ -115,10 +117,4 @@ async function receiptDetail(r) {
 export async function submitForm(form, method, path, body) {
   clearErrors(form);
   try { return await call(method, path, body); } catch (err) { showError(form, err); return null; }
-}
-
-/** A placeholder for a view another part of the exchange will provide (hook: ``name``). */
-export function placeholder(name, text) {
-  return h("section", {class: "panel placeholder", "data-placeholder": name, "data-testid": "placeholder-" + name},
-           h("h2", {}, t("placeholder." + name)), h("p", {}, text || t("placeholder.soon")));
 }
