@@ -3,17 +3,20 @@
 A trading command (new order, amend, cancel, mass cancel, session, reference price) runs
 exchange-core's processors in order:
 
-    risk      receipts for spot sells, cash for orders that need a hold; may refuse
+    risk      receipts for spot sells, cash for orders that need a hold; on a margined forward
+              the trading window, position and opening limits, and margin; may refuse
     match     the engine: events with a gap-free sequence
     receipts  the registry follows the events (lock, deliver, unlock)
     clearing  holds resized, fills settled by delivery versus payment, commission
+    forwards  positions and margin follow the events (clearing.forwards)
     loans     liquidation fills repay their loans
     market    trade prints and the day's statistics
     views     order views and the client-order-id index
 
-Every other command goes to the one component that owns it (catalogue, registry, clearing,
-financing, clock, end of day). ``HANDLERS`` maps each command type to its handler; the state
-machine dispatches on ``type(command)`` alone.
+A session opening also places the pending forced sales (loans) and forced closes (forward
+margin calls). Every other command goes to the one component that owns it (catalogue,
+registry, clearing, financing, delivery, bulk supply, clock, end of day). ``HANDLERS`` maps
+each command type to its handler; the state machine dispatches on ``type(command)`` alone.
 """
 
 from collections.abc import Callable
