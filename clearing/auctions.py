@@ -33,7 +33,6 @@ import msgspec
 from clearing.credit import CreditRegister
 from clearing.escrow import (
     MAX_PRICE,
-    MAX_TIME_NS,
     Escrow,
     SupplyRejected,
     bulk,
@@ -46,12 +45,12 @@ from clearing.escrow import (
     withdraw,
 )
 from clearing.ledger import FEES, MAX_AMOUNT, Ledger, Ref, cash
+from warehouse_receipts.dates import DAY_NS, MAX_TIME_NS
 from warehouse_receipts.grading import value_fen
 from warehouse_receipts.registry import OFFERED, Registry
 
 _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
 MAX_LOTS = 100
-DAY_NS = 86_400 * 10**9
 
 
 class LotSpec(msgspec.Struct, kw_only=True, gc=False):
@@ -232,7 +231,7 @@ class Auctions:
                           extend_ns=cmd.extend_ns, deposit=cmd.deposit, bond_per_t=cmd.bond_per_t,
                           clean_days=cmd.clean_days, categories=list(cmd.categories), max_lots=cmd.max_lots,
                           max_kg_per_day=cmd.max_kg_per_day, payment_days=cmd.payment_days, lots=lots,
-                          published_day=self.credit.calendar.closed_days + 1)
+                          published_day=self.credit.calendar.day)
         self.auctions[auction_id] = auction
         for lot in lots:
             if cmd.side == "sell":
@@ -347,7 +346,7 @@ class Auctions:
             if mine >= auction.max_lots:
                 return f"at most {auction.max_lots} lots a bidder in this auction"
         if auction.max_kg_per_day:
-            today = self.credit.calendar.closed_days + 1
+            today = self.credit.calendar.day
             kg = sum(other.kg for a in self.auctions.values() for other in a.lots
                      if other is not lot and (other.state == "open" and other.leader == member
                                               or other.winner == member and other.won_day == today))

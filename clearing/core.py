@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import msgspec
 
 from clearing.forwards import FundDraw, MarginCall, Position, Variation
-from clearing.ledger import BANK, FEES, MAX_AMOUNT, Ledger, LedgerLimit, Overdraft, Ref, cash, held
+from clearing.ledger import BANK, FEES, MAX_AMOUNT, Ledger, LedgerLimit, Overdraft, Ref, cash, ceil_div, held
 from engine import Accepted, Amended, AmendOrder, Cancelled, Engine, Event, NewOrder, Trade
 from warehouse_receipts.grading import table_for, value_fen
 from warehouse_receipts.registry import Registry
@@ -162,8 +162,6 @@ def fee_of(per_lot: int, rate_ppm: int, lots: int, value: int) -> int:
     return per_lot * lots + (value * rate_ppm * 2 + 1_000_000) // 2_000_000
 
 
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 class Clearing:
@@ -189,11 +187,11 @@ class Clearing:
         spec = registry.specs.get(symbol)
         if spec is not None:
             max_kg = inst.lot_size * (10_000 + spec.tolerance_bps) // 10_000
-            max_value = _ceil_div(max(0, price + table_for(spec.commodity, spec.table).max_premium()) * max_kg, 1_000)
-            fee = per_lot + _ceil_div(max_value * ppm, 1_000_000)
+            max_value = ceil_div(max(0, price + table_for(spec.commodity, spec.table).max_premium()) * max_kg, 1_000)
+            fee = per_lot + ceil_div(max_value * ppm, 1_000_000)
             return max_value + fee if side == "buy" else 0
-        value = _ceil_div(max(0, price) * inst.lot_size, 1_000)
-        return per_lot + _ceil_div(value * ppm, 1_000_000)
+        value = ceil_div(max(0, price) * inst.lot_size, 1_000)
+        return per_lot + ceil_div(value * ppm, 1_000_000)
 
     def needs_cash(self, registry: Registry, symbol: str) -> bool:
         """Whether orders on ``symbol`` can need a hold at all (fees or delivery)."""

@@ -3,12 +3,12 @@
 Forwards (delivery and payment defaults, forced liquidations), financing (loan defaults) and
 bulk supply (auction forfeits) each record here, once per cause: recording the same
 (member, kind, ref) again returns the first entry. Entries are stamped with the trading day
-they happened on, read from the exchange's calendar (anything with ``closed_days`` and
+they happened on, read from the exchange's calendar (anything with ``day`` and
 ``trading_date``), so the policy hook ``clean_for`` can ask "no default in the last N trading
 days" without a clock.
 
 >>> class Day:
-...     closed_days, trading_date = 4, 20261123
+...     day, trading_date = 5, 20261123
 >>> register = CreditRegister(Day())
 >>> register.record("mill", "loan_default", "loan:3", 0, amount=1_500).day
 5
@@ -26,8 +26,13 @@ KINDS: tuple[str, ...] = CreditKind.__args__  # type: ignore[attr-defined]
 
 
 class TradingDay(Protocol):
-    closed_days: int
-    trading_date: int
+    """The exchange's calendar as clearing reads it: today's number and date."""
+
+    @property
+    def day(self) -> int: ...
+
+    @property
+    def trading_date(self) -> int: ...
 
 
 class CreditEntry(msgspec.Struct, kw_only=True, frozen=True, gc=False):
@@ -62,7 +67,7 @@ class CreditRegister:
         if first is not None:
             return self.entries[first - 1]
         entry = CreditEntry(entry_id=len(self.entries) + 1, member=member, kind=kind, ref=ref, amount=amount,
-                            detail=detail, day=self.calendar.closed_days + 1,
+                            detail=detail, day=self.calendar.day,
                             trading_date=self.calendar.trading_date, ts_ns=now_ns)
         self.entries.append(entry)
         self.by_member.setdefault(member, []).append(entry.entry_id)
@@ -77,7 +82,7 @@ class CreditRegister:
     def clean_for(self, member: str, days: int, kinds: tuple[str, ...] = KINDS) -> bool:
         """Policy hook: True when ``member`` has no entry of ``kinds`` in the last ``days``
         trading days (today included); ``days`` 0 asks nothing."""
-        today = self.calendar.closed_days + 1
+        today = self.calendar.day
         return not any(e.day > today - days and e.kind in kinds for e in self.of(member))
 
     def state_hash(self) -> str:

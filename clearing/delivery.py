@@ -54,7 +54,7 @@ from typing import Protocol
 import msgspec
 
 from clearing.core import ClearingRejected
-from clearing.credit import CreditRegister
+from clearing.credit import CreditRegister, TradingDay
 from clearing.forward_terms import ForwardTerms
 from clearing.forwards import Forwards, Position
 from clearing.ledger import FEES, Ledger, Ref, cash
@@ -159,9 +159,7 @@ class Allocation(msgspec.Struct, kw_only=True, gc=False):
         return f"delivery:{self.symbol}:{self.trading_date}" if self.rolling else f"delivery:{self.symbol}"
 
 
-class BusinessDays(Protocol):
-    closed_days: int
-    trading_date: int
+class BusinessDays(TradingDay, Protocol):
 
     def next_business_day(self, date: int, inclusive: bool = False) -> int: ...
 
@@ -372,7 +370,7 @@ class Delivery:
         for receipt_id, why in returns:
             self._return(registry, receipt_id, now_ns, why)
         self._number(lines)
-        allocation = Allocation(symbol=symbol, day=self.calendar.closed_days + 1,
+        allocation = Allocation(symbol=symbol, day=self.calendar.day,
                                 trading_date=self.calendar.trading_date, final_price=final,
                                 pay_by=self.payment_deadline(symbol), lines=lines)
         self.allocations[symbol] = allocation
@@ -400,7 +398,7 @@ class Delivery:
         return lines, remaining
 
     def roll(self, symbol: str, registry: Registry, forwards: Forwards, ledger: Ledger, instruments: Mapping,
-             now_ns: int) -> None:
+             now_ns: int) -> Allocation | None:
         """Rolling delivery (an end of day in the delivery month before the last trading day):
         receipts tendered early go to the longs that applied (``early``), longest held first,
         at the day's settlement price, and settle at once; the rest wait."""
@@ -412,18 +410,19 @@ class Delivery:
         price = forwards.markets[symbol].settle
         lines, _ = self._match(symbol, pool, longs, price, registry, instruments)
         if not lines:
-            return
+            return None
         self._number(lines)
         for line in lines:
             tenders[line.short].remove(line.receipt_id)
             if not tenders[line.short]:
                 del tenders[line.short]
-        roll = Allocation(symbol=symbol, day=self.calendar.closed_days + 1, trading_date=self.calendar.trading_date,
+        roll = Allocation(symbol=symbol, day=self.calendar.day, trading_date=self.calendar.trading_date,
                           final_price=price, pay_by=self.calendar.trading_date, lines=lines, rolling=True)
         self.rolls.append(roll)
         for line in lines:
             self._notify(roll, line)
         self.settle_payments(roll, registry, forwards, ledger, now_ns)
+        return roll
 
     def _receipt_line(self, symbol: str, item: tuple, long: str, final: int, registry: Registry,
                       table: PremiumTable | None) -> DeliveryLine:
@@ -548,28 +547,30 @@ class Delivery:
     # -------------------------------------------------------------- end of day
 
     def close_day(self, registry: Registry, forwards: Forwards, ledger: Ledger, instruments: Mapping,
-                  now_ns: int) -> None:
+                  now_ns: int) -> list[Allocation]:
         """At end of day, after daily settlement: the final settlement price on the last
-        trading day; at the payment deadline, allocation if staff did not run it, then payment."""
+        trading day; rolling deliveries; at the payment deadline, allocation if staff did not
+        run it, then payment. Returns the allocations settled."""
         date = self.calendar.trading_date
+        settled = []
         for symbol in sorted(self.terms):
             if symbol not in forwards.markets or symbol not in self.specs:
                 continue
             if date >= self.terms[symbol].last_trading_day and symbol not in self.final:
                 self.final[symbol] = forwards.markets[symbol].settle
-            if self.terms[symbol].delivery_month * 100 < date < self.terms[symbol].last_trading_day \
-                    and symbol in self.tenders:
-                self.roll(symbol, registry, forwards, ledger, instruments, now_ns)
+            rolling = self.terms[symbol].delivery_month * 100 < date < self.terms[symbol].last_trading_day
+            roll = self.roll(symbol, registry, forwards, ledger, instruments, now_ns) \
+                if rolling and symbol in self.tenders else None
+            if roll is not None:
+                settled.append(roll)
             allocation = self.allocations.get(symbol)
             if date < self.payment_deadline(symbol) or (allocation is not None and allocation.settled):
                 continue
             if allocation is None:
                 allocation = self.allocate(symbol, registry, forwards, ledger, instruments, now_ns)
             self.settle_payments(allocation, registry, forwards, ledger, now_ns)
-
-    def settled(self) -> list[Allocation]:
-        """Every allocation settled so far, final and rolling."""
-        return [a for a in (*self.allocations.values(), *self.rolls) if a.settled]
+            settled.append(allocation)
+        return settled
 
     # -------------------------------------------------------------- state
 

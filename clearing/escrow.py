@@ -19,11 +19,10 @@ from collections.abc import Iterable
 import msgspec
 
 from clearing.ledger import FEES, MAX_AMOUNT, Ledger, Overdraft, Ref, cash
+from engine.state import MAX_PRICE
 from warehouse_receipts.grading import TABLES, value_fen
 from warehouse_receipts.registry import OFFERED, REGISTERED, Receipt, Registry
 
-MAX_PRICE = 10**12  # fen per tonne, as everywhere
-MAX_TIME_NS = 2**62
 MAX_RECEIPTS = 50  # receipts in one lot or listing
 _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
 

@@ -119,7 +119,7 @@ class Loan(msgspec.Struct, kw_only=True):
 class _NoCalendar:
     """Day 1 for a Financing used on its own (tests); the exchange passes its calendar."""
 
-    closed_days, trading_date = 0, 0
+    day, trading_date = 1, 0
 
 
 class Financing:
@@ -130,7 +130,6 @@ class Financing:
         self.terms: dict[tuple[str, str], Terms] = {}
         self.loans: dict[int, Loan] = {}
         self.day = 0  # trading days closed: the exchange's calendar sets it at each end of day
-        self.defaults: dict[str, list[int]] = {}  # member -> loans defaulted on (credit history, 诚信)
         self.order_loan: dict[int, int] = {}  # liquidation order id -> loan id
         self.notices: list[tuple[str, dict]] = []  # (member, message) for the private streams
 
@@ -344,11 +343,17 @@ class Financing:
             self._record_default(loan, ts_ns, loan.principal + loan.interest, why)
 
     def _record_default(self, loan: Loan, ts_ns: int, owed: int, why: str) -> None:
-        """Index the loan among the borrower's defaults and record it in the credit register."""
-        record = self.defaults.setdefault(loan.borrower, [])
-        if loan.loan_id not in record:
-            record.append(loan.loan_id)
-            self.credit.record(loan.borrower, "loan_default", f"loan:{loan.loan_id}", ts_ns, owed, why)
+        """Record the loan's default in the credit register (once: a second record is a no-op)."""
+        self.credit.record(loan.borrower, "loan_default", f"loan:{loan.loan_id}", ts_ns, owed, why)
+
+    @property
+    def defaults(self) -> dict[str, list[int]]:
+        """Member -> the loans it defaulted on, in order: the credit register's loan defaults."""
+        found: dict[str, list[int]] = {}
+        for e in self.credit.entries:
+            if e.kind == "loan_default":
+                found.setdefault(e.member, []).append(int(e.ref.removeprefix("loan:")))
+        return found
 
     # -------------------------------------------------------------- forced sale
 

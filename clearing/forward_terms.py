@@ -53,18 +53,16 @@ class ForwardTerms(msgspec.Struct, kw_only=True, gc=False):
     payment_days: int = 1  # trading days after the last trading day for longs to pay
 
     def margin_schedule(self) -> list[MarginStep]:
-        if self.margin:
-            return sorted(self.margin, key=lambda s: s.from_date)
-        before, month = _month_before(self.delivery_month) * 100 + 1, self.delivery_month * 100 + 1
-        return [MarginStep(from_date=0, rate_bps=500), MarginStep(from_date=before, rate_bps=1_000),
-                MarginStep(from_date=month, rate_bps=2_000)]
+        return self.margin or [MarginStep(from_date=d, rate_bps=v) for d, v in self._default_steps(500, 1_000, 2_000)]
 
     def limit_schedule(self) -> list[PositionLimit]:
-        if self.position_limits:
-            return sorted(self.position_limits, key=lambda s: s.from_date)
+        return self.position_limits or [PositionLimit(from_date=d, lots=v)
+                                        for d, v in self._default_steps(20_000, 4_000, 800)]
+
+    def _default_steps(self, *values: int) -> list[tuple[int, int]]:
+        """ZCE's tiers: from listing, from the first day of the month before delivery, in it."""
         before, month = _month_before(self.delivery_month) * 100 + 1, self.delivery_month * 100 + 1
-        return [PositionLimit(from_date=0, lots=20_000), PositionLimit(from_date=before, lots=4_000),
-                PositionLimit(from_date=month, lots=800)]
+        return list(zip((0, before, month), values, strict=True))
 
     def rate_bps(self, trading_date: int) -> int:
         """The margin rate on ``trading_date``.
@@ -107,10 +105,12 @@ def _month_before(yyyymm: int) -> int:
 
 
 def _on(steps: list, date: int, field: str, default: int) -> int:
-    value = default
+    """The value of the latest step from ``date`` or before (steps in any order; of two from
+    the same date, the later listed)."""
+    value, since = default, -1
     for step in steps:
-        if step.from_date <= date:
-            value = getattr(step, field)
+        if since <= step.from_date <= date:
+            value, since = getattr(step, field), step.from_date
     return value
 
 

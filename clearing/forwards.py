@@ -33,7 +33,7 @@ import msgspec
 
 from clearing.credit import CreditRegister, TradingDay
 from clearing.forward_terms import ForwardTerms
-from clearing.ledger import FEES, Ledger, Ref, cash, margin
+from clearing.ledger import FEES, Ledger, Ref, cash, ceil_div, margin
 from engine import Accepted, Amended, AmendOrder, Cancelled, Event, NewOrder, Trade
 from warehouse_receipts.dates import BEIJING_OFFSET_NS, DAY_NS, day_number
 
@@ -101,8 +101,6 @@ class Variation(msgspec.Struct, kw_only=True, gc=False):
     amount: int  # fen: > 0 received, < 0 paid
 
 
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 class Forwards:
@@ -117,6 +115,7 @@ class Forwards:
         self.orders: dict[int, list] = {}  # open order id -> [member, symbol, side, leaves]
         self.markets: dict[str, Market] = {}
         self.lot_kg: dict[str, int] = {}
+        self._per_lot: dict[str, tuple] = {}  # symbol -> (terms, key, margin a lot): derived, not hashed
         self.calls: dict[int, MarginCall] = {}
         self.open_call: dict[str, int] = {}  # member -> its open or liquidating call
         self.liquidation_orders: dict[int, int] = {}  # order id -> call id
@@ -138,16 +137,22 @@ class Forwards:
         return m
 
     def per_lot(self, symbol: str) -> int:
-        """Margin for one lot today: settlement price × lot weight × rate, rounded up to the fen."""
-        m = self.markets[symbol]
-        return self._margin_at(symbol, m.settle, self.lot_kg[symbol], m.locked)
+        """Margin for one lot today: settlement price × lot weight × rate, rounded up to the fen.
+        Asked for every fill and order: computed once per (terms, trading date, price, locked)."""
+        m, terms = self.markets[symbol], self.terms[symbol]
+        key = (self.calendar.trading_date, m.settle, m.locked)
+        cached = self._per_lot.get(symbol)
+        if cached is None or cached[0] is not terms or cached[1] != key:
+            value = self._margin_at(symbol, m.settle, self.lot_kg[symbol], m.locked)
+            cached = self._per_lot[symbol] = (terms, key, value)
+        return cached[2]
 
     def _margin_at(self, symbol: str, settle: int, lot_kg: int, locked: bool) -> int:
         terms = self.terms[symbol]
         rate = terms.rate_bps(self.calendar.trading_date)
         if locked:  # the day after one locked at a limit
             rate += rate * terms.limit_margin_raise_bps // 10_000
-        return _ceil_div(settle * lot_kg * rate, 1_000 * 10_000)
+        return ceil_div(settle * lot_kg * rate, 1_000 * 10_000)
 
     def position(self, member: str, symbol: str) -> Position:
         p = self.positions.get((member, symbol))
@@ -255,13 +260,13 @@ class Forwards:
             p.open_price = (p.open_price * abs(p.net) + price * qty) // (abs(p.net) + qty)
             p.opened_today += qty
             if p.net == 0:
-                p.since_day = self.calendar.closed_days + 1
+                p.since_day = self.calendar.day
         else:
             closed = min(qty, abs(p.net))
             direction = 1 if p.net > 0 else -1
             p.realised += (price - p.open_price) * closed * direction * self.lot_kg[symbol] // 1_000
             if qty > closed:  # turned over: the rest opens at this price
-                p.open_price, p.since_day = price, self.calendar.closed_days + 1
+                p.open_price, p.since_day = price, self.calendar.day
                 p.opened_today += qty - closed
         p.net += signed
         if p.net == 0:
@@ -370,7 +375,7 @@ class Forwards:
 
     def _draw(self, p: Position, amount: int, source: str) -> None:
         if amount:
-            self.draws.append(FundDraw(day=self.calendar.closed_days + 1, member=p.member, symbol=p.symbol,
+            self.draws.append(FundDraw(day=self.calendar.day, member=p.member, symbol=p.symbol,
                                        amount=amount, source=source))
 
     def remark(self, ledger: Ledger, open_minutes: dict[str, int], now_ns: int) -> list[MarginCallDue]:
@@ -385,7 +390,7 @@ class Forwards:
             symbols = self.by_member[member]
             minute = min(open_minutes.get(s, 540) + self.terms[s].call_grace_minutes for s in symbols)
             deadline = day_number(self.today) * DAY_NS - BEIJING_OFFSET_NS + minute * MINUTE_NS
-            call = MarginCall(call_id=len(self.calls) + 1, member=member, day=self.calendar.closed_days + 1,
+            call = MarginCall(call_id=len(self.calls) + 1, member=member, day=self.calendar.day,
                               amount=short, deadline_ns=max(deadline, now_ns))
             self.calls[call.call_id] = call
             self.open_call[member] = call.call_id

@@ -23,11 +23,11 @@ import msgspec
 from clearing.core import ClearingRejected
 from clearing.ledger import MAX_AMOUNT, Ledger, Overdraft, Ref, cash
 from clearing.warehousing import COMMODITIES, Warehousing, per_tonne
+from warehouse_receipts.dates import DAY_NS
 from warehouse_receipts.quality import Quality, commodity_of
 from warehouse_receipts.registry import IssueReceipt, ReceiptRejected, Registry
 
 _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
-DAY_NS = 86_400 * 10**9
 MAX_KG = 10**9
 DECLARED, ACCEPTED, REFUSED, EXPIRED, PAID, ARRIVED, REGISTERED = (
     "declared", "accepted", "refused", "expired", "paid", "arrived", "registered")

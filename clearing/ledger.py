@@ -29,6 +29,11 @@ MAX_AMOUNT = 10**15  # fen in one deposit, withdrawal or loan: ten million milli
 MAX_TOTAL = 2**62  # an account's debits or credits never exceed this (PostgreSQL bigint with room)
 
 
+def ceil_div(a: int, b: int) -> int:
+    """``a / b`` rounded up (fen: what a hold or margin must at least cover)."""
+    return -(-a // b)
+
+
 def cash(member: str) -> str:
     return f"cash:{member}"
 
@@ -188,18 +193,21 @@ class Ledger:
         for pid, amount in spend.items():
             if amount > self.reserved(pid):
                 raise Overdraft(f"pending transfer {pid} reserves {self.reserved(pid)}, {amount} posted")
-        delta: dict[str, int] = {}
+        debits: dict[str, int] = {}
+        credits: dict[str, int] = {}
         for debit, credit, amount, _, _ in legs:
             if amount < 0:
                 raise ValueError(f"negative transfer amount {amount}")
-            delta[debit] = delta.get(debit, 0) - amount
-            delta[credit] = delta.get(credit, 0) + amount
-        for account_id, change in delta.items():
-            if account_id not in ASSETS and change < 0 and self.balance(account_id) + change < 0:
-                raise Overdraft(f"{account_id} would go to {self.balance(account_id) + change}")
-        for debit, credit, amount, _, _ in legs:
-            if self.account(debit).debits + amount > MAX_TOTAL or self.account(credit).credits + amount > MAX_TOTAL:
-                raise LedgerLimit(f"{debit} or {credit} would pass the ledger's limit")
+            debits[debit] = debits.get(debit, 0) + amount
+            credits[credit] = credits.get(credit, 0) + amount
+        touched = [(a, self.accounts.get(a) or Account(account_id=a), debits.get(a, 0), credits.get(a, 0))
+                   for a in dict.fromkeys(a for leg in legs for a in leg[:2])]  # in leg order; none created yet
+        for account_id, acct, out, into in touched:
+            if account_id not in ASSETS and into < out and acct.balance + into - out < 0:
+                raise Overdraft(f"{account_id} would go to {acct.balance + into - out}")
+        for account_id, acct, out, into in touched:
+            if acct.debits + out > MAX_TOTAL or acct.credits + into > MAX_TOTAL:
+                raise LedgerLimit(f"{account_id} would pass the ledger's limit")
         posted = []
         spent_from = {held(self.pending[pid].member): pid for pid in spend}
         for debit, credit, amount, code, ref in legs:

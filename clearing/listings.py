@@ -18,7 +18,6 @@ from typing import Literal
 import msgspec
 
 from clearing.escrow import (
-    MAX_PRICE,
     Escrow,
     SupplyRejected,
     lot_kg,
@@ -31,11 +30,12 @@ from clearing.escrow import (
 )
 from clearing.ledger import MAX_AMOUNT, Ledger, Ref, cash
 from engine import Engine
+from engine.state import MAX_PRICE
+from warehouse_receipts.dates import DAY_NS
 from warehouse_receipts.grading import value_fen
 from warehouse_receipts.registry import OFFERED, Registry
 
 _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
-DAY_NS = 86_400 * 10**9
 
 
 def forward_settlement_price(engine: Engine, symbol: str) -> int:

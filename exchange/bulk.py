@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def today(state: "ExchangeState") -> int:
     """The trading day's number (1 = the first), as the credit register counts them."""
-    return state.calendar.closed_days + 1
+    return state.calendar.day
 
 
 def _timers(state: "ExchangeState") -> None:

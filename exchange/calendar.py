@@ -32,6 +32,11 @@ class Calendar(msgspec.Struct, kw_only=True):
     closed_days: int = 0
     holidays: list[int] = []
 
+    @property
+    def day(self) -> int:
+        """The current trading day's number: 1 for the first, one more after each end of day."""
+        return self.closed_days + 1
+
     def is_business_day(self, date: int) -> bool:
         return (day_number(date) + 3) % 7 < 5 and date not in self.holidays  # 1970-01-01 was a Thursday
 

@@ -170,6 +170,7 @@ class Catalogue:
         self.deliveries: Mapping[str, DeliverySpec] = _View(self.specs, _receipt_backed)
         self.fees: Mapping[str, tuple[int, int]] = _View(self.specs, _fees)
         self.forwards: Mapping[str, ForwardTerms] = _View(self.specs, _margined)
+        self.margined: set[str] = set()  # the symbols in ``forwards``: asked on every order, kept as specs change
 
     def kind(self, symbol: str) -> str:
         spec = self.specs.get(symbol)
@@ -226,6 +227,10 @@ class Catalogue:
                                        protection_ticks=spec.protection_ticks))
         spec = msgspec.structs.replace(spec, version=cmd.base_version + 1)
         self.specs[spec.symbol] = spec
+        if _margined(spec) is not None:
+            self.margined.add(spec.symbol)
+        else:
+            self.margined.discard(spec.symbol)
         return spec
 
     def state_hash_part(self) -> list[dict]:

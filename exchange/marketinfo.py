@@ -88,7 +88,7 @@ class MarketInfo:
     def _stats(self, symbol: str) -> DayStats:
         stats = self.today.get(symbol)
         if stats is None:
-            day, date = (self.calendar.closed_days + 1, self.calendar.trading_date) if self.calendar else \
+            day, date = (self.calendar.day, self.calendar.trading_date) if self.calendar else \
                 (len(self.days) + 1, 0)
             stats = self.today[symbol] = DayStats(symbol=symbol, day=day, trading_date=date)
         return stats

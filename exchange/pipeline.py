@@ -28,6 +28,7 @@ from clearing.disputes import DisputeCommand
 from clearing.financing import LIQUIDATOR, FinancingCommand
 from clearing.forwards import MarginCallDue
 from clearing.inbound import Declaration, DeclarationDue, DeclareInbound, InboundCommand
+from clearing.ledger import ceil_div
 from clearing.warehousing import SetTariff
 from engine import (
     Accepted,
@@ -49,6 +50,7 @@ from exchange.clock import ClockTick, ScheduleSession
 from exchange.journal import Entry
 from exchange.result import Result
 from warehouse_receipts.backing import follow, receipts_needed
+from warehouse_receipts.dates import MAX_TIME_NS
 from warehouse_receipts.expiry import ReceiptDue
 from warehouse_receipts.registry import LOCKED, ReceiptCommand, ReceiptRejected, ReleaseReceipt, SetDeliverySpec
 from warehouse_receipts.warehouse import ReleaseDue, ReleaseOrder, RequestRelease, WarehouseCommand
@@ -57,7 +59,6 @@ if TYPE_CHECKING:
     from exchange.state import ExchangeState
 
 _TRADING = (NewOrder, AmendOrder)
-MAX_TIME_NS = 2**62
 
 
 class Ctx:
@@ -80,7 +81,8 @@ def risk(state: "ExchangeState", entry: Entry) -> tuple[list[str], object]:
     if isinstance(needed, ReceiptRejected):
         return [], needed
     clearing, forwards = state.clearing, state.forwards
-    if forwards.terms and (cmd.symbol if type(cmd) is NewOrder else _order_symbol(state, cmd)) in forwards.terms:
+    margined = state.catalogue.margined
+    if margined and (cmd.symbol if type(cmd) is NewOrder else _order_symbol(state, cmd)) in margined:
         fee_extra = clearing.extra_hold(state.engine, state.registry, cmd)
         return [], forwards.admit(state.engine, cmd, fee_extra, clearing.available(cmd.member))
     return needed or [], clearing.check_funds(state.engine, state.registry, cmd)
@@ -95,7 +97,7 @@ def settle(state: "ExchangeState", events: list[Event], to_lock: list[str], now_
     """The stages after matching: receipts → clearing → loans → market."""
     delivered = follow(state.registry, events, to_lock, now_ns)
     state.clearing.follow(state.engine, state.registry, events, delivered, now_ns)
-    if state.forwards.terms:
+    if state.catalogue.margined:
         state.forwards.follow(state.engine, state.clearing.ledger, events, now_ns)
     if delivered:
         state.disputes.note(events, delivered, state.registry, now_ns)
@@ -154,7 +156,7 @@ def force_close(state: "ExchangeState", member: str, call_id: int, ctx: Ctx) -> 
                             for o, c in forwards.liquidation_orders.items()):
             continue
         inst = engine.instruments[symbol]
-        lots = min(abs(p.net), -(-short // max(1, forwards.per_lot(symbol))))
+        lots = min(abs(p.net), ceil_div(short, max(1, forwards.per_lot(symbol))))
         side = "sell" if p.net > 0 else "buy"
         price = inst.lower if side == "sell" else inst.upper
         forwards.free_for_fees(ledger, member, lots * state.clearing.per_lot_need(engine, state.registry, symbol,

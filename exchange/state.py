@@ -75,6 +75,16 @@ class ExchangeState:
                 self.timers.add(due_ns, action)
         return result
 
+    def discard_outputs(self) -> None:
+        """Drop what applying entries left for the gateway to publish or store (rows, events,
+        transfers, notices): after a replay, those were published and stored before."""
+        self.views.drain_rows()
+        self.registry.drain_events()
+        self.clearing.ledger.drain()
+        for source in (self.financing, self.registry, self.inbound, self.forwards, self.credit, self.delivery,
+                       self.auctions, self.listings):
+            source.notices.clear()
+
     def first_answer(self, member: str, client_order_id: str) -> OrderRecord | None:
         """The answer already given to this member's order id today, if any."""
         return self.views.by_client.get((member, client_order_id))
@@ -101,12 +111,10 @@ class ExchangeState:
         published.extend(cancel_expired_orders(self, ctx))  # a forward's last trading day: no order outlives it
         if forwards.markets:
             self._settle_forwards(prices, ctx.now_ns)
-            before = {id(a) for a in self.delivery.settled()}
-            self.delivery.close_day(self.registry, forwards, clearing.ledger, engine.instruments, ctx.now_ns)
-            deliveries = [{"symbol": a.symbol, **msgspec.structs.asdict(line)}
-                          for a in self.delivery.settled() if id(a) not in before for line in a.lines]
+            settled = self.delivery.close_day(self.registry, forwards, clearing.ledger, engine.instruments, ctx.now_ns)
+            deliveries = [{"symbol": a.symbol, **msgspec.structs.asdict(line)} for a in settled for line in a.lines]
         self.warehousing.end_of_day(self.registry, clearing.ledger, ctx.now_ns)  # one trading day of storage
-        day = self.calendar.closed_days + 1  # the trading day being closed, for every report
+        day = self.calendar.day  # the trading day being closed, for every report
         report = clearing.report(engine, day, ctx.now_ns, prices, self.calendar.trading_date,
                                  self.warehousing.close_day())
         clearing.close_day(report)
@@ -192,6 +200,7 @@ class ExchangeState:
         self.inbound.check(self.registry)
         self.disputes.check(self.registry)
         self.credit.check()
+        assert self.catalogue.margined == set(self.catalogue.forwards), "the margined index disagrees with the specs"
         self.forwards.check(self.engine, self.clearing.ledger)
         self.delivery.check(self.registry)
         self.escrow.check(self.clearing.ledger)

@@ -160,7 +160,8 @@ def auction_view(a: Auction, viewer: set[str] | None) -> AuctionView:
                        lots=[lot_view(a, lot, viewer) for lot in a.lots])
 
 
-def _viewer(request: Request) -> set[str] | None:
+def viewer_of(request: Request) -> set[str] | None:
+    """Whose names an answer may show: None (all) for clearing and operators, else the caller's."""
     key = request.ctx.key
     return None if key.roles.intersection({"clearing", "operator"}) else {key.member}
 
@@ -210,13 +211,13 @@ async def publish(request: Request) -> HTTPResponse:
 async def list_auctions(request: Request) -> HTTPResponse:
     state = request.args.get("state")
     auctions = request.app.ctx.exchange.state.auctions.auctions.values()
-    viewer = _viewer(request)
+    viewer = viewer_of(request)
     return respond([auction_view(a, viewer) for a in auctions if state is None or a.state == state])
 
 
 @bp.get("/v1/auctions/<auction_id:int>")
 async def get_auction(request: Request, auction_id: int) -> HTTPResponse:
-    return respond(auction_view(_auction(request, auction_id), _viewer(request)))
+    return respond(auction_view(_auction(request, auction_id), viewer_of(request)))
 
 
 @bp.post("/v1/auctions/<auction_id:int>/lots/<lot_no:int>/bids")
@@ -235,7 +236,7 @@ async def place_bid(request: Request, auction_id: int, lot_no: int) -> HTTPRespo
 @bp.get("/v1/auctions/<auction_id:int>/bids")
 async def bid_log(request: Request, auction_id: int) -> HTTPResponse:
     """Every accepted bid of an auction, oldest first: enough to check each close by the rules."""
-    auction, viewer = _auction(request, auction_id), _viewer(request)
+    auction, viewer = _auction(request, auction_id), viewer_of(request)
     return respond([BidLogEntry(bid_no=b.seq, lot_no=b.lot_no, price=to_yuan(b.price), at_ms=b.ts_ns // 1_000_000,
                                 at_ns=b.ts_ns, bidder=b.member if viewer is None or b.member in viewer else None)
                     for b in auction.bid_log])

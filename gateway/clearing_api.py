@@ -4,7 +4,6 @@ are yuan decimal strings, as prices are."""
 
 import csv
 import io
-from datetime import UTC, datetime
 from typing import Annotated
 
 import msgspec
@@ -17,7 +16,7 @@ from clearing.ledger import Ledger, cash, held, margin
 from gateway.errors import ApiError
 from gateway.http import decode, fen, query_int, require, respond, submit
 from gateway.idempotency import idempotent
-from gateway.prices import to_yuan
+from gateway.prices import iso, to_yuan
 from gateway.reconcile import reconcile
 from gateway.wire import LEDGER_LIMIT, MemberName, Money
 
@@ -81,7 +80,7 @@ MONEY_FIELDS = ("bought_value", "sold_value", "fees", "deposits", "withdrawals",
 def report_view(report: SettlementReport, member: str | None = None) -> dict:
     """The report with amounts in yuan; only ``member``'s row if given."""
     data = msgspec.to_builtins(report)
-    data["at"] = datetime.fromtimestamp(report.ts_ns / 1e9, UTC).isoformat()
+    data["at"] = iso(report.ts_ns)
     data["fee_revenue"], data["turnover"] = to_yuan(report.fee_revenue), to_yuan(report.turnover)
     for row in data["instruments"]:
         row["settlement_price"], row["turnover"] = to_yuan(row["settlement_price"]), to_yuan(row["turnover"])
@@ -182,7 +181,7 @@ def statement_line(row, accounts: list[str]) -> StatementLine:
     """A transfer as seen from the member owning ``accounts``: negative when they paid."""
     ours_debited = row["debit"] in accounts
     return StatementLine(
-        transfer_id=row["transfer_id"], at=datetime.fromtimestamp(row["ts_ns"] / 1e9, UTC).isoformat(),
+        transfer_id=row["transfer_id"], at=iso(row["ts_ns"]),
         account=row["debit"] if ours_debited else row["credit"],
         amount=to_yuan(-row["amount"] if ours_debited else row["amount"]), code=row["code"], ref=row["ref"],
         counter_account=row["credit"] if ours_debited else row["debit"])

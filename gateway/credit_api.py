@@ -6,8 +6,7 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from clearing.credit import CreditEntry
 from gateway.http import require, respond
-from gateway.prices import to_yuan
-from gateway.warehouse_api import iso
+from gateway.prices import iso, to_yuan
 
 bp = Blueprint("credit")
 

@@ -35,12 +35,17 @@ def policy(request: Request) -> str:
 
 
 @cache
+def shipped() -> dict[str, tuple[bytes, str]]:
+    """Every servable file under ``gateway/desk/`` by its relative path: (bytes, content type),
+    read once. A request names one of these or gets 404, so what a client asks for is never
+    touched on disk or kept."""
+    return {path.relative_to(DESK).as_posix(): (path.read_bytes(), TYPES[path.suffix])
+            for path in sorted(DESK.rglob("*")) if path.is_file() and path.suffix in TYPES}
+
+
 def asset(relative: str) -> tuple[bytes, str] | None:
-    """(bytes, content type) of a file under ``gateway/desk/``, or None (outside it, unknown kind)."""
-    path = (DESK / relative).resolve()
-    if not path.is_relative_to(DESK.resolve()) or not path.is_file() or path.suffix not in TYPES:
-        return None
-    return path.read_bytes(), TYPES[path.suffix]
+    """(bytes, content type) of a file under ``gateway/desk/``, or None (not shipped, unknown kind)."""
+    return shipped().get(relative)
 
 
 def page(request: Request, relative: str, cache_control: str = "no-cache") -> HTTPResponse:

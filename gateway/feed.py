@@ -43,6 +43,11 @@ HEARTBEAT_SECONDS = 5.0
 FLUSH_SECONDS = 0.01
 
 
+# private notices drained after each commit: (state part, message type, rendering)
+_NOTICES = (("financing", "loan", lambda n: n), ("registry", "receipt", lambda n: n),
+            ("inbound", "declaration", lambda n: n), ("delivery", "delivery", notice_view),
+            ("forwards", "margin", lambda n: n))
+
 def _yuan(fen: int | None) -> str | None:
     return to_yuan(fen) if fen else None
 
@@ -110,6 +115,9 @@ class Publisher:
             subscriber.offer(frame)
 
     def _publish_private(self, member: str, kind: str, payload) -> None:
+        """Send ``payload`` on the member's private stream, if it is logged in."""
+        if not self.private.get(member):
+            return
         self.private_seq[member] += 1
         self._send(self.private.get(member), {"type": kind, "channel": "orders", "seq": self.private_seq[member],
                                               kind: payload, "ts": time.time()})
@@ -138,41 +146,24 @@ class Publisher:
             view, member = views.by_id.get(oid), views.owner.get(oid)
             if view is not None and self.private.get(member):
                 self._publish_private(member, "order", order_view(view))
-        notices, state.financing.notices = state.financing.notices, []
-        for member, notice in notices:  # loan events: margin calls, liquidations, repayments
-            if self.private.get(member):
-                self._publish_private(member, "loan", notice)
-        notices, state.registry.notices = state.registry.notices, []
-        for member, notice in notices:  # receipt expiry: warnings before, and the expiry
-            if self.private.get(member):
-                self._publish_private(member, "receipt", notice)
-        self._forward_notices(state, trades)
-        notices, state.inbound.notices = state.inbound.notices, []
-        for member, notice in notices:  # registration steps, to the owner and the warehouse
-            if self.private.get(member):
-                self._publish_private(member, "declaration", notice)
-        notices, state.delivery.notices = state.delivery.notices, []
-        for member, notice in notices:  # a forward's delivery: notices, settlement, defaults
-            if self.private.get(member):
-                self._publish_private(member, "delivery", notice_view(notice))
+        for source, kind, render in _NOTICES:  # loans, receipt expiry, registration steps, delivery, margin calls
+            component = getattr(state, source)
+            notices, component.notices = component.notices, []
+            for member, notice in notices:
+                self._publish_private(member, kind, render(notice))
+        self._positions(state.forwards, trades)
+        entries, state.credit.notices = state.credit.notices, []
+        for entry in entries:
+            self._publish_private(entry.member, "credit", msgspec.to_builtins(entry_view(entry)))
         supply_feed.on_commit(self, state)  # auctions and listings: public lots, members' own bids and deals
 
-    def _forward_notices(self, state, trades) -> None:
-        """Positions after fills on margined forwards, margin calls, credit-register entries."""
-        forwards = state.forwards
+    def _positions(self, forwards, trades) -> None:
+        """Each member's position after its fills on margined forwards."""
         for member, symbol in sorted({(m, t.symbol) for t in trades if t.symbol in forwards.terms
                                       for m in (t.buyer, t.seller)}):
             if self.private.get(member):
                 self._publish_private(member, "position", msgspec.to_builtins(
                     position_view(forwards, forwards.positions[(member, symbol)])))
-        notices, forwards.notices = forwards.notices, []
-        for member, notice in notices:  # margin calls: made, met, liquidating, closed
-            if self.private.get(member):
-                self._publish_private(member, "margin", notice)
-        entries, state.credit.notices = state.credit.notices, []
-        for entry in entries:
-            if self.private.get(entry.member):
-                self._publish_private(entry.member, "credit", msgspec.to_builtins(entry_view(entry)))
 
     def flush(self) -> None:
         """Publish the changes committed since the last flush."""
@@ -205,7 +196,7 @@ class Publisher:
     def subscribe(self, subscriber: Subscriber, channel: str) -> dict | None:
         """Add a channel; the snapshot message to send first, or None for an unknown channel."""
         if supply_feed.is_supply_channel(channel):
-            first = supply_feed.snapshot(self.exchange.state, channel)
+            first = supply_feed.snapshot(self.exchange.state, channel, self.exchange.now_ns())
             if first is not None:
                 subscriber.channels.add(channel)
                 self.channels[channel].add(subscriber)

@@ -2,7 +2,6 @@
 repay, top up and add collateral; clearing staff see every loan and credit record. Amounts
 are yuan strings; ratios are basis points of loan (principal + interest) over collateral value."""
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 import msgspec
@@ -13,7 +12,7 @@ from clearing.financing import AddCollateral, DecideLoan, Financing, Loan, Repay
 from gateway.errors import FINANCING_STATUS, ApiError
 from gateway.http import decode, fen, require, respond, submit
 from gateway.idempotency import idempotent
-from gateway.prices import to_yuan
+from gateway.prices import iso, to_yuan
 from gateway.wire import Commodity, MemberName, Money, ReceiptId
 
 bp = Blueprint("financing")
@@ -88,7 +87,7 @@ def expiry_flags(registry, receipt_ids: list[str]) -> dict[str, str]:
         if r.state == "expired" or rid in registry.overdue:
             flags[rid] = "expired"
         elif rid in registry.warned:
-            flags[rid] = "expires " + datetime.fromtimestamp(r.expires_ns / 1e9, UTC).isoformat()
+            flags[rid] = "expires " + iso(r.expires_ns)
     return flags
 
 

@@ -20,9 +20,8 @@ from clearing.inbound import (
 from gateway.errors import RECEIPT_STATUS, ApiError
 from gateway.http import decode, require, respond, submit
 from gateway.idempotency import idempotent
-from gateway.prices import to_yuan
+from gateway.prices import iso, to_yuan
 from gateway.receipts_api import member_with, visible
-from gateway.warehouse_api import iso
 from gateway.wire import Commodity, MemberName
 from warehouse_receipts.quality import Quality
 

@@ -18,7 +18,7 @@ from clearing.listings import (
     TakeListing,
     WithdrawListing,
 )
-from gateway.auctions_api import money
+from gateway.auctions_api import money, viewer_of
 from gateway.errors import SUPPLY_STATUS, ApiError
 from gateway.http import decode, fen, require, respond, submit
 from gateway.idempotency import idempotent
@@ -100,11 +100,6 @@ def listing_view(request: Request, listing: Listing, viewer: set[str] | None) ->
                        seller_fee=money(listing.seller_fee))
 
 
-def _viewer(request: Request) -> set[str] | None:
-    key = request.ctx.key
-    return None if key.roles.intersection({"clearing", "operator"}) else {key.member}
-
-
 def _listing(request: Request, listing_id: int) -> Listing:
     listing = request.app.ctx.exchange.state.listings.listings.get(listing_id)
     if listing is None:
@@ -114,7 +109,7 @@ def _listing(request: Request, listing_id: int) -> Listing:
 
 async def _run(request: Request, command, status: int = 200) -> HTTPResponse:
     listing = (await submit(request, command, SUPPLY_STATUS)).outcome
-    return respond(listing_view(request, listing, _viewer(request)), status)
+    return respond(listing_view(request, listing, viewer_of(request)), status)
 
 
 @bp.post("/v1/listings")
@@ -137,7 +132,7 @@ async def publish(request: Request) -> HTTPResponse:
 @bp.get("/v1/listings")
 async def list_listings(request: Request) -> HTTPResponse:
     state, side = request.args.get("state", "open"), request.args.get("side")
-    viewer = _viewer(request)
+    viewer = viewer_of(request)
     return respond([listing_view(request, listing, viewer)
                     for listing in request.app.ctx.exchange.state.listings.listings.values()
                     if (state == "all" or listing.state == state) and side in (None, listing.side)])
@@ -145,7 +140,7 @@ async def list_listings(request: Request) -> HTTPResponse:
 
 @bp.get("/v1/listings/<listing_id:int>")
 async def get_listing(request: Request, listing_id: int) -> HTTPResponse:
-    return respond(listing_view(request, _listing(request, listing_id), _viewer(request)))
+    return respond(listing_view(request, _listing(request, listing_id), viewer_of(request)))
 
 
 @bp.post("/v1/listings/<listing_id:int>/take")

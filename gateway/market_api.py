@@ -4,7 +4,6 @@ commodities). Everything but instruments, book and trades is public."""
 
 import csv
 import io
-from datetime import UTC, datetime
 
 import msgspec
 from sanic import Blueprint, HTTPResponse, Request
@@ -14,7 +13,7 @@ from exchange.marketinfo import INTERVALS_NS, DayStats, candles
 from exchange.state import ExchangeState
 from gateway.errors import ApiError
 from gateway.http import query_int, respond
-from gateway.prices import to_yuan
+from gateway.prices import iso, to_yuan
 from gateway.wire import BOOK_DEPTH, CANDLES_LIMIT, TRADES_LIMIT, BookView, TradeView, instrument_view
 
 bp = Blueprint("market")
@@ -67,8 +66,6 @@ class MarketReport(msgspec.Struct, kw_only=True):
     bulk_supply: list[SupplyDayView] = []  # auctions and listings closed that day
 
 
-def _iso(ts_ns: int) -> str:
-    return datetime.fromtimestamp(ts_ns / 1e9, UTC).isoformat()
 
 
 def _money(fen: int | None) -> str | None:
@@ -153,7 +150,7 @@ async def candle_route(request: Request, symbol: str) -> HTTPResponse:
         raise ApiError(400, "INVALID_INTERVAL", f"interval is one of {', '.join(INTERVALS_NS)}")
     limit = query_int(request, CANDLES_LIMIT)
     out = candles(state(request).market.prints.get(symbol, []), INTERVALS_NS[interval], limit)
-    return respond([CandleView(start=_iso(c.start_ns), start_ns=c.start_ns, open=to_yuan(c.open),
+    return respond([CandleView(start=iso(c.start_ns), start_ns=c.start_ns, open=to_yuan(c.open),
                                high=to_yuan(c.high), low=to_yuan(c.low), close=to_yuan(c.close), volume=c.volume,
                                turnover=to_yuan(c.turnover), trades=c.trades) for c in out])
 

@@ -10,9 +10,8 @@ from gateway.auth import TokenBucket
 from gateway.sessions import COOKIE, CSRF_HEADER
 
 MAX_URL_BYTES = 4_096  # path and query; longer is 414 (a whole request head is at most 8 KiB: 431)
-PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs", "/v1/ws"})
+PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs", "/v1/ws", "/", "/favicon.ico"})
 PUBLIC_PREFIXES = ("/v1/market/", "/desk/")  # /desk/: the desk's static files (gateway/desk/)
-PUBLIC_PATHS = PUBLIC_PATHS | {"/", "/favicon.ico"}
 MUTATING = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 

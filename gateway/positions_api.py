@@ -8,8 +8,7 @@ from clearing.forwards import Forwards, MarginCall, Position
 from clearing.ledger import cash, margin
 from gateway.errors import ApiError
 from gateway.http import require, respond
-from gateway.prices import to_yuan
-from gateway.warehouse_api import iso
+from gateway.prices import iso, to_yuan
 
 bp = Blueprint("positions")
 
@@ -53,8 +52,8 @@ def _member(request: Request) -> str:
     member = request.args.get("member", key.member)
     if member != key.member:
         require(request, "clearing")
-    if len(member) > 64:
-        raise ApiError(400, "INVALID_REQUEST", "member is at most 64 characters")
+    if len(member) > 32:  # as wire.MemberName
+        raise ApiError(400, "INVALID_REQUEST", "member is at most 32 characters")
     return member
 
 

@@ -2,10 +2,12 @@
 
 One strict grammar for every money field: ASCII digits, optionally a point and one or two
 decimals; no sign, exponent, whitespace, underscores or other scripts' digits; at most 13
-digits before the point, so any value fits 64 bits many times over (< 10^15 fen).
+digits before the point, so any value fits 64 bits many times over (< 10^15 fen). Times on
+the wire are ISO 8601 (``iso``).
 """
 
 import re
+from datetime import UTC, datetime
 
 MONEY_PATTERN = r"^[0-9]{1,13}(\.[0-9]{1,2})?$"  # as declared in /openapi.json (msgspec searches it)
 MONEY_MAX_LENGTH = 16
@@ -34,3 +36,8 @@ def to_yuan(fen: int) -> str:
 def signed_fen(text: str) -> int:
     """A signed yuan decimal string ("-50", "12.5") as integer fen (PriceError if malformed)."""
     return -to_fen(text[1:]) if text.startswith("-") else to_fen(text)
+
+
+def iso(ts_ns: int) -> str:
+    """A journal time (UTC nanoseconds) as ISO 8601 with its offset, as every answer shows times."""
+    return datetime.fromtimestamp(ts_ns / 1e9, UTC).isoformat()

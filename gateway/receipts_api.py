@@ -7,7 +7,6 @@ Who sees a receipt: its owner, its issuing warehouse, the lender it is pledged t
 clearing staff; to anyone else it does not exist (404).
 """
 
-from datetime import UTC, datetime
 
 from sanic import Blueprint, HTTPResponse, Request
 
@@ -15,7 +14,7 @@ from gateway.auth import ApiKey
 from gateway.errors import RECEIPT_STATUS, ApiError
 from gateway.http import decode, require, respond, submit
 from gateway.idempotency import idempotent
-from gateway.prices import to_yuan
+from gateway.prices import iso, to_yuan
 from gateway.wire import (
     IssueReceiptRequest,
     PledgeRequest,
@@ -53,7 +52,7 @@ def receipt_view(registry: Registry, engine, r: Receipt) -> ReceiptView:
                        quantity_kg=r.quantity_kg, certificate_no=r.certificate_no, inspector=r.inspector,
                        factors=r.factors, premium_per_tonne=premium, valued_on=symbol, value=value,
                        version=r.version, quality=r.quality, crop_year=r.crop_year or None,
-                       expires_at=datetime.fromtimestamp(r.expires_ns / 1e9, UTC).isoformat() if r.expires_ns else None,
+                       expires_at=iso(r.expires_ns) if r.expires_ns else None,
                        old_crop_discount=to_yuan(d) if (d := registry.old_crop_discount(r)) else None)
 
 
@@ -122,7 +121,7 @@ async def get_receipt(request: Request, receipt_id: str) -> HTTPResponse:
 async def history(request: Request, receipt_id: str) -> HTTPResponse:
     visible(request, receipt_id)
     events = [ReceiptEventView(seq=e.seq, version=e.version, action=e.action, actor=e.actor,
-                               at=datetime.fromtimestamp(e.ts_ns / 1e9, UTC).isoformat(),
+                               at=iso(e.ts_ns),
                                counterparty=e.counterparty or None, order_id=e.order_id or None,
                                detail=e.detail or None) for e in registry(request).history[receipt_id]]
     return respond(ReceiptHistory(receipt_id=receipt_id, events=events))

@@ -133,15 +133,7 @@ class Exchange:
         self.batch_no = await self.conn.fetchval("SELECT coalesce(max(batch_no), 0) FROM batches")
         self.entry_no, _ = await replay_journal(self.conn, self.state, progress)
         self.tail = await read_tail(self.conn)
-        self.state.views.drain_rows()
-        self.state.registry.drain_events()
-        self.state.clearing.ledger.drain()
-        self.state.financing.notices.clear()  # replayed notices were delivered before the restart
-        self.state.registry.notices.clear()
-        self.state.inbound.notices.clear()
-        self.state.forwards.notices.clear()
-        self.state.credit.notices.clear()
-        self.state.delivery.notices.clear()
+        self.state.discard_outputs()  # replayed rows and notices were stored and delivered before the restart
         return self.state.state_hash()
 
     # ------------------------------------------------------------------ commands

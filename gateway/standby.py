@@ -152,12 +152,7 @@ class Follower:
                 self.checked += 1
         for hook in ex.on_commit:  # the market-data feed keeps serving from the standby
             hook(entries, results)
-        state.views.drain_rows()
-        state.registry.drain_events()
-        state.clearing.ledger.drain()
-        state.financing.notices.clear()
-        state.registry.notices.clear()
-        state.inbound.notices.clear()
+        state.discard_outputs()  # the primary stores and delivers them
 
     async def promote(self) -> None:
         """Holding the lock: apply the last entries, then become the primary on this connection."""

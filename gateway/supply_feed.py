@@ -3,22 +3,20 @@ change, listings opening and closing) and ``auction.{id}`` (one auction), each l
 price, bid count and countdown, bidders never named; and the member's own bids, outbids, wins,
 bonds, payment deadlines, forfeits, counter-offers and deals on its private stream (``orders``
 channel, message types ``auction`` and ``listing``). Messages are sent at commit, not conflated:
-a lot changes at most once per bid."""
-
-import time
+a lot changes at most once per bid. Countdowns are on the sequencer's clock (``close_ns`` is
+too), so they stay right under a drill's simulated clock."""
 
 from gateway.prices import to_yuan
 
 
-def lot_message(auction_id: int, lot, now_ns: int) -> dict:
-    return {"auction_id": auction_id, "lot_no": lot.lot_no, "best": to_yuan(lot.best) if lot.best else None,
-            "bids": lot.bids, "close_ms": lot.close_ns // 1_000_000, "state": lot.state,
-            "countdown_ms": max(0, (lot.close_ns - now_ns) // 1_000_000) if lot.state == "open" else 0}
+def lot_message(auction_id: int, lot_no: int, best: int, bids: int, close_ns: int, state: str, now_ns: int) -> dict:
+    return {"auction_id": auction_id, "lot_no": lot_no, "best": to_yuan(best) if best else None,
+            "bids": bids, "close_ms": close_ns // 1_000_000, "state": state,
+            "countdown_ms": max(0, (close_ns - now_ns) // 1_000_000) if state == "open" else 0}
 
 
-def snapshot(state, channel: str) -> dict | None:
+def snapshot(state, channel: str, now: int) -> dict | None:
     """The first message of a supply channel, or None if there is no such channel."""
-    now = time.time_ns()
     auctions = state.auctions.auctions
     if channel == "auctions":
         chosen = [a for a in auctions.values() if a.state == "open"]
@@ -28,7 +26,8 @@ def snapshot(state, channel: str) -> dict | None:
         if auction is None:
             return None
         chosen = [auction]
-    lots = [lot_message(a.auction_id, lot, now) for a in chosen for lot in a.lots]
+    lots = [lot_message(a.auction_id, lot.lot_no, lot.best, lot.bids, lot.close_ns, lot.state, now)
+            for a in chosen for lot in a.lots]
     return {"type": "auctions_snapshot", "channel": channel, "lots": lots}
 
 
@@ -37,23 +36,20 @@ def is_supply_channel(channel: str) -> bool:
 
 
 def on_commit(publisher, state) -> None:
-    """Fan out what auctions and listings noted in the batch just committed."""
-    now = time.time_ns()
+    """Fan out what auctions and listings noted in the batch just committed: each lot message
+    as the notice saw the lot (a batch may change a lot several times)."""
+    now = publisher.exchange.now_ns()
     for source, kind in ((state.auctions, "auction"), (state.listings, "listing")):
         notices, source.notices = source.notices, []
         for member, notice in notices:
             if member:
-                if publisher.private.get(member):
-                    publisher._publish_private(member, kind, _yuan_fields(notice))
+                publisher._publish_private(member, kind, _yuan_fields(notice))
                 continue
             if notice["type"] == "auction_lot":
-                auction = state.auctions.auctions[notice["auction_id"]]
-                message = {"type": "auction_lot", **lot_message(auction.auction_id,
-                                                                auction.lots[notice["lot_no"] - 1], now)}
-                message["best"] = to_yuan(notice["best"]) if notice["best"] else None
-                message["state"], message["bids"] = notice["state"], notice["bids"]
-                message["close_ms"] = notice["close_ns"] // 1_000_000
-                for channel in ("auctions", f"auction.{auction.auction_id}"):
+                message = {"type": "auction_lot", **lot_message(
+                    notice["auction_id"], notice["lot_no"], notice["best"], notice["bids"], notice["close_ns"],
+                    notice["state"], now)}
+                for channel in ("auctions", f"auction.{notice['auction_id']}"):
                     publisher._send(publisher.channels.get(channel), {**message, "channel": channel})
             else:
                 publisher._send(publisher.channels.get("auctions"), {**notice, "channel": "auctions"})

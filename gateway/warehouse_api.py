@@ -9,7 +9,6 @@ shown; the gateway hashes it before the command is journaled, so no code is ever
 """
 
 import secrets
-from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import msgspec
@@ -20,7 +19,7 @@ from clearing.warehousing import SetTariff, Tariff
 from gateway.errors import CLEARING_STATUS, RECEIPT_STATUS, ApiError
 from gateway.http import decode, fen, require, respond, submit
 from gateway.idempotency import idempotent
-from gateway.prices import to_yuan
+from gateway.prices import iso, to_yuan
 from gateway.receipts_api import visible
 from gateway.wire import Commodity, Price
 from warehouse_receipts.expiry import SetExpiryRule
@@ -89,8 +88,6 @@ class ReleaseView(msgspec.Struct, kw_only=True):
     pickup_code: str | None = None
 
 
-def iso(ts_ns: int) -> str:
-    return datetime.fromtimestamp(ts_ns / 1e9, UTC).isoformat()
 
 
 def release_view(o: ReleaseOrder, pickup_code: str | None = None) -> ReleaseView:

@@ -3,6 +3,7 @@ and needs no time zone database. Dates are integers ``yyyymmdd``; times are UTC 
 
 BEIJING_OFFSET_NS = 8 * 3_600 * 1_000_000_000
 DAY_NS = 86_400 * 1_000_000_000
+MAX_TIME_NS = 2**62  # no journaled time or deadline beyond this (2116): bounded like every number
 
 
 def days_from_civil(y: int, m: int, d: int) -> int:

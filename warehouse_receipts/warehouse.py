@@ -17,10 +17,10 @@ import hmac
 
 import msgspec
 
+from warehouse_receipts.dates import DAY_NS
 from warehouse_receipts.registry import EXPIRED, RELEASING, Receipt, ReceiptRejected, Registry
 
 _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
-DAY_NS = 86_400 * 10**9
 DEFAULT_WINDOW_DAYS = 10
 MAX_WINDOW_DAYS = 90
 MAX_WEIGHT_KG = 10**9

@@ -84,7 +84,13 @@ async function route() {
   let name = location.hash.slice(1);
   if (!views.includes(name)) { name = views[0]; history.replaceState(null, "", "#" + name); header(s); }
   if (!name) { fill(main, h("p", {}, t("noviews"))); return; }
-  const mod = await import(VIEWS[name][0]);
+  let mod;
+  try {
+    mod = await import(VIEWS[name][0]);
+  } catch (err) {  // this node stopped answering between the click and the view's module: as any request
+    window.dispatchEvent(new Event("nodetrouble"));
+    throw new ApiError(0, "UNREACHABLE", String(err.message || err));
+  }
   if (mine !== routing) return;
   fill(main);
   unmount = mod.mount(main, {live, session: s});

@@ -59,8 +59,9 @@ def code(result) -> str | None:
 def funded(h: Harness, default: bool = True) -> None:
     for member in ("mill_a", "mill_b", "mill_c", "mill_d"):
         h.deposit(member, 20_000_000)
-    if default:  # mill_d defaulted on a loan: not eligible (recorded directly, not journaled)
-        h.state.credit.record("mill_d", "loan_default", "loan:9", h.ts, amount=1)
+    if default:  # mill_d left a daily settlement unpaid: not eligible (recorded directly, not journaled; a
+        # loan default would need its loan: financing's check reads its defaults from the register)
+        h.state.credit.record("mill_d", "payment_default", "variation:CF2701:19700101", h.ts, amount=1)
 
 
 def test_hand_computed_sell_auction() -> None:

@@ -33,6 +33,19 @@ def resting_order(server, client_order_id: str, quantity: int = 3) -> dict:
     return order
 
 
+
+def stored_bodies(url: str, key: str) -> list[bytes]:
+    """The answers stored in PostgreSQL under Idempotency-Key ``key``."""
+
+    async def fetch() -> list[bytes]:
+        conn = await asyncpg.connect(url)
+        try:
+            return [bytes(r["body"]) for r in await conn.fetch("SELECT body FROM idempotency_keys WHERE key = $1", key)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(fetch())
+
 def test_a_retried_amend_and_cancel_get_the_first_answer_and_run_once(server) -> None:
     trader = server.client(TRADER)
     order = resting_order(server, "idem-amend")
@@ -106,15 +119,7 @@ def test_concurrent_retries_of_a_key_creation_make_one_key_whose_secret_is_not_s
     created = answers[0][1]
     assert Client.for_member(server.base, created).request("GET", "/v1/accounts/me")[0] == 200  # the secret works
 
-    async def stored() -> list:
-        conn = await asyncpg.connect(module_database_url)
-        try:
-            return [bytes(r["body"]) for r in await conn.fetch(
-                "SELECT body FROM idempotency_keys WHERE key = $1", key)]
-        finally:
-            await conn.close()
-
-    (body,) = asyncio.run(stored())
+    (body,) = stored_bodies(module_database_url, key)
     assert created["api_key"].encode() in body and created["api_secret"].encode() not in body
     assert b"api_secret" not in body
 
@@ -132,15 +137,7 @@ def test_a_retried_release_request_gets_its_order_once_and_its_pickup_code_is_no
     assert owner.last_headers.get("idempotent-replayed") == "true"
     assert again == (201, {**first[1], "pickup_code": None}) and entry_no(server) == before  # shown once
 
-    async def stored() -> list:
-        conn = await asyncpg.connect(module_database_url)
-        try:
-            return [bytes(r["body"]) for r in await conn.fetch(
-                "SELECT body FROM idempotency_keys WHERE key = $1", key)]
-        finally:
-            await conn.close()
-
-    (body,) = asyncio.run(stored())
+    (body,) = stored_bodies(module_database_url, key)
     assert first[1]["pickup_code"].encode() not in body and b'"pickup_code":null' in body
 
 
