@@ -64,6 +64,7 @@ SUPPLY_STATUS: Mapping[str, int] = {  # auctions and listings (bulk supply); the
 }
 
 STATUS_UNKNOWN_MESSAGE = "status unknown: query by client_order_id"
+SHUTTING_DOWN_MESSAGE = "the exchange is closing; nothing was done"
 
 
 class ApiError(Exception):
@@ -92,13 +93,30 @@ def rejected(events: Iterable, statuses: Mapping[str, int] = ENGINE_STATUS) -> A
     return None
 
 
-def error(status: int, code: str, message: str, headers: dict | None = None,
-          request_id: str | None = None) -> HTTPResponse:
-    """An error answer ``{"error": {"code", "message"}}`` (plus ``request_id`` when given)."""
+def error_body(code: str, message: str, request_id: str | None = None) -> dict:
+    """``{"error": {"code", "message"}}`` (plus ``request_id`` when given)."""
     body = {"code": code, "message": message}
     if request_id is not None:
         body["request_id"] = request_id
-    return HTTPResponse(_encode({"error": body}), status=status, content_type="application/json", headers=headers)
+    return {"error": body}
+
+
+def error(status: int, code: str, message: str, headers: dict | None = None,
+          request_id: str | None = None) -> HTTPResponse:
+    """An error answer ``{"error": {"code", "message"}}`` (plus ``request_id`` when given)."""
+    return HTTPResponse(_encode(error_body(code, message, request_id)), status=status,
+                        content_type="application/json", headers=headers)
+
+
+def refusal_of(exc: Exception) -> tuple[int, str, str] | None:
+    """(status, code, message) of a refusal the handlers below answer without logging, else None."""
+    if isinstance(exc, (ApiError, AuthError)):
+        return exc.status, exc.code, exc.message
+    if isinstance(exc, ShuttingDown):
+        return 503, "SHUTTING_DOWN", SHUTTING_DOWN_MESSAGE
+    if isinstance(exc, Standby):
+        return 503, "STANDBY", standby_message(exc.args[0] if exc.args else None)
+    return None
 
 
 def sanic_code(exc: SanicException) -> str:
@@ -112,7 +130,7 @@ async def api_error(request: Request, exc: ApiError | AuthError) -> HTTPResponse
 
 
 async def shutting_down(request: Request, exc: ShuttingDown) -> HTTPResponse:
-    return error(503, "SHUTTING_DOWN", "the exchange is closing; nothing was done")
+    return error(503, "SHUTTING_DOWN", SHUTTING_DOWN_MESSAGE)
 
 
 async def standby(request: Request, exc: Standby) -> HTTPResponse:

@@ -26,10 +26,15 @@ def respond(body: Any, status: int = 200) -> HTTPResponse:
 
 
 def decode(request: Request, kind: type) -> Any:
-    """The request body as ``kind``, or 400: MALFORMED_JSON (also for invalid UTF-8),
+    """The request body as ``kind`` (``parse``)."""
+    return parse(request.body, kind)
+
+
+def parse(body: bytes | None, kind: type) -> Any:
+    """A JSON body (none: ``{}``) as ``kind``, or 400: MALFORMED_JSON (also for invalid UTF-8),
     INVALID_PRICE / INVALID_AMOUNT for a money field, else INVALID_REQUEST."""
     try:
-        return msgspec.json.decode(request.body or b"{}", type=kind)
+        return msgspec.json.decode(body or b"{}", type=kind)
     except msgspec.ValidationError as e:
         field = _FIELD.search(str(e))
         raise ApiError(400, (field and money_code(kind, field[1])) or "INVALID_REQUEST", str(e)) from None
@@ -61,7 +66,12 @@ def fen(text: str | None, field: str, code: str = "INVALID_PRICE") -> int:
 async def submit(request: Request, command: Any, statuses: Mapping[str, int] = CLEARING_STATUS) -> Result:
     """Sequence ``command`` and return its result; a refusal (receipt, clearing, financing or
     pre-trade rule) becomes an ApiError, its status from the table ``statuses``."""
-    result = await request.app.ctx.exchange.submit(Entry(command))
+    return await submit_to(request.app.ctx.exchange, command, statuses)
+
+
+async def submit_to(exchange: Any, command: Any, statuses: Mapping[str, int] = CLEARING_STATUS) -> Result:
+    """``submit`` to the sequencer ``exchange``."""
+    result = await exchange.submit(Entry(command))
     if (refusal := result.rejection) is not None:
         raise refused(refusal.code, refusal.message, statuses)
     return result

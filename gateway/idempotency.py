@@ -26,10 +26,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import NamedTuple
 
 import asyncpg
+import msgspec
 from sanic import HTTPResponse, Request
 
 from gateway.auth import AuthError
-from gateway.errors import ApiError, error
+from gateway.errors import ApiError, error, error_body
 from gateway.sequencer import lost_connection
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,9 @@ _KEY = re.compile(r"[!-~]{1,64}")
 RETENTION = datetime.timedelta(hours=24)
 PRUNE_EVERY = 1_000  # stored answers between two deletions of expired ones
 FAILOVER_SECONDS = 30.0  # a lost database connection is retried this long (a PostgreSQL failover)
+
+REUSED = ("IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used for another request")
+REUSED_BODY = msgspec.json.encode(error_body(*REUSED))
 
 Scope = tuple[str, str]  # (member, idempotency key)
 Rewrite = Callable[[Request, bytes], bytes]  # a stored or replayed body, rewritten
@@ -56,7 +60,16 @@ class Stored(NamedTuple):
 def fingerprint(request: Request) -> bytes:
     """SHA-256 of method, path with query and body: what a retry must repeat exactly."""
     target = request.path + ("?" + request.query_string if request.query_string else "")
-    return hashlib.sha256(b"\n".join((request.method.encode(), target.encode(), request.body or b""))).digest()
+    return fingerprint_of(request.method, target, request.body or b"")
+
+
+def fingerprint_of(method: str, target: str, body: bytes) -> bytes:
+    """The fingerprint of a request (also of a WebSocket order message, as its REST request)."""
+    return hashlib.sha256(b"\n".join((method.encode(), target.encode(), body))).digest()
+
+
+def valid_key(key: str) -> bool:
+    return _KEY.fullmatch(key) is not None
 
 
 def unchanged(request: Request, body: bytes) -> bytes:
@@ -131,11 +144,31 @@ class Idempotency:
         key = request.headers.get(HEADER)
         if key is None:
             return await call()
-        if _KEY.fullmatch(key) is None:
+        if not valid_key(key):
             raise ApiError(400, "INVALID_IDEMPOTENCY_KEY", "Idempotency-Key is 1 to 64 visible ASCII characters")
         task = asyncio.ensure_future(self._once(request, (request.ctx.key.member, key), call, store, replay))
         task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved even if nobody waits
         return await asyncio.shield(task)  # finishes, and stores its answer, even if the client goes away
+
+    async def once(self, scope: Scope, mine: bytes, call: Callable[[], Awaitable[tuple[int, bytes]]]
+                   ) -> tuple[int, bytes, bool]:
+        """(status, JSON body, replayed) of ``call`` run once per ``scope``, as ``run`` does for a
+        request: for callers other than an HTTP route (WebSocket order messages)."""
+        async with self.exclusive(scope):
+            stored = await self.load(scope)
+            if stored is not None:
+                if stored.fingerprint != mine:
+                    return 409, REUSED_BODY, False
+                return stored.status, stored.body, True
+            status, body = await call()
+            if status < 500:
+                try:
+                    await self.save(scope, Stored(mine, status, "application/json", body))
+                except Exception as e:  # the command is done: answer it; a retry runs again (once-only in the core)
+                    if not lost_connection(e):
+                        raise
+                    log.warning("answer to %s not stored (database unavailable): %r", scope, e)
+            return status, body, False
 
     async def _once(self, request: Request, scope: Scope, call: Callable[[], Awaitable[HTTPResponse]],
                     store: Rewrite, replay: Rewrite) -> HTTPResponse:
@@ -144,7 +177,7 @@ class Idempotency:
             stored = await self.load(scope)
             if stored is not None:
                 if stored.fingerprint != mine:
-                    return error(409, "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used for another request")
+                    return error(409, *REUSED)
                 return HTTPResponse(replay(request, stored.body), status=stored.status,
                                     content_type=stored.content_type, headers={REPLAYED_HEADER: "true"})
             response = await answer(call)

@@ -12,6 +12,7 @@ from gateway.sessions import COOKIE, CSRF_HEADER
 MAX_URL_BYTES = 4_096  # path and query; longer is 414 (a whole request head is at most 8 KiB: 431)
 PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs", "/v1/ws", "/", "/favicon.ico"})
 PUBLIC_PREFIXES = ("/v1/market/", "/desk/")  # /desk/: the desk's static files (gateway/desk/)
+RATE_LIMITED_MESSAGE = "too many requests"
 MUTATING = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
@@ -52,12 +53,21 @@ async def authenticate(request: Request) -> HTTPResponse | None:
     else:
         key = ctx.auth.verify_once(h.get("x-api-key"), h.get("x-timestamp"), h.get("x-signature"), request.method,
                                    path, request.body or b"")
-    bucket = ctx.buckets.get(key.api_key)
-    if bucket is None:
-        bucket = ctx.buckets[key.api_key] = TokenBucket(*ctx.rate_limit)
-    wait = bucket.take()
-    if wait:
-        return errors.error(429, "RATE_LIMITED", "too many requests",
-                            {"Retry-After": str(max(1, round(wait + 0.5)))})
+    if wait := spend_token(ctx, key.api_key):
+        return errors.error(429, "RATE_LIMITED", RATE_LIMITED_MESSAGE, {"Retry-After": str(retry_after(wait))})
     request.ctx.key = key
     return None
+
+
+def spend_token(ctx, api_key: str) -> float:
+    """Spend a token of the key's bucket (shared by its HTTP requests and WebSocket order
+    messages); return 0, or the seconds to wait when it is empty."""
+    bucket = ctx.buckets.get(api_key)
+    if bucket is None:
+        bucket = ctx.buckets[api_key] = TokenBucket(*ctx.rate_limit)
+    return bucket.take()
+
+
+def retry_after(wait: float) -> int:
+    """Whole seconds for ``Retry-After``: at least 1."""
+    return max(1, round(wait + 0.5))

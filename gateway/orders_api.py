@@ -1,78 +1,38 @@
 """Order routes: place (idempotent by client_order_id), get, list, cancel, amend and cancel
-all; the member's fills. An answer is sent once the command's batch is committed."""
+all; the member's fills. The rules of order entry live in gateway/order_entry.py (shared with
+the WebSocket's ``order.*`` messages); an answer is sent once the command's batch is committed."""
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from engine import AmendOrder, CancelOrder, MassCancel, NewOrder
-from exchange.journal import Entry
-from exchange.views import TERMINAL, OrderRecord, OrderViews
-from gateway.errors import ENGINE_STATUS, ApiError, error, rejected, status_of
-from gateway.http import decode, fen, query_int, require, respond, submit
+from exchange.views import OrderViews
+from gateway import order_entry
+from gateway.errors import ApiError
+from gateway.http import query_int, respond
 from gateway.idempotency import idempotent
-from gateway.wire import (
-    FILLS_LIMIT,
-    AmendRequest,
-    CancelAllRequest,
-    CancelAllResponse,
-    OrderRequest,
-    fill_view,
-    order_view,
-)
+from gateway.order_entry import Answer
+from gateway.wire import FILLS_LIMIT, fill_view, order_view
 
 bp = Blueprint("orders")
-TRADING_ROLES = ("trader", "supplier")
 
 
 def views(request: Request) -> OrderViews:
     return request.app.ctx.exchange.views
 
 
-def own_order(request: Request, order_id: int) -> OrderRecord:
-    """The caller's order ``order_id``, or 404."""
-    view = views(request).lookup(request.ctx.key.member, order_id)
-    if view is None:
-        raise ApiError(404, "ORDER_NOT_FOUND", f"no order {order_id}")
-    return view
-
-
-def open_order(request: Request, order_id: int) -> OrderRecord:
-    """The caller's order ``order_id`` if it is still open, else 404 or 409."""
-    view = own_order(request, order_id)
-    if view.status in TERMINAL:
-        raise ApiError(409, "ORDER_NOT_OPEN", f"order {order_id} is {view.status}")
-    return view
-
-
-async def place(request: Request, member: str, req: OrderRequest) -> OrderRecord:
-    """Sequence a new order and count it (a retried client order id is not counted again)."""
-    exchange = request.app.ctx.exchange
-    price = fen(req.price, "price") if req.type == "limit" else 0
-    cmd = NewOrder(member=member, symbol=req.symbol, side=req.side, quantity=req.quantity, price=price,
-                   order_type=req.type, tif=req.time_in_force, post_only=req.post_only,
-                   display_quantity=req.display_quantity, min_quantity=req.min_quantity, stp=req.stp)
-    result = await exchange.submit(Entry(cmd, req.client_order_id, req.receipt_ids))
-    if not result.duplicate:
-        exchange.metrics.orders.labels("rejected" if result.view.status == "REJECTED" else "accepted").inc()
-    return result.view
+def answer(a: Answer) -> HTTPResponse:
+    return respond(a.body, a.status)
 
 
 @bp.post("/v1/orders")
 @idempotent
 async def new_order(request: Request) -> HTTPResponse:
-    key = require(request, *TRADING_ROLES)
-    req: OrderRequest = decode(request, OrderRequest)
-    view = request.app.ctx.exchange.state.first_answer(key.member, req.client_order_id)
-    if view is None:
-        view = await place(request, key.member, req)
-    if view.status == "REJECTED":
-        code = view.reject_code or "REJECTED"
-        return error(status_of(code, ENGINE_STATUS), code, f"order rejected: {code}")
-    return respond(order_view(view), 201)
+    return answer(await order_entry.new_order(request.app.ctx.exchange, request.ctx.key, request.body))
 
 
 @bp.get("/v1/orders/<order_id:int>")
 async def get_order(request: Request, order_id: int) -> HTTPResponse:
-    return respond(order_view(own_order(request, order_id)))
+    exchange = request.app.ctx.exchange
+    return respond(order_view(order_entry.own_order(exchange, request.ctx.key.member, order_id)))
 
 
 @bp.get("/v1/orders")
@@ -90,46 +50,19 @@ async def list_orders(request: Request) -> HTTPResponse:
 @bp.delete("/v1/orders/<order_id:int>")
 @idempotent
 async def cancel_order(request: Request, order_id: int) -> HTTPResponse:
-    key = require(request, *TRADING_ROLES)
-    view = open_order(request, order_id)
-    result = await submit(request, CancelOrder(key.member, order_id), ENGINE_STATUS)
-    if (err := rejected(result.events)) is not None:
-        if err.code == "UNKNOWN_ORDER":  # it finished while the cancel waited in the queue
-            raise ApiError(409, "ORDER_NOT_OPEN", f"order {order_id} is {view.status}")
-        raise err
-    return respond(order_view(view))
+    return answer(await order_entry.cancel_order(request.app.ctx.exchange, request.ctx.key, order_id))
 
 
 @bp.patch("/v1/orders/<order_id:int>")
 @idempotent
 async def amend_order(request: Request, order_id: int) -> HTTPResponse:
-    key = require(request, *TRADING_ROLES)
-    req: AmendRequest = decode(request, AmendRequest)
-    if req.price is None and req.quantity is None:
-        raise ApiError(400, "INVALID_REQUEST", "give price and/or quantity")
-    if req.quantity == 0:
-        raise ApiError(400, "INVALID_QUANTITY", "quantity must be positive")
-    view = open_order(request, order_id)
-    price = fen(req.price, "price") if req.price is not None else 0
-    if req.price is not None and price <= 0:
-        raise ApiError(400, "INVALID_PRICE", "price must be positive")
-    cmd = AmendOrder(member=key.member, order_id=order_id, price=price, quantity=req.quantity or 0)
-    result = await submit(request, cmd, ENGINE_STATUS)
-    if (err := rejected(result.events)) is not None:
-        raise err
-    return respond(order_view(view))
+    return answer(await order_entry.amend_order(request.app.ctx.exchange, request.ctx.key, order_id, request.body))
 
 
 @bp.post("/v1/orders/cancel-all")
 @idempotent
 async def cancel_all(request: Request) -> HTTPResponse:
-    key = require(request, *TRADING_ROLES)
-    req: CancelAllRequest = decode(request, CancelAllRequest)
-    result = await submit(request, MassCancel(member=key.member, symbol=req.symbol or ""), ENGINE_STATUS)
-    if (err := rejected(result.events)) is not None:
-        raise err
-    summary = result.events[-1]
-    return respond(CancelAllResponse(canceled=summary.count, seq=summary.seq))
+    return answer(await order_entry.cancel_all(request.app.ctx.exchange, request.ctx.key, request.body))
 
 
 @bp.get("/v1/fills")

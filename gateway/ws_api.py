@@ -27,10 +27,11 @@ from websockets.protocol import State
 
 from engine import MassCancel
 from exchange.journal import Entry
-from gateway.auth import AuthError, Nonces, TokenBucket
+from gateway.auth import ApiKey, AuthError, Nonces, TokenBucket
 from gateway.feed import FLUSH_SECONDS, HEARTBEAT_SECONDS, SEND_BUFFER_LIMIT, Publisher, Subscriber, text_frame
 from gateway.feed_client import login_body
 from gateway.sessions import COOKIE
+from gateway.ws_orders import ORDER_TYPES, OrderMessage, Trading, on_order
 
 bp = Blueprint("ws")
 _encode = msgspec.json.Encoder().encode
@@ -47,6 +48,9 @@ class Limits(msgspec.Struct, frozen=True):
     max_channels: PositiveInt = 64  # public channels per connection
     anonymous_per_address: PositiveInt = 16  # connections not logged in, per client address; beyond: close 1008
     send_buffer: PositiveInt = SEND_BUFFER_LIMIT  # bytes queued for a client before it counts as slow (4008)
+    trading_rate: PositiveFloat = 10_000.0  # frames a second once logged in (order messages are limited
+    trading_burst: PositiveFloat = 20_000.0  # ... by the key's own bucket first, answered 429)
+    max_in_flight: PositiveInt = 1_024  # order messages not yet answered; beyond, the socket is not read
 
     @classmethod
     def from_env(cls) -> "Limits":
@@ -92,12 +96,14 @@ class Ping(msgspec.Struct, tag_field="type", tag="ping"):
 
 
 class Envelope(msgspec.Struct):
-    """Just the ``type``: tells an unknown type from a malformed message."""
+    """Just the ``type`` and ``request_id``: tells an unknown type from a malformed message, and
+    which order message was malformed."""
 
     type: str
+    request_id: Any = None
 
 
-_decode = msgspec.json.Decoder(Subscribe | Unsubscribe | Login | SessionLogin | Ping).decode
+_decode = msgspec.json.Decoder(Subscribe | Unsubscribe | Login | SessionLogin | Ping | OrderMessage).decode
 _decode_type = msgspec.json.Decoder(Envelope).decode
 
 
@@ -360,7 +366,7 @@ def login(request: Request, subscriber: Subscriber, message: Login) -> None:
         return error(subscriber, e.code, e.message)
     if not ctx.ws_nonces.use(key.api_key, message.nonce, int(message.timestamp)):
         return error(subscriber, "REPLAYED_NONCE", "this login's nonce was used before: sign a new one")
-    logged_in(request, subscriber, key.member, message.cancel_on_disconnect)
+    logged_in(request, subscriber, key, message.cancel_on_disconnect)
 
 
 def session_login(request: Request, subscriber: Subscriber, message: SessionLogin) -> None:
@@ -373,13 +379,17 @@ def session_login(request: Request, subscriber: Subscriber, message: SessionLogi
     except AuthError as e:
         return error(subscriber, e.code, e.message)
     subscriber.session_id = session.session_id
-    logged_in(request, subscriber, session.key.member, message.cancel_on_disconnect)
+    logged_in(request, subscriber, session.key, message.cancel_on_disconnect)
 
 
-def logged_in(request: Request, subscriber: Subscriber, member: str, cancel_on_disconnect: bool) -> None:
-    """Open ``member``'s private stream on this connection."""
+def logged_in(request: Request, subscriber: Subscriber, key: ApiKey, cancel_on_disconnect: bool) -> None:
+    """Open the member's private stream on this connection and let it enter orders (its frames
+    now limited by ``trading_rate``)."""
     ctx = request.app.ctx
+    member = key.member
     ctx.ws_anonymous.release(request.client_ip)
+    request.ctx.trading.key = key
+    request.ctx.inbound.bucket = TokenBucket(ctx.ws_limits.trading_rate, ctx.ws_limits.trading_burst)
     subscriber.cancel_on_disconnect = cancel_on_disconnect
     reply(subscriber, {"type": "logged_in", "member": member, "cancel_on_disconnect": cancel_on_disconnect})
     reply(subscriber, ctx.publisher.login(subscriber, member))
@@ -389,8 +399,14 @@ def ping(request: Request, subscriber: Subscriber, message: Ping) -> None:
     reply(subscriber, {"type": "pong", "id": message.id})
 
 
+def order(request: Request, subscriber: Subscriber, message: OrderMessage) -> None:
+    """An order message (gateway/ws_orders.py): answered once its command is committed."""
+    on_order(request.app.ctx, str(request.id), request.ctx.trading, subscriber, message)
+
+
 HANDLERS: dict[type, Callable[[Request, Subscriber, Any], None]] = {
     Subscribe: subscribe, Unsubscribe: unsubscribe, Login: login, SessionLogin: session_login, Ping: ping,
+    **{kind: order for kind in OrderMessage.__args__},
 }
 TYPES = frozenset(t.__struct_config__.tag for t in HANDLERS)
 
@@ -398,11 +414,14 @@ TYPES = frozenset(t.__struct_config__.tag for t in HANDLERS)
 def malformed(subscriber: Subscriber, raw: str | bytes, problem: str) -> None:
     """Answer a message that did not decode: an unknown ``type``, or a malformed message."""
     try:
-        kind = _decode_type(raw).type
+        envelope = _decode_type(raw)
+        kind, request_id = envelope.type, envelope.request_id
     except (msgspec.DecodeError, RecursionError):
-        kind = None
+        kind = request_id = None
     if kind is not None and kind not in TYPES:
         error(subscriber, "UNKNOWN_TYPE", f"unknown message type {kind[:64]!r}")
+    elif kind in ORDER_TYPES and isinstance(request_id, int | str) and len(str(request_id)) <= 64:
+        error(subscriber, "MALFORMED_MESSAGE", problem[:200], request_id=request_id)
     else:
         error(subscriber, "MALFORMED_MESSAGE", problem[:200])
 
@@ -429,10 +448,13 @@ async def feed(request: Request, ws: Websocket) -> None:
         await inbound.linger()
         return
     subscriber = Subscriber(ws, ctx.ws_limits.send_buffer, inbound.close)
+    trading = request.ctx.trading = Trading(ctx.ws_limits.max_in_flight)
     ctx.exchange.metrics.ws_clients.inc()
     try:
         while (raw := await inbound.message()) is not None:
             on_message(request, subscriber, raw)
+            if trading.full:
+                await trading.room()
     except Refused as refused:
         inbound.close(refused.code, refused.reason, Inbound.REFUSED_LINGER_BYTES)
     finally:
@@ -444,9 +466,11 @@ async def feed(request: Request, ws: Websocket) -> None:
 
 
 async def disconnected(request: Request, subscriber: Subscriber) -> None:
-    """Stop publishing to the connection; cancel the member's orders if its login asked for that."""
+    """Stop publishing to the connection; once its order messages are answered, cancel the
+    member's orders if its login asked for that."""
     ctx = request.app.ctx
     ctx.publisher.drop(subscriber)
+    await request.ctx.trading.drain()
     if subscriber.member is not None and subscriber.cancel_on_disconnect:
         with contextlib.suppress(Exception):
             await ctx.exchange.submit(Entry(MassCancel(member=subscriber.member)))
