@@ -5,7 +5,9 @@ embedded PostgreSQL unless ``DATABASE_URL`` is set), then with one load generato
 the bare endpoint's request rate; signed, durable order entry at full speed; and order-entry
 latency at a constant half of that speed; then full-speed order entry on a forward without
 margin (commission only, as every forward was before margining), next to the margined CF2701's
-rate in the same run. It prints one JSON line.
+rate in the same run; then order entry over the WebSocket (``order.new`` messages, several
+logged-in connections each keeping a window of orders in flight), against the same bare HTTP
+rate (``ws_vs_bare_http``). It prints one JSON line.
 """
 
 import asyncio
@@ -25,30 +27,40 @@ from gateway.auth import sign
 from gateway.client import Client
 from gateway.pg import database_url
 from gateway.process import ServerProcess, free_port
+from loadtest import wsload
 from loadtest.httpload import closed_loop, open_loop
 
 CONNECTIONS = 32
+WS_CONNECTIONS = 8  # WebSocket order entry: logged-in connections (members in turn) ...
+WS_WINDOW = 32  # ... each with this many orders in flight
 TRADERS = ["huafang-textile", "luneng-agri", "xinjiang-cotton-group", "sinofert"]
 PLAIN = "CFPLAIN"  # a forward without margin, listed by the benchmark
 
 
-def order_requests(credentials: dict[str, dict], seed: int = 1, symbol: str = "CF2701"):
-    """A factory of signed POST /v1/orders requests: alternating members, prices around the
-    reference so that about half the orders trade and the rest rest."""
+def order_bodies(seed: int = 1, symbol: str = "CF2701", prefix: str = "b"):
+    """A factory of order bodies (the n-th of them): prices around the reference so that about
+    half the orders trade and the rest rest."""
     rng = random.Random(seed)
+    run = f"{prefix}-{os.getpid()}-{time.time_ns()}"
+
+    def body(n: int) -> dict:
+        return {"symbol": symbol, "side": "buy" if rng.random() < 0.5 else "sell", "quantity": rng.randint(1, 5),
+                "price": str(15_000 + 5 * rng.randint(-8, 8)), "client_order_id": f"{run}-{n}",
+                "time_in_force": "GTC" if rng.random() < 0.7 else "IOC"}
+
+    return body
+
+
+def order_requests(credentials: dict[str, dict], seed: int = 1, symbol: str = "CF2701"):
+    """A factory of signed POST /v1/orders requests (``order_bodies``): alternating members."""
+    bodies = order_bodies(seed, symbol)
     counter = itertools.count()
     keys = [credentials[m] for m in TRADERS]
-    run = f"{os.getpid()}-{time.time_ns()}"
 
     def make() -> bytes:
         n = next(counter)
         creds = keys[n % len(keys)]
-        side = "buy" if rng.random() < 0.5 else "sell"
-        body = msgspec.json.encode({
-            "symbol": symbol, "side": side, "quantity": rng.randint(1, 5),
-            "price": str(15_000 + 5 * rng.randint(-8, 8)), "client_order_id": f"b-{run}-{n}",
-            "time_in_force": "GTC" if rng.random() < 0.7 else "IOC",
-        })
+        body = msgspec.json.encode(bodies(n))
         ts = str(time.time_ns() // 1_000_000)
         sig = sign(creds["api_secret"], ts, "POST", "/v1/orders", body)
         return (f"POST /v1/orders HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
@@ -111,6 +123,7 @@ async def measure(bare_port: int, exchange: ServerProcess, seconds: float) -> di
     half = await open_loop("127.0.0.1", exchange.port, make, 2 * CONNECTIONS, full.rate / 2, seconds)
     plain = await closed_loop("127.0.0.1", exchange.port, order_requests(exchange.credentials(), 2, PLAIN),
                               CONNECTIONS, seconds)
+    ws = await ws_order_entry(exchange, seconds)
     errors = {s: n for s, n in (full.statuses + half.statuses + plain.statuses).items() if s >= 400 and s != 422}
     return {
         "orders_per_s": round(full.rate),
@@ -125,7 +138,25 @@ async def measure(bare_port: int, exchange: ServerProcess, seconds: float) -> di
         **server_figures(exchange.base),
         "rejected_by_rules": (full.statuses + half.statuses)[422],
         "errors": errors,
+        "ws_orders_per_s": round(ws.rate),
+        "ws_vs_bare_http": round(ws.rate / bare.rate, 3),
+        "ws_connections": WS_CONNECTIONS, "ws_window": WS_WINDOW,
+        "ws_durable_acks": ws.statuses[201],
+        "ws_p50_ms": round(ws.quantile_ms(0.50), 2),
+        "ws_p99_ms": round(ws.quantile_ms(0.99), 2),
+        "ws_rejected_by_rules": ws.statuses[422],
+        "ws_errors": {s: n for s, n in ws.statuses.items() if s != 201 and s != 422},
     }
+
+
+async def ws_order_entry(exchange: ServerProcess, seconds: float):
+    """Order entry over /v1/ws (pipelined, ``WS_WINDOW`` in flight a connection) at full speed,
+    after a second's warm-up; the rate counts answers (201 a durable ack, 422 a rule's refusal)."""
+    credentials = exchange.credentials()
+    logins = [credentials[TRADERS[i % len(TRADERS)]] for i in range(WS_CONNECTIONS)]
+    await wsload.closed_loop("127.0.0.1", exchange.port, logins, order_bodies(3, prefix="w0"), WS_WINDOW, 1.0)
+    return await wsload.closed_loop("127.0.0.1", exchange.port, logins, order_bodies(4, prefix="w"), WS_WINDOW,
+                                    seconds)
 
 
 def list_plain_forward(exchange: ServerProcess) -> None:

@@ -12,8 +12,14 @@ def client_frame(payload: bytes) -> bytes:
     """A masked, final text frame, as clients must send (RFC 6455 §5.3)."""
     mask = os.urandom(4)
     n = len(payload)
-    header = bytes((0x81, 0x80 | n)) if n < 126 else bytes((0x81, 0x80 | 126)) + n.to_bytes(2, "big")
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    if n < 126:
+        header = bytes((0x81, 0x80 | n))
+    elif n < 65_536:
+        header = bytes((0x81, 0x80 | 126)) + n.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 0x80 | 127)) + n.to_bytes(8, "big")
+    keys = (mask * (n // 4 + 1))[:n]  # XOR as one big integer: fast enough for a load generator
+    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(keys, "big")).to_bytes(n, "big")
     return header + mask + masked
 
 
