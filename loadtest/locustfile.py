@@ -7,7 +7,8 @@ and a hot standby, ``COMMEX_ENDPOINTS=http://a:8080,http://b:8080`` lists both: 
 cannot connect or is answered 503 STANDBY / SHUTTING_DOWN moves to the next endpoint and is sent
 again (signed anew), and the user stays with the endpoint that accepted. A business
 rejection the exchange is right to give (an order already filled when cancelled) counts as
-a success; anything else unexpected is a failure.
+a success; anything else unexpected is a failure. ``WsOrderTrader`` enters orders over the
+WebSocket (``order.*`` messages, pipelined); its figures are named after the message types.
 """
 
 import itertools
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 import gevent
+import gevent.event
 import websocket
 from locust import User, between, task
 from locust.contrib.fasthttp import FastHttpUser
@@ -275,6 +277,101 @@ class FeedWatcher(User):
     @task
     def ping(self) -> None:
         self.ws.send(json.dumps({"type": "ping"}))
+
+    def on_stop(self) -> None:
+        self.reader.kill()
+        self.ws.close()
+
+
+class WsOrderTrader(User):
+    """Order entry over ``/v1/ws``: logs in as a trader, then pipelines bursts of orders on the
+    cotton forward (several in flight at once), amends and cancels its open ones, each answer
+    matched to its message by ``request_id`` and timed from sending. The same right refusals as
+    ``Trader`` (funds, margin, an order already done) count as successes."""
+
+    weight = 2
+    wait_time = between(0.2, 0.6)
+    BURST = 8  # order messages written at once
+    ALLOW = ("INSUFFICIENT_FUNDS", "ORDER_NOT_OPEN", *MARGIN_REFUSALS)
+
+    def on_start(self) -> None:
+        from gateway.feed_client import login_message
+
+        self.creds = random.choice(members_with("trader"))
+        url = self.host.replace("http://", "ws://").replace("https://", "wss://") + "/v1/ws"
+        self.ws = websocket.create_connection(url, timeout=10)
+        self.ws.send(json.dumps(login_message(self.creds["api_key"], self.creds["api_secret"])))
+        while (message := json.loads(self.ws.recv()))["type"] != "logged_in":
+            if message["type"] == "error":
+                raise RuntimeError(f"login refused: {message}")
+        self.sent: dict[int, tuple[str, float]] = {}  # request id -> (name, when sent)
+        self.open: dict[int, int] = {}  # open order id -> its total quantity
+        self.answered = gevent.event.Event()
+        self.reader = gevent.spawn(self.receive)
+
+    def send(self, name: str, message: dict) -> None:
+        request_id = next(_ids)
+        self.sent[request_id] = (name, time.perf_counter())
+        self.ws.send(json.dumps({**message, "request_id": request_id}))
+
+    def receive(self) -> None:
+        fire = self.environment.events.request.fire
+        while True:
+            try:
+                raw = self.ws.recv()
+            except (websocket.WebSocketException, OSError) as e:
+                fire(request_type="WS", name="connection", response_time=0, response_length=0, exception=e)
+                return
+            message = json.loads(raw)
+            name, sent = self.sent.pop(message.get("request_id"), (None, 0.0))
+            if name is None or message["type"] not in ("answer", "error"):
+                continue
+            body = message.get("body")
+            code = body.get("error", {}).get("code") if isinstance(body, dict) else message.get("code")
+            ok = message["type"] == "answer" and (message["status"] < 300 or code in self.ALLOW)
+            self.track(name, message, body)
+            fire(request_type="WS", name=name, response_time=(time.perf_counter() - sent) * 1_000,
+                 response_length=len(raw), exception=None if ok else RuntimeError(raw[:200]))
+            self.answered.set()
+
+    def track(self, name: str, message: dict, body) -> None:
+        """Keep the open orders as the answers tell."""
+        if message["type"] != "answer" or not isinstance(body, dict) or "order_id" not in body:
+            return
+        if body.get("status") in ("NEW", "PARTIALLY_FILLED"):
+            self.open[body["order_id"]] = body["quantity"]
+        else:
+            self.open.pop(body["order_id"], None)
+
+    @task(5)
+    def place_burst(self) -> None:
+        for _ in range(self.BURST):
+            self.send("order.new", {"type": "order.new", "body": {
+                "symbol": "CF2701", "side": random.choice(("buy", "sell")), "quantity": random.randint(1, 5),
+                "price": str(15_000 + 5 * random.randint(-10, 10)), "client_order_id": f"ws-{_run}-{next(_ids)}",
+                "time_in_force": random.choice(("GTC", "GTC", "DAY", "IOC"))}})
+        self.settle()
+
+    @task(2)
+    def amend(self) -> None:
+        if self.open:
+            order_id = random.choice(list(self.open))
+            self.send("order.amend", {"type": "order.amend", "order_id": order_id,
+                                      "body": {"quantity": self.open[order_id] + random.randint(1, 3)}})
+            self.settle()
+
+    @task(2)
+    def cancel(self) -> None:
+        if self.open:
+            self.send("order.cancel", {"type": "order.cancel", "order_id": self.open.popitem()[0]})
+            self.settle()
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until every message sent is answered (or ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while self.sent and time.monotonic() < deadline:
+            self.answered.clear()
+            self.answered.wait(max(0.0, deadline - time.monotonic()))
 
     def on_stop(self) -> None:
         self.reader.kill()

@@ -5,9 +5,14 @@ login; the key's rate limit (shared with REST) answered 429; pipelined answers m
 request_id; an order acknowledged over the WebSocket survives a SIGKILL."""
 
 import asyncio
+import csv
 import json
+import os
 import signal
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 import websockets
@@ -19,6 +24,7 @@ from tests.conftest import fresh_database
 from tests.support.ws import until
 
 TRADER = "huafang-textile"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def ws_url(server: ServerProcess) -> str:
@@ -202,6 +208,20 @@ def test_pipelined_answers_arrive_out_of_order_and_match_by_request_id(server) -
     order = list(answers)
     assert order != sorted(order, key=lambda r: (r[0] != "n", int(r[1:])))  # not strictly in sending order
     assert all(answers[f"c{i}"]["status"] in (200, 404, 409) for i in range(60))
+
+
+def test_the_locust_websocket_order_trader_runs_without_failures(server, tmp_path) -> None:
+    env = {**os.environ, "COMMEX_CREDENTIALS": str(server.data_dir / "demo-credentials.json")}
+    out = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtest" / "locustfile.py"), "WsOrderTrader",
+         "--headless", "-u", "4", "-r", "4", "-t", "8s", "--host", server.base, "--csv", str(tmp_path / "run"),
+         "--only-summary"],
+        env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = {r["Name"]: r for r in csv.DictReader((tmp_path / "run_stats.csv").open())}
+    assert rows["Aggregated"]["Failure Count"] == "0", out.stderr[-3000:]
+    assert int(rows["order.new"]["Request Count"]) > 40
+    assert int(rows["order.cancel"]["Request Count"]) + int(rows["order.amend"]["Request Count"]) > 0
 
 
 # ------------------------------------------------------------------ a server with a small rate limit
