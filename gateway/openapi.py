@@ -21,8 +21,16 @@ from gateway import (
     sessions,
     warehouse_api,
     wire,
+    ws_orders,
 )
 from gateway.reconcile import Reconciliation
+
+# order entry on /v1/ws (docs/WEBSOCKET.md): not an HTTP operation, so listed apart
+WS_MESSAGES = [ws_orders.NewOrderMessage, ws_orders.CancelMessage, ws_orders.AmendMessage,
+               ws_orders.CancelAllMessage, ws_orders.OrderAnswer]
+WS_DESCRIPTION = ("Order entry over the WebSocket after a signed login: each order.* message carries a request_id "
+                  "and, as body, the body of its REST route; its answer carries the same request_id and the REST "
+                  "route's status and body, once the command is committed. See docs/WEBSOCKET.md.")
 
 # a signed request, or (the desk) a session cookie with its CSRF header
 SIGNED = [{"apiKey": [], "timestamp": [], "signature": []}, {"session": [], "csrf": []}]
@@ -307,6 +315,7 @@ def parameters(method: str, path: str) -> list[dict]:
 def openapi_document() -> dict:
     """The OpenAPI 3.1 document of the API."""
     types = [t for route in ROUTES for t in (route[3], route[4]) if t is not None] + [wire.ErrorResponse]
+    types += WS_MESSAGES
     schemas, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
     by_type = dict(zip(types, schemas, strict=True))
     error = {"description": "error", "content": {"application/json": {"schema": by_type[wire.ErrorResponse]}}}
@@ -332,6 +341,8 @@ def openapi_document() -> dict:
                                 "request: X-Signature = hex HMAC-SHA256(secret, X-Timestamp + METHOD + "
                                 "path-with-query + body), X-Timestamp in ms within 5 s."},
         "paths": paths,
+        "x-websocket": {"path": "/v1/ws", "description": WS_DESCRIPTION,
+                        "messages": [{"$ref": f"#/components/schemas/{t.__name__}"} for t in WS_MESSAGES]},
         "components": {
             "schemas": components,
             "securitySchemes": {

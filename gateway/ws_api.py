@@ -1,16 +1,18 @@
 """The ``/v1/ws`` endpoint: subscribe to public channels, log in for the private ``orders``
-stream (optionally cancelling the member's orders when the socket drops), heartbeats.
+stream (optionally cancelling the member's orders when the socket drops) and for order entry
+(``order.*`` messages, gateway/ws_orders.py), heartbeats.
 
 What a client sends is bounded per connection (``Limits``, each overridable by
 ``COMMEX_WS_<FIELD>``): frames are parsed a slice at a time and the socket is not read while
 parsed ones wait (``Inbound``), so a client that writes without reading holds a bounded amount
-of memory; every frame spends a token of the connection's bucket and an empty bucket closes the
-connection with 1008, a message above the size limit closes it with 1009, a text frame that is
-not UTF-8 with 1007. Each message decodes into the Struct of its ``type``; a malformed one is
-answered with ``MALFORMED_MESSAGE`` and the connection kept. A channel is subscribed once, up to
-``max_channels``; connections not logged in are capped per client address. A ``login`` signs
-its options and a nonce, accepted once (``gateway.auth.Nonces``); a browser signed in to the desk
-sends ``session`` instead, with its CSRF token (the handshake carried the session cookie), and
+of memory; every frame spends a token of the connection's bucket (a larger one once logged in,
+``trading_rate``) and an empty bucket closes the connection with 1008, a message above the size
+limit closes it with 1009, a text frame that is not UTF-8 with 1007. Each message decodes into
+the Struct of its ``type``; a malformed one is answered with ``MALFORMED_MESSAGE`` and the
+connection kept. A channel is subscribed once, up to ``max_channels``; connections not logged in
+are capped per client address. A ``login`` signs its options and a nonce, accepted once
+(``gateway.auth.Nonces``); a browser signed in to the desk sends ``session`` instead, with its
+CSRF token (the handshake carried the session cookie), and
 the connection is closed (4001) when that session ends."""
 
 import asyncio

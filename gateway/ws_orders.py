@@ -39,10 +39,10 @@ _STRICT = {"tag_field": "type", "forbid_unknown_fields": True}
 
 
 class NewOrderMessage(msgspec.Struct, tag="order.new", **_STRICT):
-    """``body``: the body of ``POST /v1/orders`` (an OrderRequest)."""
+    """As ``POST /v1/orders``."""
 
     request_id: RequestId
-    body: msgspec.Raw
+    body: Annotated[msgspec.Raw, Meta(description="an OrderRequest, as the body of POST /v1/orders")]
     idempotency_key: IdempotencyKey | None = None
 
     def rest(self) -> tuple[str, str, bytes]:
@@ -61,11 +61,11 @@ class CancelMessage(msgspec.Struct, tag="order.cancel", **_STRICT):
 
 
 class AmendMessage(msgspec.Struct, tag="order.amend", **_STRICT):
-    """As ``PATCH /v1/orders/{order_id}``; ``body`` an AmendRequest."""
+    """As ``PATCH /v1/orders/{order_id}``."""
 
     request_id: RequestId
     order_id: OrderId
-    body: msgspec.Raw
+    body: Annotated[msgspec.Raw, Meta(description="an AmendRequest, as the body of PATCH /v1/orders/{order_id}")]
     idempotency_key: IdempotencyKey | None = None
 
     def rest(self) -> tuple[str, str, bytes]:
@@ -73,10 +73,11 @@ class AmendMessage(msgspec.Struct, tag="order.amend", **_STRICT):
 
 
 class CancelAllMessage(msgspec.Struct, tag="order.cancel_all", **_STRICT):
-    """As ``POST /v1/orders/cancel-all``; ``body`` a CancelAllRequest (none: every symbol)."""
+    """As ``POST /v1/orders/cancel-all``."""
 
     request_id: RequestId
-    body: msgspec.Raw = msgspec.Raw(b"")
+    body: Annotated[msgspec.Raw, Meta(description="a CancelAllRequest (none: every symbol)")] = \
+        msgspec.field(default_factory=msgspec.Raw)
     idempotency_key: IdempotencyKey | None = None
 
     def rest(self) -> tuple[str, str, bytes]:
@@ -84,6 +85,18 @@ class CancelAllMessage(msgspec.Struct, tag="order.cancel_all", **_STRICT):
 
 
 OrderMessage = NewOrderMessage | CancelMessage | AmendMessage | CancelAllMessage
+
+
+class OrderAnswer(msgspec.Struct, tag_field="type", tag="answer", omit_defaults=True):
+    """The answer to an order message: the REST route's HTTP status and JSON body (an OrderView,
+    a CancelAllResponse or an ErrorResponse)."""
+
+    request_id: RequestId
+    status: Annotated[int, Meta(description="the REST route's HTTP status")]
+    body: Annotated[Any, Meta(description="the REST route's body: OrderView, CancelAllResponse or ErrorResponse")]
+    retry_after: int | None = None  # 429: seconds until the key's bucket has a token again
+    replayed: bool = False  # the first answer to this idempotency_key, sent again
+
 ORDER_TYPES = frozenset(t.__struct_config__.tag for t in OrderMessage.__args__)
 
 
@@ -126,8 +139,7 @@ class Trading:
 
 
 def send_answer(subscriber: Subscriber, request_id: RequestId, status: int, body: Any, **extra: Any) -> None:
-    subscriber.offer(text_frame(_encode({"type": "answer", "request_id": request_id, "status": status,
-                                         "body": body, **extra})))
+    subscriber.offer(text_frame(_encode(OrderAnswer(request_id, status, body, **extra))))
 
 
 def refusal(ctx, trading: Trading) -> tuple[int, dict, dict] | None:
