@@ -23,6 +23,7 @@ disconnected with a reason rather than slowing the exchange. Messages a client d
 are to be ignored.
 """
 
+import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -68,28 +69,50 @@ class Subscriber:
     """One WebSocket connection: its channels and login, and a bounded send buffer.
 
     A server's frames are unmasked, so a message is framed once and the same bytes are written
-    to every subscriber's transport. The transport's write buffer is the send queue; once it
-    holds more than ``limit`` bytes the consumer is too slow and is disconnected."""
+    to every subscriber's transport. The frames offered in one turn of the event loop are written
+    together at its end (one send instead of one per message: answers to pipelined orders and
+    private messages come many to a batch). The transport's write buffer is the send queue; once
+    it holds more than ``limit`` bytes the consumer is too slow and is disconnected."""
 
     def __init__(self, ws, limit: int = SEND_BUFFER_LIMIT, close: Callable[[int, str], None] | None = None) -> None:
         self.ws = ws
         self.transport = ws.io_proto.transport
         self.limit = limit
-        self.close = close or ws.fail_connection  # close(code, reason): starts closing the connection
+        self._close = close or ws.fail_connection  # close(code, reason): starts closing the connection
         self.channels: set[str] = set()
         self.member: str | None = None
         self.cancel_on_disconnect = False
         self.dropped: str | None = None
+        self.pending: list[bytes] = []
+        self.pending_bytes = 0
 
     def offer(self, frame: bytes) -> None:
-        """Send a framed message, or cut a consumer that has fallen too far behind."""
+        """Send a framed message (at the end of this turn of the loop), or cut a consumer that
+        has fallen too far behind."""
         if self.dropped or self.transport.is_closing():
             return
-        if self.transport.get_write_buffer_size() > self.limit:
+        if self.transport.get_write_buffer_size() + self.pending_bytes > self.limit:
             self.dropped = "slow consumer: send buffer full"
             self.close(4008, self.dropped)  # the close frame goes after what is queued
             return
-        self.transport.write(frame)
+        if not self.pending:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.pending.append(frame)
+        self.pending_bytes += len(frame)
+
+    def flush(self) -> None:
+        """Write the frames offered so far."""
+        if not self.pending:
+            return
+        data = self.pending[0] if len(self.pending) == 1 else b"".join(self.pending)
+        self.pending, self.pending_bytes = [], 0
+        if not self.transport.is_closing():
+            self.transport.write(data)
+
+    def close(self, code: int, reason: str) -> None:
+        """Start closing the connection, after the frames offered so far."""
+        self.flush()
+        self._close(code, reason)
 
 
 class Publisher:

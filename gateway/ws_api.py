@@ -458,6 +458,7 @@ async def feed(request: Request, ws: Websocket) -> None:
             if trading.full:
                 await trading.room()
     except Refused as refused:
+        subscriber.flush()  # the answers already given go before the close frame
         inbound.close(refused.code, refused.reason, Inbound.REFUSED_LINGER_BYTES)
     finally:
         await disconnected(request, subscriber)
