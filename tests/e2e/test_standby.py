@@ -11,9 +11,17 @@ import time
 import asyncpg
 import pytest
 
-from gateway.client import Client
+from gateway.client import Client, WsTrader
 from gateway.process import ServerProcess
 from loadtest.failover import TAKEOVER_LIMIT, drill, wait_role
+
+
+async def ws_order(node: ServerProcess, client_order_id: str) -> tuple[int, dict]:
+    """An order over ``/v1/ws``: (status, body) as REST would answer."""
+    async with WsTrader.for_member(node.base, node.credentials()["huafang-textile"]) as trader:
+        status, body = await trader.new_order("CF2701", "buy", 1, "14950", client_order_id)
+    assert status != 503 or body["error"]["code"] == "STANDBY"
+    return status, body
 
 
 def test_standby_serves_reads_refuses_writes_and_follows(database_url, tmp_path) -> None:
@@ -30,6 +38,7 @@ def test_standby_serves_reads_refuses_writes_and_follows(database_url, tmp_path)
         assert status == 201
         status, body = standby.client("huafang-textile").place("CF2701", "buy", 1, "14950", "sb-2")
         assert (status, body["error"]["code"]) == (503, "STANDBY")
+        assert asyncio.run(ws_order(standby, "sb-ws"))[0] == 503  # over the WebSocket too
         target = Client(primary.base).request("GET", "/healthz")[1]["entry_no"]
         deadline = time.monotonic() + 5
         while Client(standby.base).request("GET", "/healthz")[1]["entry_no"] < target and \
