@@ -150,46 +150,44 @@ class Idempotency:
         task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved even if nobody waits
         return await asyncio.shield(task)  # finishes, and stores its answer, even if the client goes away
 
-    async def once(self, scope: Scope, mine: bytes, call: Callable[[], Awaitable[tuple[int, bytes]]]
-                   ) -> tuple[int, bytes, bool]:
-        """(status, JSON body, replayed) of ``call`` run once per ``scope``, as ``run`` does for a
-        request: for callers other than an HTTP route (WebSocket order messages)."""
+    async def once(self, scope: Scope, mine: bytes, call: Callable[[], Awaitable[Stored]]) -> tuple[Stored, bool]:
+        """``call``'s answer, once per ``scope``: (the answer, True if it is the stored first answer
+        given again). The key with another fingerprint is 409 IDEMPOTENCY_KEY_REUSED (not stored).
+        Serves HTTP routes (``run``) and WebSocket order messages (gateway/ws_orders.py)."""
         async with self.exclusive(scope):
             stored = await self.load(scope)
             if stored is not None:
                 if stored.fingerprint != mine:
-                    return 409, REUSED_BODY, False
-                return stored.status, stored.body, True
-            status, body = await call()
-            if status < 500:
+                    return Stored(mine, 409, "application/json", REUSED_BODY), False
+                return stored, True
+            fresh = await call()
+            if fresh.status < 500:
                 try:
-                    await self.save(scope, Stored(mine, status, "application/json", body))
+                    await self.save(scope, fresh)
                 except Exception as e:  # the command is done: answer it; a retry runs again (once-only in the core)
                     if not lost_connection(e):
                         raise
                     log.warning("answer to %s not stored (database unavailable): %r", scope, e)
-            return status, body, False
+            return fresh, False
 
     async def _once(self, request: Request, scope: Scope, call: Callable[[], Awaitable[HTTPResponse]],
                     store: Rewrite, replay: Rewrite) -> HTTPResponse:
         mine = fingerprint(request)
-        async with self.exclusive(scope):
-            stored = await self.load(scope)
-            if stored is not None:
-                if stored.fingerprint != mine:
-                    return error(409, *REUSED)
-                return HTTPResponse(replay(request, stored.body), status=stored.status,
-                                    content_type=stored.content_type, headers={REPLAYED_HEADER: "true"})
+        live: list[HTTPResponse] = []
+
+        async def first() -> Stored:
             response = await answer(call)
-            if response.status < 500:
-                try:
-                    await self.save(scope, Stored(mine, response.status, response.content_type or "application/json",
-                                                  store(request, response.body or b"")))
-                except Exception as e:  # the command is done: answer it; a retry runs again (once-only in the core)
-                    if not lost_connection(e):
-                        raise
-                    log.warning("answer to %s not stored (database unavailable): %r", scope, e)
-            return response
+            live.append(response)
+            return Stored(mine, response.status, response.content_type or "application/json",
+                          store(request, response.body or b""))
+
+        stored, replayed = await self.once(scope, mine, first)
+        if live:
+            return live[0]
+        if not replayed:
+            return error(409, *REUSED)
+        return HTTPResponse(replay(request, stored.body), status=stored.status, content_type=stored.content_type,
+                            headers={REPLAYED_HEADER: "true"})
 
 
 def idempotent(handler: Callable | None = None, *, store: Rewrite = unchanged, replay: Rewrite = unchanged):

@@ -25,7 +25,7 @@ from gateway import order_entry
 from gateway.auth import ApiKey
 from gateway.errors import STATUS_UNKNOWN_MESSAGE, error_body, refusal_of, standby_message
 from gateway.feed import Subscriber, text_frame
-from gateway.idempotency import KEY_PATTERN, fingerprint_of
+from gateway.idempotency import KEY_PATTERN, Stored, fingerprint_of
 from gateway.middleware import RATE_LIMITED_MESSAGE, retry_after, spend_token
 from gateway.order_entry import Answer
 
@@ -170,13 +170,14 @@ async def answer(ctx, connection_id: str, key: ApiKey, subscriber: Subscriber, m
         status, body = await call()
         return send_answer(subscriber, message.request_id, status, body)
 
-    async def call_encoded() -> tuple[int, bytes]:
+    async def first() -> Stored:
         status, body = await call()
-        return status, _encode(body)
+        return Stored(mine, status, "application/json", _encode(body))
 
-    status, raw, replayed = await ctx.idempotency.once((key.member, message.idempotency_key),
-                                                       fingerprint_of(*message.rest()), call_encoded)
-    send_answer(subscriber, message.request_id, status, msgspec.Raw(raw), **({"replayed": True} if replayed else {}))
+    mine = fingerprint_of(*message.rest())
+    stored, replayed = await ctx.idempotency.once((key.member, message.idempotency_key), mine, first)
+    send_answer(subscriber, message.request_id, stored.status, msgspec.Raw(stored.body),
+                **({"replayed": True} if replayed else {}))
 
 
 async def answered(call: Callable[[], Awaitable[Answer]], connection_id: str, request_id: RequestId
