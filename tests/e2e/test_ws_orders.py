@@ -142,6 +142,16 @@ def test_invalid_orders_are_answered_with_the_rest_codes_and_change_nothing(serv
     assert rest.request("GET", "/v1/accounts/me")[1] == before
 
 
+def test_a_key_without_a_trading_role_is_refused_as_over_rest(server) -> None:
+    async def scenario():
+        async with trader(server, "agri-bank") as t:
+            return await t.new_order("CF2701", "buy", 1, "15000", coid("lender")), await t.cancel_all()
+
+    new, cancel_all = asyncio.run(scenario())
+    rest = server.client("agri-bank").place("CF2701", "buy", 1, "15000", coid("lender"))
+    assert new == cancel_all == rest == (403, {"error": {"code": "FORBIDDEN", "message": rest[1]["error"]["message"]}})
+
+
 def test_hostile_messages_are_answered_with_codes_and_the_connection_kept(server) -> None:
     async def scenario() -> list[dict]:
         async with websockets.connect(ws_url(server)) as ws:
