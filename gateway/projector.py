@@ -3,9 +3,10 @@
 A batch is acknowledged once its journal rows are committed (gateway/sequencer.py); the rows
 it projects — orders, trades, receipts and their events, transfers, accounts, settlement
 reports — are handed here as a ``Batch`` and written by this task, on its own connection, many
-batches per transaction: the append-only tables by COPY, the keyed ones by one upsert of
-their latest rows, and the watermark (``projection_watermark``, migration 060) in the same
-transaction. The watermark is therefore exact: every entry up to it is projected, none after.
+batches per transaction (at most one every ``INTERVAL_SECONDS``, unless a read waits): one
+statement inserts the appended rows (by COPY when there are many, as in a catch-up) and
+upserts the latest row of each key, and the watermark (``projection_watermark``, migration
+060), in the same transaction. The watermark is therefore exact: every entry up to it is projected, none after.
 
 After a crash the batches handed here but not yet written are gone from memory; recovery
 replays the journal and hands over again what the entries after the watermark produce
@@ -22,7 +23,18 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from gateway.store import ACCOUNTS, ORDERS, RECEIPT_EVENTS, RECEIPTS, REPORTS, TRADES, TRANSFERS, Batch, Table
+from gateway.store import (
+    ACCOUNTS,
+    ORDERS,
+    RECEIPT_EVENTS,
+    RECEIPTS,
+    REPORTS,
+    TRADES,
+    TRANSFERS,
+    Batch,
+    Table,
+    commit_statement,
+)
 
 log = logging.getLogger("commex.projector")
 APPENDED = (TRADES, RECEIPT_EVENTS, TRANSFERS, REPORTS)  # rows only ever inserted: COPY
@@ -30,9 +42,11 @@ UPSERTED = (ORDERS, RECEIPTS, ACCOUNTS)  # rows keyed and overwritten: the lates
 PROJECTED = (*APPENDED, *UPSERTED)
 WATERMARK = Table("projection_watermark", (("id", "integer"), ("entry_no", "bigint")), key=("id",),
                   update=("entry_no",))
+COPY_ROWS = 5_000  # appended rows from which COPY beats one INSERT (it looks up the table's types per call)
 MAX_ENTRIES = 50_000  # journal entries per projector transaction, at most
 READ_WAIT_SECONDS = 2.0  # a read that needs SQL waits this long for the projector, then 503
 RETRY_SECONDS = 0.5  # after a failed write (a lost database), try again this often
+INTERVAL_SECONDS = 0.05  # at most one write this often (unless a read waits): fewer, larger transactions
 
 
 def merge(batches: Sequence[Batch]) -> Batch:
@@ -48,15 +62,10 @@ def merge(batches: Sequence[Batch]) -> Batch:
     return merged
 
 
-def upsert_statement() -> str:
-    """The keyed tables and the watermark in one statement (data-modifying CTEs)."""
-    tables = (*UPSERTED, WATERMARK)
-    inserts, first = [], 1
-    for table in tables:
-        inserts.append(table.insert(first))
-        first += len(table.columns)
-    ctes = ",\n".join(f"w_{t.name} AS ({sql})" for t, sql in zip(tables[:-1], inserts[:-1], strict=True))
-    return f"WITH {ctes}\n{inserts[-1]}"
+def statements() -> tuple[str, str]:
+    """One statement writing every projected table and the watermark, and one writing the
+    keyed tables and the watermark (after the appended ones went by COPY)."""
+    return commit_statement((*PROJECTED, WATERMARK)), commit_statement((*UPSERTED, WATERMARK))
 
 
 class Projector:
@@ -67,10 +76,11 @@ class Projector:
         self.watermark = watermark
         self.pending: list[Batch] = []
         self.conn: asyncpg.Connection | None = None
-        self.statement = upsert_statement()
+        self.statements = statements()
         self.written = 0  # projector transactions committed
         self.seconds = 0.0  # time spent writing them
         self._wake = asyncio.Event()
+        self._hurry = asyncio.Event()  # a reader waits, or stop: write now
         self._waiters: list[tuple[int, asyncio.Future]] = []
         self._task: asyncio.Task | None = None
         self._stopping = False
@@ -101,6 +111,7 @@ class Projector:
         """Write everything pending, then stop and close the connection."""
         self._stopping = True
         self._wake.set()
+        self._hurry.set()
         if self._task is not None:
             await self._task
             self._task = None
@@ -114,6 +125,7 @@ class Projector:
             return True
         future = asyncio.get_running_loop().create_future()
         self._waiters.append((entry_no, future))
+        self._hurry.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(future), timeout)
         return self.watermark >= entry_no
@@ -135,6 +147,7 @@ class Projector:
         self._advance(watermark)
 
     async def _run(self) -> None:
+        last = 0.0
         while True:
             if not self.pending:
                 if self._stopping:
@@ -142,6 +155,12 @@ class Projector:
                 await self._wake.wait()
                 self._wake.clear()
                 continue
+            pause = last + INTERVAL_SECONDS - time.perf_counter()
+            if pause > 0 and not self._waiters and not self._stopping:
+                with contextlib.suppress(TimeoutError):  # more batches come meanwhile; a reader or stop cuts it short
+                    await asyncio.wait_for(self._hurry.wait(), pause)
+                self._hurry.clear()
+            last = time.perf_counter()
             try:
                 await self._write_pending()
             except asyncio.CancelledError:
@@ -159,7 +178,7 @@ class Projector:
         if self.conn is None:
             self.conn = await asyncpg.connect(self.url, timeout=5)
         started = time.perf_counter()
-        done = await write(self.conn, self.pending[:take], self.statement)
+        done = await write(self.conn, self.pending[:take], self.statements)
         self.seconds += time.perf_counter() - started
         self.written += 1
         self._advance(done)
@@ -173,22 +192,28 @@ class Projector:
         await asyncio.sleep(RETRY_SECONDS)
 
 
-async def write(conn: asyncpg.Connection, batches: Sequence[Batch], statement: str) -> int:
-    """One transaction: lock the watermark, then COPY the appended rows and upsert the keyed
-    ones and the watermark, of the batches after it; return the new watermark. Batches already
-    projected (by a transaction whose reply was lost, or by another node) are skipped, so the
-    keyed rows never go back to older values."""
+async def write(conn: asyncpg.Connection, batches: Sequence[Batch], statements: tuple[str, str]) -> int:
+    """One transaction: lock the watermark, then write the batches after it — the appended
+    rows and the keyed ones and the watermark, in one statement, or by COPY when there are
+    many (a catch-up) —; return the new watermark. Batches already projected (by a transaction
+    whose reply was lost, or by another node) are skipped, so the keyed rows never go back to
+    older values and no appended row is written twice."""
     async with conn.transaction():
         done = await conn.fetchval("SELECT entry_no FROM projection_watermark WHERE id = 1 FOR UPDATE")
         batches = [b for b in batches if b.last_entry > done]
         if not batches:
             return done
         batch = merge(batches)
-        for table in APPENDED:
-            rows = batch.rows_of(table)
-            if rows:
-                await conn.copy_records_to_table(table.name, records=copy_rows(table, rows), columns=table.names)
-        arrays = [a for table in UPSERTED for a in table.arrays(batch.rows_of(table))]
+        appended = sum(len(batch.rows_of(table)) for table in APPENDED)
+        if appended >= COPY_ROWS:
+            for table in APPENDED:
+                rows = batch.rows_of(table)
+                if rows:
+                    await conn.copy_records_to_table(table.name, records=copy_rows(table, rows), columns=table.names)
+            tables, statement = UPSERTED, statements[1]
+        else:
+            tables, statement = PROJECTED, statements[0]
+        arrays = [a for table in tables for a in table.arrays(batch.rows_of(table))]
         await conn.execute(statement, *arrays, [1], [batch.last_entry])
     return batch.last_entry
 

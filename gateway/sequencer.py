@@ -120,7 +120,7 @@ class Exchange:
         """Write what recovery handed the projector (the entries after its watermark) before
         the first command, so the projections agree with the journal from the start."""
         if self.projector.pending:
-            watermark = await write(self.conn, self.projector.pending, self.projector.statement)
+            watermark = await write(self.conn, self.projector.pending, self.projector.statements)
             log.info("projections caught up from entry %d to %d", self.projector.watermark, watermark)
             self.projector.trim(watermark)
 

@@ -6,10 +6,12 @@ projects (orders, trades, transfers, accounts, reports)."""
 import asyncio
 
 import asyncpg
+import pytest
 
 from clearing.core import Deposit, EndOfDay
 from engine import AddInstrument, NewOrder, SetSession
 from exchange.journal import Entry
+from gateway import projector
 from gateway.projector import Projector, merge, read_watermark
 from gateway.sequencer import Exchange
 from gateway.store import ACCOUNTS, TRADES, Batch
@@ -62,7 +64,10 @@ async def crash_scenario(url: str) -> None:
         await conn.close()
 
 
-def test_projections_catch_up_after_a_crash_and_equal_the_journal(database_url: str) -> None:
+@pytest.mark.parametrize("copy_rows", [1, 10**9], ids=["copy", "insert"])
+def test_projections_catch_up_after_a_crash_and_equal_the_journal(database_url: str, copy_rows: int,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(projector, "COPY_ROWS", copy_rows)  # COPY for large writes, one INSERT otherwise
     asyncio.run(crash_scenario(database_url))
 
 
@@ -77,12 +82,12 @@ async def overlap_scenario(url: str) -> None:
         written = await read_watermark(conn)
         stale = Batch(batch_no=1, ts_ns=0, last_entry=written)
         stale.add(ACCOUNTS, [("cash:m0", 0, 1)])  # an older account row: must not be written
-        projector = Projector(url, watermark=0)
-        projector.add(stale)
-        projector.start(conn)
-        assert await projector.wait_for(written)
+        writer = Projector(url, watermark=0)
+        writer.add(stale)
+        writer.start(conn)
+        assert await writer.wait_for(written)
         assert await conn.fetchval("SELECT credits FROM accounts WHERE account_id = 'cash:m0'") == 10**12
-        await projector.stop()
+        await writer.stop()
     finally:
         await conn.close()
 
