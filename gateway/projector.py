@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import asyncpg
 
@@ -71,8 +71,9 @@ def statements() -> tuple[str, str]:
 class Projector:
     """Writes handed-over batches' projections in order; ``watermark`` is the last entry written."""
 
-    def __init__(self, url: str | None, watermark: int = 0) -> None:
+    def __init__(self, url: str | None, watermark: int = 0, delay: Callable[[float], None] | None = None) -> None:
         self.url = url
+        self.delay = delay  # observes, per write, seconds from its oldest batch's hand-over to its commit
         self.watermark = watermark
         self.pending: list[Batch] = []
         self.conn: asyncpg.Connection | None = None
@@ -82,6 +83,7 @@ class Projector:
         self._wake = asyncio.Event()
         self._hurry = asyncio.Event()  # a reader waits, or stop: write now
         self._waiters: list[tuple[int, asyncio.Future]] = []
+        self._handed_at: dict[int, float] = {}  # a pending batch's last entry -> when it was handed over
         self._task: asyncio.Task | None = None
         self._stopping = False
 
@@ -95,6 +97,7 @@ class Projector:
         if batch.last_entry <= self.handed:
             return  # already projected (a catch-up that overlaps what was written)
         self.pending.append(batch)
+        self._handed_at[batch.last_entry] = time.perf_counter()
         self._wake.set()
 
     def lag(self) -> int:
@@ -133,6 +136,7 @@ class Projector:
     def _advance(self, watermark: int) -> None:
         self.watermark = max(self.watermark, watermark)
         self.pending = [b for b in self.pending if b.last_entry > self.watermark]
+        self._handed_at = {n: t for n, t in self._handed_at.items() if n > self.watermark}
         waiting = []
         for entry_no, future in self._waiters:
             if entry_no <= self.watermark:
@@ -178,9 +182,13 @@ class Projector:
         if self.conn is None:
             self.conn = await asyncpg.connect(self.url, timeout=5)
         started = time.perf_counter()
+        oldest = self._handed_at.get(self.pending[0].last_entry, started)
         done = await write(self.conn, self.pending[:take], self.statements)
-        self.seconds += time.perf_counter() - started
+        finished = time.perf_counter()
+        self.seconds += finished - started
         self.written += 1
+        if self.delay is not None:
+            self.delay(finished - oldest)
         self._advance(done)
 
     async def _reconnect(self) -> None:

@@ -163,7 +163,7 @@ class Exchange:
         self.state = ExchangeState()
         self.batch_no = await self.conn.fetchval("SELECT coalesce(max(batch_no), 0) FROM batches")
         watermark = await read_watermark(self.conn)
-        self.projector = Projector(self.url, watermark)
+        self.projector = Projector(self.url, watermark, self.metrics.projection_delay.observe)
         self.entry_no, _, reports = await replay_journal(self.conn, self.state, progress, keep_from=watermark)
         self.tail = await read_tail(self.conn)
         if self.entry_no > watermark:

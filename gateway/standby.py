@@ -207,7 +207,7 @@ class Follower:
 async def open_standby(url: str, **kw) -> Exchange:
     """An ``Exchange`` in standby: following the journal, refusing commands until it takes over."""
     exchange = Exchange(None, **kw)  # its connection comes with the lock, on takeover
-    exchange.projector = Projector(url)
+    exchange.projector = Projector(url, delay=exchange.metrics.projection_delay.observe)
     exchange.role = "standby"
     exchange.follower = Follower(exchange, url)
     await exchange.follower.start()
