@@ -37,7 +37,7 @@ async def replay_database(data_dir: Path) -> dict:
         await migrate(conn)
         state = ExchangeState()
         try:
-            entries, checked = await replay_journal(conn, state, progress=progress)
+            entries, checked, _ = await replay_journal(conn, state, progress=progress)
         except RecoveryError as e:
             return {"match": False, "error": str(e)}
         return {"entries": entries, "state_hash": state.state_hash(), "checkpoint_state_hash": checked,

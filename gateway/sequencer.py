@@ -1,11 +1,13 @@
 """The sequencer: the pure state machine (``exchange.ExchangeState``) driven over PostgreSQL.
 
 One asyncio task (the sequencer) owns the engine. It takes every queued command at once as a
-batch, applies them in memory, then hands the batch — journal rows, the projected rows, the
-state hash — to the store (gateway/store.py), which writes it in ONE statement (one
+batch, applies them in memory, then hands the batch's journal rows (and, on checkpoints, the
+state hash) to the store (gateway/store.py), which writes them in ONE statement (one
 transaction), and only after the commit resolves the callers' futures (acknowledged means
 durable). Commands queued while a commit is in flight form the next batch, so batches grow
-with load: that is the group commit.
+with load: that is the group commit. What the batch changed in the SQL projections (orders,
+trades, transfers, accounts, receipts, reports) goes to the projector (gateway/projector.py),
+which writes it behind the journal, off the acknowledgement path.
 
 If a commit fails, memory is ahead of the record; the process exits and a restart rebuilds
 memory from the journal, where the failed batch is absent and its callers were never acked.
@@ -31,7 +33,20 @@ from exchange.state import ExchangeState, Result
 from exchange.views import refused_order
 from gateway.metrics import Metrics
 from gateway.pg import migrate
-from gateway.store import ACCOUNTS, JOURNAL, ORDERS, RECEIPT_EVENTS, RECEIPTS, REPORTS, TRADES, TRANSFERS, Batch, Store
+from gateway.projector import Projector, read_watermark, write
+from gateway.store import (
+    ACCOUNTS,
+    BATCHES,
+    JOURNAL,
+    ORDERS,
+    RECEIPT_EVENTS,
+    RECEIPTS,
+    REPORTS,
+    TRADES,
+    TRANSFERS,
+    Batch,
+    Store,
+)
 from warehouse_receipts.registry import Receipt, ReceiptEvent, Registry
 
 OLDER_HASH = re.compile(r"[0-9a-f]{48}")  # the state hash before HASH_FORMAT (engine + rest, hex)
@@ -40,6 +55,7 @@ SEQUENCER_LOCK = 0x636F6D6D6578  # advisory lock: one sequencer per database
 
 RECONNECT_SECONDS = 30.0  # after losing the database mid-commit, look this long for its new primary
 CHECKPOINT_SECONDS = 1.0  # at most this often a batch also records the engine's state hash
+JOURNALED = (JOURNAL, BATCHES)  # what a batch commits before its acknowledgement; the projector writes the rest
 FREEZE_SECONDS = 1.0  # at most this often long-lived objects move to the GC's permanent generation
 
 
@@ -52,7 +68,9 @@ class Exchange:
 
     def __init__(self, conn: asyncpg.Connection | None, max_batch: int = 512, metrics: Metrics | None = None) -> None:
         self.conn = conn
-        self.store = Store(conn)
+        self.store = Store(conn, JOURNALED)
+        self.projector = Projector(None)
+        self.last_entry_of: dict[str, int] = {}  # member -> its last journaled command (read-your-writes)
         self.metrics = metrics or Metrics()
         self.state = ExchangeState()
         self.max_batch = max_batch
@@ -91,13 +109,24 @@ class Exchange:
             exchange = cls(conn, **kw)
             exchange.url = url
             await exchange.recover(progress)
+            await exchange.catch_up_projections()
         except BaseException:
             await conn.close()  # also releases the sequencer lock
             raise
         exchange.start()
         return exchange
 
+    async def catch_up_projections(self) -> None:
+        """Write what recovery handed the projector (the entries after its watermark) before
+        the first command, so the projections agree with the journal from the start."""
+        if self.projector.pending:
+            watermark = await write(self.conn, self.projector.pending, self.projector.statements)
+            log.info("projections caught up from entry %d to %d", self.projector.watermark, watermark)
+            self.projector.trim(watermark)
+
     def start(self) -> None:
+        self.projector.url = self.url
+        self.projector.start()
         self._accepting = True
         self._task = asyncio.get_running_loop().create_task(self._run(), name="sequencer")
 
@@ -111,6 +140,7 @@ class Exchange:
             await self._queue.put(None)
             await self._task
             self._task = None
+        await self.projector.stop()
         if self.entry_no:
             await self.store.checkpoint(self.batch_no, self.state.state_hash())
         await self.conn.close()
@@ -128,13 +158,25 @@ class Exchange:
         return self.state.registry
 
     async def recover(self, progress: Callable[[int, int], None] | None = None) -> str:
-        """Rebuild the state from the journal (checked at the last checkpoint); return its hash."""
+        """Rebuild the state from the journal (checked at the last checkpoint); return its hash.
+        What the entries after the projection watermark project is handed to the projector."""
         self.state = ExchangeState()
         self.batch_no = await self.conn.fetchval("SELECT coalesce(max(batch_no), 0) FROM batches")
-        self.entry_no, _ = await replay_journal(self.conn, self.state, progress)
+        watermark = await read_watermark(self.conn)
+        self.projector = Projector(self.url, watermark, self.metrics.projection_delay.observe)
+        self.entry_no, _, reports = await replay_journal(self.conn, self.state, progress, keep_from=watermark)
         self.tail = await read_tail(self.conn)
-        self.state.discard_outputs()  # replayed rows and notices were stored and delivered before the restart
+        if self.entry_no > watermark:
+            self.projector.add(projection(self.state, self.batch_no, self.entry_no, reports))
+        self.state.discard_outputs()  # replayed notices were delivered before the restart
         return self.state.state_hash()
+
+    async def projected_for(self, member: str) -> bool:
+        """Whether the SQL projections include the member's last command (read-your-writes),
+        waiting for the projector a bounded time. A standby does not project: it reads as is."""
+        if self.role != "primary":
+            return True
+        return await self.projector.wait_for(self.last_entry_of.get(member, 0))
 
     # ------------------------------------------------------------------ commands
 
@@ -211,7 +253,8 @@ class Exchange:
             self._resolve(queued, results)
             return
         self.batch_no += 1
-        batch = self._drain(journal, results, ts)
+        batch = Batch(batch_no=self.batch_no, ts_ns=ts, last_entry=self.entry_no, engine_seq=self.state.engine.seq)
+        batch.add(JOURNAL, journal)
         started = time.perf_counter()
         if started - self.last_checkpoint >= CHECKPOINT_SECONDS:
             batch.state_hash = self.state.state_hash()
@@ -220,7 +263,7 @@ class Exchange:
             await self.store.commit(batch)
         except BaseException as e:
             if lost_connection(e) and await self._recommit(batch):
-                self._committed(queued, results, batch, started)
+                self._committed(queued, results, batch, started, ts)
                 return
             log.exception("batch %d failed to commit; memory is ahead of the journal: exiting", self.batch_no)
             traceback.print_exc()
@@ -228,7 +271,7 @@ class Exchange:
                 if not future.done():
                     future.set_exception(StatusUnknown())
             os._exit(70)
-        self._committed(queued, results, batch, started)
+        self._committed(queued, results, batch, started, ts)
 
     async def _recommit(self, batch: Batch) -> bool:
         """The database went away mid-commit (a PostgreSQL failover): connect to whichever server
@@ -251,7 +294,7 @@ class Exchange:
                                      first - 1)
             continues(self.tail, first, rows, [(r["entry_no"], bytes(r["entry"])) for r in found])
             if not found or found[-1]["entry_no"] < last:
-                await Store(conn).commit(batch)
+                await Store(conn, JOURNALED).commit(batch)
         except Exception as e:
             log.critical("stopping: %s", e)
             conn.terminate()
@@ -264,7 +307,7 @@ class Exchange:
     def _apply(self, queued: list[tuple[Entry, asyncio.Future, float]], ts: int) -> tuple[list[tuple], list[Result]]:
         """Apply the queued commands (a repeated client order id gets its first answer);
         return the journal rows of those applied and every command's result."""
-        state, metrics, clock = self.state, self.metrics, time.perf_counter
+        state, metrics, clock, last_entry_of = self.state, self.metrics, time.perf_counter, self.last_entry_of
         journal, results = [], []
         for entry, _, _ in queued:
             if entry.client_order_id:
@@ -282,33 +325,22 @@ class Exchange:
             results.append(state.apply(entry, self.entry_no, ts))
             metrics.match_latency.observe(clock() - t0)
             journal.append((self.entry_no, self.batch_no + 1, ts, data))
+            member = getattr(entry.command, "member", None)
+            if member is not None:
+                last_entry_of[member] = self.entry_no
         return journal, results
 
-    def _drain(self, journal: list[tuple], results: list[Result], ts: int) -> Batch:
-        """The batch to write: its journal rows and the projections of what they changed."""
-        state = self.state
-        batch = Batch(batch_no=self.batch_no, ts_ns=ts, last_entry=self.entry_no, engine_seq=state.engine.seq)
-        orders, trades = state.views.drain_rows()
-        events = state.registry.drain_events()
-        transfers, accounts = state.clearing.ledger.drain()
-        batch.add(JOURNAL, journal)
-        batch.add(ORDERS, orders)
-        batch.add(TRADES, trades)
-        batch.add(RECEIPTS, RECEIPTS.rows(touched_receipts(state.registry, events)))
-        batch.add(RECEIPT_EVENTS, RECEIPT_EVENTS.rows(events))
-        batch.add(TRANSFERS, TRANSFERS.rows(transfers))
-        batch.add(ACCOUNTS, ACCOUNTS.rows(accounts))
-        batch.add(REPORTS, [(r.day, r.ts_ns, r) for r in results_reports(results)])
-        return batch
-
     def _committed(self, queued: list[tuple[Entry, asyncio.Future, float]], results: list[Result], batch: Batch,
-                   started: float) -> None:
-        """After the commit: metrics, the on-commit hooks, then the answers (ack = durable)."""
+                   started: float, ts: int) -> None:
+        """After the commit: the projections to the projector, metrics, the on-commit hooks,
+        then the answers (ack = durable)."""
         metrics = self.metrics
         done = time.perf_counter()
         metrics.commit_seconds.observe(done - started)
-        metrics.transfers.inc(len(batch.rows_of(TRANSFERS)))
-        trades = len(batch.rows_of(TRADES))
+        projected = projection(self.state, self.batch_no, self.entry_no, results_reports(results), ts)
+        self.projector.add(projected)
+        metrics.transfers.inc(len(projected.rows_of(TRANSFERS)))
+        trades = len(projected.rows_of(TRADES))
         metrics.trades.inc(trades)
         if trades:
             metrics.settlement_lag.observe(done - min(enqueued for _, _, enqueued in queued))
@@ -395,6 +427,25 @@ def unjournalable(entry: Entry, why: str) -> Result:
     return Result([], view, refusal)
 
 
+def projection(state: ExchangeState, batch_no: int, last_entry: int, reports: list[SettlementReport],
+               ts: int = 0) -> Batch:
+    """What the entries applied since the last call changed in the SQL projections, through
+    ``last_entry``: order and trade rows, receipts and their events, transfers, accounts and
+    the settlement ``reports`` the entries made."""
+    batch = Batch(batch_no=batch_no, ts_ns=ts, last_entry=last_entry)
+    orders, trades = state.views.drain_rows()
+    events = state.registry.drain_events()
+    transfers, accounts = state.clearing.ledger.drain()
+    batch.add(ORDERS, orders)
+    batch.add(TRADES, trades)
+    batch.add(RECEIPTS, RECEIPTS.rows(touched_receipts(state.registry, events)))
+    batch.add(RECEIPT_EVENTS, RECEIPT_EVENTS.rows(events))
+    batch.add(TRANSFERS, TRANSFERS.rows(transfers))
+    batch.add(ACCOUNTS, ACCOUNTS.rows(accounts))
+    batch.add(REPORTS, [(r.day, r.ts_ns, r) for r in reports])
+    return batch
+
+
 def results_reports(results: list[Result]) -> list[SettlementReport]:
     return [r.outcome for r in results if isinstance(r.outcome, SettlementReport)]
 
@@ -408,9 +459,13 @@ async def replay_journal(
     conn: asyncpg.Connection,
     state: ExchangeState,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[int, str | None]:
+    keep_from: int | None = None,
+) -> tuple[int, str | None, list[SettlementReport]]:
     """Apply every journal entry to ``state``, checking the state hash at the last checkpoint.
-    Return (entries replayed, the checkpoint hash verified)."""
+    What entries up to ``keep_from`` (all, without it) leave for the store is dropped as the
+    replay passes them; the later entries' outputs are kept, and their settlement reports
+    returned (for the projector).
+    Return (entries replayed, the checkpoint hash verified, those reports)."""
     total = await conn.fetchval("SELECT coalesce(max(last_entry), 0) FROM batches")
     checkpoint = await conn.fetchrow("SELECT last_entry, state_hash FROM batches WHERE state_hash IS NOT NULL "
                                      "ORDER BY batch_no DESC LIMIT 1")
@@ -423,11 +478,17 @@ async def replay_journal(
                                 "set COMMEX_REPLAY_UNCHECKED=1 to replay it unchecked, or start afresh")
         log.warning("replaying a journal of an older hash format unchecked (COMMEX_REPLAY_UNCHECKED=1)")
         check_at = -1
-    done = 0
+    done, reports = 0, []
+    drop_until = total if keep_from is None else keep_from
     async with conn.transaction():
         async for row in conn.cursor("SELECT entry_no, ts_ns, entry FROM journal ORDER BY entry_no", prefetch=5_000):
             done = row["entry_no"]
-            state.apply(decode_entry(row["entry"]), done, row["ts_ns"])
+            result = state.apply(decode_entry(row["entry"]), done, row["ts_ns"])
+            if done > drop_until:
+                if isinstance(result.outcome, SettlementReport):
+                    reports.append(result.outcome)
+            elif done == drop_until or done % 10_000 == 0:
+                state.discard_outputs()
             if done == check_at and state.state_hash() != checkpoint["state_hash"]:
                 raise RecoveryError(f"journal replays to {state.state_hash()} at entry {done}, "
                                     f"the checkpoint recorded {checkpoint['state_hash']}")
@@ -435,7 +496,7 @@ async def replay_journal(
                 progress(done, total)
     if progress:
         progress(done, total)
-    return done, checkpoint["state_hash"] if checkpoint else None
+    return done, checkpoint["state_hash"] if checkpoint else None, reports
 
 
 class AlreadyRunning(RuntimeError):

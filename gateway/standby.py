@@ -23,7 +23,17 @@ import asyncpg
 
 from exchange.journal import decode_entry
 from gateway.pg import migrate
-from gateway.sequencer import LOST, SEQUENCER_LOCK, Exchange, RecoveryError, read_tail
+from gateway.projector import Projector, read_watermark
+from gateway.sequencer import (
+    JOURNALED,
+    LOST,
+    SEQUENCER_LOCK,
+    Exchange,
+    RecoveryError,
+    projection,
+    read_tail,
+    results_reports,
+)
 from gateway.store import Store
 
 log = logging.getLogger("commex.standby")
@@ -131,7 +141,13 @@ class Follower:
                 latest = max(checks)
                 checks = {latest: checks[latest]}
             self._apply(rows, checks)
+            await self._trim(conn)
             applied += len(rows)
+
+    async def _trim(self, conn: asyncpg.Connection) -> None:
+        """Keep only the projections the primary has not written yet (to write them on takeover)."""
+        with contextlib.suppress(asyncpg.UndefinedTableError):  # not migrated yet
+            self.exchange.projector.trim(await read_watermark(conn))
 
     def _apply(self, rows: list, checks: dict[int, str]) -> None:
         ex = self.exchange
@@ -152,7 +168,9 @@ class Follower:
                 self.checked += 1
         for hook in ex.on_commit:  # the market-data feed keeps serving from the standby
             hook(entries, results)
-        state.discard_outputs()  # the primary stores and delivers them
+        # the projections are the primary's to write; kept until its watermark passes them (or a takeover)
+        ex.projector.add(projection(state, 0, ex.entry_no, results_reports(results), rows[-1]["ts_ns"]))
+        state.discard_outputs()  # the primary delivers the notices
 
     async def promote(self) -> None:
         """Holding the lock: apply the last entries, then become the primary on this connection."""
@@ -161,7 +179,8 @@ class Follower:
         await migrate(conn)
         await self.catch_up(conn)
         ex.batch_no = await conn.fetchval("SELECT coalesce(max(batch_no), 0) FROM batches")
-        ex.conn, ex.store, ex.url = conn, Store(conn), self.url
+        ex.conn, ex.store, ex.url = conn, Store(conn, JOURNALED), self.url
+        await ex.catch_up_projections()  # what the old primary's projector had not written
         ex.tail = await read_tail(conn)
         self.lock = None
         if self.read is not None:
@@ -188,6 +207,7 @@ class Follower:
 async def open_standby(url: str, **kw) -> Exchange:
     """An ``Exchange`` in standby: following the journal, refusing commands until it takes over."""
     exchange = Exchange(None, **kw)  # its connection comes with the lock, on takeover
+    exchange.projector = Projector(url, delay=exchange.metrics.projection_delay.observe)
     exchange.role = "standby"
     exchange.follower = Follower(exchange, url)
     await exchange.follower.start()
