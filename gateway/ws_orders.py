@@ -85,6 +85,7 @@ class CancelAllMessage(msgspec.Struct, tag="order.cancel_all", **_STRICT):
 
 
 OrderMessage = NewOrderMessage | CancelMessage | AmendMessage | CancelAllMessage
+ORDER_TYPES = frozenset(t.__struct_config__.tag for t in OrderMessage.__args__)
 
 
 class OrderAnswer(msgspec.Struct, tag_field="type", tag="answer", omit_defaults=True):
@@ -96,8 +97,6 @@ class OrderAnswer(msgspec.Struct, tag_field="type", tag="answer", omit_defaults=
     body: Annotated[Any, Meta(description="the REST route's body: OrderView, CancelAllResponse or ErrorResponse")]
     retry_after: int | None = None  # 429: seconds until the key's bucket has a token again
     replayed: bool = False  # the first answer to this idempotency_key, sent again
-
-ORDER_TYPES = frozenset(t.__struct_config__.tag for t in OrderMessage.__args__)
 
 
 def operation(exchange, key: ApiKey, message: OrderMessage) -> Awaitable[Answer]:
