@@ -189,6 +189,29 @@ def test_hostile_messages_are_answered_with_codes_and_the_connection_kept(server
     assert "early" not in {o["client_order_id"] for o in orders}
 
 
+def test_an_oversized_order_message_closes_the_connection_with_1009_and_places_nothing(server) -> None:
+    client_order_id = coid("big")
+
+    async def scenario() -> int | None:
+        async with websockets.connect(ws_url(server), max_size=None) as ws:
+            await ws.send(json.dumps(login_message(**{k: server.credentials()[TRADER][k]
+                                                     for k in ("api_key", "api_secret")})))
+            await until(ws, lambda m: m["type"] == "logged_in")
+            await ws.send(json.dumps({"type": "order.new", "request_id": 1, "body": {
+                "symbol": "CF", "side": "sell", "quantity": 1, "price": "15000", "client_order_id": client_order_id,
+                "receipt_ids": [f"WR{i:08d}" for i in range(1_000)]}}))
+            try:
+                async with asyncio.timeout(10):
+                    while True:
+                        await ws.recv()
+            except websockets.ConnectionClosed as closed:
+                return closed.rcvd.code if closed.rcvd else None
+
+    assert asyncio.run(scenario()) == 1009
+    orders = server.client(TRADER).request("GET", "/v1/orders?status=all")[1]
+    assert client_order_id not in {o["client_order_id"] for o in orders}
+
+
 def test_pipelined_answers_arrive_out_of_order_and_match_by_request_id(server) -> None:
     """A window of orders on one connection; cancels of resting orders are sent in the same
     window as new orders, and every answer finds its request by request_id."""
