@@ -1,4 +1,4 @@
-"""The ``commex`` command line: serve, demo, replay and admin tasks.
+"""The ``commex`` command line: serve, demo, replay, check-projections and admin tasks.
 
 Every command takes ``--data-dir`` (default ``./var``): the embedded PostgreSQL (unless
 ``DATABASE_URL`` is set), the master key and the demo credentials live there.
@@ -17,6 +17,7 @@ from gateway.auth import ROLES, Authenticator, load_master_key
 from gateway.demo import seed
 from gateway.members import MemberExists, create_member
 from gateway.pg import database_url, migrate
+from gateway.projection_check import projections_disagree
 from gateway.sequencer import RecoveryError, replay_journal
 
 
@@ -42,6 +43,16 @@ async def replay_database(data_dir: Path) -> dict:
             return {"match": False, "error": str(e)}
         return {"entries": entries, "state_hash": state.state_hash(), "checkpoint_state_hash": checked,
                 "match": True}
+    finally:
+        await conn.close()
+
+
+async def check_projections(data_dir: Path) -> list[str]:
+    """How the SQL projections differ from the journal's (empty: they agree)."""
+    conn = await asyncpg.connect(database_url(data_dir))
+    try:
+        await migrate(conn)
+        return await projections_disagree(conn)
     finally:
         await conn.close()
 
@@ -85,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     p_cluster.add_argument("--ports", default="8080,8081", help="the two sequencers' HTTP ports")
     sub.add_parser("demo", help="seed instruments, members of every role and a few orders (idempotent)")
     sub.add_parser("replay", help="replay the journal offline and print the state hash")
+    sub.add_parser("check-projections", help="compare the SQL projections with what the journal projects "
+                                             "up to the projection watermark (safe while serving)")
     p_member = sub.add_parser("create-member", help="create a member and print its credentials")
     p_member.add_argument("member")
     p_member.add_argument("--roles", required=True, help=f"comma-separated, of: {', '.join(ROLES)}")
@@ -109,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         report = asyncio.run(replay_database(data_dir))
         print(json.dumps(report))
         return 0 if report["match"] else 1
+    if args.command == "check-projections":
+        differences = asyncio.run(check_projections(data_dir))
+        print(json.dumps({"agree": not differences, "differences": differences}))
+        return 0 if not differences else 1
     if args.command == "create-member":
         roles = [r.strip() for r in args.roles.split(",") if r.strip()]
         if not roles or set(roles) - set(ROLES):

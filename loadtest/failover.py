@@ -120,7 +120,8 @@ def check_acked(node: ServerProcess, acked: dict[str, tuple]) -> None:
 
 
 def check_replay_and_ledger(node: ServerProcess) -> str:
-    """The live state hash equals an offline replay of the journal; reconciliation is clean."""
+    """The live state hash equals an offline replay of the journal; reconciliation is clean, memory
+    against the record included; the SQL projections equal what the journal projects."""
     probe = Client(node.base)
     for _ in range(5):  # a timer may journal a clock tick between the two reads: read again
         before = probe.request("GET", "/healthz")[1]
@@ -134,6 +135,9 @@ def check_replay_and_ledger(node: ServerProcess) -> str:
         raise AssertionError("the journal kept moving; could not compare with a replay")
     status, report = node.client("clearing-desk").request("GET", "/v1/clearing/reconcile")
     assert status == 200 and report["clean"], report.get("breaks")
+    assert "memory_equals_record" in report["checks"], "the projections did not reach memory's entry"
+    projections = json.loads(node.cli("check-projections", check=False))  # up to the watermark: safe while it serves
+    assert projections["agree"], projections["differences"]
     return replay["state_hash"]
 
 

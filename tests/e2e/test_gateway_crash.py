@@ -13,7 +13,7 @@ import time
 import asyncpg
 
 from gateway.process import ServerProcess
-from tests.e2e.projections import projections_disagree
+from gateway.projection_check import projections_disagree
 
 MEMBERS = ["huafang-textile", "luneng-agri", "xinjiang-cotton-group", "sinofert"]
 TERMINAL = {"FILLED", "CANCELED", "EXPIRED"}
@@ -61,7 +61,9 @@ def test_sigkill_under_load_loses_nothing_acknowledged(database_url, tmp_path) -
     threads = [threading.Thread(target=load, args=(server, MEMBERS[w % 4], w, acked, stop)) for w in range(8)]
     for t in threads:
         t.start()
-    time.sleep(2.0)
+    deadline = time.monotonic() + 60
+    while len(acked) < 300 and time.monotonic() < deadline:  # however loaded the machine is
+        time.sleep(0.1)
     server.stop(signal.SIGKILL)  # mid-load: some requests are in flight
     stop.set()
     for t in threads:

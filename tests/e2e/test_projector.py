@@ -12,10 +12,10 @@ from clearing.core import Deposit, EndOfDay
 from engine import AddInstrument, NewOrder, SetSession
 from exchange.journal import Entry
 from gateway import projector
+from gateway.projection_check import projections_disagree
 from gateway.projector import Projector, merge, read_watermark
 from gateway.sequencer import Exchange
 from gateway.store import ACCOUNTS, TRADES, Batch
-from tests.e2e.projections import projections_disagree
 
 CF = AddInstrument(symbol="CF", tick=500, lot_size=5_000, ref_price=1_500_000, band_bps=400)
 MEMBERS = ("m0", "m1", "m2")
