@@ -31,6 +31,8 @@ from exchange.state import ExchangeState, Result
 from exchange.views import refused_order
 from gateway.metrics import Metrics
 from gateway.pg import migrate
+from gateway.snapshots import Snapshotter
+from gateway.snapshots import load as load_snapshot
 from gateway.store import ACCOUNTS, JOURNAL, ORDERS, RECEIPT_EVENTS, RECEIPTS, REPORTS, TRADES, TRANSFERS, Batch, Store
 from warehouse_receipts.registry import Receipt, ReceiptEvent, Registry
 
@@ -76,6 +78,8 @@ class Exchange:
         self.simulated_clock = os.environ.get("COMMEX_SIMULATED_CLOCK") == "1"  # drills and tests
         self.clock_offset_ns = 0
         self.last_ts = 0
+        self.snapshots = Snapshotter(None)  # given the database URL by ``open``
+        self.snapshot_entry = 0  # the snapshot the last recovery started from (0: the whole journal)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -90,6 +94,7 @@ class Exchange:
             await migrate(conn)
             exchange = cls(conn, **kw)
             exchange.url = url
+            exchange.snapshots.url = url
             await exchange.recover(progress)
         except BaseException:
             await conn.close()  # also releases the sequencer lock
@@ -100,6 +105,11 @@ class Exchange:
     def start(self) -> None:
         self._accepting = True
         self._task = asyncio.get_running_loop().create_task(self._run(), name="sequencer")
+        self.on_commit.append(self._snapshot_hook)
+
+    def _snapshot_hook(self, entries: list[Entry], results: list[Result]) -> None:
+        """At a batch boundary, after its commit: fork a snapshot writer if one is due."""
+        self.snapshots.after_commit(self.state, self.entry_no, self.batch_no)
 
     async def close(self) -> None:
         """Stop taking commands, commit what is queued, stop the sequencer, disconnect."""
@@ -111,6 +121,7 @@ class Exchange:
             await self._queue.put(None)
             await self._task
             self._task = None
+        await self.snapshots.wait()
         if self.entry_no:
             await self.store.checkpoint(self.batch_no, self.state.state_hash())
         await self.conn.close()
@@ -127,13 +138,18 @@ class Exchange:
     def registry(self):
         return self.state.registry
 
-    async def recover(self, progress: Callable[[int, int], None] | None = None) -> str:
-        """Rebuild the state from the journal (checked at the last checkpoint); return its hash."""
-        self.state = ExchangeState()
+    async def recover(self, progress: Callable[[int, int], None] | None = None, upto: int | None = None,
+                      from_snapshot: bool = True) -> str:
+        """Rebuild the state: from the latest snapshot that verifies (at or before entry ``upto``,
+        if given) and the journal after it, else from the whole journal; return its hash. The
+        outputs (rows, notices) of entries up to ``upto`` are discarded — all of them without
+        ``upto``: they were stored and delivered before the restart — those after it are kept."""
         self.batch_no = await self.conn.fetchval("SELECT coalesce(max(batch_no), 0) FROM batches")
-        self.entry_no, _ = await replay_journal(self.conn, self.state, progress)
+        self.state, self.entry_no, _, self.snapshot_entry = await rebuild(self.conn, progress, upto, from_snapshot)
+        self.snapshots.last_entry = self.snapshot_entry  # the next snapshot is due N entries after it
         self.tail = await read_tail(self.conn)
-        self.state.discard_outputs()  # replayed rows and notices were stored and delivered before the restart
+        if upto is None:
+            self.state.discard_outputs()
         return self.state.state_hash()
 
     # ------------------------------------------------------------------ commands
@@ -404,16 +420,42 @@ def touched_receipts(registry: Registry, events: list[ReceiptEvent]) -> list[Rec
     return [registry.receipts[receipt_id] for receipt_id in dict.fromkeys(e.receipt_id for e in events)]
 
 
+async def rebuild(conn: asyncpg.Connection, progress: Callable[[int, int], None] | None = None,
+                  upto: int | None = None, from_snapshot: bool = True) -> tuple[ExchangeState, int, str | None, int]:
+    """The state after the whole journal: from the latest snapshot that verifies (at or before
+    entry ``upto``) if ``from_snapshot``, else (or when none does, or the tail does not replay to
+    the journal's checkpoint) from the start. The outputs of entries up to ``upto`` are discarded.
+    Return (state, last entry, checkpoint hash verified, the snapshot's entry or 0)."""
+    found = await load_snapshot(conn, upto) if from_snapshot else None
+    if found is not None:
+        state, start, _ = found
+        try:
+            done, checked = await replay_journal(conn, state, progress, after=start, discard_upto=upto)
+            return state, done, checked, start
+        except RecoveryError as e:
+            log.warning("the journal after the snapshot at entry %d does not replay to its checkpoint (%s): "
+                        "replaying the whole journal", start, e)
+    state = ExchangeState()
+    done, checked = await replay_journal(conn, state, progress, discard_upto=upto)
+    return state, done, checked, 0
+
+
 async def replay_journal(
     conn: asyncpg.Connection,
     state: ExchangeState,
     progress: Callable[[int, int], None] | None = None,
+    after: int = 0,
+    discard_upto: int | None = None,
 ) -> tuple[int, str | None]:
-    """Apply every journal entry to ``state``, checking the state hash at the last checkpoint.
-    Return (entries replayed, the checkpoint hash verified)."""
+    """Apply every journal entry after entry ``after`` to ``state`` (the state as of ``after``),
+    checking the state hash at the last checkpoint if it comes after ``after``; once entry
+    ``discard_upto`` is applied (or at once, if it is at or before ``after``), discard the outputs.
+    Return (the last entry applied, or ``after``; the checkpoint hash verified)."""
     total = await conn.fetchval("SELECT coalesce(max(last_entry), 0) FROM batches")
     checkpoint = await conn.fetchrow("SELECT last_entry, state_hash FROM batches WHERE state_hash IS NOT NULL "
                                      "ORDER BY batch_no DESC LIMIT 1")
+    if checkpoint and checkpoint["last_entry"] <= after:
+        checkpoint = None  # the snapshot at ``after`` was verified by its own hash
     check_at = checkpoint["last_entry"] if checkpoint else -1
     if checkpoint and OLDER_HASH.fullmatch(checkpoint["state_hash"]):
         # Written before the hash format was named: it cannot be compared, and this version
@@ -423,14 +465,22 @@ async def replay_journal(
                                 "set COMMEX_REPLAY_UNCHECKED=1 to replay it unchecked, or start afresh")
         log.warning("replaying a journal of an older hash format unchecked (COMMEX_REPLAY_UNCHECKED=1)")
         check_at = -1
-    done = 0
+    if discard_upto is not None and discard_upto <= after:
+        state.discard_outputs()
+    discard_at = discard_upto if discard_upto is not None else -1
+    done = after
+    apply, decode = state.apply, decode_entry
     async with conn.transaction():
-        async for row in conn.cursor("SELECT entry_no, ts_ns, entry FROM journal ORDER BY entry_no", prefetch=5_000):
-            done = row["entry_no"]
-            state.apply(decode_entry(row["entry"]), done, row["ts_ns"])
+        cursor = conn.cursor("SELECT entry_no, ts_ns, entry FROM journal WHERE entry_no > $1 ORDER BY entry_no",
+                             after, prefetch=5_000)
+        async for row in cursor:
+            done = row[0]
+            apply(decode(row[2]), done, row[1])
             if done == check_at and state.state_hash() != checkpoint["state_hash"]:
                 raise RecoveryError(f"journal replays to {state.state_hash()} at entry {done}, "
                                     f"the checkpoint recorded {checkpoint['state_hash']}")
+            if done == discard_at:
+                state.discard_outputs()
             if progress and done % 10_000 == 0:
                 progress(done, total)
     if progress:
