@@ -19,6 +19,7 @@ from exchange.journal import Entry, decode_entry
 from exchange.state import ExchangeState
 from gateway.sequencer import Exchange, rebuild
 from gateway.snapshots import decode_state, encode_state
+from gateway.standby import open_standby
 from tests.data.golden_journal import Golden
 
 CF = AddInstrument(symbol="CF", tick=500, lot_size=5_000, ref_price=1_500_000, band_bps=400)
@@ -196,5 +197,26 @@ def test_a_snapshot_is_taken_every_n_entries(database_url: str, monkeypatch: pyt
         entries = [r["entry_no"] for r in await conn.fetch("SELECT entry_no FROM snapshots ORDER BY entry_no")]
         await conn.close()
         assert len(entries) >= 2 and all(b - a >= 50 for a, b in zip(entries, entries[1:], strict=False))
+
+    asyncio.run(scenario())
+
+
+def test_a_standby_starts_from_the_snapshot_and_takes_over(database_url: str) -> None:
+    async def scenario() -> None:
+        (taken,), final = await build(database_url, 1)
+        primary = await Exchange.open(database_url)
+        standby = await open_standby(database_url)
+        assert standby.snapshot_entry == taken
+        await primary.submit(order(30_000))
+        await primary.close()  # the lock is free: the standby takes over
+        for _ in range(200):
+            if standby.role == "primary":
+                break
+            await asyncio.sleep(0.05)
+        assert standby.role == "primary" and standby.entry_no == taken + 41
+        await standby.submit(order(30_001))
+        expected = standby.state.state_hash()
+        await standby.close()
+        assert await full_replay(database_url) == expected != final
 
     asyncio.run(scenario())
