@@ -247,6 +247,11 @@ class Clearing:
     def follow(self, engine: Engine, registry: Registry, events: list[Event], delivered: dict[int, list[str]],
                ts_ns: int) -> None:
         """Holds and settlement for one command's engine events."""
+        if not self.orders and not self.fees and not registry.specs:  # no holds, none to come: fills only
+            for e in events:
+                if type(e) is Trade:
+                    self._settle(engine, registry, e, delivered.get(e.trade_id, []), ts_ns)
+            return
         for e in events:
             kind = type(e)
             if kind is Trade:
