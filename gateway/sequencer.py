@@ -42,6 +42,7 @@ SEQUENCER_LOCK = 0x636F6D6D6578  # advisory lock: one sequencer per database
 
 RECONNECT_SECONDS = 30.0  # after losing the database mid-commit, look this long for its new primary
 CHECKPOINT_SECONDS = 1.0  # at most this often a batch also records the engine's state hash
+SNAPSHOT_CLOSE_SECONDS = 60.0  # on close, a snapshot being written gets this long to finish
 FREEZE_SECONDS = 1.0  # at most this often long-lived objects move to the GC's permanent generation
 
 
@@ -121,7 +122,7 @@ class Exchange:
             await self._queue.put(None)
             await self._task
             self._task = None
-        await self.snapshots.wait()
+        await self.snapshots.wait(SNAPSHOT_CLOSE_SECONDS)
         if self.entry_no:
             await self.store.checkpoint(self.batch_no, self.state.state_hash())
         await self.conn.close()

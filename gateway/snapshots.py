@@ -20,6 +20,7 @@ import hashlib
 import logging
 import os
 import pickle
+import signal
 import sys
 import time
 import traceback
@@ -34,6 +35,7 @@ import warehouse_receipts
 from exchange.state import ExchangeState
 
 log = logging.getLogger("commex.snapshots")
+CHILD_SECONDS = 1_800.0  # a snapshot child still running after this is stuck: it is killed
 KEEP = 3  # snapshots kept; older ones are deleted by the child that writes a new one
 PURE = (engine, warehouse_receipts, clearing, exchange)  # the packages whose objects a snapshot holds
 
@@ -109,10 +111,19 @@ class Snapshotter:
         self.reaper = asyncio.get_running_loop().create_task(self._reap(pid, entry_no, started), name="snapshot")
 
     async def _reap(self, pid: int, entry_no: int, started: float) -> None:
+        killed = False
         while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere (SIGCHLD ignored): its outcome is unknown
+                done, status = pid, 255 << 8
             if done:
                 break
+            if not killed and time.perf_counter() - started > CHILD_SECONDS:  # stuck: stop it; the next is due now
+                killed = True
+                log.error("the snapshot child for entry %d ran for %.0f s: killing it", entry_no, CHILD_SECONDS)
+                os.kill(pid, signal.SIGKILL)
+                self.last_entry = 0
             await asyncio.sleep(0.05)
         self.pid = None
         code = os.waitstatus_to_exitcode(status)
@@ -123,9 +134,17 @@ class Snapshotter:
         else:
             log.error("the snapshot at entry %d failed (child exit %d)", entry_no, code)
 
-    async def wait(self) -> None:
-        """Until the child writing a snapshot (if any) has exited."""
-        if self.reaper is not None:
+    async def wait(self, timeout: float | None = None) -> None:
+        """Until the child writing a snapshot (if any) has exited; after ``timeout`` seconds it is
+        killed (the snapshot is simply not there)."""
+        if self.reaper is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self.reaper), timeout)
+        except TimeoutError:
+            if self.pid is not None:
+                log.warning("stopping the snapshot child for entry %d (not written)", self.last_entry)
+                os.kill(self.pid, signal.SIGKILL)
             await self.reaper
 
 
