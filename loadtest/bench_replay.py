@@ -28,7 +28,7 @@ from exchange.journal import Entry, decode_entry, encode_entry
 from exchange.state import ExchangeState
 from gateway.pg import database_url, migrate
 from gateway.sequencer import Exchange
-from gateway.snapshots import Policy, encode_state, store
+from gateway.snapshots import Policy, encode_state, load, store
 from loadtest.bench_engine import SETUP, exchange_core_mix
 
 BATCH = 512  # entries per journaled batch
@@ -113,6 +113,11 @@ async def startup(n: int) -> dict:
         await conn.close()
         cold, full = await timed_recover(url, from_snapshot=False)
         warm, fast = await timed_recover(url, from_snapshot=True)
+        conn = await asyncpg.connect(url)
+        loading = time.perf_counter()
+        assert await load(conn) is not None
+        loading = time.perf_counter() - loading  # of the start-up with a snapshot: read, unpickle, verify
+        await conn.close()
         full_hash, fast_hash = full.state.state_hash(), fast.state.state_hash()
         # what a snapshot of this state costs the sequencer: fork() on the event loop, the rest in a child
         fast.snapshots.url, fast.snapshots.policy = url, Policy()
@@ -126,6 +131,7 @@ async def startup(n: int) -> dict:
         "commands": len(entries),
         "startup_without_snapshot_s": round(cold, 2),
         "startup_with_snapshot_s": round(warm, 2),
+        "snapshot_load_s": round(loading, 2),
         "tail_replayed": len(entries) - fast.snapshot_entry if fast.snapshot_entry else None,
         **snap,
         "snapshot_fork_stall_ms": round(1e3 * fast.snapshots.fork_seconds[-1], 1),
