@@ -146,7 +146,11 @@ class Exchange:
         outputs (rows, notices) of entries up to ``upto`` are discarded — all of them without
         ``upto``: they were stored and delivered before the restart — those after it are kept."""
         self.batch_no = await self.conn.fetchval("SELECT coalesce(max(batch_no), 0) FROM batches")
+        started = time.perf_counter()
         self.state, self.entry_no, _, self.snapshot_entry = await rebuild(self.conn, progress, upto, from_snapshot)
+        log.info("recovered to entry %d from %s in %.1f s", self.entry_no,
+                 f"the snapshot at entry {self.snapshot_entry}" if self.snapshot_entry else "the whole journal",
+                 time.perf_counter() - started)
         self.snapshots.last_entry = self.snapshot_entry  # the next snapshot is due N entries after it
         self.tail = await read_tail(self.conn)
         if upto is None:

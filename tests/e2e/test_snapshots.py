@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from engine import AddInstrument, NewOrder, SetSession
 from exchange.journal import Entry, decode_entry
 from exchange.state import ExchangeState
+from gateway.process import ServerProcess
 from gateway.sequencer import Exchange, rebuild
 from gateway.snapshots import decode_state, encode_state
 from gateway.standby import open_standby
@@ -220,3 +222,35 @@ def test_a_standby_starts_from_the_snapshot_and_takes_over(database_url: str) ->
         assert await full_replay(database_url) == expected != final
 
     asyncio.run(scenario())
+
+
+def test_the_real_server_takes_snapshots_and_restarts_from_one(database_url: str, tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "var", database_url, env={"COMMEX_SNAPSHOT_ENTRIES": "5"})
+    server.cli("demo")
+    journaled = asyncio.run(fetchval(database_url, "SELECT max(entry_no) FROM journal"))
+    server.start()
+    try:
+        trader = server.client("huafang-textile")
+        for i in range(12):
+            assert trader.place("CF2701", "buy", 1, "14950", f"snap-{i}")[0] == 201
+    finally:
+        assert server.stop(signal.SIGTERM) == 0
+    log = server.log.read_text()
+    assert "the snapshot at entry" not in log and "Traceback" not in log, log[-2000:]  # no failed child
+    latest = asyncio.run(fetchval(database_url, "SELECT max(entry_no) FROM snapshots"))
+    assert latest > journaled  # taken by the server, not only by the demo's seeding
+    report = json.loads(server.cli("replay", "--from-snapshot"))
+    assert report["match"] and report["snapshot_entry"] == latest
+    server.start()  # and starts from it (the in-process tests check which snapshot a start uses)
+    try:
+        assert server.client("huafang-textile").place("CF2701", "buy", 1, "14950", "snap-after")[0] == 201
+    finally:
+        assert server.stop(signal.SIGTERM) == 0
+
+
+async def fetchval(url: str, sql: str):
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
