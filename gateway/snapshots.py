@@ -168,6 +168,11 @@ def write_in_child(url: str, state: ExchangeState, entry_no: int, batch_no: int)
     """The forked child: encode, hash, write, exit (never through the parent's exit handlers)."""
     code = 1
     try:
+        # The parent's signal plumbing is not the child's: no wakeup byte into the parent's event
+        # loop (a shared socket), and a stop signal simply ends the child (no snapshot, no harm).
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
         gc.disable()  # the image is frozen: collecting it would only copy pages
         state.discard_outputs()
         data = encode_state(state)
@@ -210,6 +215,11 @@ async def load(conn: asyncpg.Connection, upto: int | None = None) -> tuple[Excha
             continue
         if entry_no > journal_end:
             log.warning("snapshot at entry %d skipped: the journal ends at entry %d", entry_no, journal_end)
+            continue
+        batch_end = await conn.fetchval("SELECT last_entry FROM batches WHERE batch_no = $1", row["batch_no"])
+        if batch_end != entry_no:
+            log.warning("snapshot at entry %d skipped: the journal's batch %d ends at entry %s", entry_no,
+                        row["batch_no"], batch_end)
             continue
         checkpoint = await conn.fetchval("SELECT state_hash FROM batches WHERE last_entry = $1", entry_no)
         try:

@@ -109,7 +109,8 @@ async def startup(n: int) -> dict:
         url = database_url(Path(work), keep=False)
         conn = await asyncpg.connect(url)
         await migrate(conn)
-        final, snap = await write_journal(url, conn, entries, len(entries) * 9 // 10)
+        at = len(entries) * 9 // 10 // BATCH * BATCH  # at a batch boundary, as the sequencer takes them
+        final, snap = await write_journal(url, conn, entries, at)
         await conn.close()
         cold, full = await timed_recover(url, from_snapshot=False)
         warm, fast = await timed_recover(url, from_snapshot=True)

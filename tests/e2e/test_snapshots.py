@@ -20,7 +20,7 @@ from exchange.journal import Entry, decode_entry
 from exchange.state import ExchangeState
 from gateway.process import ServerProcess
 from gateway.sequencer import Exchange, rebuild
-from gateway.snapshots import decode_state, encode_state
+from gateway.snapshots import decode_state, encode_state, snapshot_format
 from gateway.standby import open_standby
 from tests.data.golden_journal import Golden
 
@@ -115,6 +115,16 @@ def test_a_damaged_snapshot_is_skipped(database_url: str, caplog: pytest.LogCapt
         assert any(f"snapshot at entry {taken[2]} skipped: it does not load" in m for m in messages), messages
         assert any(f"snapshot at entry {taken[1]} skipped: it loads to state hash" in m for m in messages), messages
 
+        await conn.execute("UPDATE snapshots SET format = 'pickle5/0000000000000000' WHERE entry_no = $1", taken[0])
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="commex.snapshots"):
+            ex = await Exchange.open(database_url)
+        assert ex.snapshot_entry == 0 and ex.state.state_hash() == final
+        await ex.close()
+        assert any(f"snapshot at entry {taken[0]} skipped: written by other code" in r.getMessage()
+                   for r in caplog.records)
+
+        await conn.execute("UPDATE snapshots SET format = $1 WHERE entry_no = $2", snapshot_format(), taken[0])
         await conn.execute("UPDATE snapshots SET bytes = overlay(bytes PLACING '\\x00ff00ff'::bytea FROM 200) "
                            "WHERE entry_no = $1", taken[0])
         await conn.close()
