@@ -1,8 +1,9 @@
 """The instrument catalogue: one ``InstrumentSpec`` per symbol, the only place an instrument's
 facts live. ``SetInstrument`` lists an instrument or changes its terms; the engine keeps a
 compact copy of the matching terms (``engine.Instrument``, created by ``AddInstrument``), and
-the registry and clearing read the delivery terms and fees through read-only views of the
-catalogue (``Catalogue.deliveries``, ``Catalogue.fees``), so nothing else keeps its own.
+the registry and clearing read the delivery terms and fees through dicts the catalogue derives
+from the specs and rebuilds in place on every change (``Catalogue.deliveries``,
+``Catalogue.fees``), so nothing else keeps its own.
 
 Kinds: ``spot`` (receipt-backed: a lot is one warehouse receipt, sells lock receipts, fills
 settle by delivery versus payment; needs ``delivery``) and ``forward`` (中远期: trades without
