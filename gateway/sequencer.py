@@ -9,6 +9,8 @@ with load: that is the group commit.
 
 If a commit fails, memory is ahead of the record; the process exits and a restart rebuilds
 memory from the journal, where the failed batch is absent and its callers were never acked.
+Every so many entries, after a commit, a forked child writes a snapshot of the state
+(gateway/snapshots.py); a restart starts from the latest that verifies and replays the rest.
 """
 
 import asyncio
