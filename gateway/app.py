@@ -68,6 +68,7 @@ async def open_exchange(app: Sanic) -> None:
     exchange = app.ctx.exchange
     exchange.metrics.primary.set_function(lambda: exchange.role == "primary")
     exchange.metrics.journal_entry.set_function(lambda: exchange.entry_no)
+    exchange.metrics.projection_lag.set_function(lambda: exchange.projector.lag())
     app.ctx.publisher = Publisher(app.ctx.exchange)
     app.ctx.exchange.on_commit.append(app.ctx.publisher.on_commit)
     # Order views are long-lived: move what recovery built out of the collector's sight (the

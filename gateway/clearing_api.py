@@ -14,7 +14,7 @@ from clearing.core import Deposit, EndOfDay, SettlementReport, Withdraw
 from clearing.escrow import bulk
 from clearing.ledger import Ledger, cash, held, margin
 from gateway.errors import ApiError
-from gateway.http import decode, fen, query_int, require, respond, submit
+from gateway.http import decode, fen, projected, query_int, require, respond, submit
 from gateway.idempotency import idempotent
 from gateway.prices import iso, to_yuan
 from gateway.reconcile import reconcile
@@ -195,6 +195,7 @@ async def statement(request: Request) -> HTTPResponse:
         require(request, "clearing")
     limit = query_int(request, LEDGER_LIMIT)
     accounts = [cash(member), held(member), margin(member)]
+    await projected(request, member)
     rows = await request.app.ctx.pool.fetch(
         "SELECT transfer_id, debit, credit, amount, code, ref, ts_ns FROM transfers "
         "WHERE debit = ANY($1) OR credit = ANY($1) ORDER BY transfer_id DESC LIMIT $2", accounts, limit)

@@ -36,7 +36,7 @@ async def replay_database(data_dir: Path, from_snapshot: bool = False) -> dict:
     try:
         await migrate(conn)
         try:
-            state, entries, checked, snapshot = await rebuild(conn, progress, from_snapshot=from_snapshot)
+            state, entries, checked, _, snapshot = await rebuild(conn, progress, from_snapshot=from_snapshot)
         except RecoveryError as e:
             return {"match": False, "error": str(e)}
         return {"entries": entries, "state_hash": state.state_hash(), "checkpoint_state_hash": checked,

@@ -73,3 +73,10 @@ def require(request: Request, *roles: str) -> ApiKey:
     if not key.roles.intersection(roles):
         raise ApiError(403, "FORBIDDEN", f"needs one of the roles: {', '.join(roles)}")
     return key
+
+
+async def projected(request: Request, member: str) -> None:
+    """Wait until the SQL projections include ``member``'s last command (read-your-writes);
+    503 PROJECTION_LAG (retry shortly) when the projector is further behind than the wait."""
+    if not await request.app.ctx.exchange.projected_for(member):
+        raise ApiError(503, "PROJECTION_LAG", "the record is behind the journal for a moment; retry shortly")

@@ -30,5 +30,10 @@ class Metrics:
         # high availability: which node accepts commands, and how far each has applied the journal
         self.primary = Gauge("exchange_primary", "1 on the sequencer that accepts commands, 0 on a standby",
                              registry=r)
+        self.projection_lag = Gauge("exchange_projection_lag_entries", "Journal entries acknowledged and not yet "
+                                    "in the SQL projections (gateway/projector.py)", registry=r)
+        self.projection_delay = Histogram("exchange_projection_delay_seconds", "From a batch's commit to its "
+                                          "projections' commit (the oldest batch of each projector write)",
+                                          buckets=(*LATENCY_BUCKETS, 0.25, 0.5, 1.0, 2.5), registry=r)
         self.journal_entry = Gauge("exchange_journal_entry", "Last journal entry applied (a standby's lag is the "
                                    "primary's value minus its own)", registry=r)

@@ -1,11 +1,13 @@
 """The sequencer: the pure state machine (``exchange.ExchangeState``) driven over PostgreSQL.
 
 One asyncio task (the sequencer) owns the engine. It takes every queued command at once as a
-batch, applies them in memory, then hands the batch — journal rows, the projected rows, the
-state hash — to the store (gateway/store.py), which writes it in ONE statement (one
+batch, applies them in memory, then hands the batch's journal rows (and, on checkpoints, the
+state hash) to the store (gateway/store.py), which writes them in ONE statement (one
 transaction), and only after the commit resolves the callers' futures (acknowledged means
 durable). Commands queued while a commit is in flight form the next batch, so batches grow
-with load: that is the group commit.
+with load: that is the group commit. What the batch changed in the SQL projections (orders,
+trades, transfers, accounts, receipts, reports) goes to the projector (gateway/projector.py),
+which writes it behind the journal, off the acknowledgement path.
 
 If a commit fails, memory is ahead of the record; the process exits and a restart rebuilds
 memory from the journal, where the failed batch is absent and its callers were never acked.
@@ -33,9 +35,22 @@ from exchange.state import ExchangeState, Result
 from exchange.views import refused_order
 from gateway.metrics import Metrics
 from gateway.pg import migrate
+from gateway.projector import Projector, read_watermark, write
 from gateway.snapshots import Snapshotter
 from gateway.snapshots import load as load_snapshot
-from gateway.store import ACCOUNTS, JOURNAL, ORDERS, RECEIPT_EVENTS, RECEIPTS, REPORTS, TRADES, TRANSFERS, Batch, Store
+from gateway.store import (
+    ACCOUNTS,
+    BATCHES,
+    JOURNAL,
+    ORDERS,
+    RECEIPT_EVENTS,
+    RECEIPTS,
+    REPORTS,
+    TRADES,
+    TRANSFERS,
+    Batch,
+    Store,
+)
 from warehouse_receipts.registry import Receipt, ReceiptEvent, Registry
 
 OLDER_HASH = re.compile(r"[0-9a-f]{48}")  # the state hash before HASH_FORMAT (engine + rest, hex)
@@ -45,6 +60,7 @@ SEQUENCER_LOCK = 0x636F6D6D6578  # advisory lock: one sequencer per database
 RECONNECT_SECONDS = 30.0  # after losing the database mid-commit, look this long for its new primary
 CHECKPOINT_SECONDS = 1.0  # at most this often a batch also records the engine's state hash
 SNAPSHOT_CLOSE_SECONDS = 60.0  # on close, a snapshot being written gets this long to finish
+JOURNALED = (JOURNAL, BATCHES)  # what a batch commits before its acknowledgement; the projector writes the rest
 FREEZE_SECONDS = 1.0  # at most this often long-lived objects move to the GC's permanent generation
 
 
@@ -57,7 +73,9 @@ class Exchange:
 
     def __init__(self, conn: asyncpg.Connection | None, max_batch: int = 512, metrics: Metrics | None = None) -> None:
         self.conn = conn
-        self.store = Store(conn)
+        self.store = Store(conn, JOURNALED)
+        self.projector = Projector(None)
+        self.last_entry_of: dict[str, int] = {}  # member -> its last journaled command (read-your-writes)
         self.metrics = metrics or Metrics()
         self.state = ExchangeState()
         self.max_batch = max_batch
@@ -99,13 +117,24 @@ class Exchange:
             exchange.url = url
             exchange.snapshots.url = url
             await exchange.recover(progress)
+            await exchange.catch_up_projections()
         except BaseException:
             await conn.close()  # also releases the sequencer lock
             raise
         exchange.start()
         return exchange
 
+    async def catch_up_projections(self) -> None:
+        """Write what recovery handed the projector (the entries after its watermark) before
+        the first command, so the projections agree with the journal from the start."""
+        if self.projector.pending:
+            watermark = await write(self.conn, self.projector.pending, self.projector.statements)
+            log.info("projections caught up from entry %d to %d", self.projector.watermark, watermark)
+            self.projector.trim(watermark)
+
     def start(self) -> None:
+        self.projector.url = self.url
+        self.projector.start()
         self._accepting = True
         self._task = asyncio.get_running_loop().create_task(self._run(), name="sequencer")
         self.on_commit.append(self._snapshot_hook)
@@ -124,6 +153,7 @@ class Exchange:
             await self._queue.put(None)
             await self._task
             self._task = None
+        await self.projector.stop()
         await self.snapshots.wait(SNAPSHOT_CLOSE_SECONDS)
         if self.entry_no:
             await self.store.checkpoint(self.batch_no, self.state.state_hash())
@@ -141,23 +171,32 @@ class Exchange:
     def registry(self):
         return self.state.registry
 
-    async def recover(self, progress: Callable[[int, int], None] | None = None, upto: int | None = None,
-                      from_snapshot: bool = True) -> str:
-        """Rebuild the state: from the latest snapshot that verifies (at or before entry ``upto``,
-        if given) and the journal after it, else from the whole journal; return its hash. The
-        outputs (rows, notices) of entries up to ``upto`` are discarded — all of them without
-        ``upto``: they were stored and delivered before the restart — those after it are kept."""
+    async def recover(self, progress: Callable[[int, int], None] | None = None, from_snapshot: bool = True) -> str:
+        """Rebuild the state — from the latest snapshot that verifies at or before the projection
+        watermark, and the journal after it, else from the whole journal — and return its hash.
+        What the entries after the watermark project is handed to the projector."""
         self.batch_no = await self.conn.fetchval("SELECT coalesce(max(batch_no), 0) FROM batches")
+        watermark = await read_watermark(self.conn)
+        self.projector = Projector(self.url, watermark, self.metrics.projection_delay.observe)
         started = time.perf_counter()
-        self.state, self.entry_no, _, self.snapshot_entry = await rebuild(self.conn, progress, upto, from_snapshot)
+        self.state, self.entry_no, _, reports, self.snapshot_entry = await rebuild(
+            self.conn, progress, keep_from=watermark, from_snapshot=from_snapshot)
         log.info("recovered to entry %d from %s in %.1f s", self.entry_no,
                  f"the snapshot at entry {self.snapshot_entry}" if self.snapshot_entry else "the whole journal",
                  time.perf_counter() - started)
         self.snapshots.last_entry = self.snapshot_entry  # the next snapshot is due N entries after it
         self.tail = await read_tail(self.conn)
-        if upto is None:
-            self.state.discard_outputs()
+        if self.entry_no > watermark:
+            self.projector.add(projection(self.state, self.batch_no, self.entry_no, reports))
+        self.state.discard_outputs()  # replayed notices were delivered before the restart
         return self.state.state_hash()
+
+    async def projected_for(self, member: str) -> bool:
+        """Whether the SQL projections include the member's last command (read-your-writes),
+        waiting for the projector a bounded time. A standby does not project: it reads as is."""
+        if self.role != "primary":
+            return True
+        return await self.projector.wait_for(self.last_entry_of.get(member, 0))
 
     # ------------------------------------------------------------------ commands
 
@@ -234,7 +273,8 @@ class Exchange:
             self._resolve(queued, results)
             return
         self.batch_no += 1
-        batch = self._drain(journal, results, ts)
+        batch = Batch(batch_no=self.batch_no, ts_ns=ts, last_entry=self.entry_no, engine_seq=self.state.engine.seq)
+        batch.add(JOURNAL, journal)
         started = time.perf_counter()
         if started - self.last_checkpoint >= CHECKPOINT_SECONDS:
             batch.state_hash = self.state.state_hash()
@@ -243,7 +283,7 @@ class Exchange:
             await self.store.commit(batch)
         except BaseException as e:
             if lost_connection(e) and await self._recommit(batch):
-                self._committed(queued, results, batch, started)
+                self._committed(queued, results, batch, started, ts)
                 return
             log.exception("batch %d failed to commit; memory is ahead of the journal: exiting", self.batch_no)
             traceback.print_exc()
@@ -251,7 +291,7 @@ class Exchange:
                 if not future.done():
                     future.set_exception(StatusUnknown())
             os._exit(70)
-        self._committed(queued, results, batch, started)
+        self._committed(queued, results, batch, started, ts)
 
     async def _recommit(self, batch: Batch) -> bool:
         """The database went away mid-commit (a PostgreSQL failover): connect to whichever server
@@ -274,7 +314,7 @@ class Exchange:
                                      first - 1)
             continues(self.tail, first, rows, [(r["entry_no"], bytes(r["entry"])) for r in found])
             if not found or found[-1]["entry_no"] < last:
-                await Store(conn).commit(batch)
+                await Store(conn, JOURNALED).commit(batch)
         except Exception as e:
             log.critical("stopping: %s", e)
             conn.terminate()
@@ -287,7 +327,7 @@ class Exchange:
     def _apply(self, queued: list[tuple[Entry, asyncio.Future, float]], ts: int) -> tuple[list[tuple], list[Result]]:
         """Apply the queued commands (a repeated client order id gets its first answer);
         return the journal rows of those applied and every command's result."""
-        state, metrics, clock = self.state, self.metrics, time.perf_counter
+        state, metrics, clock, last_entry_of = self.state, self.metrics, time.perf_counter, self.last_entry_of
         journal, results = [], []
         for entry, _, _ in queued:
             if entry.client_order_id:
@@ -305,33 +345,22 @@ class Exchange:
             results.append(state.apply(entry, self.entry_no, ts))
             metrics.match_latency.observe(clock() - t0)
             journal.append((self.entry_no, self.batch_no + 1, ts, data))
+            member = getattr(entry.command, "member", None)
+            if member is not None:
+                last_entry_of[member] = self.entry_no
         return journal, results
 
-    def _drain(self, journal: list[tuple], results: list[Result], ts: int) -> Batch:
-        """The batch to write: its journal rows and the projections of what they changed."""
-        state = self.state
-        batch = Batch(batch_no=self.batch_no, ts_ns=ts, last_entry=self.entry_no, engine_seq=state.engine.seq)
-        orders, trades = state.views.drain_rows()
-        events = state.registry.drain_events()
-        transfers, accounts = state.clearing.ledger.drain()
-        batch.add(JOURNAL, journal)
-        batch.add(ORDERS, orders)
-        batch.add(TRADES, trades)
-        batch.add(RECEIPTS, RECEIPTS.rows(touched_receipts(state.registry, events)))
-        batch.add(RECEIPT_EVENTS, RECEIPT_EVENTS.rows(events))
-        batch.add(TRANSFERS, TRANSFERS.rows(transfers))
-        batch.add(ACCOUNTS, ACCOUNTS.rows(accounts))
-        batch.add(REPORTS, [(r.day, r.ts_ns, r) for r in results_reports(results)])
-        return batch
-
     def _committed(self, queued: list[tuple[Entry, asyncio.Future, float]], results: list[Result], batch: Batch,
-                   started: float) -> None:
-        """After the commit: metrics, the on-commit hooks, then the answers (ack = durable)."""
+                   started: float, ts: int) -> None:
+        """After the commit: the projections to the projector, metrics, the on-commit hooks,
+        then the answers (ack = durable)."""
         metrics = self.metrics
         done = time.perf_counter()
         metrics.commit_seconds.observe(done - started)
-        metrics.transfers.inc(len(batch.rows_of(TRANSFERS)))
-        trades = len(batch.rows_of(TRADES))
+        projected = projection(self.state, self.batch_no, self.entry_no, results_reports(results), ts)
+        self.projector.add(projected)
+        metrics.transfers.inc(len(projected.rows_of(TRANSFERS)))
+        trades = len(projected.rows_of(TRADES))
         metrics.trades.inc(trades)
         if trades:
             metrics.settlement_lag.observe(done - min(enqueued for _, _, enqueued in queued))
@@ -418,6 +447,25 @@ def unjournalable(entry: Entry, why: str) -> Result:
     return Result([], view, refusal)
 
 
+def projection(state: ExchangeState, batch_no: int, last_entry: int, reports: list[SettlementReport],
+               ts: int = 0) -> Batch:
+    """What the entries applied since the last call changed in the SQL projections, through
+    ``last_entry``: order and trade rows, receipts and their events, transfers, accounts and
+    the settlement ``reports`` the entries made."""
+    batch = Batch(batch_no=batch_no, ts_ns=ts, last_entry=last_entry)
+    orders, trades = state.views.drain_rows()
+    events = state.registry.drain_events()
+    transfers, accounts = state.clearing.ledger.drain()
+    batch.add(ORDERS, orders)
+    batch.add(TRADES, trades)
+    batch.add(RECEIPTS, RECEIPTS.rows(touched_receipts(state.registry, events)))
+    batch.add(RECEIPT_EVENTS, RECEIPT_EVENTS.rows(events))
+    batch.add(TRANSFERS, TRANSFERS.rows(transfers))
+    batch.add(ACCOUNTS, ACCOUNTS.rows(accounts))
+    batch.add(REPORTS, [(r.day, r.ts_ns, r) for r in reports])
+    return batch
+
+
 def results_reports(results: list[Result]) -> list[SettlementReport]:
     return [r.outcome for r in results if isinstance(r.outcome, SettlementReport)]
 
@@ -428,36 +476,41 @@ def touched_receipts(registry: Registry, events: list[ReceiptEvent]) -> list[Rec
 
 
 async def rebuild(conn: asyncpg.Connection, progress: Callable[[int, int], None] | None = None,
-                  upto: int | None = None, from_snapshot: bool = True) -> tuple[ExchangeState, int, str | None, int]:
-    """The state after the whole journal: from the latest snapshot that verifies (at or before
-    entry ``upto``) if ``from_snapshot``, else (or when none does, or the tail does not replay to
-    the journal's checkpoint) from the start. The outputs of entries up to ``upto`` are discarded.
-    Return (state, last entry, checkpoint hash verified, the snapshot's entry or 0)."""
-    found = await load_snapshot(conn, upto) if from_snapshot else None
+                  keep_from: int | None = None, from_snapshot: bool = True,
+                  ) -> tuple[ExchangeState, int, str | None, list[SettlementReport], int]:
+    """The state after the whole journal: if ``from_snapshot``, from the latest snapshot that
+    verifies at or before entry ``keep_from`` (the projection watermark: the entries after it
+    must be replayed for what they project), else — or when none does, or the journal after it
+    does not replay to the last checkpoint — from the start. Outputs as ``replay_journal``.
+    Return (state, last entry, checkpoint hash verified, reports after ``keep_from``, the
+    snapshot's entry or 0)."""
+    found = await load_snapshot(conn, keep_from) if from_snapshot else None
     if found is not None:
         state, start, _ = found
         try:
-            done, checked = await replay_journal(conn, state, progress, after=start, discard_upto=upto)
-            return state, done, checked, start
+            done, checked, reports = await replay_journal(conn, state, progress, keep_from, after=start)
+            return state, done, checked, reports, start
         except RecoveryError as e:
             log.warning("the journal after the snapshot at entry %d does not replay to its checkpoint (%s): "
                         "replaying the whole journal", start, e)
     state = ExchangeState()
-    done, checked = await replay_journal(conn, state, progress, discard_upto=upto)
-    return state, done, checked, 0
+    done, checked, reports = await replay_journal(conn, state, progress, keep_from)
+    return state, done, checked, reports, 0
 
 
 async def replay_journal(
     conn: asyncpg.Connection,
     state: ExchangeState,
     progress: Callable[[int, int], None] | None = None,
+    keep_from: int | None = None,
     after: int = 0,
-    discard_upto: int | None = None,
-) -> tuple[int, str | None]:
-    """Apply every journal entry after entry ``after`` to ``state`` (the state as of ``after``),
-    checking the state hash at the last checkpoint if it comes after ``after``; once entry
-    ``discard_upto`` is applied (or at once, if it is at or before ``after``), discard the outputs.
-    Return (the last entry applied, or ``after``; the checkpoint hash verified)."""
+) -> tuple[int, str | None, list[SettlementReport]]:
+    """Apply every journal entry after entry ``after`` to ``state`` (the state as of ``after``,
+    a snapshot's, its outputs discarded), checking the state hash at the last checkpoint if it
+    comes after ``after``. What entries up to ``keep_from`` (all, without it) leave for the store
+    is dropped as the replay passes them; the later entries' outputs are kept, and their
+    settlement reports returned (for the projector).
+    Return (the last entry applied, or ``after``; the checkpoint hash verified; those reports)."""
     total = await conn.fetchval("SELECT coalesce(max(last_entry), 0) FROM batches")
     checkpoint = await conn.fetchrow("SELECT last_entry, state_hash FROM batches WHERE state_hash IS NOT NULL "
                                      "ORDER BY batch_no DESC LIMIT 1")
@@ -472,27 +525,28 @@ async def replay_journal(
                                 "set COMMEX_REPLAY_UNCHECKED=1 to replay it unchecked, or start afresh")
         log.warning("replaying a journal of an older hash format unchecked (COMMEX_REPLAY_UNCHECKED=1)")
         check_at = -1
-    if discard_upto is not None and discard_upto <= after:
-        state.discard_outputs()
-    discard_at = discard_upto if discard_upto is not None else -1
-    done = after
+    done, reports = after, []
+    drop_until = total if keep_from is None else keep_from
     apply, decode = state.apply, decode_entry
     async with conn.transaction():
         cursor = conn.cursor("SELECT entry_no, ts_ns, entry FROM journal WHERE entry_no > $1 ORDER BY entry_no",
                              after, prefetch=5_000)
         async for row in cursor:
             done = row[0]
-            apply(decode(row[2]), done, row[1])
+            result = apply(decode(row[2]), done, row[1])
+            if done > drop_until:
+                if isinstance(result.outcome, SettlementReport):
+                    reports.append(result.outcome)
+            elif done == drop_until or done % 10_000 == 0:
+                state.discard_outputs()
             if done == check_at and state.state_hash() != checkpoint["state_hash"]:
                 raise RecoveryError(f"journal replays to {state.state_hash()} at entry {done}, "
                                     f"the checkpoint recorded {checkpoint['state_hash']}")
-            if done == discard_at:
-                state.discard_outputs()
             if progress and done % 10_000 == 0:
                 progress(done, total)
     if progress:
         progress(done, total)
-    return done, checkpoint["state_hash"] if checkpoint else None
+    return done, checkpoint["state_hash"] if checkpoint else None, reports
 
 
 class AlreadyRunning(RuntimeError):

@@ -23,7 +23,17 @@ import asyncpg
 
 from exchange.journal import decode_entry
 from gateway.pg import migrate
-from gateway.sequencer import LOST, SEQUENCER_LOCK, Exchange, RecoveryError, read_tail
+from gateway.projector import Projector, read_watermark
+from gateway.sequencer import (
+    JOURNALED,
+    LOST,
+    SEQUENCER_LOCK,
+    Exchange,
+    RecoveryError,
+    projection,
+    read_tail,
+    results_reports,
+)
 from gateway.snapshots import load as load_snapshot
 from gateway.store import Store
 
@@ -114,9 +124,11 @@ class Follower:
         await self._run()
 
     async def from_snapshot(self, conn: asyncpg.Connection) -> None:
-        """Start from the latest snapshot that verifies, if there is one (as recovery does)."""
+        """Start from the latest snapshot that verifies, if there is one, at or before the
+        projection watermark (as recovery does: the projections of the entries after it are
+        the primary's to write, and this standby's on takeover)."""
         try:
-            found = await load_snapshot(conn)
+            found = await load_snapshot(conn, await read_watermark(conn))
         except asyncpg.UndefinedTableError:  # a fresh database the primary has not migrated yet
             return
         if found is not None:
@@ -147,7 +159,13 @@ class Follower:
                 latest = max(checks)
                 checks = {latest: checks[latest]}
             self._apply(rows, checks)
+            await self._trim(conn)
             applied += len(rows)
+
+    async def _trim(self, conn: asyncpg.Connection) -> None:
+        """Keep only the projections the primary has not written yet (to write them on takeover)."""
+        with contextlib.suppress(asyncpg.UndefinedTableError):  # not migrated yet
+            self.exchange.projector.trim(await read_watermark(conn))
 
     def _apply(self, rows: list, checks: dict[int, str]) -> None:
         ex = self.exchange
@@ -168,7 +186,9 @@ class Follower:
                 self.checked += 1
         for hook in ex.on_commit:  # the market-data feed keeps serving from the standby
             hook(entries, results)
-        state.discard_outputs()  # the primary stores and delivers them
+        # the projections are the primary's to write; kept until its watermark passes them (or a takeover)
+        ex.projector.add(projection(state, 0, ex.entry_no, results_reports(results), rows[-1]["ts_ns"]))
+        state.discard_outputs()  # the primary delivers the notices
 
     async def promote(self) -> None:
         """Holding the lock: apply the last entries, then become the primary on this connection."""
@@ -177,7 +197,8 @@ class Follower:
         await migrate(conn)
         await self.catch_up(conn)
         ex.batch_no = await conn.fetchval("SELECT coalesce(max(batch_no), 0) FROM batches")
-        ex.conn, ex.store, ex.url = conn, Store(conn), self.url
+        ex.conn, ex.store, ex.url = conn, Store(conn, JOURNALED), self.url
+        await ex.catch_up_projections()  # what the old primary's projector had not written
         ex.snapshots.url = self.url
         ex.tail = await read_tail(conn)
         self.lock = None
@@ -205,6 +226,7 @@ class Follower:
 async def open_standby(url: str, **kw) -> Exchange:
     """An ``Exchange`` in standby: following the journal, refusing commands until it takes over."""
     exchange = Exchange(None, **kw)  # its connection comes with the lock, on takeover
+    exchange.projector = Projector(url, delay=exchange.metrics.projection_delay.observe)
     exchange.role = "standby"
     exchange.follower = Follower(exchange, url)
     await exchange.follower.start()

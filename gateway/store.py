@@ -18,6 +18,8 @@ import asyncpg
 import msgspec
 
 _json = msgspec.json.Encoder().encode
+_NAMES: dict[tuple, list[str]] = {}  # a table's column names, by its columns (computed once)
+_GETTERS: dict[tuple, attrgetter] = {}  # a table's row getter, by its columns
 
 
 class Table(msgspec.Struct, frozen=True):
@@ -36,11 +38,11 @@ class Table(msgspec.Struct, frozen=True):
 
     @property
     def names(self) -> list[str]:
-        return [name for name, _ in self.columns]
+        return _NAMES.get(self.columns) or _NAMES.setdefault(self.columns, [name for name, _ in self.columns])
 
     def rows(self, objects: Iterable[Any]) -> list[tuple]:
         """Rows from objects whose attributes are named as the columns."""
-        get = attrgetter(*self.names)
+        get = _GETTERS.get(self.columns) or _GETTERS.setdefault(self.columns, attrgetter(*self.names))
         return [get(o) for o in objects]
 
     def insert(self, first: int) -> str:

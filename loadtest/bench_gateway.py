@@ -90,7 +90,8 @@ def bucket_p99_ms(lines: list[str], name: str) -> float:
 
 def server_figures(base: str) -> dict:
     """From the server's /metrics: mean commands per committed batch, mean batch commit time,
-    and the bucket bounds under which 99 % of batch commits, and of settlements, finished."""
+    and the bucket bounds under which 99 % of batch commits, of settlements, and of the
+    projector's writes (from the oldest batch's commit) finished."""
     lines = Client(base).request("GET", "/metrics")[1].splitlines()
     values = {line.split()[0]: float(line.split()[1]) for line in lines
               if line.startswith(("exchange_journal_batch_commands_", "exchange_journal_commit_seconds_"))}
@@ -100,7 +101,8 @@ def server_figures(base: str) -> dict:
             if count else 0.0,
             "commit_mean_ms": round(1e3 * values.get("exchange_journal_commit_seconds_sum", 0) / commits, 2),
             "commit_p99_ms_at_most": bucket_p99_ms(lines, "exchange_journal_commit_seconds"),
-            "settlement_lag_p99_ms_at_most": bucket_p99_ms(lines, "exchange_settlement_lag_seconds")}
+            "settlement_lag_p99_ms_at_most": bucket_p99_ms(lines, "exchange_settlement_lag_seconds"),
+            "projection_delay_p99_ms_at_most": bucket_p99_ms(lines, "exchange_projection_delay_seconds")}
 
 
 async def measure(bare_port: int, exchange: ServerProcess, seconds: float) -> dict:

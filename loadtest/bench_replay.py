@@ -92,6 +92,7 @@ async def write_journal(url: str, conn: asyncpg.Connection, entries: list[bytes]
                for b in range(1, -(-last // BATCH) + 1))  # the last one is the checkpoint
     await conn.copy_records_to_table("batches", columns=["batch_no", "last_entry", "engine_seq", "state_hash"],
                                      records=batches)
+    await conn.execute("UPDATE projection_watermark SET entry_no = $1", last)  # as if projected (not timed here)
     return final, snap
 
 

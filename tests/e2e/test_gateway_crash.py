@@ -1,6 +1,7 @@
 """SIGKILL under concurrent order load: after restart every acknowledged order is there as
-acknowledged (or further along), nothing is half-applied, and the state hash equals an
-offline replay of the journal."""
+acknowledged (or further along), nothing is half-applied, the state hash equals an offline
+replay of the journal, and the SQL projections have caught up with the journal and equal what
+it projects."""
 
 import asyncio
 import json
@@ -12,6 +13,7 @@ import time
 import asyncpg
 
 from gateway.process import ServerProcess
+from tests.e2e.projections import projections_disagree
 
 MEMBERS = ["huafang-textile", "luneng-agri", "xinjiang-cotton-group", "sinofert"]
 TERMINAL = {"FILLED", "CANCELED", "EXPIRED"}
@@ -68,8 +70,10 @@ def test_sigkill_under_load_loses_nothing_acknowledged(database_url, tmp_path) -
 
     replay = json.loads(server.cli("replay"))
     assert replay["match"], replay
+    lag = asyncio.run(projection_lag(database_url))  # what the projector had not written when killed
 
     server.start()
+    assert asyncio.run(projection_lag(database_url)) == 0, f"recovery should catch up the {lag} entries behind"
     try:
         clients = {m: server.client(m) for m in MEMBERS}
         health = clients[MEMBERS[0]].request("GET", "/healthz")[1]
@@ -113,10 +117,21 @@ def test_sigkill_under_load_loses_nothing_acknowledged(database_url, tmp_path) -
                 " WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = t.buy_order_id)"
                 " OR NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = t.sell_order_id)")
             assert orphans == 0
+            assert await projections_disagree(conn) == []  # orders, trades, transfers, receipts, accounts
         finally:
             await conn.close()
 
     asyncio.run(tables_agree())
+
+
+async def projection_lag(url: str) -> int:
+    """Journal entries the projections have not reached."""
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval("SELECT (SELECT coalesce(max(entry_no), 0) FROM journal) - entry_no "
+                                   "FROM projection_watermark")
+    finally:
+        await conn.close()
 
 
 def test_sigterm_drains_and_checkpoints(database_url, tmp_path) -> None:

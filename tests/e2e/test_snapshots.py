@@ -49,7 +49,7 @@ async def snapshot_now(ex: Exchange) -> int:
 async def full_replay(url: str) -> str:
     conn = await asyncpg.connect(url)
     try:
-        state, _, _, snapshot = await rebuild(conn, from_snapshot=False)
+        state, _, _, _, snapshot = await rebuild(conn, from_snapshot=False)
         assert snapshot == 0
         return state.state_hash()
     finally:
@@ -139,11 +139,13 @@ def test_a_damaged_snapshot_is_skipped(database_url: str, caplog: pytest.LogCapt
     asyncio.run(scenario())
 
 
-def test_the_upto_bound_picks_an_earlier_snapshot_and_keeps_later_outputs(database_url: str) -> None:
+def test_a_watermark_bound_picks_an_earlier_snapshot_and_keeps_later_outputs(database_url: str) -> None:
+    """The projector's contract: recovery uses a snapshot at or before its watermark and keeps
+    what the entries after it project."""
     async def scenario() -> None:
         taken, final = await build(database_url, 2)
         conn = await asyncpg.connect(database_url)
-        state, last, _, snapshot = await rebuild(conn, upto=taken[1] - 1)
+        state, _, _, _, snapshot = await rebuild(conn, keep_from=taken[1] - 1)
         await conn.close()
         assert snapshot == taken[0] and state.state_hash() == final
         orders, _ = state.views.drain_rows()
