@@ -202,7 +202,9 @@ class Clearing:
 
     def extra_hold(self, engine: Engine, registry: Registry, cmd: NewOrder | AmendOrder) -> int:
         """What an order (or amendment) would add to its member's held cash."""
-        if isinstance(cmd, NewOrder):
+        if not self.fees and not registry.specs:  # no instrument needs a hold (see needs_cash)
+            return 0
+        if type(cmd) is NewOrder:
             if not self.needs_cash(registry, cmd.symbol) or cmd.symbol not in engine.instruments or cmd.quantity <= 0:
                 return 0
             price = cmd.price if cmd.order_type == "limit" else engine.market_limit_price(cmd.symbol, cmd.side)
@@ -222,6 +224,8 @@ class Clearing:
     def check_funds(self, engine: Engine, registry: Registry, cmd: NewOrder | AmendOrder) -> ClearingRejected | None:
         """Refuse an order (or amendment) whose extra hold exceeds the member's available cash."""
         extra = self.extra_hold(engine, registry, cmd)
+        if extra <= 0:  # nothing more to hold (available cash is never negative: the ledger keeps it so)
+            return None
         if extra > self.available(cmd.member):
             return ClearingRejected("INSUFFICIENT_FUNDS",
                                     f"the order needs {extra} fen held, {self.available(cmd.member)} fen available")
@@ -243,6 +247,11 @@ class Clearing:
     def follow(self, engine: Engine, registry: Registry, events: list[Event], delivered: dict[int, list[str]],
                ts_ns: int) -> None:
         """Holds and settlement for one command's engine events."""
+        if not self.orders and not self.fees and not registry.specs:  # no holds, none to come: fills only
+            for e in events:
+                if type(e) is Trade:
+                    self._settle(engine, registry, e, delivered.get(e.trade_id, []), ts_ns)
+            return
         for e in events:
             kind = type(e)
             if kind is Trade:

@@ -189,7 +189,9 @@ class Ledger:
         legs debit that member's ``held`` account). Raises Overdraft, posting nothing, if any
         liability account would end below zero or a pending transfer would be overspent."""
         legs = [leg for leg in legs if leg[2]]
-        spend = {pid: amount for pid, amount in (spend or {}).items() if amount}
+        spend = {pid: amount for pid, amount in spend.items() if amount} if spend else {}
+        if not legs and not spend:  # nothing moves (a fill without fees on an instrument without holds)
+            return []
         for pid, amount in spend.items():
             if amount > self.reserved(pid):
                 raise Overdraft(f"pending transfer {pid} reserves {self.reserved(pid)}, {amount} posted")

@@ -1,8 +1,9 @@
 """The instrument catalogue: one ``InstrumentSpec`` per symbol, the only place an instrument's
 facts live. ``SetInstrument`` lists an instrument or changes its terms; the engine keeps a
 compact copy of the matching terms (``engine.Instrument``, created by ``AddInstrument``), and
-the registry and clearing read the delivery terms and fees through read-only views of the
-catalogue (``Catalogue.deliveries``, ``Catalogue.fees``), so nothing else keeps its own.
+the registry and clearing read the delivery terms and fees through dicts the catalogue derives
+from the specs and rebuilds in place on every change (``Catalogue.deliveries``,
+``Catalogue.fees``), so nothing else keeps its own.
 
 Kinds: ``spot`` (receipt-backed: a lot is one warehouse receipt, sells lock receipts, fills
 settle by delivery versus payment; needs ``delivery``) and ``forward`` (中远期: trades without
@@ -17,7 +18,6 @@ The three older commands (``AddInstrument``, ``SetFees``, ``SetDeliverySpec``) s
 amendments of the same spec: journals written before the catalogue replay unchanged.
 """
 
-from collections.abc import Iterator, Mapping
 from typing import Literal
 
 import msgspec
@@ -123,32 +123,6 @@ def delivery_problem(symbol: str, d: DeliverySpec) -> CatalogueRejected | None:
     return None
 
 
-class _View(Mapping):
-    """A read-only mapping over the catalogue: symbol -> one part of its spec, where set."""
-
-    __slots__ = ("_specs", "_part")
-
-    def __init__(self, specs: dict[str, InstrumentSpec], part) -> None:
-        self._specs, self._part = specs, part
-
-    def __getitem__(self, symbol: str):
-        spec = self._specs.get(symbol)
-        value = self._part(spec) if spec is not None else None
-        if value is None:
-            raise KeyError(symbol)
-        return value
-
-    def __contains__(self, symbol: object) -> bool:
-        spec = self._specs.get(symbol)  # type: ignore[arg-type]
-        return spec is not None and self._part(spec) is not None
-
-    def __iter__(self) -> Iterator[str]:
-        return (s for s, spec in self._specs.items() if self._part(spec) is not None)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-
 def _receipt_backed(spec: InstrumentSpec) -> DeliverySpec | None:
     return spec.delivery if spec.kind == "spot" else None
 
@@ -167,10 +141,20 @@ class Catalogue:
 
     def __init__(self) -> None:
         self.specs: dict[str, InstrumentSpec] = {}
-        self.deliveries: Mapping[str, DeliverySpec] = _View(self.specs, _receipt_backed)
-        self.fees: Mapping[str, tuple[int, int]] = _View(self.specs, _fees)
-        self.forwards: Mapping[str, ForwardTerms] = _View(self.specs, _margined)
+        # The parts the registry, clearing and forwards read (symbol -> part, where set), in the
+        # specs' order: plain dicts (asked several times per order), rebuilt in place when a spec
+        # changes so that every holder of one sees the change.
+        self.deliveries: dict[str, DeliverySpec] = {}
+        self.fees: dict[str, tuple[int, int]] = {}
+        self.forwards: dict[str, ForwardTerms] = {}
         self.margined: set[str] = set()  # the symbols in ``forwards``: asked on every order, kept as specs change
+
+    def _put(self, spec: InstrumentSpec) -> None:
+        """File ``spec`` and rebuild the parts read elsewhere."""
+        self.specs[spec.symbol] = spec
+        for part, derive in ((self.deliveries, _receipt_backed), (self.fees, _fees), (self.forwards, _margined)):
+            part.clear()
+            part.update((s, v) for s, v in ((s, derive(x)) for s, x in self.specs.items()) if v is not None)
 
     def kind(self, symbol: str) -> str:
         spec = self.specs.get(symbol)
@@ -187,7 +171,7 @@ class Catalogue:
                 return refused
             events = engine.apply(cmd)
             if cmd.symbol in engine.instruments and cmd.symbol not in self.specs:
-                self.specs[cmd.symbol] = spec
+                self._put(spec)
             return events
         current = self.specs.get(cmd.symbol if not isinstance(cmd, SetInstrument) else cmd.spec.symbol)
         if isinstance(cmd, SetInstrument):
@@ -226,7 +210,7 @@ class Catalogue:
                                        max_limit_qty=spec.max_limit_qty, max_market_qty=spec.max_market_qty,
                                        protection_ticks=spec.protection_ticks))
         spec = msgspec.structs.replace(spec, version=cmd.base_version + 1)
-        self.specs[spec.symbol] = spec
+        self._put(spec)
         if _margined(spec) is not None:
             self.margined.add(spec.symbol)
         else:

@@ -75,9 +75,10 @@ class Ctx:
 def risk(state: "ExchangeState", entry: Entry) -> tuple[list[str], object]:
     """Receipts to lock behind a sell and the funds check: (receipts, refusal or None)."""
     cmd = entry.command
-    if not isinstance(cmd, _TRADING):
+    if type(cmd) not in _TRADING:
         return [], None
-    needed = receipts_needed(state.registry, state.engine, cmd, entry.receipt_ids)
+    registry = state.registry
+    needed = receipts_needed(registry, state.engine, cmd, entry.receipt_ids) if registry.specs else None
     if isinstance(needed, ReceiptRejected):
         return [], needed
     clearing, forwards = state.clearing, state.forwards

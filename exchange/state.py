@@ -64,7 +64,8 @@ class ExchangeState:
     def apply(self, entry: Entry, entry_no: int, now_ns: int) -> Result:
         """Apply one journaled command at the sequencer's time ``now_ns``. Total: a command
         of a type the exchange does not know is refused, never raised."""
-        self.calendar.open(now_ns)
+        if not self.calendar.trading_date:
+            self.calendar.open(now_ns)
         handler = HANDLERS.get(type(entry.command))
         if handler is None:
             return Result([], None, _unknown(entry))

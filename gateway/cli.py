@@ -12,13 +12,12 @@ from pathlib import Path
 
 import asyncpg
 
-from exchange.state import ExchangeState
 from gateway.auth import ROLES, Authenticator, load_master_key
 from gateway.demo import seed
 from gateway.members import MemberExists, create_member
 from gateway.pg import database_url, migrate
 from gateway.projection_check import projections_disagree
-from gateway.sequencer import RecoveryError, replay_journal
+from gateway.sequencer import RecoveryError, rebuild
 
 
 def progress(done: int, total: int) -> None:
@@ -31,18 +30,18 @@ def progress(done: int, total: int) -> None:
     sys.stderr.flush()
 
 
-async def replay_database(data_dir: Path) -> dict:
-    """Replay the journal offline into a fresh engine; the checkpoint hash is verified on the way."""
+async def replay_database(data_dir: Path, from_snapshot: bool = False) -> dict:
+    """Replay the journal offline into a fresh state (or, ``from_snapshot``, into the latest
+    snapshot that verifies); the checkpoint hash is verified on the way."""
     conn = await asyncpg.connect(database_url(data_dir))
     try:
         await migrate(conn)
-        state = ExchangeState()
         try:
-            entries, checked, _ = await replay_journal(conn, state, progress=progress)
+            state, entries, checked, _, snapshot = await rebuild(conn, progress, from_snapshot=from_snapshot)
         except RecoveryError as e:
             return {"match": False, "error": str(e)}
         return {"entries": entries, "state_hash": state.state_hash(), "checkpoint_state_hash": checked,
-                "match": True}
+                "snapshot_entry": snapshot, "match": True}
     finally:
         await conn.close()
 
@@ -95,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
                                                "a primary and a standby sequencer, until SIGTERM")
     p_cluster.add_argument("--ports", default="8080,8081", help="the two sequencers' HTTP ports")
     sub.add_parser("demo", help="seed instruments, members of every role and a few orders (idempotent)")
-    sub.add_parser("replay", help="replay the journal offline and print the state hash")
+    p_replay = sub.add_parser("replay", help="replay the journal offline and print the state hash")
+    p_replay.add_argument("--from-snapshot", action="store_true",
+                          help="start from the latest snapshot that verifies and replay only the journal after it")
     sub.add_parser("check-projections", help="compare the SQL projections with what the journal projects "
                                              "up to the projection watermark (safe while serving)")
     p_member = sub.add_parser("create-member", help="create a member and print its credentials")
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         print(sign_in_table(json.loads(path.read_text())["members"]))
         return 0
     if args.command == "replay":
-        report = asyncio.run(replay_database(data_dir))
+        report = asyncio.run(replay_database(data_dir, args.from_snapshot))
         print(json.dumps(report))
         return 0 if report["match"] else 1
     if args.command == "check-projections":

@@ -11,6 +11,8 @@ which writes it behind the journal, off the acknowledgement path.
 
 If a commit fails, memory is ahead of the record; the process exits and a restart rebuilds
 memory from the journal, where the failed batch is absent and its callers were never acked.
+Every so many entries, after a commit, a forked child writes a snapshot of the state
+(gateway/snapshots.py); a restart starts from the latest that verifies and replays the rest.
 """
 
 import asyncio
@@ -34,6 +36,8 @@ from exchange.views import refused_order
 from gateway.metrics import Metrics
 from gateway.pg import migrate
 from gateway.projector import Projector, read_watermark, write
+from gateway.snapshots import Snapshotter
+from gateway.snapshots import load as load_snapshot
 from gateway.store import (
     ACCOUNTS,
     BATCHES,
@@ -55,6 +59,7 @@ SEQUENCER_LOCK = 0x636F6D6D6578  # advisory lock: one sequencer per database
 
 RECONNECT_SECONDS = 30.0  # after losing the database mid-commit, look this long for its new primary
 CHECKPOINT_SECONDS = 1.0  # at most this often a batch also records the engine's state hash
+SNAPSHOT_CLOSE_SECONDS = 60.0  # on close, a snapshot being written gets this long to finish
 JOURNALED = (JOURNAL, BATCHES)  # what a batch commits before its acknowledgement; the projector writes the rest
 FREEZE_SECONDS = 1.0  # at most this often long-lived objects move to the GC's permanent generation
 
@@ -94,6 +99,8 @@ class Exchange:
         self.simulated_clock = os.environ.get("COMMEX_SIMULATED_CLOCK") == "1"  # drills and tests
         self.clock_offset_ns = 0
         self.last_ts = 0
+        self.snapshots = Snapshotter(None)  # given the database URL by ``open``
+        self.snapshot_entry = 0  # the snapshot the last recovery started from (0: the whole journal)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -108,6 +115,7 @@ class Exchange:
             await migrate(conn)
             exchange = cls(conn, **kw)
             exchange.url = url
+            exchange.snapshots.url = url
             await exchange.recover(progress)
             await exchange.catch_up_projections()
         except BaseException:
@@ -129,6 +137,11 @@ class Exchange:
         self.projector.start()
         self._accepting = True
         self._task = asyncio.get_running_loop().create_task(self._run(), name="sequencer")
+        self.on_commit.append(self._snapshot_hook)
+
+    def _snapshot_hook(self, entries: list[Entry], results: list[Result]) -> None:
+        """At a batch boundary, after its commit: fork a snapshot writer if one is due."""
+        self.snapshots.after_commit(self.state, self.entry_no, self.batch_no)
 
     async def close(self) -> None:
         """Stop taking commands, commit what is queued, stop the sequencer, disconnect."""
@@ -141,6 +154,7 @@ class Exchange:
             await self._task
             self._task = None
         await self.projector.stop()
+        await self.snapshots.wait(SNAPSHOT_CLOSE_SECONDS)
         if self.entry_no:
             await self.store.checkpoint(self.batch_no, self.state.state_hash())
         await self.conn.close()
@@ -157,14 +171,20 @@ class Exchange:
     def registry(self):
         return self.state.registry
 
-    async def recover(self, progress: Callable[[int, int], None] | None = None) -> str:
-        """Rebuild the state from the journal (checked at the last checkpoint); return its hash.
-        What the entries after the projection watermark project is handed to the projector."""
-        self.state = ExchangeState()
+    async def recover(self, progress: Callable[[int, int], None] | None = None, from_snapshot: bool = True) -> str:
+        """Rebuild the state — from the latest snapshot that verifies at or before the projection
+        watermark, and the journal after it, else from the whole journal — and return its hash.
+        What the entries after the watermark project is handed to the projector."""
         self.batch_no = await self.conn.fetchval("SELECT coalesce(max(batch_no), 0) FROM batches")
         watermark = await read_watermark(self.conn)
         self.projector = Projector(self.url, watermark, self.metrics.projection_delay.observe)
-        self.entry_no, _, reports = await replay_journal(self.conn, self.state, progress, keep_from=watermark)
+        started = time.perf_counter()
+        self.state, self.entry_no, _, reports, self.snapshot_entry = await rebuild(
+            self.conn, progress, keep_from=watermark, from_snapshot=from_snapshot)
+        log.info("recovered to entry %d from %s in %.1f s", self.entry_no,
+                 f"the snapshot at entry {self.snapshot_entry}" if self.snapshot_entry else "the whole journal",
+                 time.perf_counter() - started)
+        self.snapshots.last_entry = self.snapshot_entry  # the next snapshot is due N entries after it
         self.tail = await read_tail(self.conn)
         if self.entry_no > watermark:
             self.projector.add(projection(self.state, self.batch_no, self.entry_no, reports))
@@ -455,20 +475,47 @@ def touched_receipts(registry: Registry, events: list[ReceiptEvent]) -> list[Rec
     return [registry.receipts[receipt_id] for receipt_id in dict.fromkeys(e.receipt_id for e in events)]
 
 
+async def rebuild(conn: asyncpg.Connection, progress: Callable[[int, int], None] | None = None,
+                  keep_from: int | None = None, from_snapshot: bool = True,
+                  ) -> tuple[ExchangeState, int, str | None, list[SettlementReport], int]:
+    """The state after the whole journal: if ``from_snapshot``, from the latest snapshot that
+    verifies at or before entry ``keep_from`` (the projection watermark: the entries after it
+    must be replayed for what they project), else — or when none does, or the journal after it
+    does not replay to the last checkpoint — from the start. Outputs as ``replay_journal``.
+    Return (state, last entry, checkpoint hash verified, reports after ``keep_from``, the
+    snapshot's entry or 0)."""
+    found = await load_snapshot(conn, keep_from) if from_snapshot else None
+    if found is not None:
+        state, start, _ = found
+        try:
+            done, checked, reports = await replay_journal(conn, state, progress, keep_from, after=start)
+            return state, done, checked, reports, start
+        except RecoveryError as e:
+            log.warning("the journal after the snapshot at entry %d does not replay to its checkpoint (%s): "
+                        "replaying the whole journal", start, e)
+    state = ExchangeState()
+    done, checked, reports = await replay_journal(conn, state, progress, keep_from)
+    return state, done, checked, reports, 0
+
+
 async def replay_journal(
     conn: asyncpg.Connection,
     state: ExchangeState,
     progress: Callable[[int, int], None] | None = None,
     keep_from: int | None = None,
+    after: int = 0,
 ) -> tuple[int, str | None, list[SettlementReport]]:
-    """Apply every journal entry to ``state``, checking the state hash at the last checkpoint.
-    What entries up to ``keep_from`` (all, without it) leave for the store is dropped as the
-    replay passes them; the later entries' outputs are kept, and their settlement reports
-    returned (for the projector).
-    Return (entries replayed, the checkpoint hash verified, those reports)."""
+    """Apply every journal entry after entry ``after`` to ``state`` (the state as of ``after``,
+    a snapshot's, its outputs discarded), checking the state hash at the last checkpoint if it
+    comes after ``after``. What entries up to ``keep_from`` (all, without it) leave for the store
+    is dropped as the replay passes them; the later entries' outputs are kept, and their
+    settlement reports returned (for the projector).
+    Return (the last entry applied, or ``after``; the checkpoint hash verified; those reports)."""
     total = await conn.fetchval("SELECT coalesce(max(last_entry), 0) FROM batches")
     checkpoint = await conn.fetchrow("SELECT last_entry, state_hash FROM batches WHERE state_hash IS NOT NULL "
                                      "ORDER BY batch_no DESC LIMIT 1")
+    if checkpoint and checkpoint["last_entry"] <= after:
+        checkpoint = None  # the snapshot at ``after`` was verified by its own hash
     check_at = checkpoint["last_entry"] if checkpoint else -1
     if checkpoint and OLDER_HASH.fullmatch(checkpoint["state_hash"]):
         # Written before the hash format was named: it cannot be compared, and this version
@@ -478,12 +525,15 @@ async def replay_journal(
                                 "set COMMEX_REPLAY_UNCHECKED=1 to replay it unchecked, or start afresh")
         log.warning("replaying a journal of an older hash format unchecked (COMMEX_REPLAY_UNCHECKED=1)")
         check_at = -1
-    done, reports = 0, []
+    done, reports = after, []
     drop_until = total if keep_from is None else keep_from
+    apply, decode = state.apply, decode_entry
     async with conn.transaction():
-        async for row in conn.cursor("SELECT entry_no, ts_ns, entry FROM journal ORDER BY entry_no", prefetch=5_000):
-            done = row["entry_no"]
-            result = state.apply(decode_entry(row["entry"]), done, row["ts_ns"])
+        cursor = conn.cursor("SELECT entry_no, ts_ns, entry FROM journal WHERE entry_no > $1 ORDER BY entry_no",
+                             after, prefetch=5_000)
+        async for row in cursor:
+            done = row[0]
+            result = apply(decode(row[2]), done, row[1])
             if done > drop_until:
                 if isinstance(result.outcome, SettlementReport):
                     reports.append(result.outcome)

@@ -34,6 +34,7 @@ from gateway.sequencer import (
     read_tail,
     results_reports,
 )
+from gateway.snapshots import load as load_snapshot
 from gateway.store import Store
 
 log = logging.getLogger("commex.standby")
@@ -60,6 +61,7 @@ class Follower:
         self.read = await asyncpg.connect(self.url)
         await self.read.add_listener(CHANNEL, lambda *_: self.wake.set())
         try:
+            await self.from_snapshot(self.read)
             await self.catch_up(self.read, initial=True)
         except RecoveryError as e:
             await self.refuse(str(e))
@@ -121,6 +123,22 @@ class Follower:
         await asyncio.sleep(GRACE_SECONDS)
         await self._run()
 
+    async def from_snapshot(self, conn: asyncpg.Connection) -> None:
+        """Start from the latest snapshot that verifies, if there is one, at or before the
+        projection watermark (as recovery does: the projections of the entries after it are
+        the primary's to write, and this standby's on takeover)."""
+        try:
+            found = await load_snapshot(conn, await read_watermark(conn))
+        except asyncpg.UndefinedTableError:  # a fresh database the primary has not migrated yet
+            return
+        if found is not None:
+            ex = self.exchange
+            ex.state, ex.entry_no, _ = found
+            ex.snapshot_entry = ex.snapshots.last_entry = ex.entry_no
+            ex.last_ts = max(ex.last_ts, await conn.fetchval("SELECT ts_ns FROM journal WHERE entry_no = $1",
+                                                             ex.entry_no) or 0)
+            log.info("standby starts from the snapshot at entry %d", ex.entry_no)
+
     async def catch_up(self, conn: asyncpg.Connection, initial: bool = False) -> int:
         """Apply the journal entries committed since the last one applied; return how many.
         Each checkpoint passed is verified (on the first catch-up, only the latest one per read:
@@ -181,6 +199,7 @@ class Follower:
         ex.batch_no = await conn.fetchval("SELECT coalesce(max(batch_no), 0) FROM batches")
         ex.conn, ex.store, ex.url = conn, Store(conn, JOURNALED), self.url
         await ex.catch_up_projections()  # what the old primary's projector had not written
+        ex.snapshots.url = self.url
         ex.tail = await read_tail(conn)
         self.lock = None
         if self.read is not None:

@@ -32,6 +32,8 @@ def follow(registry: Registry, events: list[Event], to_lock: list[str], ts_ns: i
     receipts each trade delivered, by trade id."""
     specs = registry.specs
     delivered: dict[int, list[str]] = {}
+    if not specs and not registry.by_order:  # no receipt-backed instrument, no receipt behind an order
+        return delivered
     for e in events:
         kind = type(e)
         if kind is Trade:
