@@ -6,6 +6,7 @@ from sanic import Blueprint, HTTPResponse, Request
 from engine import AmendOrder, CancelOrder, MassCancel, NewOrder
 from exchange.journal import Entry
 from exchange.views import TERMINAL, OrderRecord, OrderViews
+from gateway import order_history
 from gateway.errors import ENGINE_STATUS, ApiError, error, rejected, status_of
 from gateway.http import decode, fen, query_int, require, respond, submit
 from gateway.idempotency import idempotent
@@ -27,17 +28,20 @@ def views(request: Request) -> OrderViews:
     return request.app.ctx.exchange.views
 
 
-def own_order(request: Request, order_id: int) -> OrderRecord:
-    """The caller's order ``order_id``, or 404."""
-    view = views(request).lookup(request.ctx.key.member, order_id)
+async def own_order(request: Request, order_id: int) -> OrderRecord:
+    """The caller's order ``order_id`` (from memory, or from SQL once it left memory), or 404."""
+    member = request.ctx.key.member
+    view = views(request).lookup(member, order_id)
+    if view is None:
+        view = await order_history.order(order_history.pool(request), member, order_id)
     if view is None:
         raise ApiError(404, "ORDER_NOT_FOUND", f"no order {order_id}")
     return view
 
 
-def open_order(request: Request, order_id: int) -> OrderRecord:
+async def open_order(request: Request, order_id: int) -> OrderRecord:
     """The caller's order ``order_id`` if it is still open, else 404 or 409."""
-    view = own_order(request, order_id)
+    view = await own_order(request, order_id)
     if view.status in TERMINAL:
         raise ApiError(409, "ORDER_NOT_OPEN", f"order {order_id} is {view.status}")
     return view
@@ -64,6 +68,7 @@ async def new_order(request: Request) -> HTTPResponse:
     view = request.app.ctx.exchange.state.first_answer(key.member, req.client_order_id)
     if view is None:
         view = await place(request, key.member, req)
+    view = await order_history.answer(order_history.pool(request), key.member, view)  # it left memory
     if view.status == "REJECTED":
         code = view.reject_code or "REJECTED"
         return error(status_of(code, ENGINE_STATUS), code, f"order rejected: {code}")
@@ -72,7 +77,7 @@ async def new_order(request: Request) -> HTTPResponse:
 
 @bp.get("/v1/orders/<order_id:int>")
 async def get_order(request: Request, order_id: int) -> HTTPResponse:
-    return respond(order_view(own_order(request, order_id)))
+    return respond(order_view(await own_order(request, order_id)))
 
 
 @bp.get("/v1/orders")
@@ -82,8 +87,7 @@ async def list_orders(request: Request) -> HTTPResponse:
     if status == "open":
         return respond([order_view(o) for o in views(request).open_orders(member)])
     if status == "all":
-        v = views(request)
-        return respond([order_view(o) for oid, o in v.by_id.items() if v.owner[oid] == member])
+        return respond([order_view(o) for o in await all_orders(request, member)])
     raise ApiError(400, "INVALID_REQUEST", "status must be open or all")
 
 
@@ -91,7 +95,7 @@ async def list_orders(request: Request) -> HTTPResponse:
 @idempotent
 async def cancel_order(request: Request, order_id: int) -> HTTPResponse:
     key = require(request, *TRADING_ROLES)
-    view = open_order(request, order_id)
+    view = await open_order(request, order_id)
     result = await submit(request, CancelOrder(key.member, order_id), ENGINE_STATUS)
     if (err := rejected(result.events)) is not None:
         if err.code == "UNKNOWN_ORDER":  # it finished while the cancel waited in the queue
@@ -109,7 +113,7 @@ async def amend_order(request: Request, order_id: int) -> HTTPResponse:
         raise ApiError(400, "INVALID_REQUEST", "give price and/or quantity")
     if req.quantity == 0:
         raise ApiError(400, "INVALID_QUANTITY", "quantity must be positive")
-    view = open_order(request, order_id)
+    view = await open_order(request, order_id)
     price = fen(req.price, "price") if req.price is not None else 0
     if req.price is not None and price <= 0:
         raise ApiError(400, "INVALID_PRICE", "price must be positive")
@@ -134,5 +138,16 @@ async def cancel_all(request: Request) -> HTTPResponse:
 
 @bp.get("/v1/fills")
 async def fills(request: Request) -> HTTPResponse:
-    limit = query_int(request, FILLS_LIMIT)
-    return respond([fill_view(f) for f in views(request).fills.get(request.ctx.key.member, [])[-limit:]])
+    limit, member = query_int(request, FILLS_LIMIT), request.ctx.key.member
+    kept = views(request).member_fills(member, limit)
+    if kept is None:  # older fills left memory
+        kept = await order_history.fills(order_history.pool(request), member, limit)
+    return respond([fill_view(f) for f in kept])
+
+
+async def all_orders(request: Request, member: str) -> list[OrderRecord]:
+    """Every order of the member: those in memory, the rest from SQL, by order id."""
+    in_memory = {o.order_id: o for o in views(request).member_orders(member)}
+    stored = await order_history.orders(order_history.pool(request), member)
+    merged = {o.order_id: o for o in stored} | in_memory
+    return [merged[k] for k in sorted(merged)]

@@ -28,7 +28,7 @@ from engine import NewOrder
 from exchange.clock import ClockTick
 from exchange.journal import Entry, decode_entry, encode_entry
 from exchange.state import ExchangeState, Result
-from exchange.views import refused_order
+from exchange.views import HORIZON_ENTRIES, refused_order
 from gateway.metrics import Metrics
 from gateway.pg import migrate
 from gateway.store import ACCOUNTS, JOURNAL, ORDERS, RECEIPT_EVENTS, RECEIPTS, REPORTS, TRADES, TRANSFERS, Batch, Store
@@ -54,7 +54,8 @@ class Exchange:
         self.conn = conn
         self.store = Store(conn)
         self.metrics = metrics or Metrics()
-        self.state = ExchangeState()
+        self.order_horizon = int(os.environ.get("COMMEX_ORDER_HORIZON", HORIZON_ENTRIES))  # entries
+        self.state = ExchangeState(self.order_horizon)
         self.max_batch = max_batch
         self.entry_no = 0
         self.batch_no = 0
@@ -129,7 +130,7 @@ class Exchange:
 
     async def recover(self, progress: Callable[[int, int], None] | None = None) -> str:
         """Rebuild the state from the journal (checked at the last checkpoint); return its hash."""
-        self.state = ExchangeState()
+        self.state = ExchangeState(self.order_horizon)
         self.batch_no = await self.conn.fetchval("SELECT coalesce(max(batch_no), 0) FROM batches")
         self.entry_no, _ = await replay_journal(self.conn, self.state, progress)
         self.tail = await read_tail(self.conn)
@@ -424,6 +425,7 @@ async def replay_journal(
         log.warning("replaying a journal of an older hash format unchecked (COMMEX_REPLAY_UNCHECKED=1)")
         check_at = -1
     done = 0
+    state.views.recording = False  # replayed rows were written before: do not collect them
     async with conn.transaction():
         async for row in conn.cursor("SELECT entry_no, ts_ns, entry FROM journal ORDER BY entry_no", prefetch=5_000):
             done = row["entry_no"]
@@ -433,6 +435,7 @@ async def replay_journal(
                                     f"the checkpoint recorded {checkpoint['state_hash']}")
             if progress and done % 10_000 == 0:
                 progress(done, total)
+    state.views.recording = True
     if progress:
         progress(done, total)
     return done, checkpoint["state_hash"] if checkpoint else None

@@ -1,0 +1,91 @@
+"""What left the sequencer's memory, read back from SQL: closed orders past the views' horizon
+(``exchange.views``), members' older fills and receipts' older custody events.
+
+Every read here goes through ``_rows``, the one place to wait for the SQL projections to
+catch up with the journal (read-your-writes) once they are written off the ack path. The
+records built here equal the ones memory held, so an answer does not change when its order
+leaves memory."""
+
+from collections import defaultdict
+
+import asyncpg
+from sanic import Request
+
+from exchange.views import ARCHIVED, FillRecord, OrderRecord
+from warehouse_receipts.registry import ReceiptEvent
+
+_ORDER_COLUMNS = ("order_id, client_order_id, symbol, side, order_type, time_in_force, price, quantity, cum_qty, "
+                  "leaves_qty, status, avg_price, seq")
+_FILLS_OF_ORDERS = """
+    SELECT trade_id, buy_order_id AS order_id, symbol, 'buy' AS side, price, quantity, seq
+      FROM trades WHERE buy_order_id = ANY($1::bigint[])
+    UNION ALL
+    SELECT trade_id, sell_order_id, symbol, 'sell', price, quantity, seq
+      FROM trades WHERE sell_order_id = ANY($1::bigint[])
+    ORDER BY trade_id, side"""
+_FILLS_OF_MEMBER = """
+    SELECT * FROM (
+        (SELECT trade_id, buy_order_id AS order_id, symbol, 'buy' AS side, price, quantity, seq
+           FROM trades WHERE buyer = $1 ORDER BY trade_id DESC LIMIT $2)
+        UNION ALL
+        (SELECT trade_id, sell_order_id, symbol, 'sell', price, quantity, seq
+           FROM trades WHERE seller = $1 ORDER BY trade_id DESC LIMIT $2)
+    ) f ORDER BY trade_id DESC, side DESC LIMIT $2"""
+
+
+def pool(request: Request) -> asyncpg.Pool:
+    return request.app.ctx.pool
+
+
+async def _rows(db: asyncpg.Pool, sql: str, *args) -> list[asyncpg.Record]:
+    """Run one read of the projections (where a wait for the projector belongs)."""
+    return await db.fetch(sql, *args)
+
+
+async def order(db: asyncpg.Pool, member: str, order_id: int) -> OrderRecord | None:
+    """The member's order ``order_id`` as memory held it, or None (absent or another's)."""
+    found = await orders(db, member, [order_id])
+    return found[0] if found else None
+
+
+async def orders(db: asyncpg.Pool, member: str, order_ids: list[int] | None = None) -> list[OrderRecord]:
+    """The member's orders (those named, or all), with their fills, by order id."""
+    if order_ids is None:
+        rows = await _rows(db, f"SELECT {_ORDER_COLUMNS} FROM orders WHERE member = $1 ORDER BY order_id", member)
+    else:
+        rows = await _rows(db, f"SELECT {_ORDER_COLUMNS} FROM orders WHERE member = $1 "
+                               "AND order_id = ANY($2::bigint[]) ORDER BY order_id", member, order_ids)
+    if not rows:
+        return []
+    fills = defaultdict(list)
+    for f in await _rows(db, _FILLS_OF_ORDERS, [r["order_id"] for r in rows]):
+        fills[f["order_id"]].append(FillRecord(**f))
+    return [OrderRecord(order_id=r["order_id"], client_order_id=r["client_order_id"], symbol=r["symbol"],
+                        side=r["side"], type=r["order_type"], time_in_force=r["time_in_force"], price=r["price"],
+                        quantity=r["quantity"], cum_qty=r["cum_qty"], leaves_qty=r["leaves_qty"],
+                        avg_price=r["avg_price"], status=r["status"], fills=fills[r["order_id"]], seq=r["seq"])
+            for r in rows]
+
+
+async def answer(db: asyncpg.Pool, member: str, view: OrderRecord) -> OrderRecord:
+    """A first answer in full: an ``ARCHIVED`` stub (its order left memory) read from SQL."""
+    if view.status != ARCHIVED:
+        return view
+    full = await order(db, member, view.order_id)
+    if full is None:
+        raise LookupError(f"order {view.order_id} left memory but is not in SQL")
+    return full
+
+
+async def fills(db: asyncpg.Pool, member: str, limit: int) -> list[FillRecord]:
+    """The member's newest ``limit`` fills, oldest first."""
+    rows = await _rows(db, _FILLS_OF_MEMBER, member, limit)
+    return [FillRecord(**r) for r in reversed(rows)]
+
+
+async def receipt_events(db: asyncpg.Pool, receipt_id: str, below_version: int) -> list[ReceiptEvent]:
+    """A receipt's custody events before version ``below_version`` (those memory let go)."""
+    rows = await _rows(db, "SELECT seq, receipt_id, version, action, actor, ts_ns, counterparty, order_id, detail, "
+                           "trade_id FROM receipt_events WHERE receipt_id = $1 AND version < $2 ORDER BY version",
+                       receipt_id, below_version)
+    return [ReceiptEvent(**r) for r in rows]
