@@ -28,7 +28,7 @@ from engine import NewOrder
 from exchange.clock import ClockTick
 from exchange.journal import Entry, decode_entry, encode_entry
 from exchange.state import ExchangeState, Result
-from exchange.views import HORIZON_ENTRIES, refused_order
+from exchange.views import FILLS_KEPT, HORIZON_ENTRIES, refused_order
 from gateway.metrics import Metrics
 from gateway.pg import migrate
 from gateway.store import ACCOUNTS, JOURNAL, ORDERS, RECEIPT_EVENTS, RECEIPTS, REPORTS, TRADES, TRANSFERS, Batch, Store
@@ -55,7 +55,8 @@ class Exchange:
         self.store = Store(conn)
         self.metrics = metrics or Metrics()
         self.order_horizon = int(os.environ.get("COMMEX_ORDER_HORIZON", HORIZON_ENTRIES))  # entries
-        self.state = ExchangeState(self.order_horizon)
+        self.fills_kept = int(os.environ.get("COMMEX_FILLS_KEPT", FILLS_KEPT))  # each member's newest, in memory
+        self.state = self._fresh_state()
         self.max_batch = max_batch
         self.entry_no = 0
         self.batch_no = 0
@@ -116,6 +117,11 @@ class Exchange:
             await self.store.checkpoint(self.batch_no, self.state.state_hash())
         await self.conn.close()
 
+    def _fresh_state(self) -> ExchangeState:
+        state = ExchangeState(self.order_horizon)
+        state.views.fills_kept = self.fills_kept
+        return state
+
     @property
     def engine(self):
         return self.state.engine
@@ -130,7 +136,7 @@ class Exchange:
 
     async def recover(self, progress: Callable[[int, int], None] | None = None) -> str:
         """Rebuild the state from the journal (checked at the last checkpoint); return its hash."""
-        self.state = ExchangeState(self.order_horizon)
+        self.state = self._fresh_state()
         self.batch_no = await self.conn.fetchval("SELECT coalesce(max(batch_no), 0) FROM batches")
         self.entry_no, _ = await replay_journal(self.conn, self.state, progress)
         self.tail = await read_tail(self.conn)
