@@ -125,7 +125,7 @@ def p99_ms(latencies: list[float]) -> float:
     return round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1_000, 2) if ordered else 0.0
 
 
-def close_day(exchange: ServerProcess, day: int) -> None:
+def close_day(exchange: ServerProcess) -> None:
     """End of day by the clearing desk, then the forward's session opens again."""
     status, answer = exchange.client("clearing-desk").request("POST", "/v1/clearing/end-of-day", {})
     assert status == 201, answer
@@ -151,7 +151,7 @@ async def drive(exchange: ServerProcess, total: int, day: int, connections: int)
     rss_warm = None
     books = [deque() for _ in range(connections)]  # each connection's resting orders, across days
     started = time.perf_counter()
-    for n_day, limit in enumerate(itertools.chain(range(day, total, day), [total]), 1):
+    for limit in itertools.chain(range(day, total, day), [total]):
         step = max(window, 1)
         while soak.sent < limit:
             target = min(limit, (soak.sent // step + 1) * step)
@@ -163,9 +163,7 @@ async def drive(exchange: ServerProcess, total: int, day: int, connections: int)
             print(json.dumps({"orders": soak.sent, "rss_mb": rss, "seconds": round(time.perf_counter() - started, 1)}),
                   flush=True)
         if limit < total:
-            await asyncio.to_thread(close_day, exchange, n_day)
-            for b in books:
-                b.clear()  # GTC orders rest on; the connections stop tracking them (the cancels are a flow, not a cleanup)
+            await asyncio.to_thread(close_day, exchange)  # GTC orders rest on and are cancelled as before
     rss_end = rss_mb(pid)
     first, last = soak.latency[:window], soak.latency[-window:]
     return {
