@@ -12,7 +12,7 @@ import asyncpg
 from sanic import Request
 
 from exchange.views import ARCHIVED, FillRecord, OrderRecord
-from warehouse_receipts.registry import ReceiptEvent
+from warehouse_receipts.registry import ReceiptEvent, Registry
 
 _ORDER_COLUMNS = ("order_id, client_order_id, symbol, side, order_type, time_in_force, price, quantity, cum_qty, "
                   "leaves_qty, status, avg_price, seq")
@@ -89,3 +89,11 @@ async def receipt_events(db: asyncpg.Pool, receipt_id: str, below_version: int) 
                            "trade_id FROM receipt_events WHERE receipt_id = $1 AND version < $2 ORDER BY version",
                        receipt_id, below_version)
     return [ReceiptEvent(**r) for r in rows]
+
+
+async def receipt_history(db: asyncpg.Pool, registry: Registry, receipt_id: str) -> list[ReceiptEvent]:
+    """A receipt's whole custody history: the events memory let go from SQL, then the kept ones."""
+    kept = list(registry.history[receipt_id])  # a copy: the sequencer may append while SQL is read
+    if not kept or kept[0].version == 1:
+        return kept
+    return await receipt_events(db, receipt_id, kept[0].version) + kept

@@ -32,7 +32,7 @@ from exchange.views import FILLS_KEPT, HORIZON_ENTRIES, refused_order
 from gateway.metrics import Metrics
 from gateway.pg import migrate
 from gateway.store import ACCOUNTS, JOURNAL, ORDERS, RECEIPT_EVENTS, RECEIPTS, REPORTS, TRADES, TRANSFERS, Batch, Store
-from warehouse_receipts.registry import Receipt, ReceiptEvent, Registry
+from warehouse_receipts.registry import HISTORY_KEPT, Receipt, ReceiptEvent, Registry
 
 OLDER_HASH = re.compile(r"[0-9a-f]{48}")  # the state hash before HASH_FORMAT (engine + rest, hex)
 log = logging.getLogger("commex.exchange")
@@ -56,6 +56,7 @@ class Exchange:
         self.metrics = metrics or Metrics()
         self.order_horizon = int(os.environ.get("COMMEX_ORDER_HORIZON", HORIZON_ENTRIES))  # entries
         self.fills_kept = int(os.environ.get("COMMEX_FILLS_KEPT", FILLS_KEPT))  # each member's newest, in memory
+        self.history_kept = int(os.environ.get("COMMEX_RECEIPT_HISTORY", HISTORY_KEPT))  # events per receipt
         self.state = self._fresh_state()
         self.max_batch = max_batch
         self.entry_no = 0
@@ -120,6 +121,7 @@ class Exchange:
     def _fresh_state(self) -> ExchangeState:
         state = ExchangeState(self.order_horizon)
         state.views.fills_kept = self.fills_kept
+        state.registry.history_kept = self.history_kept
         return state
 
     @property
