@@ -1,6 +1,7 @@
 """Bounded memory through the real server: with a short horizon (COMMEX_ORDER_HORIZON) closed
 orders leave the sequencer's memory, and GET by id, the order list, a retried client order id
-and the member's fills answer from SQL with the same bodies as before."""
+and the member's fills answer from SQL with the same bodies as before; a receipt's history
+longer than memory keeps (COMMEX_RECEIPT_HISTORY) is answered whole."""
 
 import pytest
 
@@ -14,7 +15,8 @@ HORIZON = 4
 @pytest.fixture(scope="module")
 def short_memory(module_database_url: str, tmp_path_factory: pytest.TempPathFactory):
     proc = ServerProcess(tmp_path_factory.mktemp("var"), module_database_url,
-                         env={"COMMEX_ORDER_HORIZON": str(HORIZON), "COMMEX_FILLS_KEPT": "2"})
+                         env={"COMMEX_ORDER_HORIZON": str(HORIZON), "COMMEX_FILLS_KEPT": "2",
+                              "COMMEX_RECEIPT_HISTORY": "2"})
     proc.cli("demo")
     proc.start()
     yield proc
@@ -84,3 +86,23 @@ def test_fills_beyond_what_memory_keeps_come_from_sql(short_memory) -> None:
     assert status == 200 and fills == every  # older ones from SQL, as memory held them
     assert [f["trade_id"] for f in fills] == sorted(f["trade_id"] for f in fills)
     assert buyer.request("GET", "/v1/fills?limit=2")[1] == fills[-2:]  # the two kept in memory
+
+
+def test_a_receipt_history_longer_than_memory_keeps_is_answered_whole(short_memory) -> None:
+    body = {"certificate_no": "HIST-1", "inspector": "CCIC", "owner": BUYER, "quantity_kg": 20_000,
+            "quality": {"type": "urea", "nitrogen_pct": 46.2, "biuret_pct": 0.8, "moisture_pct": 0.4,
+                        "granules_pct": 94.5}}
+    status, receipt = short_memory.client("xj-warehouse-01").request("POST", "/v1/receipts", body)
+    assert status == 201, receipt
+    owner, rid = short_memory.client(BUYER), receipt["receipt_id"]
+    for _ in range(4):
+        for action in ("lock", "unlock"):
+            assert owner.request("POST", f"/v1/receipts/{rid}/{action}", {})[0] == 200
+    status, history = owner.request("GET", f"/v1/receipts/{rid}/history")
+    assert status == 200
+    events = history["events"]
+    assert [e["action"] for e in events] == ["issue", *["lock", "unlock"] * 4]
+    assert [e["version"] for e in events] == list(range(1, 10))
+    assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+    custody = owner.request("GET", f"/v1/receipts/{rid}/custody")[1]
+    assert [s["step"] for s in custody][-9:] == [e["action"] for e in events]
