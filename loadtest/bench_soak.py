@@ -171,7 +171,7 @@ async def drive(exchange: ServerProcess, total: int, day: int, connections: int)
         "orders_per_s": round(total / (time.perf_counter() - started)),
         "window": window, "rss_after_warmup_mb": rss_warm, "rss_end_mb": rss_end,
         "rss_growth": round(rss_end / rss_warm - 1, 3) if rss_warm else None,
-        "p99_first_ms": p99_ms(first), "p99_last_ms": p99_ms(last),
+        "p99_first_ms": p99_ms(first), "p99_last_ms": p99_ms(last), "max_ms": round(max(soak.latency) * 1e3, 1),
         "p99_last_vs_first": round(p99_ms(last) / p99_ms(first), 2) if p99_ms(first) else None,
         "cancels": soak.cancels, "statuses": soak.statuses, "trading_days": -(-total // day),
     }
@@ -182,10 +182,12 @@ def main() -> int:
     parser.add_argument("orders", type=int, nargs="?", default=1_000_000)
     parser.add_argument("--day", type=int, default=100_000, help="orders per trading day")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--no-gc-freeze", action="store_true", help="run the server with COMMEX_GC_FREEZE=0")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="commex-soak-") as tmp:
         work = Path(tmp)
-        exchange = ServerProcess(work / "var", database_url(work, keep=False), rate=1e9, burst=1e9)
+        exchange = ServerProcess(work / "var", database_url(work, keep=False), rate=1e9, burst=1e9,
+                                 env={"COMMEX_GC_FREEZE": "0" if args.no_gc_freeze else "1"})
         exchange.cli("demo")
         exchange.start()
         try:
@@ -200,7 +202,7 @@ def main() -> int:
             figures = asyncio.run(drive(exchange, args.orders, args.day, args.connections))
         finally:
             exchange.stop()
-    print(json.dumps(figures), flush=True)
+    print(json.dumps({**figures, "gc_freeze": not args.no_gc_freeze}), flush=True)
     return 0
 
 
