@@ -183,11 +183,14 @@ def main() -> int:
     parser.add_argument("--day", type=int, default=100_000, help="orders per trading day")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--no-gc-freeze", action="store_true", help="run the server with COMMEX_GC_FREEZE=0")
+    parser.add_argument("--horizon", type=int, help="COMMEX_ORDER_HORIZON for the server (entries; a small run "
+                        "needs a small one to reach its steady state)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="commex-soak-") as tmp:
         work = Path(tmp)
         exchange = ServerProcess(work / "var", database_url(work, keep=False), rate=1e9, burst=1e9,
-                                 env={"COMMEX_GC_FREEZE": "0" if args.no_gc_freeze else "1"})
+                                 env={"COMMEX_GC_FREEZE": "0" if args.no_gc_freeze else "1",
+                                      **({"COMMEX_ORDER_HORIZON": str(args.horizon)} if args.horizon else {})})
         exchange.cli("demo")
         exchange.start()
         try:
@@ -202,7 +205,8 @@ def main() -> int:
             figures = asyncio.run(drive(exchange, args.orders, args.day, args.connections))
         finally:
             exchange.stop()
-    print(json.dumps({**figures, "gc_freeze": not args.no_gc_freeze}), flush=True)
+    print(json.dumps({**figures, "gc_freeze": not args.no_gc_freeze, "horizon": args.horizon or "default"}),
+          flush=True)
     return 0
 
 
