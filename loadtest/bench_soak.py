@@ -10,7 +10,7 @@ clearing desk closes the trading day and the session reopens, as on a real excha
 client-order-id index is per trading day).
 
 Prints JSON lines: progress (orders, server RSS), then the summary: RSS after warm-up (the
-first window) and at the end, their growth (goal ≤ 10 %), p99 of the first and the last
+first window and the first trading day) and at the end, their growth (goal ≤ 10 %), p99 of the first and the last
 window of orders (a window is 100,000 orders, or a tenth of a smaller run; goal: last within
 1.5× of first). Run it small on a shared machine (e.g. 50,000)."""
 
@@ -148,7 +148,7 @@ async def drive(exchange: ServerProcess, total: int, day: int, connections: int)
     soak = Soak(total)
     window = min(WINDOW, max(1, total // 10))
     pid = exchange.proc.pid
-    rss_warm = None
+    rss_warm, warm_up = None, max(window, min(day, total))  # warm: the first window and trading day done
     books = [deque() for _ in range(connections)]  # each connection's resting orders, across days
     started = time.perf_counter()
     for limit in itertools.chain(range(day, total, day), [total]):
@@ -158,7 +158,7 @@ async def drive(exchange: ServerProcess, total: int, day: int, connections: int)
             await asyncio.gather(*(connection(exchange.port, signers[i % len(signers)], soak, target, books[i])
                                    for i in range(connections)))
             rss = rss_mb(pid)
-            if rss_warm is None and soak.sent >= window:
+            if rss_warm is None and soak.sent >= warm_up:
                 rss_warm = rss
             print(json.dumps({"orders": soak.sent, "rss_mb": rss, "seconds": round(time.perf_counter() - started, 1)}),
                   flush=True)
