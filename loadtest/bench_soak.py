@@ -120,6 +120,19 @@ async def connection(port: int, signer: Signer, soak: Soak, limit: int, resting:
         writer.close()
 
 
+def gc_figures(exchange: ServerProcess) -> dict:
+    """The server's full (generation 2) collections: how many, their mean, and the bucket bound
+    under which all of them finished (``process_gc_pause_seconds``)."""
+    lines = exchange.client("exchange-ops").request("GET", "/metrics")[1].splitlines()
+    full = [line for line in lines if line.startswith("process_gc_pause_seconds") and 'generation="2"' in line]
+    count = next((float(x.split()[-1]) for x in full if x.startswith("process_gc_pause_seconds_count")), 0.0)
+    total = next((float(x.split()[-1]) for x in full if x.startswith("process_gc_pause_seconds_sum")), 0.0)
+    buckets = [(float(x.split('le="')[1].split('"')[0]), float(x.split()[-1])) for x in full if "_bucket" in x]
+    worst = next((bound for bound, n in buckets if count and n >= count), 0.0)
+    return {"full_gcs": int(count), "full_gc_mean_ms": round(1e3 * total / count, 1) if count else 0.0,
+            "full_gc_max_ms_at_most": round(worst * 1e3, 1)}
+
+
 def p99_ms(latencies: list[float]) -> float:
     ordered = sorted(latencies)
     return round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1_000, 2) if ordered else 0.0
@@ -174,6 +187,7 @@ async def drive(exchange: ServerProcess, total: int, day: int, connections: int)
         "p99_first_ms": p99_ms(first), "p99_last_ms": p99_ms(last), "max_ms": round(max(soak.latency) * 1e3, 1),
         "p99_last_vs_first": round(p99_ms(last) / p99_ms(first), 2) if p99_ms(first) else None,
         "cancels": soak.cancels, "statuses": soak.statuses, "trading_days": -(-total // day),
+        **await asyncio.to_thread(gc_figures, exchange),
     }
 
 
