@@ -18,7 +18,7 @@ HORIZON_ENTRIES = 100_000  # a closed order stays in memory this many journal en
 FILLS_KEPT = 5_000  # each member's newest fills kept in memory (the most GET /v1/fills returns)
 
 
-class FillRecord(msgspec.Struct, kw_only=True):
+class FillRecord(msgspec.Struct, kw_only=True, gc=False):
     """One execution of one order; ``price`` in fen."""
 
     trade_id: int
@@ -30,7 +30,7 @@ class FillRecord(msgspec.Struct, kw_only=True):
     seq: int
 
 
-class OrderRecord(msgspec.Struct, kw_only=True):
+class OrderRecord(msgspec.Struct, kw_only=True, gc=False):
     """An order as its member sees it (FIX / Binance field names); prices in fen."""
 
     order_id: int | None
