@@ -8,6 +8,7 @@ members' net long positions in lots.
 """
 
 import hashlib
+from collections import deque
 
 import msgspec
 
@@ -15,6 +16,8 @@ from engine import Trade
 from exchange.calendar import BEIJING_OFFSET_NS
 
 INTERVALS_NS = {"1m": 60_000_000_000, "1h": 3_600_000_000_000, "1d": 86_400_000_000_000}
+PRINTS_KEPT = 5_000  # the newest prints per instrument kept (the most GET /v1/trades returns)
+CANDLES_KEPT = 5_000  # the newest candles per instrument and interval kept (the most a query returns)
 
 
 class Print(msgspec.Struct, array_like=True, gc=False):
@@ -61,25 +64,33 @@ def candles(prints: list[Print], interval_ns: int, limit: int = 500) -> list[Can
     to Beijing time (UTC+8), so a daily candle is a Beijing calendar day, not a UTC one."""
     out: list[Candle] = []
     for p in prints:
-        start = p.ts_ns - (p.ts_ns + BEIJING_OFFSET_NS) % interval_ns
-        if out and out[-1].start_ns == start:
-            c = out[-1]
-            c.high, c.low, c.close = max(c.high, p.price), min(c.low, p.price), p.price
-            c.volume += p.quantity
-            c.turnover += p.turnover
-            c.trades += 1
-        else:
-            out.append(Candle(start_ns=start, open=p.price, high=p.price, low=p.price, close=p.price,
-                              volume=p.quantity, turnover=p.turnover, trades=1))
+        add_print(out, p, interval_ns)
     return out[-limit:]
 
 
+def add_print(out: list[Candle] | deque[Candle], p: Print, interval_ns: int) -> None:
+    """Fold one print into candles ``out`` (oldest first): the last one, or a new one."""
+    start = p.ts_ns - (p.ts_ns + BEIJING_OFFSET_NS) % interval_ns
+    if out and out[-1].start_ns == start:
+        c = out[-1]
+        c.high, c.low, c.close = max(c.high, p.price), min(c.low, p.price), p.price
+        c.volume += p.quantity
+        c.turnover += p.turnover
+        c.trades += 1
+    else:
+        out.append(Candle(start_ns=start, open=p.price, high=p.price, low=p.price, close=p.price,
+                          volume=p.quantity, turnover=p.turnover, trades=1))
+
+
 class MarketInfo:
-    """Prints, today's statistics and positions per instrument; past days' statistics."""
+    """Prints, candles, today's statistics and positions per instrument; past days' statistics.
+    Memory keeps the newest ``PRINTS_KEPT`` prints and ``CANDLES_KEPT`` candles of each interval
+    (built as trades come, not from every print ever): the trades table in SQL has them all."""
 
     def __init__(self, calendar=None) -> None:
         self.calendar = calendar  # the exchange's Calendar: which trading day it is
-        self.prints: dict[str, list[Print]] = {}
+        self.prints: dict[str, deque[Print]] = {}
+        self.candles: dict[tuple[str, str], deque[Candle]] = {}  # (symbol, interval) -> newest candles
         self.today: dict[str, DayStats] = {}
         self.days: list[dict[str, DayStats]] = []
         self.positions: dict[str, dict[str, int]] = {}  # forward symbol -> member -> net lots
@@ -97,8 +108,15 @@ class MarketInfo:
         """One trade print."""
         symbol, price, quantity, buyer, seller = trade.symbol, trade.price, trade.quantity, trade.buyer, trade.seller
         turnover = price * quantity * lot_kg // 1_000
-        self.prints.setdefault(symbol, []).append(Print(ts_ns, price, quantity, turnover, trade.trade_id,
-                                                        trade.aggressor, trade.seq))
+        prints = self.prints.get(symbol)
+        if prints is None:
+            prints = self.prints[symbol] = deque(maxlen=PRINTS_KEPT)
+        prints.append(p := Print(ts_ns, price, quantity, turnover, trade.trade_id, trade.aggressor, trade.seq))
+        for interval, interval_ns in INTERVALS_NS.items():
+            kept = self.candles.get((symbol, interval))
+            if kept is None:
+                kept = self.candles[(symbol, interval)] = deque(maxlen=CANDLES_KEPT)
+            add_print(kept, p, interval_ns)
         s = self._stats(symbol)
         if s.open is None:
             s.open = s.high = s.low = price

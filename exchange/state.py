@@ -29,7 +29,7 @@ from exchange.journal import Entry
 from exchange.marketinfo import MarketInfo
 from exchange.pipeline import HANDLERS, Ctx, cancel_expired_orders, settle
 from exchange.result import Result
-from exchange.views import OrderRecord, OrderViews
+from exchange.views import HORIZON_ENTRIES, OrderRecord, OrderViews
 from warehouse_receipts.registry import Registry
 from warehouse_receipts.warehouse import Warehouse
 
@@ -40,14 +40,14 @@ HASH_FORMAT = "h2:"  # what a state hash covers changed with the catalogue, cale
 class ExchangeState:
     """Catalogue, calendar, timers, engine, registry, clearing, financing, views, market."""
 
-    def __init__(self) -> None:
+    def __init__(self, order_horizon: int = HORIZON_ENTRIES) -> None:
         self.catalogue = Catalogue()
         self.calendar = Calendar()
         self.timers = Timers()
         self.engine = Engine()
         self.registry = Registry(specs=self.catalogue.deliveries)
         self.clearing = Clearing(fees=self.catalogue.fees)
-        self.views = OrderViews()
+        self.views = OrderViews(order_horizon)  # closed orders leave memory order_horizon entries on
         self.market = MarketInfo(self.calendar)
         self.credit = CreditRegister(self.calendar)
         self.financing = Financing(self.credit)
@@ -71,6 +71,7 @@ class ExchangeState:
             return Result([], None, _unknown(entry))
         self.registry.now_ns = now_ns  # old crop is judged against the entry's date
         result = handler(self, entry, Ctx(entry_no, now_ns))
+        self.views.evict(entry_no)  # closed orders past the horizon leave memory
         if self.registry.scheduled:  # new receipts' expiry warnings and expiries
             for due_ns, action in self.registry.take_scheduled():
                 self.timers.add(due_ns, action)
@@ -87,8 +88,9 @@ class ExchangeState:
             source.notices.clear()
 
     def first_answer(self, member: str, client_order_id: str) -> OrderRecord | None:
-        """The answer already given to this member's order id today, if any."""
-        return self.views.by_client.get((member, client_order_id))
+        """The answer already given to this member's order id today, if any (an ``ARCHIVED``
+        stub if that order has left memory: the gateway reads it from SQL)."""
+        return self.views.first_answer(member, client_order_id)
 
     def next_deadline(self) -> int | None:
         """When the sequencer must journal a clock tick (UTC ns), or None."""

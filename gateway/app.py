@@ -40,7 +40,7 @@ from gateway.members import load_keys, load_members
 from gateway.middleware import authenticate, failed, refuse_on_standby
 from gateway.peers import peers_from_env
 from gateway.pg import database_url
-from gateway.sequencer import Exchange
+from gateway.sequencer import GC_FREEZE, Exchange
 from gateway.sessions import Sessions
 from gateway.standby import open_standby
 
@@ -57,6 +57,7 @@ async def open_exchange(app: Sanic) -> None:
     app.ctx.exchange = await (open_standby(url) if app.ctx.standby else Exchange.open(url))
     app.ctx.exchange.on_promote.append(lambda: reload_access(app))
     app.ctx.pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
+    app.ctx.exchange.read_pool = app.ctx.pool
     app.ctx.auth = Authenticator(load_master_key(app.ctx.data_dir))
     app.ctx.buckets = {}
     app.ctx.sessions = Sessions()
@@ -74,7 +75,9 @@ async def open_exchange(app: Sanic) -> None:
     # Order views are long-lived: move what recovery built out of the collector's sight (the
     # sequencer keeps doing so as they accumulate; see Exchange._commit).
     gc.collect()
-    gc.freeze()
+    if GC_FREEZE:
+        gc.freeze()
+    exchange.metrics.watch_gc()
 
 
 async def reload_access(app: Sanic) -> None:
@@ -85,6 +88,7 @@ async def reload_access(app: Sanic) -> None:
 
 async def close_exchange(app: Sanic) -> None:
     """Drain and commit what is queued, then close the pool."""
+    app.ctx.exchange.metrics.unwatch_gc()
     await app.ctx.exchange.close()
     await app.ctx.pool.close()
 

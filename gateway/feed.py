@@ -241,8 +241,7 @@ class Publisher:
     def login(self, subscriber: Subscriber, member: str) -> dict:
         subscriber.member = member
         self.private[member].add(subscriber)
-        views = self.exchange.views
-        orders = [order_view(v) for oid, v in views.by_id.items() if views.owner[oid] == member]
+        orders = [order_view(v) for v in self.exchange.views.member_orders(member)]  # open and recently closed
         return {"type": "orders_snapshot", "channel": "orders", "seq": self.private_seq[member], "orders": orders}
 
     def drop(self, subscriber: Subscriber) -> None:

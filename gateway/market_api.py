@@ -9,7 +9,7 @@ import msgspec
 from sanic import Blueprint, HTTPResponse, Request
 
 from exchange.bulk import supply_day
-from exchange.marketinfo import INTERVALS_NS, DayStats, candles
+from exchange.marketinfo import INTERVALS_NS, DayStats
 from exchange.state import ExchangeState
 from gateway.errors import ApiError
 from gateway.http import query_int, respond
@@ -137,7 +137,7 @@ async def book(request: Request, symbol: str) -> HTTPResponse:
 async def trades(request: Request, symbol: str) -> HTTPResponse:
     known(request, symbol)
     limit = query_int(request, TRADES_LIMIT)
-    prints = state(request).market.prints.get(symbol, [])[-limit:]
+    prints = list(state(request).market.prints.get(symbol, ()))[-limit:]
     return respond([TradeView(trade_id=p.trade_id, symbol=symbol, price=to_yuan(p.price), quantity=p.quantity,
                               aggressor=p.aggressor, seq=p.seq) for p in prints])
 
@@ -149,7 +149,7 @@ async def candle_route(request: Request, symbol: str) -> HTTPResponse:
     if interval not in INTERVALS_NS:
         raise ApiError(400, "INVALID_INTERVAL", f"interval is one of {', '.join(INTERVALS_NS)}")
     limit = query_int(request, CANDLES_LIMIT)
-    out = candles(state(request).market.prints.get(symbol, []), INTERVALS_NS[interval], limit)
+    out = list(state(request).market.candles.get((symbol, interval), ()))[-limit:]
     return respond([CandleView(start=iso(c.start_ns), start_ns=c.start_ns, open=to_yuan(c.open),
                                high=to_yuan(c.high), low=to_yuan(c.low), close=to_yuan(c.close), volume=c.volume,
                                turnover=to_yuan(c.turnover), trades=c.trades) for c in out])

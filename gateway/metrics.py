@@ -1,8 +1,12 @@
 """Prometheus metrics named as in DESIGN §7, on a registry of the app's own."""
 
+import gc
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1)
+GC_BUCKETS = (1e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0)
 
 
 class Metrics:
@@ -37,3 +41,22 @@ class Metrics:
                                           buckets=(*LATENCY_BUCKETS, 0.25, 0.5, 1.0, 2.5), registry=r)
         self.journal_entry = Gauge("exchange_journal_entry", "Last journal entry applied (a standby's lag is the "
                                    "primary's value minus its own)", registry=r)
+        self.gc_pause = Histogram("process_gc_pause_seconds", "One collection by Python's cyclic garbage "
+                                  "collector (the whole process stalls), by generation", ["generation"],
+                                  buckets=GC_BUCKETS, registry=r)
+        self._gc_started = 0.0
+
+    def watch_gc(self) -> None:
+        """Time every collection into ``gc_pause`` (until ``unwatch_gc``)."""
+        if self._on_gc not in gc.callbacks:
+            gc.callbacks.append(self._on_gc)
+
+    def unwatch_gc(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.gc_pause.labels(str(info["generation"])).observe(time.perf_counter() - self._gc_started)

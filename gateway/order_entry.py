@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 from engine import AmendOrder, CancelOrder, MassCancel, NewOrder
 from exchange.journal import Entry
 from exchange.views import TERMINAL, OrderRecord
+from gateway import order_history
 from gateway.auth import ApiKey
 from gateway.errors import ENGINE_STATUS, ApiError, rejected, status_of
 from gateway.http import fen, parse, submit_to
@@ -33,17 +34,19 @@ def require_trading(key: ApiKey) -> None:
         raise ApiError(403, "FORBIDDEN", f"needs one of the roles: {', '.join(TRADING_ROLES)}")
 
 
-def own_order(exchange, member: str, order_id: int) -> OrderRecord:
-    """The member's order ``order_id``, or 404."""
+async def own_order(exchange, member: str, order_id: int) -> OrderRecord:
+    """The member's order ``order_id`` (from memory, or from SQL once it left memory), or 404."""
     view = exchange.views.lookup(member, order_id)
+    if view is None:
+        view = await order_history.order(order_history.reader(exchange), member, order_id)
     if view is None:
         raise ApiError(404, "ORDER_NOT_FOUND", f"no order {order_id}")
     return view
 
 
-def open_order(exchange, member: str, order_id: int) -> OrderRecord:
+async def open_order(exchange, member: str, order_id: int) -> OrderRecord:
     """The member's order ``order_id`` if it is still open, else 404 or 409."""
-    view = own_order(exchange, member, order_id)
+    view = await own_order(exchange, member, order_id)
     if view.status in TERMINAL:
         raise ApiError(409, "ORDER_NOT_OPEN", f"order {order_id} is {view.status}")
     return view
@@ -68,6 +71,7 @@ async def new_order(exchange, key: ApiKey, body: bytes) -> Answer:
     view = exchange.state.first_answer(key.member, req.client_order_id)
     if view is None:
         view = await place(exchange, key.member, req)
+    view = await order_history.answer(order_history.reader(exchange), key.member, view)  # if it left memory
     if view.status == "REJECTED":
         code = view.reject_code or "REJECTED"
         raise ApiError(status_of(code, ENGINE_STATUS), code, f"order rejected: {code}")
@@ -77,7 +81,7 @@ async def new_order(exchange, key: ApiKey, body: bytes) -> Answer:
 async def cancel_order(exchange, key: ApiKey, order_id: int) -> Answer:
     """Cancel an open order; the answer is the order after the cancel."""
     require_trading(key)
-    view = open_order(exchange, key.member, order_id)
+    view = await open_order(exchange, key.member, order_id)
     result = await submit_to(exchange, CancelOrder(key.member, order_id), ENGINE_STATUS)
     if (err := rejected(result.events)) is not None:
         if err.code == "UNKNOWN_ORDER":  # it finished while the cancel waited in the queue
@@ -94,7 +98,7 @@ async def amend_order(exchange, key: ApiKey, order_id: int, body: bytes) -> Answ
         raise ApiError(400, "INVALID_REQUEST", "give price and/or quantity")
     if req.quantity == 0:
         raise ApiError(400, "INVALID_QUANTITY", "quantity must be positive")
-    view = open_order(exchange, key.member, order_id)
+    view = await open_order(exchange, key.member, order_id)
     price = fen(req.price, "price") if req.price is not None else 0
     if req.price is not None and price <= 0:
         raise ApiError(400, "INVALID_PRICE", "price must be positive")

@@ -4,8 +4,8 @@ the WebSocket's ``order.*`` messages); an answer is sent once the command's batc
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from exchange.views import OrderViews
-from gateway import order_entry
+from exchange.views import OrderRecord, OrderViews
+from gateway import order_entry, order_history
 from gateway.errors import ApiError
 from gateway.http import query_int, respond
 from gateway.idempotency import idempotent
@@ -32,7 +32,7 @@ async def new_order(request: Request) -> HTTPResponse:
 @bp.get("/v1/orders/<order_id:int>")
 async def get_order(request: Request, order_id: int) -> HTTPResponse:
     exchange = request.app.ctx.exchange
-    return respond(order_view(order_entry.own_order(exchange, request.ctx.key.member, order_id)))
+    return respond(order_view(await order_entry.own_order(exchange, request.ctx.key.member, order_id)))
 
 
 @bp.get("/v1/orders")
@@ -42,8 +42,7 @@ async def list_orders(request: Request) -> HTTPResponse:
     if status == "open":
         return respond([order_view(o) for o in views(request).open_orders(member)])
     if status == "all":
-        v = views(request)
-        return respond([order_view(o) for oid, o in v.by_id.items() if v.owner[oid] == member])
+        return respond([order_view(o) for o in await all_orders(request, member)])
     raise ApiError(400, "INVALID_REQUEST", "status must be open or all")
 
 
@@ -67,5 +66,16 @@ async def cancel_all(request: Request) -> HTTPResponse:
 
 @bp.get("/v1/fills")
 async def fills(request: Request) -> HTTPResponse:
-    limit = query_int(request, FILLS_LIMIT)
-    return respond([fill_view(f) for f in views(request).fills.get(request.ctx.key.member, [])[-limit:]])
+    limit, member = query_int(request, FILLS_LIMIT), request.ctx.key.member
+    kept = views(request).member_fills(member, limit)
+    if kept is None:  # older fills left memory
+        kept = await order_history.fills(order_history.pool(request), member, limit)
+    return respond([fill_view(f) for f in kept])
+
+
+async def all_orders(request: Request, member: str) -> list[OrderRecord]:
+    """Every order of the member: those in memory, the rest from SQL, by order id."""
+    in_memory = {o.order_id: o for o in views(request).member_orders(member)}
+    stored = await order_history.orders(order_history.pool(request), member)
+    merged = {o.order_id: o for o in stored} | in_memory
+    return [merged[k] for k in sorted(merged)]

@@ -10,6 +10,7 @@ clearing staff; to anyone else it does not exist (404).
 
 from sanic import Blueprint, HTTPResponse, Request
 
+from gateway import order_history
 from gateway.auth import ApiKey
 from gateway.errors import RECEIPT_STATUS, ApiError
 from gateway.http import decode, require, respond, submit
@@ -123,7 +124,8 @@ async def history(request: Request, receipt_id: str) -> HTTPResponse:
     events = [ReceiptEventView(seq=e.seq, version=e.version, action=e.action, actor=e.actor,
                                at=iso(e.ts_ns),
                                counterparty=e.counterparty or None, order_id=e.order_id or None,
-                               detail=e.detail or None) for e in registry(request).history[receipt_id]]
+                               detail=e.detail or None)
+              for e in await order_history.receipt_history(order_history.pool(request), registry(request), receipt_id)]
     return respond(ReceiptHistory(receipt_id=receipt_id, events=events))
 
 

@@ -32,7 +32,7 @@ from engine import NewOrder
 from exchange.clock import ClockTick
 from exchange.journal import Entry, decode_entry, encode_entry
 from exchange.state import ExchangeState, Result
-from exchange.views import refused_order
+from exchange.views import FILLS_KEPT, HORIZON_ENTRIES, refused_order
 from gateway.metrics import Metrics
 from gateway.pg import migrate
 from gateway.projector import Projector, read_watermark, write
@@ -51,7 +51,7 @@ from gateway.store import (
     Batch,
     Store,
 )
-from warehouse_receipts.registry import Receipt, ReceiptEvent, Registry
+from warehouse_receipts.registry import HISTORY_KEPT, Receipt, ReceiptEvent, Registry
 
 OLDER_HASH = re.compile(r"[0-9a-f]{48}")  # the state hash before HASH_FORMAT (engine + rest, hex)
 log = logging.getLogger("commex.exchange")
@@ -62,6 +62,7 @@ CHECKPOINT_SECONDS = 1.0  # at most this often a batch also records the engine's
 SNAPSHOT_CLOSE_SECONDS = 60.0  # on close, a snapshot being written gets this long to finish
 JOURNALED = (JOURNAL, BATCHES)  # what a batch commits before its acknowledgement; the projector writes the rest
 FREEZE_SECONDS = 1.0  # at most this often long-lived objects move to the GC's permanent generation
+GC_FREEZE = os.environ.get("COMMEX_GC_FREEZE", "1") != "0"
 
 
 class RecoveryError(RuntimeError):
@@ -76,8 +77,12 @@ class Exchange:
         self.store = Store(conn, JOURNALED)
         self.projector = Projector(None)
         self.last_entry_of: dict[str, int] = {}  # member -> its last journaled command (read-your-writes)
+        self.read_pool: asyncpg.Pool | None = None  # the app's pool: reads of the projections (order_history.py)
         self.metrics = metrics or Metrics()
-        self.state = ExchangeState()
+        self.order_horizon = int(os.environ.get("COMMEX_ORDER_HORIZON", HORIZON_ENTRIES))  # entries
+        self.fills_kept = int(os.environ.get("COMMEX_FILLS_KEPT", FILLS_KEPT))  # each member's newest, in memory
+        self.history_kept = int(os.environ.get("COMMEX_RECEIPT_HISTORY", HISTORY_KEPT))  # events per receipt
+        self.state = self._fresh_state()
         self.max_batch = max_batch
         self.entry_no = 0
         self.batch_no = 0
@@ -159,6 +164,12 @@ class Exchange:
             await self.store.checkpoint(self.batch_no, self.state.state_hash())
         await self.conn.close()
 
+    def _fresh_state(self) -> ExchangeState:
+        state = ExchangeState(self.order_horizon)
+        state.views.fills_kept = self.fills_kept
+        state.registry.history_kept = self.history_kept
+        return state
+
     @property
     def engine(self):
         return self.state.engine
@@ -180,7 +191,7 @@ class Exchange:
         self.projector = Projector(self.url, watermark, self.metrics.projection_delay.observe)
         started = time.perf_counter()
         self.state, self.entry_no, _, reports, self.snapshot_entry = await rebuild(
-            self.conn, progress, keep_from=watermark, from_snapshot=from_snapshot)
+            self.conn, progress, keep_from=watermark, from_snapshot=from_snapshot, fresh=self._fresh_state)
         log.info("recovered to entry %d from %s in %.1f s", self.entry_no,
                  f"the snapshot at entry {self.snapshot_entry}" if self.snapshot_entry else "the whole journal",
                  time.perf_counter() - started)
@@ -374,10 +385,11 @@ class Exchange:
         for hook in self.on_commit:
             hook(entries, results)
         self._resolve(queued, results)
-        if started - self.last_freeze >= FREEZE_SECONDS:
-            # Views, books and fills only accumulate; a full collection over them stalls order
-            # entry for tens of ms. Freezing makes the collector skip them from now on; garbage
-            # is still freed by reference counting, and young cycles by young collections.
+        if GC_FREEZE and started - self.last_freeze >= FREEZE_SECONDS:
+            # Books, accounts and the views within their horizon are long-lived; a full collection
+            # over them stalls order entry for tens of ms. Freezing makes the collector skip them
+            # from now on; garbage is still freed by reference counting, and young cycles by young
+            # collections (COMMEX_GC_FREEZE=0 turns it off, to measure the difference).
             gc.freeze()
             self.last_freeze = started
 
@@ -477,13 +489,14 @@ def touched_receipts(registry: Registry, events: list[ReceiptEvent]) -> list[Rec
 
 async def rebuild(conn: asyncpg.Connection, progress: Callable[[int, int], None] | None = None,
                   keep_from: int | None = None, from_snapshot: bool = True,
+                  fresh: Callable[[], ExchangeState] = ExchangeState,
                   ) -> tuple[ExchangeState, int, str | None, list[SettlementReport], int]:
     """The state after the whole journal: if ``from_snapshot``, from the latest snapshot that
     verifies at or before entry ``keep_from`` (the projection watermark: the entries after it
     must be replayed for what they project), else — or when none does, or the journal after it
     does not replay to the last checkpoint — from the start. Outputs as ``replay_journal``.
     Return (state, last entry, checkpoint hash verified, reports after ``keep_from``, the
-    snapshot's entry or 0)."""
+    snapshot's entry or 0). ``fresh`` makes the empty state (the server's memory bounds)."""
     found = await load_snapshot(conn, keep_from) if from_snapshot else None
     if found is not None:
         state, start, _ = found
@@ -493,7 +506,7 @@ async def rebuild(conn: asyncpg.Connection, progress: Callable[[int, int], None]
         except RecoveryError as e:
             log.warning("the journal after the snapshot at entry %d does not replay to its checkpoint (%s): "
                         "replaying the whole journal", start, e)
-    state = ExchangeState()
+    state = fresh()
     done, checked, reports = await replay_journal(conn, state, progress, keep_from)
     return state, done, checked, reports, 0
 
@@ -528,6 +541,7 @@ async def replay_journal(
     done, reports = after, []
     drop_until = total if keep_from is None else keep_from
     apply, decode = state.apply, decode_entry
+    state.views.recording = drop_until <= after  # rows up to drop_until were written before: not collected
     async with conn.transaction():
         cursor = conn.cursor("SELECT entry_no, ts_ns, entry FROM journal WHERE entry_no > $1 ORDER BY entry_no",
                              after, prefetch=5_000)
@@ -539,11 +553,13 @@ async def replay_journal(
                     reports.append(result.outcome)
             elif done == drop_until or done % 10_000 == 0:
                 state.discard_outputs()
+                state.views.recording = done == drop_until
             if done == check_at and state.state_hash() != checkpoint["state_hash"]:
                 raise RecoveryError(f"journal replays to {state.state_hash()} at entry {done}, "
                                     f"the checkpoint recorded {checkpoint['state_hash']}")
             if progress and done % 10_000 == 0:
                 progress(done, total)
+    state.views.recording = True
     if progress:
         progress(done, total)
     return done, checkpoint["state_hash"] if checkpoint else None, reports

@@ -87,7 +87,10 @@ ORDERS = Table("orders", (
     ("leaves_qty", "bigint"),
     ("status", "text"),
     ("updated_entry", "bigint"),
-), key=("order_id",), update=("price", "quantity", "cum_qty", "leaves_qty", "status", "updated_entry"))
+    ("avg_price", "bigint"),
+    ("seq", "bigint"),
+), key=("order_id",), update=("price", "quantity", "cum_qty", "leaves_qty", "status", "updated_entry", "avg_price",
+                              "seq"))
 TRADES = Table("trades", (
     ("trade_id", "bigint"),
     ("symbol", "text"),
@@ -99,6 +102,7 @@ TRADES = Table("trades", (
     ("seller", "text"),
     ("aggressor", "text"),
     ("entry_no", "bigint"),
+    ("seq", "bigint"),
 ))
 RECEIPTS = Table("receipts", (
     ("receipt_id", "text"),

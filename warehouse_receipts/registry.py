@@ -13,6 +13,11 @@ Sell orders on receipt-backed instruments hold receipts too: one lot is one rece
 buyer, ``unlock_order`` frees what a cancel, expiry or amendment leaves over. Financing
 pledges, releases and (in a liquidation) seizes receipts through ``pledge``, ``release`` and
 ``seize``.
+
+Memory keeps a receipt's newest custody events only: past ``2 × history_kept`` events the
+older ones fold into ``history_base`` (the receipt as they left it) and leave memory; they
+are in SQL (``receipt_events``), where the gateway reads a whole history. Decided by counts
+alone, so a replay trims the same.
 """
 
 import hashlib
@@ -43,6 +48,7 @@ RELEASING = "released_for_pickup"  # an open outbound release order (出库单):
 OFFERED = "offered"  # in an auction lot or a listing (bulk supply): no sale, pledge or second offer
 EXPIRED = "expired"  # past its validity (crop year, production date): no sale, pledge or delivery
 CANCELLED = "cancelled"
+HISTORY_KEPT = 64  # a receipt's newest custody events kept in memory (older ones are read from SQL)
 
 _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
 MAX_QUANTITY_KG = 10**9  # a million tonnes: far above any receipt, far below 64 bits
@@ -247,9 +253,9 @@ def enter(receipt: Receipt, event: ReceiptEvent) -> None:
     receipt.version = event.version
 
 
-def fold(history: Iterable[ReceiptEvent]) -> Receipt:
-    """Rebuild a receipt from its events alone."""
-    receipt: Receipt | None = None
+def fold(history: Iterable[ReceiptEvent], base: Receipt | None = None) -> Receipt:
+    """Rebuild a receipt from its events alone (after ``base``, the fold of earlier ones)."""
+    receipt = None if base is None else msgspec.structs.replace(base)
     for e in history:
         if e.action == "issue":
             assert e.receipt is not None
@@ -278,7 +284,10 @@ class Registry:
         self.seq = 0
         self.next_number = 1
         self.receipts: dict[str, Receipt] = {}
-        self.history: dict[str, list[ReceiptEvent]] = {}
+        self.history: dict[str, list[ReceiptEvent]] = {}  # each receipt's newest events (all, when short)
+        self.history_kept = HISTORY_KEPT  # a longer history keeps this many newest events in memory
+        self.history_base: dict[str, Receipt] = {}  # receipt -> its fold before its first kept event
+        self.trimmed = 0  # events that left memory (they are in SQL, receipt_events)
         self.certificates: set[str] = set()
         self.specs = specs if specs is not None else {}  # receipt-backed instruments: the catalogue's view
         self.by_order: dict[int, list[str]] = {}  # sell order id -> receipts it holds, delivery order
@@ -416,9 +425,19 @@ class Registry:
         event = ReceiptEvent(seq=self.seq, receipt_id=receipt_id, version=version, action=action, actor=actor,
                              ts_ns=ts_ns, counterparty=counterparty, order_id=order_id, detail=detail, receipt=snapshot,
                              trade_id=trade_id)
-        self.history[receipt_id].append(event)
+        history = self.history[receipt_id]
+        history.append(event)
+        if len(history) > 2 * self.history_kept:
+            self._trim(receipt_id, history)
         self.new_events.append(event)
         return event
+
+    def _trim(self, receipt_id: str, history: list[ReceiptEvent]) -> None:
+        """Keep the newest ``history_kept`` events; fold the older ones into the base."""
+        cut = len(history) - self.history_kept
+        self.history_base[receipt_id] = fold(history[:cut], self.history_base.get(receipt_id))
+        del history[:cut]
+        self.trimmed += cut
 
     # -------------------------------------------------------------- moves other packages make
 
@@ -596,13 +615,18 @@ class Registry:
         for r in self.receipts.values():
             assert r.state != EXPIRED or r.expires_ns, f"{r.receipt_id} expired without a validity"
         seqs = sorted(e.seq for h in self.history.values() for e in h)
-        assert seqs == list(range(1, self.seq + 1)), "registry event numbers have a gap"
+        assert len(seqs) + self.trimmed == self.seq and len(set(seqs)) == len(seqs) \
+            and (not seqs or seqs[0] >= 1 and seqs[-1] <= self.seq), "registry event numbers have a gap"
+        assert self.history_base.keys() <= self.receipts.keys(), "the base of an unknown receipt"
         assert all(symbol == spec.symbol for symbol, spec in self.specs.items()), "a spec is filed under another symbol"
 
     def _check_receipt(self, receipt_id: str, receipt: Receipt) -> None:
-        history = self.history[receipt_id]
+        history, base = self.history[receipt_id], self.history_base.get(receipt_id)
         assert receipt.receipt_id == receipt_id, f"{receipt_id} is filed under another id"
-        assert [e.version for e in history] == list(range(1, len(history) + 1)), f"{receipt_id}: versions have a gap"
+        first = base.version + 1 if base is not None else 1
+        assert [e.version for e in history] == list(range(first, first + len(history))), \
+            f"{receipt_id}: versions have a gap"
+        assert len(history) <= 2 * self.history_kept, f"{receipt_id}: a history longer than memory keeps"
         assert all(e.receipt_id == receipt_id for e in history), f"{receipt_id}: another receipt's event"
         assert receipt.state in STATES, f"{receipt_id}: unknown state {receipt.state!r}"
         assert (receipt.state == PLEDGED) == bool(receipt.pledgee), f"{receipt_id}: pledged but no lender, or not"
@@ -611,7 +635,7 @@ class Registry:
             assert receipt_id in self.by_order.get(receipt.order_id, ()), \
                 f"{receipt_id}: held by order {receipt.order_id}, which does not list it"
         try:
-            folded = fold(history)
+            folded = fold(history, base)
         except ValueError as e:
             raise AssertionError(f"{receipt_id}: its history breaks the transition table: {e}") from e
         assert folded == receipt, f"{receipt_id} is not the fold of its history"

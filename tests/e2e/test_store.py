@@ -24,7 +24,7 @@ from gateway.store import (
     Table,
 )
 
-ORDER = (7, "mill-a", "c-1", "CF", "buy", "limit", "GTC", 15_000, 5, 0, 5, "NEW", 1)
+ORDER = (7, "mill-a", "c-1", "CF", "buy", "limit", "GTC", 15_000, 5, 0, 5, "NEW", 1, None, 4)
 RECEIPT = ("R1", "cotton", "WH1", "gin-co", "registered", "", 0, 25_000, "CERT-1", {"grade": "3128B"},
            {"micronaire": 4.2}, 1)
 
@@ -33,7 +33,7 @@ def first_batch() -> Batch:
     batch = Batch(batch_no=1, ts_ns=1_000, last_entry=2, engine_seq=9, state_hash="abc")
     batch.add(JOURNAL, [(1, 1, 1_000, b"\x01"), (2, 1, 1_000, b"\x02")])
     batch.add(ORDERS, [ORDER])
-    batch.add(TRADES, [(3, "CF", 15_000, 2, 7, 8, "mill-a", "gin-co", "buy", 2)])
+    batch.add(TRADES, [(3, "CF", 15_000, 2, 7, 8, "mill-a", "gin-co", "buy", 2, 5)])
     batch.add(RECEIPTS, [RECEIPT])
     batch.add(RECEIPT_EVENTS, [(1, "R1", 1, "issue", "wh", 1_000, "gin-co", 0, "", 0)])
     batch.add(TRANSFERS, TRANSFERS.rows([Transfer(transfer_id=1, debit="exchange:bank", credit="cash:mill-a",
@@ -51,7 +51,7 @@ def second_batch() -> Batch:
     batch = Batch(batch_no=2, ts_ns=2_000, last_entry=3, engine_seq=12)
     batch.add(JOURNAL, [(3, 2, 2_000, b"\x03")])
     batch.add(ORDERS, [(7, "someone-else", "c-1", "CF", "buy", "limit", "GTC", 15_000, 5, 2, 3, "PARTIALLY_FILLED",
-                        3)])
+                        3, 15_000, 6)])
     batch.add(ACCOUNTS, [("cash:mill-a", 200, 500)])
     batch.add(RECEIPTS, [(*RECEIPT[:2], "WH9", "mill-a", "delivered", *RECEIPT[5:9], {}, {}, 2)])
     batch.add(RECEIPT_EVENTS, [(2, "R1", 2, "transfer", "wh", 2_000, "mill-a", 0, "", 0)])
@@ -92,7 +92,7 @@ async def write_and_read(url: str) -> None:
                                                 1_000, 0, 0, 0, "dep-1", 0, "", 0, 0, 0)]
 
         await store.commit(second_batch())
-        assert await rows(conn, ORDERS) == [(*ORDER[:9], 2, 3, "PARTIALLY_FILLED", 3)]
+        assert await rows(conn, ORDERS) == [(*ORDER[:9], 2, 3, "PARTIALLY_FILLED", 3, 15_000, 6)]
         assert await rows(conn, ACCOUNTS) == [("cash:mill-a", 200, 500), ("exchange:bank", 500, 0)]
         (receipt,) = await rows(conn, RECEIPTS)
         assert receipt[:9] == (*RECEIPT[:3], "mill-a", "delivered", *RECEIPT[5:9])
@@ -116,7 +116,7 @@ async def all_or_nothing(url: str) -> None:
         await store.commit(first_batch())
         broken = Batch(batch_no=2, ts_ns=2_000, last_entry=3, engine_seq=10)
         broken.add(JOURNAL, [(3, 2, 2_000, b"\x03")])
-        broken.add(TRADES, [(4, "CF", 15_000, 1, 7, 8, "mill-a", "gin-co", "buy", 3)])
+        broken.add(TRADES, [(4, "CF", 15_000, 1, 7, 8, "mill-a", "gin-co", "buy", 3, 7)])
         broken.add(TRANSFERS, [(1, "a", "b", 1, "X", "", 2_000, 0, 0, 0, "", 0, "", 0, 0, 0)])  # transfer 1 exists
         with pytest.raises(asyncpg.UniqueViolationError):
             await store.commit(broken)

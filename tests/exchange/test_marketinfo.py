@@ -34,6 +34,8 @@ def test_candles_and_daily_statistics_by_hand() -> None:
     hour = candles(prints, 60 * MINUTE)
     assert [(c.open, c.high, c.low, c.close, c.volume, c.turnover) for c in hour] == [
         (1_500_000, 1_501_000, 1_499_500, 1_499_500, 6, 45_012_500)]
+    assert list(market.candles[("FW", "1m")]) == one_minute  # built as the trades came
+    assert list(market.candles[("FW", "1h")]) == hour
 
     today = market.today["FW"]
     assert (today.open, today.high, today.low, today.close) == (1_500_000, 1_501_000, 1_499_500, 1_499_500)
@@ -60,3 +62,20 @@ def test_a_daily_candle_is_a_beijing_calendar_day() -> None:
     beijing_midnight = int(datetime(2026, 11, 23, 16, 0, tzinfo=UTC).timestamp()) * 1_000_000_000
     assert [(c.start_ns, c.close, c.volume) for c in days] == [
         (beijing_midnight - INTERVALS_NS["1d"], 1_500_000, 1), (beijing_midnight, 1_505_000, 2)]
+
+
+def test_memory_keeps_the_newest_prints_and_candles() -> None:
+    """Bounded memory: the newest prints and candles only, equal to those folded from every print."""
+    from exchange import marketinfo
+
+    h = Harness()
+    for member in "AB":
+        h.deposit(member, 10_000_000)
+    market = h.state.market
+    market.prints["FW"] = marketinfo.deque(maxlen=7)
+    every = []
+    for i in range(20):
+        trade(h, T0 + i * 40_000_000_000, "A", "B", 1, 1_500_000 + 500 * (i % 3))
+        every.append(market.prints["FW"][-1])
+    assert list(market.prints["FW"]) == every[-7:]
+    assert list(market.candles[("FW", "1m")]) == candles(every, MINUTE)
