@@ -85,8 +85,8 @@ def require(request: Request, *roles: str) -> ApiKey:
     return key
 
 
-async def projected(request: Request, member: str) -> None:
-    """Wait until the SQL projections include ``member``'s last command (read-your-writes);
+async def projected(request: Request) -> None:
+    """Wait until the SQL projections reach every command journaled so far (read-your-writes);
     503 PROJECTION_LAG (retry shortly) when the projector is further behind than the wait."""
-    if not await request.app.ctx.exchange.projected_for(member):
+    if not await request.app.ctx.exchange.projected():
         raise ApiError(503, "PROJECTION_LAG", "the record is behind the journal for a moment; retry shortly")

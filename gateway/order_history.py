@@ -43,10 +43,9 @@ class Reader:
         self.exchange = exchange
 
     async def fetch(self, sql: str, *args) -> list[asyncpg.Record]:
-        ex = self.exchange
-        if ex.role == "primary" and not await ex.projector.wait_for(ex.entry_no):
+        if not await self.exchange.projected():
             raise ApiError(503, "PROJECTION_LAG", "the record is behind the journal for a moment; retry shortly")
-        return await ex.read_pool.fetch(sql, *args)
+        return await self.exchange.read_pool.fetch(sql, *args)
 
 
 def reader(exchange) -> Reader:

@@ -76,7 +76,6 @@ class Exchange:
         self.conn = conn
         self.store = Store(conn, JOURNALED)
         self.projector = Projector(None)
-        self.last_entry_of: dict[str, int] = {}  # member -> its last journaled command (read-your-writes)
         self.read_pool: asyncpg.Pool | None = None  # the app's pool: reads of the projections (order_history.py)
         self.metrics = metrics or Metrics()
         self.order_horizon = int(os.environ.get("COMMEX_ORDER_HORIZON", HORIZON_ENTRIES))  # entries
@@ -202,12 +201,13 @@ class Exchange:
         self.state.discard_outputs()  # replayed notices were delivered before the restart
         return self.state.state_hash()
 
-    async def projected_for(self, member: str) -> bool:
-        """Whether the SQL projections include the member's last command (read-your-writes),
-        waiting for the projector a bounded time. A standby does not project: it reads as is."""
+    async def projected(self) -> bool:
+        """Whether the SQL projections reach every command journaled so far — whoever sent it,
+        so a read sees its own writes and everything it could have seen in memory — waiting for
+        the projector a bounded time. A standby does not project: it reads as it is."""
         if self.role != "primary":
             return True
-        return await self.projector.wait_for(self.last_entry_of.get(member, 0))
+        return await self.projector.wait_for(self.entry_no)
 
     # ------------------------------------------------------------------ commands
 
@@ -338,7 +338,7 @@ class Exchange:
     def _apply(self, queued: list[tuple[Entry, asyncio.Future, float]], ts: int) -> tuple[list[tuple], list[Result]]:
         """Apply the queued commands (a repeated client order id gets its first answer);
         return the journal rows of those applied and every command's result."""
-        state, metrics, clock, last_entry_of = self.state, self.metrics, time.perf_counter, self.last_entry_of
+        state, metrics, clock = self.state, self.metrics, time.perf_counter
         journal, results = [], []
         for entry, _, _ in queued:
             if entry.client_order_id:
@@ -356,9 +356,6 @@ class Exchange:
             results.append(state.apply(entry, self.entry_no, ts))
             metrics.match_latency.observe(clock() - t0)
             journal.append((self.entry_no, self.batch_no + 1, ts, data))
-            member = getattr(entry.command, "member", None)
-            if member is not None:
-                last_entry_of[member] = self.entry_no
         return journal, results
 
     def _committed(self, queued: list[tuple[Entry, asyncio.Future, float]], results: list[Result], batch: Batch,
