@@ -44,6 +44,8 @@ async def _rows(db: asyncpg.Pool, sql: str, *args) -> list[asyncpg.Record]:
 
 async def order(db: asyncpg.Pool, member: str, order_id: int) -> OrderRecord | None:
     """The member's order ``order_id`` as memory held it, or None (absent or another's)."""
+    if not 0 < order_id < 1 << 63:  # no such order (and not a bigint SQL could compare)
+        return None
     found = await orders(db, member, [order_id])
     return found[0] if found else None
 
