@@ -64,6 +64,8 @@ async def _rows(db: Reader, sql: str, *args) -> list[asyncpg.Record]:
 
 async def order(db: Reader, member: str, order_id: int) -> OrderRecord | None:
     """The member's order ``order_id`` as memory held it, or None (absent or another's)."""
+    if not 0 < order_id < 1 << 63:  # no such order (and not a bigint SQL could compare)
+        return None
     found = await orders(db, member, [order_id])
     return found[0] if found else None
 

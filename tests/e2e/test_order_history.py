@@ -58,6 +58,8 @@ def test_closed_orders_answer_from_sql_as_they_did_from_memory(short_memory) -> 
     assert {k: after[k] for k in listed} == listed
     assert buyer.request("GET", "/v1/fills?limit=2") == fills
     assert seller.request("GET", f"/v1/orders/{bought['order_id']}")[0] == 404  # another member's order
+    for absent in (10**30, 0, 10**9):  # beyond a bigint, none, not placed: 404, not a SQL error
+        assert buyer.request("GET", f"/v1/orders/{absent}")[0] == 404
     assert buyer.request("DELETE", f"/v1/orders/{resting['order_id']}")[1]["error"]["code"] == "ORDER_NOT_OPEN"
 
 
