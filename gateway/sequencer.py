@@ -399,7 +399,8 @@ class Exchange:
 
 LOST = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.AdminShutdownError,
         asyncpg.CannotConnectNowError, asyncpg.ReadOnlySQLTransactionError, TimeoutError,
-        asyncpg.exceptions.TargetServerAttributeNotMatched)  # no server takes writes yet (mid-failover)
+        asyncpg.exceptions.TargetServerAttributeNotMatched,  # no server takes writes yet (mid-failover)
+        asyncpg.exceptions.InternalClientError)  # seen when the server's backend is killed mid-query
 
 
 def lost_connection(e: BaseException) -> bool:
