@@ -207,6 +207,10 @@ async def write(conn: asyncpg.Connection, batches: Sequence[Batch], statements: 
     whose reply was lost, or by another node) are skipped, so the keyed rows never go back to
     older values and no appended row is written twice."""
     async with conn.transaction():
+        # No wait for the WAL flush: the journal is the record, and a projection transaction lost
+        # in a crash is lost whole (watermark included), so recovery projects it again. Its
+        # flushes would otherwise queue with the journal's, on the acknowledgement path.
+        await conn.execute("SET LOCAL synchronous_commit = off")
         done = await conn.fetchval("SELECT entry_no FROM projection_watermark WHERE id = 1 FOR UPDATE")
         batches = [b for b in batches if b.last_entry > done]
         if not batches:
