@@ -30,7 +30,8 @@ STAGES = (
     ("state machine (exchange/, clearing/, engine/)", ("(exchange/", "(clearing/", "(engine/",
                                                        "(warehouse_receipts/")),
     ("feed (market data, private streams)", ("gateway/feed.py", "supply_feed.py", "ws_api.py")),
-    ("order route and wire (orders_api, wire, http)", ("orders_api.py", "gateway/wire.py", "gateway/http.py")),
+    ("order route and wire (orders_api, order_entry, wire, http)",
+     ("orders_api.py", "order_entry.py", "gateway/wire.py", "gateway/http.py")),
     ("auth and middleware", ("gateway/auth.py", "gateway/middleware.py")),
     ("sanic and the event loop", ("sanic", "asyncio", "uvloop")),
 )
