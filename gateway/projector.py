@@ -45,6 +45,7 @@ WATERMARK = Table("projection_watermark", (("id", "integer"), ("entry_no", "bigi
 COPY_ROWS = 5_000  # appended rows from which COPY beats one INSERT (it looks up the table's types per call)
 MAX_ENTRIES = 50_000  # journal entries per projector transaction, at most
 READ_WAIT_SECONDS = 2.0  # a read that needs SQL waits this long for the projector, then 503
+STOP_SECONDS = 30.0  # at stop, what is pending gets this long to be written
 RETRY_SECONDS = 0.5  # after a failed write (a lost database), try again this often
 INTERVAL_SECONDS = 0.05  # at most one write this often (unless a read waits): fewer, larger transactions
 
@@ -116,10 +117,17 @@ class Projector:
         self._wake.set()
         self._hurry.set()
         if self._task is not None:
-            await self._task
+            try:
+                await asyncio.wait_for(self._task, STOP_SECONDS)
+            except TimeoutError:  # the database is gone: what is pending is projected again on restart
+                log.warning("projector: entries %d-%d not written at stop; recovery will project them",
+                            self.watermark + 1, self.handed)
             self._task = None
         if self.conn is not None and not self.conn.is_closed():
-            await self.conn.close()
+            if self.pending:  # a write may be stuck on it
+                self.conn.terminate()
+            else:
+                await self.conn.close()
         self.conn = None
 
     async def wait_for(self, entry_no: int, timeout: float = READ_WAIT_SECONDS) -> bool:
@@ -131,6 +139,7 @@ class Projector:
         self._hurry.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(future), timeout)
+        future.cancel()  # done, or given up: dropped from the waiters at the next write
         return self.watermark >= entry_no
 
     def _advance(self, watermark: int) -> None:
