@@ -36,9 +36,11 @@ from clearing.escrow import (
     Escrow,
     SupplyRejected,
     bulk,
+    heaviest_kg,
     lot_kg,
     lot_premium,
     lot_value,
+    most_value,
     offer,
     settle,
     unavailable,
@@ -520,13 +522,13 @@ class Auctions:
 
 def upper(d: DemandLot) -> int:
     """The heaviest lot a demand accepts (kg)."""
-    return d.quantity_kg + d.quantity_kg * d.tolerance_bps // 10_000
+    return heaviest_kg(d.quantity_kg, d.tolerance_bps)
 
 
 def upper_value(d: DemandLot) -> int:
     """The most a demand lot can cost: the ceiling on the heaviest lot, with rounding room of a
     fen for each of up to ``MAX_RECEIPTS`` receipts."""
-    return (d.ceiling * upper(d) + 999) // 1_000 + 50
+    return most_value(d.ceiling, upper(d))
 
 
 def _deposit_key(auction_id: int, member: str) -> str:

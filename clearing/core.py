@@ -153,9 +153,8 @@ class SettlementReport(msgspec.Struct, kw_only=True):
 
 def receipt_value(registry: Registry, table, receipt, price: int) -> int:
     """What a delivered receipt is paid: (price + its premium − any old-crop discount) × its
-    weight, never below zero."""
-    premium = table.premium(receipt.factors) - registry.old_crop_discount(receipt)
-    return max(0, value_fen(price, premium, receipt.quantity_kg))
+    weight, never below zero (``table`` None: no grade premium)."""
+    return max(0, value_fen(price, registry.premium(receipt, table), receipt.quantity_kg))
 
 
 def fee_of(per_lot: int, rate_ppm: int, lots: int, value: int) -> int:

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 import msgspec
 
-from clearing.ledger import FEES, MAX_AMOUNT, Ledger, Overdraft, Ref, cash
+from clearing.ledger import FEES, MAX_AMOUNT, Ledger, Overdraft, Ref, cash, ceil_div
 from engine.state import MAX_PRICE
 from warehouse_receipts.grading import TABLES, value_fen
 from warehouse_receipts.registry import OFFERED, REGISTERED, Receipt, Registry
@@ -157,8 +157,19 @@ def premium_of(registry: Registry, receipt: Receipt) -> int:
     table = TABLES.get((receipt.commodity, spec.table)) if spec else None
     if table is None:
         table = next((t for (c, _), t in TABLES.items() if c == receipt.commodity), None)
-    base = table.premium(receipt.factors) if table else 0
-    return base - registry.old_crop_discount(receipt)
+    return registry.premium(receipt, table)
+
+
+def heaviest_kg(kg: int, tolerance_bps: int) -> int:
+    """The heaviest lot a demand for ``kg`` (within ``tolerance_bps``) accepts."""
+    return kg + kg * tolerance_bps // 10_000
+
+
+def most_value(price: int, kg: int) -> int:
+    """The most receipts weighing ``kg`` can be paid at ``price`` fen a tonne: the value rounded
+    up, with a fen of rounding room for each of up to ``MAX_RECEIPTS`` receipts (each receipt's
+    value is rounded on its own)."""
+    return ceil_div(price * kg, 1_000) + MAX_RECEIPTS
 
 
 def lot_kg(registry: Registry, receipt_ids: Iterable[str]) -> int:

@@ -20,9 +20,11 @@ import msgspec
 from clearing.escrow import (
     Escrow,
     SupplyRejected,
+    heaviest_kg,
     lot_kg,
     lot_premium,
     lot_value,
+    most_value,
     offer,
     settle,
     unavailable,
@@ -32,7 +34,6 @@ from clearing.ledger import MAX_AMOUNT, Ledger, Ref, cash
 from engine import Engine
 from engine.state import MAX_PRICE
 from warehouse_receipts.dates import DAY_NS
-from warehouse_receipts.grading import value_fen
 from warehouse_receipts.registry import OFFERED, Registry
 
 _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
@@ -222,8 +223,8 @@ class Listings:
     def _demand_need(self, listing: Listing, price: int) -> int:
         """The most a demand can cost at ``price``: the heaviest lot, a fen of rounding room for
         each of up to 50 receipts, and the buyer's fee."""
-        upper = listing.kg + listing.kg * listing.tolerance_bps // 10_000
-        return (price * upper + 999) // 1_000 + 50 + value_fen(self.escrow.fee_per_t, 0, upper)
+        upper = heaviest_kg(listing.kg, listing.tolerance_bps)
+        return most_value(price, upper) + self.escrow.fee(upper)
 
     # -------------------------------------------------------------- take, counter
 

@@ -36,7 +36,7 @@ from warehouse_receipts.expiry import (
     rule_of,
 )
 from warehouse_receipts.grading import TABLES as _TABLES
-from warehouse_receipts.grading import deliverable, table_for, value_fen
+from warehouse_receipts.grading import PremiumTable, deliverable, table_for, value_fen
 from warehouse_receipts.quality import CottonQuality, Quality, Refused, commodity_of, cotton_weight_kg, grade
 
 REGISTERED = "registered"
@@ -515,6 +515,11 @@ class Registry:
             return 0
         return rule.old_crop_discount if is_old_crop(rule, receipt.crop_year, local_date(self.now_ns)) else 0
 
+    def premium(self, receipt: Receipt, table: PremiumTable | None) -> int:
+        """Fen per tonne ``receipt`` is valued above the price: its grade's premium in ``table``
+        (none without one) less any old-crop discount."""
+        return (table.premium(receipt.factors) if table else 0) - self.old_crop_discount(receipt)
+
     def drain_events(self) -> list[ReceiptEvent]:
         """Events since the last call (the sequencer writes them with the batch)."""
         events, self.new_events = self.new_events, []
@@ -533,7 +538,7 @@ class Registry:
         spec = self.spot_spec(receipt.commodity, instruments)
         if spec is None:
             return None
-        premium = table_for(spec.commodity, spec.table).premium(receipt.factors) - self.old_crop_discount(receipt)
+        premium = self.premium(receipt, table_for(spec.commodity, spec.table))
         return spec.symbol, premium, value_fen(instruments[spec.symbol].ref_price, premium, receipt.quantity_kg)
 
     def why_not_deliverable(self, receipt: Receipt, spec: DeliverySpec) -> str | None:
