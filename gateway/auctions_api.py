@@ -15,7 +15,7 @@ from clearing.escrow import SetBuyerCategory, SetSupplyFee
 from gateway.errors import SUPPLY_STATUS, ApiError
 from gateway.http import decode, fen, require, respond, submit
 from gateway.idempotency import idempotent
-from gateway.prices import to_yuan
+from gateway.prices import to_yuan, yuan_if_set
 from gateway.wire import Commodity, MemberName, Money, Price, ReceiptId
 
 bp = Blueprint("auctions")
@@ -134,20 +134,16 @@ class BidView(msgspec.Struct, kw_only=True):
     close_ms: int
 
 
-def money(fen_: int) -> str | None:
-    """Yuan, or None for 0 (not set)."""
-    return to_yuan(fen_) if fen_ else None
-
-
 def lot_view(a: Auction, lot: Lot, viewer: set[str] | None) -> LotView:
     """``viewer``: the members allowed to see who won (None: everyone, clearing)."""
     named = viewer is None or a.publisher in viewer or lot.winner in viewer
-    return LotView(lot_no=lot.lot_no, kg=lot.kg, receipt_ids=lot.receipt_ids, floor=money(lot.floor),
-                   ceiling=money(lot.demand.ceiling) if lot.demand else None, premium=to_yuan(lot.premium),
-                   best=money(lot.best), bids=lot.bids, close_ms=lot.close_ns // 1_000_000,
+    return LotView(lot_no=lot.lot_no, kg=lot.kg, receipt_ids=lot.receipt_ids, floor=yuan_if_set(lot.floor),
+                   ceiling=yuan_if_set(lot.demand.ceiling) if lot.demand else None, premium=to_yuan(lot.premium),
+                   best=yuan_if_set(lot.best), bids=lot.bids, close_ms=lot.close_ns // 1_000_000,
                    extensions=lot.extensions, state=lot.state, winner=(lot.winner or None) if named else None,
-                   price=money(lot.price), value=money(lot.value), bond=money(lot.bond) if named else None,
-                   pay_by_day=lot.pay_by_day or None, buyer_fee=money(lot.buyer_fee), seller_fee=money(lot.seller_fee))
+                   price=yuan_if_set(lot.price), value=yuan_if_set(lot.value),
+                   bond=yuan_if_set(lot.bond) if named else None, pay_by_day=lot.pay_by_day or None,
+                   buyer_fee=yuan_if_set(lot.buyer_fee), seller_fee=yuan_if_set(lot.seller_fee))
 
 
 def auction_view(a: Auction, viewer: set[str] | None) -> AuctionView:

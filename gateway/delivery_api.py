@@ -13,7 +13,7 @@ from clearing.delivery import AllocateDelivery, Allocation, DeliveryIntent, Deli
 from gateway.errors import DELIVERY_STATUS, ApiError
 from gateway.http import decode, require, respond, submit
 from gateway.idempotency import idempotent
-from gateway.prices import to_yuan
+from gateway.prices import to_yuan, with_yuan, yuan_or_none
 
 bp = Blueprint("delivery")
 _STRICT = {"forbid_unknown_fields": True, "kw_only": True}
@@ -79,7 +79,7 @@ MONEY_KEYS = frozenset({"value", "fee", "penalty", "paid", "received", "final_pr
 
 def notice_view(notice: dict) -> dict:
     """A delivery notice for the private stream: its money (fen in the core) as yuan strings."""
-    return {k: to_yuan(v) if k in MONEY_KEYS and isinstance(v, int) else v for k, v in notice.items()}
+    return with_yuan(notice, MONEY_KEYS)
 
 
 def _forward(request: Request, symbol: str) -> None:
@@ -121,7 +121,7 @@ def allocation_view(request: Request, symbol: str) -> AllocationView:
     return AllocationView(symbol=symbol, state=stage, last_trading_day=delivery.terms[symbol].last_trading_day,
                           tender_deadline=delivery.tender_deadline(symbol),
                           payment_deadline=delivery.payment_deadline(symbol),
-                          final_price=to_yuan(final) if final is not None else None,
+                          final_price=yuan_or_none(final),
                           allocated_on=allocation.trading_date if allocation else None, tenders=tenders,
                           intents=intents, lines=lines, preview=preview, rolled=rolled)
 

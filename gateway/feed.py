@@ -35,7 +35,7 @@ from gateway import supply_feed
 from gateway.credit_api import entry_view
 from gateway.delivery_api import notice_view
 from gateway.positions_api import position_view
-from gateway.prices import to_yuan
+from gateway.prices import to_yuan, yuan_if_set
 from gateway.wire import order_view
 
 _encode = msgspec.json.Encoder().encode
@@ -48,10 +48,6 @@ FLUSH_SECONDS = 0.01
 _NOTICES = (("financing", "loan", lambda n: n), ("registry", "receipt", lambda n: n),
             ("inbound", "declaration", lambda n: n), ("delivery", "delivery", notice_view),
             ("forwards", "margin", lambda n: n))
-
-def _yuan(fen: int | None) -> str | None:
-    return to_yuan(fen) if fen else None
-
 
 def text_frame(payload: bytes) -> bytes:
     """One unmasked, final WebSocket text frame (RFC 6455 §5.2): what a server sends."""
@@ -206,8 +202,9 @@ class Publisher:
                        {"type": "trades", "channel": f"trades.{symbol}", "trades": prints, "ts": since})
         for t in drained.tickers:
             self._send(self.channels.get(f"ticker.{t.symbol}"),
-                       {"type": "ticker", "channel": f"ticker.{t.symbol}", "best_bid": _yuan(t.best_bid),
-                        "best_ask": _yuan(t.best_ask), "last": _yuan(t.last), "volume": t.volume, "ts": since})
+                       {"type": "ticker", "channel": f"ticker.{t.symbol}", "best_bid": yuan_if_set(t.best_bid),
+                        "best_ask": yuan_if_set(t.best_ask), "last": yuan_if_set(t.last), "volume": t.volume,
+                        "ts": since})
 
     # -------------------------------------------------------------- queries
 

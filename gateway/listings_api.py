@@ -18,11 +18,11 @@ from clearing.listings import (
     TakeListing,
     WithdrawListing,
 )
-from gateway.auctions_api import money, viewer_of
+from gateway.auctions_api import viewer_of
 from gateway.errors import SUPPLY_STATUS, ApiError
 from gateway.http import decode, fen, require, respond, submit
 from gateway.idempotency import idempotent
-from gateway.prices import to_yuan
+from gateway.prices import to_yuan, yuan_if_set
 from gateway.wire import Commodity, Price, ReceiptId, Symbol
 
 bp = Blueprint("listings")
@@ -91,13 +91,13 @@ def listing_view(request: Request, listing: Listing, viewer: set[str] | None) ->
     named = viewer is None or listing.owner in viewer or listing.taker in viewer
     return ListingView(listing_id=listing.listing_id, side=listing.side, owner=listing.owner,
                        commodity=listing.commodity, receipt_ids=listing.receipt_ids, kg=listing.kg,
-                       tolerance_bps=listing.tolerance_bps, price=money(listing.price),
+                       tolerance_bps=listing.tolerance_bps, price=yuan_if_set(listing.price),
                        forward=listing.forward or None, basis=to_yuan(listing.basis) if listing.forward else None,
-                       price_today=money(today), state=listing.state,
+                       price_today=yuan_if_set(today), state=listing.state,
                        counters=[_counter_view(listing, c, viewer) for c in listing.counters],
-                       taker=(listing.taker or None) if named else None, deal_price=money(listing.deal_price),
-                       value=money(listing.value), buyer_fee=money(listing.buyer_fee),
-                       seller_fee=money(listing.seller_fee))
+                       taker=(listing.taker or None) if named else None, deal_price=yuan_if_set(listing.deal_price),
+                       value=yuan_if_set(listing.value), buyer_fee=yuan_if_set(listing.buyer_fee),
+                       seller_fee=yuan_if_set(listing.seller_fee))
 
 
 def _listing(request: Request, listing_id: int) -> Listing:

@@ -13,7 +13,7 @@ from exchange.marketinfo import INTERVALS_NS, DayStats
 from exchange.state import ExchangeState
 from gateway.errors import ApiError
 from gateway.http import query_int, respond
-from gateway.prices import iso, to_yuan
+from gateway.prices import iso, to_yuan, yuan_or_none
 from gateway.wire import BOOK_DEPTH, CANDLES_LIMIT, TRADES_LIMIT, BookView, TradeView, instrument_view
 
 bp = Blueprint("market")
@@ -68,13 +68,10 @@ class MarketReport(msgspec.Struct, kw_only=True):
 
 
 
-def _money(fen: int | None) -> str | None:
-    return None if fen is None else to_yuan(fen)
-
-
 def stats_view(s: DayStats, commodity: str) -> StatsView:
-    return StatsView(symbol=s.symbol, commodity=commodity, day=s.day, open=_money(s.open), high=_money(s.high),
-                     low=_money(s.low), close=_money(s.close), settlement_price=_money(s.settlement_price),
+    return StatsView(symbol=s.symbol, commodity=commodity, day=s.day, open=yuan_or_none(s.open),
+                     high=yuan_or_none(s.high), low=yuan_or_none(s.low), close=yuan_or_none(s.close),
+                     settlement_price=yuan_or_none(s.settlement_price),
                      volume_lots=s.volume_lots, volume_tonnes=f"{s.volume_kg // 1000}.{s.volume_kg % 1000:03d}",
                      turnover=to_yuan(s.turnover), trades=s.trades, open_interest=s.open_interest)
 

@@ -7,6 +7,7 @@ the wire are ISO 8601 (``iso``).
 """
 
 import re
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 MONEY_PATTERN = r"^[0-9]{1,13}(\.[0-9]{1,2})?$"  # as declared in /openapi.json (msgspec searches it)
@@ -31,6 +32,21 @@ def to_yuan(fen: int) -> str:
     sign = "-" if fen < 0 else ""
     whole, cents = divmod(abs(fen), 100)
     return f"{sign}{whole}.{cents:02d}"
+
+
+def yuan_or_none(fen: int | None) -> str | None:
+    """``to_yuan`` of an amount that may be absent: None stays None."""
+    return None if fen is None else to_yuan(fen)
+
+
+def yuan_if_set(fen: int | None) -> str | None:
+    """``to_yuan`` of an amount where 0 means not set (yet): 0 and None are None."""
+    return to_yuan(fen) if fen else None
+
+
+def with_yuan(fields: dict, money: Collection[str]) -> dict:
+    """``fields`` with the integer values of the keys in ``money`` (fen) as yuan strings."""
+    return {k: to_yuan(v) if k in money and isinstance(v, int) else v for k, v in fields.items()}
 
 
 def signed_fen(text: str) -> int:

@@ -15,7 +15,7 @@ from gateway.auth import ApiKey
 from gateway.errors import RECEIPT_STATUS, ApiError
 from gateway.http import decode, require, respond, submit
 from gateway.idempotency import idempotent
-from gateway.prices import iso, to_yuan
+from gateway.prices import iso, to_yuan, yuan_if_set
 from gateway.wire import (
     IssueReceiptRequest,
     PledgeRequest,
@@ -54,7 +54,7 @@ def receipt_view(registry: Registry, engine, r: Receipt) -> ReceiptView:
                        factors=r.factors, premium_per_tonne=premium, valued_on=symbol, value=value,
                        version=r.version, quality=r.quality, crop_year=r.crop_year or None,
                        expires_at=iso(r.expires_ns) if r.expires_ns else None,
-                       old_crop_discount=to_yuan(d) if (d := registry.old_crop_discount(r)) else None)
+                       old_crop_discount=yuan_if_set(registry.old_crop_discount(r)))
 
 
 def registry(request: Request) -> Registry:

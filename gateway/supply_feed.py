@@ -6,11 +6,11 @@ channel, message types ``auction`` and ``listing``). Messages are sent at commit
 a lot changes at most once per bid. Countdowns are on the sequencer's clock (``close_ns`` is
 too), so they stay right under a drill's simulated clock."""
 
-from gateway.prices import to_yuan
+from gateway.prices import with_yuan, yuan_if_set
 
 
 def lot_message(auction_id: int, lot_no: int, best: int, bids: int, close_ns: int, state: str, now_ns: int) -> dict:
-    return {"auction_id": auction_id, "lot_no": lot_no, "best": to_yuan(best) if best else None,
+    return {"auction_id": auction_id, "lot_no": lot_no, "best": yuan_if_set(best),
             "bids": bids, "close_ms": close_ns // 1_000_000, "state": state,
             "countdown_ms": max(0, (close_ns - now_ns) // 1_000_000) if state == "open" else 0}
 
@@ -43,7 +43,7 @@ def on_commit(publisher, state) -> None:
         notices, source.notices = source.notices, []
         for member, notice in notices:
             if member:
-                publisher._publish_private(member, kind, _yuan_fields(notice))
+                publisher._publish_private(member, kind, with_yuan(notice, _MONEY))
                 continue
             if notice["type"] == "auction_lot":
                 message = {"type": "auction_lot", **lot_message(
@@ -58,5 +58,4 @@ def on_commit(publisher, state) -> None:
 _MONEY = ("price", "value", "bond")
 
 
-def _yuan_fields(notice: dict) -> dict:
-    return {k: (to_yuan(v) if k in _MONEY and isinstance(v, int) else v) for k, v in notice.items()}
+

@@ -12,7 +12,7 @@ from msgspec import Meta
 from engine import Instrument
 from exchange.catalogue import MAX_LOT_KG, MAX_LOTS
 from exchange.views import FillRecord, OrderRecord
-from gateway.prices import MONEY_MAX_LENGTH, MONEY_PATTERN, to_yuan
+from gateway.prices import MONEY_MAX_LENGTH, MONEY_PATTERN, to_yuan, yuan_or_none
 
 ClientOrderId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$",
                                     examples=["order-1"])]
@@ -93,9 +93,9 @@ def fill_view(f: FillRecord) -> Fill:
 def order_view(o: OrderRecord) -> OrderView:
     """An order with its prices in yuan."""
     return OrderView(order_id=o.order_id, client_order_id=o.client_order_id, symbol=o.symbol, side=o.side,
-                     type=o.type, time_in_force=o.time_in_force, price=None if o.price is None else to_yuan(o.price),
+                     type=o.type, time_in_force=o.time_in_force, price=yuan_or_none(o.price),
                      quantity=o.quantity, cum_qty=o.cum_qty, leaves_qty=o.leaves_qty,
-                     avg_price=None if o.avg_price is None else to_yuan(o.avg_price), status=o.status,
+                     avg_price=yuan_or_none(o.avg_price), status=o.status,
                      reject_code=o.reject_code, fills=[fill_view(f) for f in o.fills], seq=o.seq)
 
 
