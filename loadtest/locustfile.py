@@ -247,17 +247,18 @@ class MarketWatcher(SignedUser):
         self.call("GET", "/v1/instruments")
 
 
-class FeedWatcher(User):
-    """Follows the forward's book, trades and ticker over /v1/ws; every message is reported to
-    locust as a request named by its type, its response time being the delivery latency."""
+class WsUser(User):
+    """A user on ``/v1/ws``: ``connect`` opens the socket, a reader greenlet hands each message
+    to ``received`` (a lost connection is reported to locust as a failed request), ``on_stop``
+    closes it."""
 
-    weight = 1
-    wait_time = between(1, 2)
+    abstract = True
 
-    def on_start(self) -> None:
+    def connect(self) -> None:
         url = self.host.replace("http://", "ws://").replace("https://", "wss://") + "/v1/ws"
         self.ws = websocket.create_connection(url, timeout=10)
-        self.ws.send(json.dumps({"type": "subscribe", "channels": ["book.CF2701", "trades.CF2701", "ticker.CF2701"]}))
+
+    def listen(self) -> None:
         self.reader = gevent.spawn(self.receive)
 
     def receive(self) -> None:
@@ -268,22 +269,40 @@ class FeedWatcher(User):
             except (websocket.WebSocketException, OSError) as e:
                 fire(request_type="WS", name="connection", response_time=0, response_length=0, exception=e)
                 return
-            message = json.loads(raw)
-            latency_ms = (time.time() - message["ts"]) * 1_000 if "ts" in message else 0
-            exception = RuntimeError(message) if message.get("type") == "error" else None
-            fire(request_type="WS", name=message.get("type", "?"), response_time=latency_ms,
-                 response_length=len(raw), exception=exception)
+            self.received(raw, json.loads(raw), fire)
 
-    @task
-    def ping(self) -> None:
-        self.ws.send(json.dumps({"type": "ping"}))
+    def received(self, raw: str, message: dict, fire) -> None:
+        raise NotImplementedError
 
     def on_stop(self) -> None:
         self.reader.kill()
         self.ws.close()
 
 
-class WsOrderTrader(User):
+class FeedWatcher(WsUser):
+    """Follows the forward's book, trades and ticker over /v1/ws; every message is reported to
+    locust as a request named by its type, its response time being the delivery latency."""
+
+    weight = 1
+    wait_time = between(1, 2)
+
+    def on_start(self) -> None:
+        self.connect()
+        self.ws.send(json.dumps({"type": "subscribe", "channels": ["book.CF2701", "trades.CF2701", "ticker.CF2701"]}))
+        self.listen()
+
+    def received(self, raw: str, message: dict, fire) -> None:
+        latency_ms = (time.time() - message["ts"]) * 1_000 if "ts" in message else 0
+        exception = RuntimeError(message) if message.get("type") == "error" else None
+        fire(request_type="WS", name=message.get("type", "?"), response_time=latency_ms,
+             response_length=len(raw), exception=exception)
+
+    @task
+    def ping(self) -> None:
+        self.ws.send(json.dumps({"type": "ping"}))
+
+
+class WsOrderTrader(WsUser):
     """Order entry over ``/v1/ws``: logs in as a trader, then pipelines bursts of orders on the
     cotton forward (several in flight at once), amends and cancels its open ones, each answer
     matched to its message by ``request_id`` and timed from sending. The same right refusals as
@@ -298,8 +317,7 @@ class WsOrderTrader(User):
         from gateway.feed_client import login_message
 
         self.creds = random.choice(members_with("trader"))
-        url = self.host.replace("http://", "ws://").replace("https://", "wss://") + "/v1/ws"
-        self.ws = websocket.create_connection(url, timeout=10)
+        self.connect()
         self.ws.send(json.dumps(login_message(self.creds["api_key"], self.creds["api_secret"])))
         while (message := json.loads(self.ws.recv()))["type"] != "logged_in":
             if message["type"] == "error":
@@ -307,32 +325,24 @@ class WsOrderTrader(User):
         self.sent: dict[int, tuple[str, float]] = {}  # request id -> (name, when sent)
         self.open: dict[int, int] = {}  # open order id -> its total quantity
         self.answered = gevent.event.Event()
-        self.reader = gevent.spawn(self.receive)
+        self.listen()
 
     def send(self, name: str, message: dict) -> None:
         request_id = next(_ids)
         self.sent[request_id] = (name, time.perf_counter())
         self.ws.send(json.dumps({**message, "request_id": request_id}))
 
-    def receive(self) -> None:
-        fire = self.environment.events.request.fire
-        while True:
-            try:
-                raw = self.ws.recv()
-            except (websocket.WebSocketException, OSError) as e:
-                fire(request_type="WS", name="connection", response_time=0, response_length=0, exception=e)
-                return
-            message = json.loads(raw)
-            name, sent = self.sent.pop(message.get("request_id"), (None, 0.0))
-            if name is None or message["type"] not in ("answer", "error"):
-                continue
-            body = message.get("body")
-            code = body.get("error", {}).get("code") if isinstance(body, dict) else message.get("code")
-            ok = message["type"] == "answer" and (message["status"] < 300 or code in self.ALLOW)
-            self.track(name, message, body)
-            fire(request_type="WS", name=name, response_time=(time.perf_counter() - sent) * 1_000,
-                 response_length=len(raw), exception=None if ok else RuntimeError(raw[:200]))
-            self.answered.set()
+    def received(self, raw: str, message: dict, fire) -> None:
+        name, sent = self.sent.pop(message.get("request_id"), (None, 0.0))
+        if name is None or message["type"] not in ("answer", "error"):
+            return
+        body = message.get("body")
+        code = body.get("error", {}).get("code") if isinstance(body, dict) else message.get("code")
+        ok = message["type"] == "answer" and (message["status"] < 300 or code in self.ALLOW)
+        self.track(name, message, body)
+        fire(request_type="WS", name=name, response_time=(time.perf_counter() - sent) * 1_000,
+             response_length=len(raw), exception=None if ok else RuntimeError(raw[:200]))
+        self.answered.set()
 
     def track(self, name: str, message: dict, body) -> None:
         """Keep the open orders as the answers tell."""
@@ -373,6 +383,3 @@ class WsOrderTrader(User):
             self.answered.clear()
             self.answered.wait(max(0.0, deadline - time.monotonic()))
 
-    def on_stop(self) -> None:
-        self.reader.kill()
-        self.ws.close()

@@ -4,25 +4,17 @@ acknowledged or refused with a code (zero failures), the final price is the high
 acknowledged bid, and the close moved exactly as the countdown rule says over the bid log."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.locust import run_locust
 
 
 @pytest.mark.slow
 def test_auction_rush_200_bidders_in_the_last_10_seconds(server) -> None:
-    env = {**os.environ, "COMMEX_CREDENTIALS": str(server.data_dir / "demo-credentials.json"),
-           "RUSH_BIDDERS": "200", "RUSH_LEAD_S": "12", "RUSH_WINDOW_S": "10", "RUSH_EXTEND_S": "3",
+    env = {"RUSH_BIDDERS": "200", "RUSH_LEAD_S": "12", "RUSH_WINDOW_S": "10", "RUSH_EXTEND_S": "3",
            "RUSH_HARD_STOP_S": "12"}
-    out = subprocess.run([sys.executable, "-m", "locust", "-f", str(ROOT / "loadtest" / "auction_rush.py"),
-                          "--headless", "-u", "200", "-r", "200", "-t", "28s", "--host", server.base,
-                          "--only-summary", "--stop-timeout", "5"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    out = run_locust(server, "auction_rush.py", "-u", "200", "-r", "200", "-t", "28s", "--stop-timeout", "5", env=env)
     lines = [line for line in out.stdout.splitlines() if line.startswith('{"scenario": "auction_rush"')]
     assert lines, out.stdout[-2000:] + out.stderr[-3000:]
     result = json.loads(lines[-1])

@@ -10,6 +10,7 @@ import websockets
 
 from gateway.feed_client import LocalBook, login_message
 from gateway.process import ServerProcess
+from tests.support.locust import locust_stats
 from tests.support.ws import until
 
 MEMBERS = ["huafang-textile", "luneng-agri", "xinjiang-cotton-group", "sinofert"]
@@ -129,6 +130,12 @@ def test_cancel_on_disconnect(server) -> None:
     asyncio.run(scenario())
     assert c.request("GET", "/v1/orders?status=open")[1] == []
     assert {o["status"] for o in c.request("GET", "/v1/orders?status=all")[1]} == {"CANCELED"}
+
+
+def test_the_locust_feed_watcher_runs_without_failures(server, tmp_path) -> None:
+    """The load testers' feed user (loadtest/locustfile.py ``FeedWatcher``): subscribed, answered."""
+    rows = locust_stats(server, tmp_path, "FeedWatcher", users=3, seconds=4)
+    assert int(rows["snapshot"]["Request Count"]) >= 3
 
 
 def test_slow_consumer_is_cut_and_the_exchange_carries_on(database_url, tmp_path) -> None:

@@ -5,14 +5,9 @@ login; the key's rate limit (shared with REST) answered 429; pipelined answers m
 request_id; an order acknowledged over the WebSocket survives a SIGKILL."""
 
 import asyncio
-import csv
 import json
-import os
 import signal
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 import websockets
@@ -21,10 +16,10 @@ from gateway.client import WsTrader
 from gateway.feed_client import login_message
 from gateway.process import ServerProcess
 from tests.conftest import fresh_database
+from tests.support.locust import locust_stats
 from tests.support.ws import until
 
 TRADER = "huafang-textile"
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def ws_url(server: ServerProcess) -> str:
@@ -244,15 +239,7 @@ def test_pipelined_answers_arrive_out_of_order_and_match_by_request_id(server) -
 
 
 def test_the_locust_websocket_order_trader_runs_without_failures(server, tmp_path) -> None:
-    env = {**os.environ, "COMMEX_CREDENTIALS": str(server.data_dir / "demo-credentials.json")}
-    out = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtest" / "locustfile.py"), "WsOrderTrader",
-         "--headless", "-u", "4", "-r", "4", "-t", "8s", "--host", server.base, "--csv", str(tmp_path / "run"),
-         "--only-summary"],
-        env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-3000:]
-    rows = {r["Name"]: r for r in csv.DictReader((tmp_path / "run_stats.csv").open())}
-    assert rows["Aggregated"]["Failure Count"] == "0", out.stderr[-3000:]
+    rows = locust_stats(server, tmp_path, "WsOrderTrader", users=4, seconds=8)
     assert int(rows["order.new"]["Request Count"]) > 40
     assert int(rows["order.cancel"]["Request Count"]) + int(rows["order.amend"]["Request Count"]) > 0
 
