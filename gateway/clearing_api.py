@@ -195,7 +195,7 @@ async def statement(request: Request) -> HTTPResponse:
         require(request, "clearing")
     limit = query_int(request, LEDGER_LIMIT)
     accounts = [cash(member), held(member), margin(member)]
-    await projected(request)
+    await projected(request.app.ctx.exchange)
     rows = await request.app.ctx.pool.fetch(
         "SELECT transfer_id, debit, credit, amount, code, ref, ts_ns FROM transfers "
         "WHERE debit = ANY($1) OR credit = ANY($1) ORDER BY transfer_id DESC LIMIT $2", accounts, limit)

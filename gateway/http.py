@@ -85,8 +85,9 @@ def require(request: Request, *roles: str) -> ApiKey:
     return key
 
 
-async def projected(request: Request) -> None:
-    """Wait until the SQL projections reach every command journaled so far (read-your-writes);
-    503 PROJECTION_LAG (retry shortly) when the projector is further behind than the wait."""
-    if not await request.app.ctx.exchange.projected():
+async def projected(exchange) -> None:
+    """Wait until the SQL projections reach every command ``exchange`` journaled so far
+    (read-your-writes); 503 PROJECTION_LAG (retry shortly) when the projector is further behind
+    than the wait."""
+    if not await exchange.projected():
         raise ApiError(503, "PROJECTION_LAG", "the record is behind the journal for a moment; retry shortly")

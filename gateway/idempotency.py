@@ -119,9 +119,7 @@ class Idempotency:
             try:
                 return await getattr(self.pool, method)(*args)
             except Exception as e:
-                # the pool may also fail while releasing a connection the failover broke mid-query
-                broken = lost_connection(e) or isinstance(e, asyncpg.exceptions.InternalClientError)
-                if not broken or time.monotonic() > deadline:
+                if not lost_connection(e) or time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.2)
 

@@ -194,5 +194,5 @@ async def custody(request: Request, receipt_id: str) -> HTTPResponse:
     steps = [StepView(step=s.step, actor=s.actor, at=iso(s.ts_ns), detail=s.detail or None)
              for d in state.inbound.declarations.values() if d.receipt_id == receipt_id for s in d.history]
     steps += [StepView(step=e.action, actor=e.actor, at=iso(e.ts_ns), detail=e.detail or None)
-              for e in await order_history.receipt_history(order_history.pool(request), state.registry, receipt_id)]
+              for e in await order_history.receipt_history(request.app.ctx.exchange, state.registry, receipt_id)]
     return respond(steps)

@@ -38,7 +38,7 @@ async def own_order(exchange, member: str, order_id: int) -> OrderRecord:
     """The member's order ``order_id`` (from memory, or from SQL once it left memory), or 404."""
     view = exchange.views.lookup(member, order_id)
     if view is None:
-        view = await order_history.order(order_history.reader(exchange), member, order_id)
+        view = await order_history.order(exchange, member, order_id)
     if view is None:
         raise ApiError(404, "ORDER_NOT_FOUND", f"no order {order_id}")
     return view
@@ -71,7 +71,7 @@ async def new_order(exchange, key: ApiKey, body: bytes) -> Answer:
     view = exchange.state.first_answer(key.member, req.client_order_id)
     if view is None:
         view = await place(exchange, key.member, req)
-    view = await order_history.answer(order_history.reader(exchange), key.member, view)  # if it left memory
+    view = await order_history.answer(exchange, key.member, view)  # if it left memory
     if view.status == "REJECTED":
         code = view.reject_code or "REJECTED"
         raise ApiError(status_of(code, ENGINE_STATUS), code, f"order rejected: {code}")

@@ -1,18 +1,17 @@
 """What left the sequencer's memory, read back from SQL: closed orders past the views' horizon
 (``exchange.views``), members' older fills and receipts' older custody events.
 
-Every read here goes through a ``Reader``, which waits for the SQL projections (written off the
-ack path by gateway/projector.py) to catch up with the journal (read-your-writes). The
+Every read here goes through ``_rows``, which first waits for the SQL projections (written off
+the ack path by gateway/projector.py) to catch up with the journal (read-your-writes). The
 records built here equal the ones memory held, so an answer does not change when its order
 leaves memory."""
 
 from collections import defaultdict
 
 import asyncpg
-from sanic import Request
 
 from exchange.views import ARCHIVED, FillRecord, OrderRecord
-from gateway.errors import ApiError
+from gateway.http import projected
 from warehouse_receipts.registry import ReceiptEvent, Registry
 
 _ORDER_COLUMNS = ("order_id, client_order_id, symbol, side, order_type, time_in_force, price, quantity, cum_qty, "
@@ -34,53 +33,31 @@ _FILLS_OF_MEMBER = """
     ) f ORDER BY trade_id DESC, side DESC LIMIT $2"""
 
 
-class Reader:
-    """Reads of the SQL projections, each once the projector has passed the journal entry the
-    exchange had reached when the read began (read-your-writes, for every member; at most
-    ``projector.READ_WAIT_SECONDS``, then 503 PROJECTION_LAG). A standby reads as it is."""
-
-    def __init__(self, exchange) -> None:
-        self.exchange = exchange
-
-    async def fetch(self, sql: str, *args) -> list[asyncpg.Record]:
-        if not await self.exchange.projected():
-            raise ApiError(503, "PROJECTION_LAG", "the record is behind the journal for a moment; retry shortly")
-        return await self.exchange.read_pool.fetch(sql, *args)
+async def _rows(exchange, sql: str, *args) -> list[asyncpg.Record]:
+    """One read of the projections, once they reach every command journaled so far."""
+    await projected(exchange)
+    return await exchange.read_pool.fetch(sql, *args)
 
 
-def reader(exchange) -> Reader:
-    """The reader of ``exchange``'s projections (``Exchange.read_pool``, set by the app)."""
-    return Reader(exchange)
-
-
-def pool(request: Request) -> Reader:
-    return Reader(request.app.ctx.exchange)
-
-
-async def _rows(db: Reader, sql: str, *args) -> list[asyncpg.Record]:
-    """Run one read of the projections (the reader waits for the projector)."""
-    return await db.fetch(sql, *args)
-
-
-async def order(db: Reader, member: str, order_id: int) -> OrderRecord | None:
+async def order(exchange, member: str, order_id: int) -> OrderRecord | None:
     """The member's order ``order_id`` as memory held it, or None (absent or another's)."""
     if not 0 < order_id < 1 << 63:  # no such order (and not a bigint SQL could compare)
         return None
-    found = await orders(db, member, [order_id])
+    found = await orders(exchange, member, [order_id])
     return found[0] if found else None
 
 
-async def orders(db: Reader, member: str, order_ids: list[int] | None = None) -> list[OrderRecord]:
+async def orders(exchange, member: str, order_ids: list[int] | None = None) -> list[OrderRecord]:
     """The member's orders (those named, or all), with their fills, by order id."""
     if order_ids is None:
-        rows = await _rows(db, f"SELECT {_ORDER_COLUMNS} FROM orders WHERE member = $1 ORDER BY order_id", member)
+        rows = await _rows(exchange, f"SELECT {_ORDER_COLUMNS} FROM orders WHERE member = $1 ORDER BY order_id", member)
     else:
-        rows = await _rows(db, f"SELECT {_ORDER_COLUMNS} FROM orders WHERE member = $1 "
+        rows = await _rows(exchange, f"SELECT {_ORDER_COLUMNS} FROM orders WHERE member = $1 "
                                "AND order_id = ANY($2::bigint[]) ORDER BY order_id", member, order_ids)
     if not rows:
         return []
     fills = defaultdict(list)
-    for f in await _rows(db, _FILLS_OF_ORDERS, [r["order_id"] for r in rows]):
+    for f in await _rows(exchange, _FILLS_OF_ORDERS, [r["order_id"] for r in rows]):
         fills[f["order_id"]].append(FillRecord(**f))
     return [OrderRecord(order_id=r["order_id"], client_order_id=r["client_order_id"], symbol=r["symbol"],
                         side=r["side"], type=r["order_type"], time_in_force=r["time_in_force"], price=r["price"],
@@ -89,33 +66,33 @@ async def orders(db: Reader, member: str, order_ids: list[int] | None = None) ->
             for r in rows]
 
 
-async def answer(db: Reader, member: str, view: OrderRecord) -> OrderRecord:
+async def answer(exchange, member: str, view: OrderRecord) -> OrderRecord:
     """A first answer in full: an ``ARCHIVED`` stub (its order left memory) read from SQL."""
     if view.status != ARCHIVED:
         return view
-    full = await order(db, member, view.order_id)
+    full = await order(exchange, member, view.order_id)
     if full is None:
         raise LookupError(f"order {view.order_id} left memory but is not in SQL")
     return full
 
 
-async def fills(db: Reader, member: str, limit: int) -> list[FillRecord]:
+async def fills(exchange, member: str, limit: int) -> list[FillRecord]:
     """The member's newest ``limit`` fills, oldest first."""
-    rows = await _rows(db, _FILLS_OF_MEMBER, member, limit)
+    rows = await _rows(exchange, _FILLS_OF_MEMBER, member, limit)
     return [FillRecord(**r) for r in reversed(rows)]
 
 
-async def receipt_events(db: Reader, receipt_id: str, below_version: int) -> list[ReceiptEvent]:
+async def receipt_events(exchange, receipt_id: str, below_version: int) -> list[ReceiptEvent]:
     """A receipt's custody events before version ``below_version`` (those memory let go)."""
-    rows = await _rows(db, "SELECT seq, receipt_id, version, action, actor, ts_ns, counterparty, order_id, detail, "
-                           "trade_id FROM receipt_events WHERE receipt_id = $1 AND version < $2 ORDER BY version",
-                       receipt_id, below_version)
+    rows = await _rows(exchange, "SELECT seq, receipt_id, version, action, actor, ts_ns, counterparty, order_id, "
+                                 "detail, trade_id FROM receipt_events WHERE receipt_id = $1 AND version < $2 "
+                                 "ORDER BY version", receipt_id, below_version)
     return [ReceiptEvent(**r) for r in rows]
 
 
-async def receipt_history(db: Reader, registry: Registry, receipt_id: str) -> list[ReceiptEvent]:
+async def receipt_history(exchange, registry: Registry, receipt_id: str) -> list[ReceiptEvent]:
     """A receipt's whole custody history: the events memory let go from SQL, then the kept ones."""
     kept = list(registry.history[receipt_id])  # a copy: the sequencer may append while SQL is read
     if not kept or kept[0].version == 1:
         return kept
-    return await receipt_events(db, receipt_id, kept[0].version) + kept
+    return await receipt_events(exchange, receipt_id, kept[0].version) + kept

@@ -69,13 +69,13 @@ async def fills(request: Request) -> HTTPResponse:
     limit, member = query_int(request, FILLS_LIMIT), request.ctx.key.member
     kept = views(request).member_fills(member, limit)
     if kept is None:  # older fills left memory
-        kept = await order_history.fills(order_history.pool(request), member, limit)
+        kept = await order_history.fills(request.app.ctx.exchange, member, limit)
     return respond([fill_view(f) for f in kept])
 
 
 async def all_orders(request: Request, member: str) -> list[OrderRecord]:
     """Every order of the member: those in memory, the rest from SQL, by order id."""
     in_memory = {o.order_id: o for o in views(request).member_orders(member)}
-    stored = await order_history.orders(order_history.pool(request), member)
+    stored = await order_history.orders(request.app.ctx.exchange, member)
     merged = {o.order_id: o for o in stored} | in_memory
     return [merged[k] for k in sorted(merged)]

@@ -155,6 +155,12 @@ class Projector:
                 waiting.append((entry_no, future))
         self._waiters = waiting
 
+    async def flush(self, conn: asyncpg.Connection) -> int:
+        """Write what is pending now, on ``conn`` (before the sequencer starts); the new watermark."""
+        if self.pending:
+            self._advance(await write(conn, self.pending, self.statements))
+        return self.watermark
+
     def trim(self, watermark: int) -> None:
         """Forget what another process projected through ``watermark`` (a standby's buffer)."""
         self._advance(watermark)

@@ -125,7 +125,7 @@ async def history(request: Request, receipt_id: str) -> HTTPResponse:
                                at=iso(e.ts_ns),
                                counterparty=e.counterparty or None, order_id=e.order_id or None,
                                detail=e.detail or None)
-              for e in await order_history.receipt_history(order_history.pool(request), registry(request), receipt_id)]
+              for e in await order_history.receipt_history(request.app.ctx.exchange, registry(request), receipt_id)]
     return respond(ReceiptHistory(receipt_id=receipt_id, events=events))
 
 

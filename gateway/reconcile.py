@@ -95,7 +95,7 @@ async def reconcile(conn: asyncpg.Connection, exchange) -> Reconciliation:
     breaks = check_memory(state.engine, state.registry, clearing)
     memory_entry, memory = exchange.entry_no, balances(clearing.ledger)
     deposited, withdrawn = clearing.deposited, clearing.withdrawn
-    await exchange.projector.wait_for(memory_entry)  # the record as of the same entry, when it gets there in time
+    await exchange.projected()  # the record as of memory's entry, when it gets there in time
     record = await read_record(conn)
     breaks += record.breaks
     debits, credits = record.balances.get(BANK, (0, 0))

@@ -35,7 +35,7 @@ from exchange.state import ExchangeState, Result
 from exchange.views import FILLS_KEPT, HORIZON_ENTRIES, refused_order
 from gateway.metrics import Metrics
 from gateway.pg import migrate
-from gateway.projector import Projector, read_watermark, write
+from gateway.projector import Projector, read_watermark
 from gateway.snapshots import Snapshotter
 from gateway.snapshots import load as load_snapshot
 from gateway.store import (
@@ -75,9 +75,9 @@ class Exchange:
     def __init__(self, conn: asyncpg.Connection | None, max_batch: int = 512, metrics: Metrics | None = None) -> None:
         self.conn = conn
         self.store = Store(conn, JOURNALED)
-        self.projector = Projector(None)
-        self.read_pool: asyncpg.Pool | None = None  # the app's pool: reads of the projections (order_history.py)
         self.metrics = metrics or Metrics()
+        self.projector = Projector(None, delay=self.metrics.projection_delay.observe)
+        self.read_pool: asyncpg.Pool | None = None  # the app's pool: reads of the projections (order_history.py)
         self.order_horizon = int(os.environ.get("COMMEX_ORDER_HORIZON", HORIZON_ENTRIES))  # entries
         self.fills_kept = int(os.environ.get("COMMEX_FILLS_KEPT", FILLS_KEPT))  # each member's newest, in memory
         self.history_kept = int(os.environ.get("COMMEX_RECEIPT_HISTORY", HISTORY_KEPT))  # events per receipt
@@ -132,9 +132,8 @@ class Exchange:
         """Write what recovery handed the projector (the entries after its watermark) before
         the first command, so the projections agree with the journal from the start."""
         if self.projector.pending:
-            watermark = await write(self.conn, self.projector.pending, self.projector.statements)
-            log.info("projections caught up from entry %d to %d", self.projector.watermark, watermark)
-            self.projector.trim(watermark)
+            before = self.projector.watermark
+            log.info("projections caught up from entry %d to %d", before, await self.projector.flush(self.conn))
 
     def start(self) -> None:
         self.projector.url = self.url
@@ -187,7 +186,7 @@ class Exchange:
         What the entries after the watermark project is handed to the projector."""
         self.batch_no = await self.conn.fetchval("SELECT coalesce(max(batch_no), 0) FROM batches")
         watermark = await read_watermark(self.conn)
-        self.projector = Projector(self.url, watermark, self.metrics.projection_delay.observe)
+        self.projector.trim(watermark)
         started = time.perf_counter()
         self.state, self.entry_no, _, reports, self.snapshot_entry = await rebuild(
             self.conn, progress, keep_from=watermark, from_snapshot=from_snapshot, fresh=self._fresh_state)

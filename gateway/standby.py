@@ -23,7 +23,7 @@ import asyncpg
 
 from exchange.journal import decode_entry
 from gateway.pg import migrate
-from gateway.projector import Projector, read_watermark
+from gateway.projector import read_watermark
 from gateway.sequencer import (
     JOURNALED,
     LOST,
@@ -226,7 +226,6 @@ class Follower:
 async def open_standby(url: str, **kw) -> Exchange:
     """An ``Exchange`` in standby: following the journal, refusing commands until it takes over."""
     exchange = Exchange(None, **kw)  # its connection comes with the lock, on takeover
-    exchange.projector = Projector(url, delay=exchange.metrics.projection_delay.observe)
     exchange.role = "standby"
     exchange.follower = Follower(exchange, url)
     await exchange.follower.start()
