@@ -52,7 +52,7 @@ async def projections_disagree(conn: asyncpg.Connection) -> list[str]:
             outcome = state.apply(decode_entry(row["entry"]), row["entry_no"], row["ts_ns"]).outcome
             if isinstance(outcome, SettlementReport):
                 reports.append(outcome)
-    expected = merge([projection(state, 0, watermark, reports)])
+    expected = merge([projection(state, 1, watermark, reports)])
     found = []
     for table in PROJECTED:
         want = [_normal(table, r) for r in expected.rows_of(table)]

@@ -18,6 +18,7 @@ command. Reads that need SQL wait for the member's last acknowledged entry
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 
@@ -184,6 +185,11 @@ class Projector:
                 await self._write_pending()
             except asyncio.CancelledError:
                 raise
+            except ProjectionGap:
+                log.critical("projector: the stored projections do not continue what is pending; exiting so a "
+                             "restart projects again from the stored watermark", exc_info=True)
+                logging.shutdown()
+                os._exit(70)
             except Exception:
                 log.exception("projector: writing entries %d-%d failed; retrying in %.1f s", self.watermark + 1,
                               self.handed, RETRY_SECONDS)
@@ -215,6 +221,12 @@ class Projector:
         await asyncio.sleep(RETRY_SECONDS)
 
 
+class ProjectionGap(RuntimeError):
+    """The rows to write do not continue the stored projections: written rows were lost (the
+    database lost committed transactions), or a batch straddles the watermark. Only a restart,
+    which projects again from the stored watermark, can mend it."""
+
+
 async def write(conn: asyncpg.Connection, batches: Sequence[Batch], statements: tuple[str, str]) -> int:
     """One transaction: lock the watermark, then write the batches after it — the appended
     rows and the keyed ones and the watermark, in one statement, or by COPY when there are
@@ -222,14 +234,13 @@ async def write(conn: asyncpg.Connection, batches: Sequence[Batch], statements: 
     whose reply was lost, or by another node) are skipped, so the keyed rows never go back to
     older values and no appended row is written twice."""
     async with conn.transaction():
-        # No wait for the WAL flush: the journal is the record, and a projection transaction lost
-        # in a crash is lost whole (watermark included), so recovery projects it again. Its
-        # flushes would otherwise queue with the journal's, on the acknowledgement path.
-        await conn.execute("SET LOCAL synchronous_commit = off")
         done = await conn.fetchval("SELECT entry_no FROM projection_watermark WHERE id = 1 FOR UPDATE")
         batches = [b for b in batches if b.last_entry > done]
         if not batches:
             return done
+        if batches[0].first_entry not in (0, done + 1):
+            raise ProjectionGap(f"the projections end at entry {done}, the rows to write start at entry "
+                                f"{batches[0].first_entry}")
         batch = merge(batches)
         appended = sum(len(batch.rows_of(table)) for table in APPENDED)
         if appended >= COPY_ROWS:

@@ -196,7 +196,7 @@ class Exchange:
         self.snapshots.last_entry = self.snapshot_entry  # the next snapshot is due N entries after it
         self.tail = await read_tail(self.conn)
         if self.entry_no > watermark:
-            self.projector.add(projection(self.state, self.batch_no, self.entry_no, reports))
+            self.projector.add(projection(self.state, watermark + 1, self.entry_no, reports))
         self.state.discard_outputs()  # replayed notices were delivered before the restart
         return self.state.state_hash()
 
@@ -283,7 +283,8 @@ class Exchange:
             self._resolve(queued, results)
             return
         self.batch_no += 1
-        batch = Batch(batch_no=self.batch_no, ts_ns=ts, last_entry=self.entry_no, engine_seq=self.state.engine.seq)
+        batch = Batch(batch_no=self.batch_no, ts_ns=ts, first_entry=journal[0][0], last_entry=self.entry_no,
+                      engine_seq=self.state.engine.seq)
         batch.add(JOURNAL, journal)
         started = time.perf_counter()
         if started - self.last_checkpoint >= CHECKPOINT_SECONDS:
@@ -364,7 +365,7 @@ class Exchange:
         metrics = self.metrics
         done = time.perf_counter()
         metrics.commit_seconds.observe(done - started)
-        projected = projection(self.state, self.batch_no, self.entry_no, results_reports(results), ts)
+        projected = projection(self.state, batch.first_entry, self.entry_no, results_reports(results), ts)
         self.projector.add(projected)
         metrics.transfers.inc(len(projected.rows_of(TRANSFERS)))
         trades = len(projected.rows_of(TRADES))
@@ -456,12 +457,12 @@ def unjournalable(entry: Entry, why: str) -> Result:
     return Result([], view, refusal)
 
 
-def projection(state: ExchangeState, batch_no: int, last_entry: int, reports: list[SettlementReport],
+def projection(state: ExchangeState, first_entry: int, last_entry: int, reports: list[SettlementReport],
                ts: int = 0) -> Batch:
-    """What the entries applied since the last call changed in the SQL projections, through
-    ``last_entry``: order and trade rows, receipts and their events, transfers, accounts and
-    the settlement ``reports`` the entries made."""
-    batch = Batch(batch_no=batch_no, ts_ns=ts, last_entry=last_entry)
+    """What entries ``first_entry`` to ``last_entry`` (those applied since the last call) changed
+    in the SQL projections: order and trade rows, receipts and their events, transfers, accounts
+    and the settlement ``reports`` the entries made."""
+    batch = Batch(batch_no=0, ts_ns=ts, first_entry=first_entry, last_entry=last_entry)
     orders, trades = state.views.drain_rows()
     events = state.registry.drain_events()
     transfers, accounts = state.clearing.ledger.drain()

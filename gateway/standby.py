@@ -146,7 +146,7 @@ class Follower:
         ex, applied = self.exchange, 0
         while True:
             try:
-                rows = await conn.fetch("SELECT entry_no, ts_ns, entry FROM journal WHERE entry_no > $1 "
+                rows = await conn.fetch("SELECT entry_no, batch_no, ts_ns, entry FROM journal WHERE entry_no > $1 "
                                         "ORDER BY entry_no LIMIT $2", ex.entry_no, CHUNK)
             except asyncpg.UndefinedTableError:  # a fresh database the primary has not migrated yet
                 return applied
@@ -170,7 +170,8 @@ class Follower:
     def _apply(self, rows: list, checks: dict[int, str]) -> None:
         ex = self.exchange
         state, entries, results = ex.state, [], []
-        for row in rows:
+        first, since = ex.entry_no + 1, 0  # the sequencer batch being followed: its first entry and result
+        for i, row in enumerate(rows):
             entry_no, entry = row["entry_no"], decode_entry(row["entry"])
             if entry_no != ex.entry_no + 1:
                 raise RecoveryError(f"the journal skips from entry {ex.entry_no} to {entry_no}")
@@ -184,10 +185,13 @@ class Follower:
                     raise RecoveryError(f"journal replays to {state.state_hash()} at entry {entry_no}, "
                                         f"the checkpoint recorded {recorded}")
                 self.checked += 1
+            if i + 1 == len(rows) or rows[i + 1]["batch_no"] != row["batch_no"]:
+                # The projections are the primary's to write; kept, one per sequencer batch (the
+                # primary's watermark is always at a batch's end), until its watermark passes them.
+                ex.projector.add(projection(state, first, entry_no, results_reports(results[since:]), row["ts_ns"]))
+                first, since = entry_no + 1, len(results)
         for hook in ex.on_commit:  # the market-data feed keeps serving from the standby
             hook(entries, results)
-        # the projections are the primary's to write; kept until its watermark passes them (or a takeover)
-        ex.projector.add(projection(state, 0, ex.entry_no, results_reports(results), rows[-1]["ts_ns"]))
         state.discard_outputs()  # the primary delivers the notices
 
     async def promote(self) -> None:

@@ -173,6 +173,7 @@ class Batch(msgspec.Struct, kw_only=True):
 
     batch_no: int
     ts_ns: int
+    first_entry: int = 0  # the first journal entry it covers (projections; 0: not known)
     last_entry: int = 0
     engine_seq: int = 0
     state_hash: str | None = None

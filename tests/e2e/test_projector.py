@@ -106,3 +106,27 @@ def test_merged_batches_keep_every_appended_row_and_the_latest_keyed_row() -> No
     assert merged.last_entry == 5
     assert sorted(merged.rows_of(ACCOUNTS)) == [("cash:a", 2, 5), ("cash:b", 1, 1)]
     assert [r[0] for r in merged.rows_of(TRADES)] == [1, 2]
+
+
+async def gap_scenario(url: str) -> None:
+    """Rows that do not continue the stored projections — some lost, or a batch straddling the
+    watermark — are refused whole (ProjectionGap), never written over a gap or twice."""
+    ex = await Exchange.open(url)
+    await setup(ex)
+    await ex.close()
+    conn = await asyncpg.connect(url)
+    try:
+        done = await read_watermark(conn)
+        for first in (done + 5, done - 1):  # after a gap; straddling the watermark
+            late = Batch(batch_no=0, ts_ns=0, first_entry=first, last_entry=done + 9)
+            late.add(ACCOUNTS, [("cash:m0", 0, 1)])
+            with pytest.raises(projector.ProjectionGap):
+                await projector.write(conn, [late], projector.statements())
+        assert await read_watermark(conn) == done
+        assert await conn.fetchval("SELECT credits FROM accounts WHERE account_id = 'cash:m0'") == 10**12
+    finally:
+        await conn.close()
+
+
+def test_rows_that_do_not_continue_the_projections_are_refused(database_url: str) -> None:
+    asyncio.run(gap_scenario(database_url))
