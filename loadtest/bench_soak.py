@@ -30,7 +30,7 @@ import msgspec
 from gateway.auth import sign
 from gateway.pg import database_url
 from gateway.process import ServerProcess
-from loadtest.bench_gateway import PLAIN, TRADERS, list_plain_forward
+from loadtest.bench_gateway import PLAIN, TRADERS, fund_traders, list_plain_forward
 
 RESTING = 20  # open orders a connection keeps before it cancels its oldest
 WINDOW = 100_000
@@ -147,14 +147,6 @@ def close_day(exchange: ServerProcess) -> None:
     assert status in (200, 201), answer
 
 
-def fund(exchange: ServerProcess) -> None:
-    desk = exchange.client("clearing-desk")
-    for member in TRADERS:
-        status, answer = desk.request("POST", "/v1/clearing/deposits",
-                                      {"member": member, "amount": "1000000000", "reference": f"soak-{member}"})
-        assert status == 201, answer
-
-
 async def drive(exchange: ServerProcess, total: int, day: int, connections: int) -> dict:
     creds = exchange.credentials()
     signers = [Signer(creds[m]) for m in TRADERS]
@@ -209,7 +201,7 @@ def main() -> int:
         exchange.start()
         try:
             list_plain_forward(exchange)
-            fund(exchange)
+            fund_traders(exchange, "1000000000")
             try:
                 import uvloop
 
