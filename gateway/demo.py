@@ -1,10 +1,21 @@
 """``commex demo``: instruments, members of every role, inspected warehouse receipts and a few
-resting orders, so a newcomer can trade at once. Idempotent: running it again adds nothing."""
+resting orders, so a newcomer can trade at once. Idempotent: running it again on the same day
+adds nothing; on a later day it also lists the forward months listed from that day.
+
+The forwards roll with the date, as an exchange lists its next months: on a Beijing date in
+month M the demo lists cotton ``CF`` + yymm of M+2 (the near month) and M+4 (the far month) and
+urea ``UR`` + yymm of M+3. A month's last trading day is its 10th business day (ZCE's rule) on
+the demo's calendar, Monday to Friday (the demo publishes no holidays), so the near month has at
+least 40 days of trading left whatever the day of the month. ``CF_NEAR``, ``UR_NEAR`` and
+``CF_FAR`` name the months listed today, for the tests and load tests that trade a server seeded
+today."""
 
 import json
 import random
+import time
 from decimal import Decimal
 from pathlib import Path
+from typing import NamedTuple
 
 import asyncpg
 
@@ -12,6 +23,7 @@ from clearing.core import Deposit, Fees
 from clearing.financing import DecideLoan, RequestLoan, SetTerms
 from clearing.ledger import cash
 from engine import NewOrder, SetSession
+from exchange.calendar import Calendar, local_date
 from exchange.catalogue import ForwardTerms, InstrumentSpec, SetInstrument
 from exchange.journal import Entry
 from gateway.auth import Authenticator, load_master_key
@@ -22,6 +34,46 @@ from warehouse_receipts.quality import Bale, CottonQuality, ScrapSteelQuality, U
 from warehouse_receipts.registry import DeliverySpec, IssueReceipt
 
 
+class Month(NamedTuple):
+    """A forward month: its symbol (``CF`` + yymm), delivery month (yyyymm), last trading day."""
+
+    symbol: str
+    delivery_month: int
+    last_trading_day: int
+
+
+NEAR, UREA, FAR = 2, 3, 4  # months after today's: the near cotton month, the urea month, the far cotton month
+
+
+def last_trading_day(delivery_month: int) -> int:
+    """The 10th business day (Monday to Friday) of ``delivery_month`` (yyyymm).
+
+    >>> last_trading_day(202703)
+    20270312
+    """
+    calendar = Calendar()
+    day = calendar.next_business_day(delivery_month * 100 + 1, inclusive=True)
+    for _ in range(9):
+        day = calendar.next_business_day(day)
+    return day
+
+
+def forward_month(prefix: str, today: int, ahead: int) -> Month:
+    """The month ``ahead`` months after the month of ``today`` (yyyymmdd), named ``prefix`` + yymm."""
+    months = today // 10_000 * 12 + today // 100 % 100 - 1 + ahead
+    month = months // 12 * 100 + months % 12 + 1
+    return Month(f"{prefix}{month % 10_000:04d}", month, last_trading_day(month))
+
+
+def forward_months(today: int) -> tuple[Month, Month, Month]:
+    """The forwards the demo lists on Beijing date ``today``: near cotton, urea, far cotton.
+
+    >>> [m.symbol for m in forward_months(20261123)]
+    ['CF2701', 'UR2702', 'CF2703']
+    """
+    return forward_month("CF", today, NEAR), forward_month("UR", today, UREA), forward_month("CF", today, FAR)
+
+
 def _spot(symbol: str, commodity: str, table: str, lot_kg: int, **terms) -> InstrumentSpec:
     """A receipt-backed instrument: one lot is one receipt of about ``lot_kg`` (within 10 %),
     priced per tonne, commission 0.2 ‰ of value each side."""
@@ -30,30 +82,44 @@ def _spot(symbol: str, commodity: str, table: str, lot_kg: int, **terms) -> Inst
                           **terms)
 
 
-def _forward(symbol: str, commodity: str, lot_kg: int, tick: int, ref_price: int, fee: int, month: int,
-             last_day: int) -> InstrumentSpec:
-    return InstrumentSpec(symbol=symbol, kind="forward", commodity=commodity, lot_size=lot_kg, tick=tick,
+def _forward(month: Month, commodity: str, lot_kg: int, tick: int, ref_price: int, fee: int) -> InstrumentSpec:
+    """A margined forward (5 / 10 / 20 % as delivery nears), settled daily, delivered at expiry."""
+    return InstrumentSpec(symbol=month.symbol, kind="forward", commodity=commodity, lot_size=lot_kg, tick=tick,
                           ref_price=ref_price, band_bps=400, max_limit_qty=1_000, max_market_qty=200,
                           protection_ticks=10, fees=Fees(per_lot=fee),
-                          forward=ForwardTerms(delivery_month=month, last_trading_day=last_day, margined=True))
+                          forward=ForwardTerms(delivery_month=month.delivery_month,
+                                               last_trading_day=month.last_trading_day, margined=True))
 
 
-INSTRUMENTS = [
-    # spot cotton 3128B: one lot is one receipt (~40 t), 5 yuan/t tick, ±4 %
-    _spot("CF", "cotton", "ZCE-2016/17", 40_000, tick=500, ref_price=1_500_000, band_bps=400, max_limit_qty=100,
-          max_market_qty=20, protection_ticks=10),
-    # spot urea: one lot is one 20 t receipt, 1 yuan/t tick
-    _spot("UR", "urea", "GB/T2440-2017", 20_000, tick=100, ref_price=200_000, band_bps=400, max_limit_qty=200,
-          max_market_qty=50, protection_ticks=20),
-    # spot heavy scrap steel: one lot is one 30 t receipt, ±5 %
-    _spot("SS", "scrap_steel", "GB/T4223-2024", 30_000, tick=100, ref_price=280_000, band_bps=500,
-          max_limit_qty=200, max_market_qty=50, protection_ticks=20),
-    # forwards (中远期): 5 t cotton lots and 20 t urea lots (ZCE), margined (5 / 10 / 20 % as delivery nears),
-    # daily settlement, delivery at expiry; commission 4.30 and 2.50 yuan a lot each side
-    *(_forward(symbol, "cotton", 5_000, 500, 1_500_000, 430, month, last)
-      for symbol, month, last in (("CF2701", 202701, 20270115), ("CF2703", 202703, 20270312))),
-    _forward("UR2702", "urea", 20_000, 100, 200_000, 250, 202702, 20270212),
-]
+def instruments(today: int) -> list[InstrumentSpec]:
+    """The instruments the demo lists on Beijing date ``today``: the spot ones and that day's forwards."""
+    cf_near, ur_near, cf_far = forward_months(today)
+    return [
+        # spot cotton 3128B: one lot is one receipt (~40 t), 5 yuan/t tick, ±4 %
+        _spot("CF", "cotton", "ZCE-2016/17", 40_000, tick=500, ref_price=1_500_000, band_bps=400, max_limit_qty=100,
+              max_market_qty=20, protection_ticks=10),
+        # spot urea: one lot is one 20 t receipt, 1 yuan/t tick
+        _spot("UR", "urea", "GB/T2440-2017", 20_000, tick=100, ref_price=200_000, band_bps=400, max_limit_qty=200,
+              max_market_qty=50, protection_ticks=20),
+        # spot heavy scrap steel: one lot is one 30 t receipt, ±5 %
+        _spot("SS", "scrap_steel", "GB/T4223-2024", 30_000, tick=100, ref_price=280_000, band_bps=500,
+              max_limit_qty=200, max_market_qty=50, protection_ticks=20),
+        # forwards (中远期): 5 t cotton lots and 20 t urea lots (ZCE); commission 4.30 and 2.50 yuan a lot each side
+        _forward(cf_near, "cotton", 5_000, 500, 1_500_000, 430),
+        _forward(cf_far, "cotton", 5_000, 500, 1_500_000, 430),
+        _forward(ur_near, "urea", 20_000, 100, 200_000, 250),
+    ]
+
+
+def beijing_today() -> int:
+    """Today's Beijing date (yyyymmdd) by the real clock."""
+    return local_date(time.time_ns())
+
+
+TODAY = beijing_today()  # when this module was imported
+CF_NEAR, UR_NEAR, CF_FAR = (month.symbol for month in forward_months(TODAY))
+INSTRUMENTS = instruments(TODAY)
+
 # opening cash, in fen: traders 100 million yuan, suppliers 5 million (for commission)
 FUNDING = {"trader": 10_000_000_000, "supplier": 500_000_000, "lender": 20_000_000_000}
 MEMBERS = [
@@ -73,15 +139,20 @@ RECEIPTS = [  # (warehouse, owner, commodity, how many)
     ("sh-warehouse-02", "sinofert", "urea", 40),
     ("sh-warehouse-02", "zhongzai-recycling", "scrap_steel", 30),
 ]
-ORDERS = [  # (member, symbol, side, lots, price in fen, display, client order id)
-    ("xinjiang-cotton-group", "CF", "sell", 4, 1_502_000, 0, "demo-cf-ask-1"),
-    ("xinjiang-cotton-group", "CF", "sell", 3, 1_505_000, 0, "demo-cf-ask-2"),
-    ("huafang-textile", "CF", "buy", 2, 1_498_000, 0, "demo-cf-bid-1"),
-    ("sinofert", "UR", "sell", 10, 201_000, 2, "demo-ur-ask-1"),
-    ("luneng-agri", "UR", "buy", 5, 199_500, 0, "demo-ur-bid-1"),
-    ("huafang-textile", "CF2701", "buy", 20, 1_497_500, 0, "demo-fwd-bid-1"),
-    ("luneng-agri", "CF2701", "sell", 20, 1_503_000, 0, "demo-fwd-ask-1"),
-]
+
+
+def orders(today: int) -> list[tuple[str, str, str, int, int, int, str]]:
+    """The resting orders: (member, symbol, side, lots, price in fen, display, client order id)."""
+    near = forward_months(today)[0].symbol
+    return [
+        ("xinjiang-cotton-group", "CF", "sell", 4, 1_502_000, 0, "demo-cf-ask-1"),
+        ("xinjiang-cotton-group", "CF", "sell", 3, 1_505_000, 0, "demo-cf-ask-2"),
+        ("huafang-textile", "CF", "buy", 2, 1_498_000, 0, "demo-cf-bid-1"),
+        ("sinofert", "UR", "sell", 10, 201_000, 2, "demo-ur-ask-1"),
+        ("luneng-agri", "UR", "buy", 5, 199_500, 0, "demo-ur-bid-1"),
+        ("huafang-textile", near, "buy", 20, 1_497_500, 0, "demo-fwd-bid-1"),
+        ("luneng-agri", near, "sell", 20, 1_503_000, 0, "demo-fwd-ask-1"),
+    ]
 
 
 async def seed_financing(exchange: Exchange) -> None:
@@ -126,13 +197,15 @@ def quality_for(commodity: str, rng: random.Random, n: int):
 
 
 async def seed(data_dir: Path) -> Path:
-    """Seed everything (idempotently) and write ``demo-credentials.json``; return its path."""
+    """Seed everything (idempotently), with today's forward months, and write
+    ``demo-credentials.json``; return its path."""
+    today = beijing_today()
     url = database_url(data_dir)
     exchange = await Exchange.open(url)
     pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
     try:
         engine, registry = exchange.engine, exchange.registry
-        for spec in INSTRUMENTS:
+        for spec in instruments(today):
             if spec.symbol not in exchange.state.catalogue.specs:
                 await exchange.submit(Entry(SetInstrument(actor="exchange-ops", spec=spec)))
             if engine.instruments[spec.symbol].session != "continuous":
@@ -161,7 +234,7 @@ async def seed(data_dir: Path) -> Path:
                         inspector="CFIC Xinjiang" if commodity == "cotton" else "CCIC Shanghai",
                         owner=owner, quality=quality, quantity_kg=kg)))
         await seed_financing(exchange)
-        for member, symbol, side, qty, price, display, coid in ORDERS:
+        for member, symbol, side, qty, price, display, coid in orders(today):
             await exchange.submit(Entry(NewOrder(member=member, symbol=symbol, side=side, quantity=qty, price=price,
                                                  display_quantity=display), coid))
     finally:

@@ -24,7 +24,10 @@ Money = Annotated[str, Meta(pattern=MONEY_PATTERN, max_length=MONEY_MAX_LENGTH, 
                             description=f"decimal yuan: {_GRAMMAR}")]
 MONEY_CODES = {Price: "INVALID_PRICE", Money: "INVALID_AMOUNT"}
 Lots = Annotated[int, Meta(ge=0, le=MAX_LOTS, examples=[1])]
-Symbol = Annotated[str, Meta(min_length=1, max_length=16, examples=["CF2701"])]
+# the example is a spot instrument, listed for good (the demo's forward months roll with the date)
+SYMBOL_DESCRIPTION = ("an instrument: spot (the demo's CF, UR, SS) or a forward, named commodity + delivery month "
+                      "as yymm (cotton for January 2027: CF2701)")
+Symbol = Annotated[str, Meta(min_length=1, max_length=16, examples=["CF"], description=SYMBOL_DESCRIPTION)]
 MemberName = Annotated[str, Meta(min_length=1, max_length=32, examples=["huafang-textile"])]
 ReceiptId = Annotated[str, Meta(min_length=1, max_length=32, examples=["WR00000001"])]
 Commodity = Annotated[str, Meta(min_length=1, max_length=32, examples=["cotton"])]

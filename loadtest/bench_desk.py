@@ -1,12 +1,12 @@
 """The desk's ladder under a busy feed, in a real browser.
 
-``python -m loadtest.bench_desk`` starts a real exchange (demo data, its own embedded
-PostgreSQL), opens the desk in Debian's chromium (Playwright) as a member watching ``CF2701``, and
-measures the page's frame rate idle, then while four threads (two buyers and two sellers) change
-the book about ``RATE`` times a second (limit orders placed and cancelled at random levels that
-do not cross): first with the page showing another instrument (the ceiling: the same machine
-under the same load), then showing ``CF2701``'s ladder. It counts the book updates the page
-applied, then checks that the ladder it shows equals ``GET /v1/book`` once the load stops.
+``python -m loadtest.bench_desk`` starts a real exchange (demo data, its own embedded PostgreSQL),
+opens the desk in Debian's chromium (Playwright) as a member watching the demo's near cotton month
+(``CF_NEAR``), and measures the page's frame rate idle, then while four threads (two buyers and two
+sellers) change the book about ``RATE`` times a second (limit orders placed and cancelled at random
+levels that do not cross): first with the page showing another instrument (the ceiling: the same
+machine under the same load), then showing the near month's ladder. It counts the book updates the
+page applied, then checks that the ladder it shows equals ``GET /v1/book`` once the load stops.
 Prints one JSON line; the floor is 30 frames a second.
 """
 
@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+from gateway.demo import CF_NEAR
 from gateway.pg import database_url
 from gateway.process import ServerProcess
 
@@ -24,7 +25,7 @@ RATE = 100  # book changes a second
 SECONDS = 10.0
 IDLE_SECONDS = 3.0
 FPS_FLOOR = 30
-SYMBOL = "CF2701"
+SYMBOL = CF_NEAR
 SIDES = (("huafang-textile", "buy"), ("luneng-agri", "sell"))
 VIEWER = "xinjiang-cotton-group"  # watches the book; its own orders are not the ones changing
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

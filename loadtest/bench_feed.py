@@ -17,6 +17,7 @@ from pathlib import Path
 
 import msgspec
 
+from gateway.demo import CF_NEAR
 from gateway.pg import database_url
 from gateway.process import ServerProcess
 from loadtest.bench_gateway import CONNECTIONS, order_requests
@@ -24,7 +25,7 @@ from loadtest.httpload import closed_loop
 from loadtest.wsreader import open_feed
 
 SUBSCRIBERS = 200
-CHANNELS = ["book.CF2701", "trades.CF2701", "ticker.CF2701"]
+CHANNELS = [f"book.{CF_NEAR}", f"trades.{CF_NEAR}", f"ticker.{CF_NEAR}"]
 
 
 class Stamp(msgspec.Struct):

@@ -4,8 +4,8 @@
 embedded PostgreSQL unless ``DATABASE_URL`` is set), then with one load generator measures:
 the bare endpoint's request rate; signed, durable order entry at full speed; and order-entry
 latency at a constant half of that speed; then full-speed order entry on a forward without
-margin (commission only, as every forward was before margining), next to the margined CF2701's
-rate in the same run; then order entry over the WebSocket (``order.new`` messages, several
+margin (commission only, as every forward was before margining), next to the margined near cotton
+month's rate in the same run; then order entry over the WebSocket (``order.new`` messages, several
 logged-in connections each keeping a window of orders in flight), against the same bare HTTP
 rate (``ws_vs_bare_http``). It prints one JSON line.
 """
@@ -25,6 +25,7 @@ import msgspec
 
 from gateway.auth import sign
 from gateway.client import Client
+from gateway.demo import CF_NEAR
 from gateway.pg import database_url
 from gateway.process import ServerProcess, free_port
 from loadtest import wsload
@@ -37,7 +38,7 @@ TRADERS = ["huafang-textile", "luneng-agri", "xinjiang-cotton-group", "sinofert"
 PLAIN = "CFPLAIN"  # a forward without margin, listed by the benchmark
 
 
-def order_bodies(seed: int = 1, symbol: str = "CF2701", prefix: str = "b"):
+def order_bodies(seed: int = 1, symbol: str = CF_NEAR, prefix: str = "b"):
     """A factory of order bodies (the n-th of them): prices around the reference so that about
     half the orders trade and the rest rest."""
     rng = random.Random(seed)
@@ -51,7 +52,7 @@ def order_bodies(seed: int = 1, symbol: str = "CF2701", prefix: str = "b"):
     return body
 
 
-def order_requests(credentials: dict[str, dict], seed: int = 1, symbol: str = "CF2701"):
+def order_requests(credentials: dict[str, dict], seed: int = 1, symbol: str = CF_NEAR):
     """A factory of signed POST /v1/orders requests (``order_bodies``): alternating members."""
     bodies = order_bodies(seed, symbol)
     counter = itertools.count()
@@ -172,7 +173,7 @@ def fund_traders(exchange: ServerProcess, yuan: str = "100000000000") -> None:
 
 
 def list_plain_forward(exchange: ServerProcess) -> None:
-    """A forward like CF2701 without the margin lifecycle: commission only."""
+    """A forward like the demo's near cotton month without the margin lifecycle: commission only."""
     ops = exchange.client("exchange-ops")
     for path, body in (("/v1/admin/instruments", {"symbol": PLAIN, "tick": "5", "lot_size": 5_000,
                                                   "ref_price": "15000", "band_bps": 400}),

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from gateway.client import Client
+from gateway.demo import CF_NEAR
 from gateway.process import ServerProcess
 
 MEMBERS = ["huafang-textile", "luneng-agri", "xinjiang-cotton-group", "sinofert"]
@@ -84,7 +85,7 @@ class Load:
             side = "sell" if member in SPOT else "buy"
             return client.place(symbol, side, rng.randint(1, 2), str(ref + tick * rng.randint(-3, 3)), coid)
         price = 15_000 + 5 * rng.randint(-6, 6)
-        return client.place("CF2701", rng.choice(("buy", "sell")), rng.randint(1, 5), str(price), coid)
+        return client.place(CF_NEAR, rng.choice(("buy", "sell")), rng.randint(1, 5), str(price), coid)
 
 
 def first_ack(base: str, creds: dict, coid: str, limit: float) -> float:
@@ -94,7 +95,7 @@ def first_ack(base: str, creds: dict, coid: str, limit: float) -> float:
     i = 0
     while time.monotonic() < deadline:
         try:
-            status, _ = client.place("CF2701", "buy", 1, "14900", f"{coid}-{i}")
+            status, _ = client.place(CF_NEAR, "buy", 1, "14900", f"{coid}-{i}")
             if status == 201:
                 return time.monotonic()
         except OSError:
@@ -229,7 +230,7 @@ def db_drill(work: Path, cluster, runs: int = 1, load_seconds: float = 1.5, afte
                 killed = time.monotonic()
                 prober = Client.for_member(bases, creds[PROBE])
                 prober.failover = 60.0
-                status, _ = prober.place("CF2701", "buy", 1, "14900", f"dbprobe{run}")
+                status, _ = prober.place(CF_NEAR, "buy", 1, "14900", f"dbprobe{run}")
                 assert status == 201, status
                 acked_at = time.monotonic()
                 time.sleep(after_seconds)
@@ -293,7 +294,7 @@ def chaos(work: Path, cluster, rounds: int = 10, seed: int = 1, budget: float = 
                     cluster.kill_leader_postgres()
                 prober = Client.for_member(bases, creds[PROBE])
                 prober.failover = 60.0
-                status, _ = prober.place("CF2701", "buy", 1, "14900", f"chaosprobe{round_no}")
+                status, _ = prober.place(CF_NEAR, "buy", 1, "14900", f"chaosprobe{round_no}")
                 assert status == 201, status
                 resumed = time.monotonic() - killed
                 time.sleep(0.5)

@@ -2,13 +2,15 @@
 
     locust -f loadtest/locustfile.py --headless -u 50 -r 10 -t 30s --host http://127.0.0.1:8080
 
-Credentials come from ``$COMMEX_CREDENTIALS`` or ``var/demo-credentials.json``. With a primary
-and a hot standby, ``COMMEX_ENDPOINTS=http://a:8080,http://b:8080`` lists both: a request that
-cannot connect or is answered 503 STANDBY / SHUTTING_DOWN moves to the next endpoint and is sent
-again (signed anew), and the user stays with the endpoint that accepted. A business
-rejection the exchange is right to give (an order already filled when cancelled) counts as
-a success; anything else unexpected is a failure. ``WsOrderTrader`` enters orders over the
-WebSocket (``order.*`` messages, pipelined); its figures are named after the message types.
+Credentials come from ``$COMMEX_CREDENTIALS`` or ``var/demo-credentials.json``. The forwards traded
+are the months the demo lists today (``gateway.demo.CF_NEAR``, ``CF_FAR``): seed the server with
+``commex demo`` in the same month. With a primary and a hot standby,
+``COMMEX_ENDPOINTS=http://a:8080,http://b:8080`` lists both: a request that cannot connect or is
+answered 503 STANDBY / SHUTTING_DOWN moves to the next endpoint and is sent again (signed anew),
+and the user stays with the endpoint that accepted. A business rejection the exchange is right to
+give (an order already filled when cancelled) counts as a success; anything else unexpected is a
+failure. ``WsOrderTrader`` enters orders over the WebSocket (``order.*`` messages, pipelined); its
+figures are named after the message types.
 """
 
 import itertools
@@ -25,6 +27,7 @@ from locust import User, between, task
 from locust.contrib.fasthttp import FastHttpUser
 
 from gateway.auth import sign, unique_timestamp_ms
+from gateway.demo import CF_FAR, CF_NEAR
 
 MARGIN_REFUSALS = ("INSUFFICIENT_MARGIN", "POSITION_LIMIT", "DAILY_OPEN_LIMIT")  # right answers on a forward
 CREDENTIALS = Path(os.environ.get("COMMEX_CREDENTIALS", "var/demo-credentials.json"))
@@ -101,9 +104,9 @@ class Trader(SignedUser):
 
     @task(5)
     def place(self) -> None:
-        symbol, ref, tick = random.choice((("CF2701", 15_000, 5), ("CF2701", 15_000, 5), ("CF", 15_000, 5),
+        symbol, ref, tick = random.choice(((CF_NEAR, 15_000, 5), (CF_NEAR, 15_000, 5), ("CF", 15_000, 5),
                                            ("UR", 2_000, 1)))
-        forward = symbol == "CF2701"
+        forward = symbol == CF_NEAR
         side = random.choice(("buy", "sell")) if forward else "buy"
         price = ref + tick * random.randint(-10, 10)
         # spot buys take what suppliers offer (IOC): a resting spot bid holds its worst-case cost
@@ -138,7 +141,7 @@ class Trader(SignedUser):
 
     @task(2)
     def read_book(self) -> None:
-        self.call("GET", f"/v1/book/{random.choice(('CF', 'UR', 'SS', 'CF2701'))}?depth=10", name="/v1/book/{symbol}")
+        self.call("GET", f"/v1/book/{random.choice(('CF', 'UR', 'SS', CF_NEAR))}?depth=10", name="/v1/book/{symbol}")
 
     @task(1)
     def read_orders(self) -> None:
@@ -146,13 +149,14 @@ class Trader(SignedUser):
 
 
 class ForwardTrader(SignedUser):
-    """Trades the margined cotton forward CF2703: opens positions, closes them with IOC orders
-    at marketable prices, and meets its margin calls by closing. A refusal by the risk rules
-    (INSUFFICIENT_MARGIN, POSITION_LIMIT, DAILY_OPEN_LIMIT) is a right answer."""
+    """Trades the demo's far cotton month (``CF_FAR``), a margined forward: opens positions,
+    closes them with IOC orders at marketable prices, and meets its margin calls by closing. A
+    refusal by the risk rules (INSUFFICIENT_MARGIN, POSITION_LIMIT, DAILY_OPEN_LIMIT) is a right
+    answer."""
 
     role = "trader"
     weight = 3
-    SYMBOL, REF, TICK = "CF2703", 15_000, 5
+    SYMBOL, REF, TICK = CF_FAR, 15_000, 5
 
     def order(self, side: str, quantity: int, price: int, tif: str, name: str) -> dict | None:
         return self.call("POST", "/v1/orders", {
@@ -288,7 +292,8 @@ class FeedWatcher(WsUser):
 
     def on_start(self) -> None:
         self.connect()
-        self.ws.send(json.dumps({"type": "subscribe", "channels": ["book.CF2701", "trades.CF2701", "ticker.CF2701"]}))
+        channels = [f"{kind}.{CF_NEAR}" for kind in ("book", "trades", "ticker")]
+        self.ws.send(json.dumps({"type": "subscribe", "channels": channels}))
         self.listen()
 
     def received(self, raw: str, message: dict, fire) -> None:
@@ -357,7 +362,7 @@ class WsOrderTrader(WsUser):
     def place_burst(self) -> None:
         for _ in range(self.BURST):
             self.send("order.new", {"type": "order.new", "body": {
-                "symbol": "CF2701", "side": random.choice(("buy", "sell")), "quantity": random.randint(1, 5),
+                "symbol": CF_NEAR, "side": random.choice(("buy", "sell")), "quantity": random.randint(1, 5),
                 "price": str(15_000 + 5 * random.randint(-10, 10)), "client_order_id": f"ws-{_run}-{next(_ids)}",
                 "time_in_force": random.choice(("GTC", "GTC", "DAY", "IOC"))}})
         self.settle()

@@ -15,6 +15,7 @@ import pytest
 import websockets
 
 from gateway.client import Client
+from gateway.demo import CF_NEAR
 from gateway.feed_client import login_message
 from tests.support.ws import until
 
@@ -250,12 +251,12 @@ def test_buy_auction_and_listings_settle_by_dvp(server, world) -> None:
     winner = next(name for name, a in answers.items() if a[0] == 200)
     assert desk.request("GET", f"/v1/receipts/{mine[3]}")[1]["owner"] == winner
 
-    # a basis listing of cotton over the forward CF2701 (settlement 15,000 yuan/t), counter-offered and accepted
+    # a basis listing of cotton over the near cotton month (settlement 15,000 yuan/t), counter-offered and accepted
     cotton_owner = server.client("xinjiang-cotton-group")
     cotton = [r for r in cotton_owner.request("GET", "/v1/receipts?state=registered")[1]
               if r["commodity"] == "cotton"][0]
     status, basis = cotton_owner.request("POST", "/v1/listings", {
-        "commodity": "cotton", "receipt_ids": [cotton["receipt_id"]], "forward": "CF2701", "basis": "200"})
+        "commodity": "cotton", "receipt_ids": [cotton["receipt_id"]], "forward": CF_NEAR, "basis": "200"})
     assert status == 201 and basis["price_today"] == "15200.00", basis
     status, countered = plant.request("POST", f"/v1/listings/{basis['listing_id']}/counter-offers",
                                       {"price": "15100", "respond_seconds": 60})

@@ -11,6 +11,7 @@ import pytest
 
 from gateway.auth import ROLES
 from gateway.client import Client
+from gateway.demo import CF_NEAR
 from gateway.openapi import openapi_document
 
 ANY = frozenset(ROLES)
@@ -28,8 +29,8 @@ MATRIX: dict[tuple[str, str], tuple[str, dict | None, frozenset | None]] = {
     ("post", "/v1/orders/cancel-all"): ("/v1/orders/cancel-all", BAD, frozenset({T, S})),
     ("get", "/v1/fills"): ("/v1/fills", None, ANY),
     ("get", "/v1/instruments"): ("/v1/instruments", None, ANY),
-    ("get", "/v1/book/{symbol}"): ("/v1/book/CF2701", None, ANY),
-    ("get", "/v1/trades/{symbol}"): ("/v1/trades/CF2701", None, ANY),
+    ("get", "/v1/book/{symbol}"): (f"/v1/book/{CF_NEAR}", None, ANY),
+    ("get", "/v1/trades/{symbol}"): (f"/v1/trades/{CF_NEAR}", None, ANY),
     ("post", "/v1/admin/instruments"): ("/v1/admin/instruments", BAD, frozenset({OP})),
     ("post", "/v1/admin/instruments/{symbol}/session"): ("/v1/admin/instruments/NOPE/session", BAD, frozenset({OP})),
     ("post", "/v1/admin/instruments/{symbol}/schedule"): ("/v1/admin/instruments/NOPE/schedule", BAD,
@@ -94,8 +95,8 @@ MATRIX: dict[tuple[str, str], tuple[str, dict | None, frozenset | None]] = {
     ("post", "/v1/clearing/end-of-day"): ("/v1/clearing/end-of-day", BAD, frozenset({C})),
     ("get", "/v1/clearing/reports/{day}"): ("/v1/clearing/reports/1", None, ANY),
     ("get", "/v1/clearing/reconcile"): ("/v1/clearing/reconcile", None, frozenset({C})),
-    ("get", "/v1/market/candles/{symbol}"): ("/v1/market/candles/CF2701", None, PUBLIC),
-    ("get", "/v1/market/stats/{symbol}"): ("/v1/market/stats/CF2701", None, PUBLIC),
+    ("get", "/v1/market/candles/{symbol}"): (f"/v1/market/candles/{CF_NEAR}", None, PUBLIC),
+    ("get", "/v1/market/stats/{symbol}"): (f"/v1/market/stats/{CF_NEAR}", None, PUBLIC),
     ("get", "/v1/market/report"): ("/v1/market/report", None, PUBLIC),
     ("post", "/v1/financing/terms"): ("/v1/financing/terms", BAD, frozenset({L})),
     ("get", "/v1/financing/terms"): ("/v1/financing/terms", None, ANY),

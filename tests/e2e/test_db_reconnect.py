@@ -8,6 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from gateway.demo import CF_NEAR
 from gateway.process import ServerProcess, free_port
 
 
@@ -44,10 +45,10 @@ def test_sequencer_reconnects_and_carries_on(database_url, tmp_path) -> None:
     server.start()
     try:
         trader = server.client("huafang-textile")
-        status, first = trader.place("CF2701", "buy", 1, "14950", "rc-1")
+        status, first = trader.place(CF_NEAR, "buy", 1, "14950", "rc-1")
         assert status == 201
         asyncio.run(sql(database_url, KILL_SEQUENCER))  # the session holding the lock and the writes
-        status, second = trader.place("CF2701", "buy", 1, "14950", "rc-2")
+        status, second = trader.place(CF_NEAR, "buy", 1, "14950", "rc-2")
         assert status == 201, second
         assert trader.request("GET", f"/v1/orders/{first['order_id']}")[1]["client_order_id"] == "rc-1"
         assert "reconnected: the journal continues" in server.log.read_text()
@@ -61,7 +62,7 @@ def test_sequencer_stops_loudly_when_the_journal_does_not_continue(database_url,
     server.cli("demo")
     server.start()
     trader = server.client("huafang-textile")
-    assert trader.place("CF2701", "buy", 1, "14950", "lost-1")[0] == 201
+    assert trader.place(CF_NEAR, "buy", 1, "14950", "lost-1")[0] == 201
 
     async def lose_the_last_entry() -> None:
         conn = await asyncpg.connect(database_url)
@@ -73,7 +74,7 @@ def test_sequencer_stops_loudly_when_the_journal_does_not_continue(database_url,
 
     asyncio.run(lose_the_last_entry())
     try:
-        status, body = trader.place("CF2701", "buy", 1, "14950", "lost-2")
+        status, body = trader.place(CF_NEAR, "buy", 1, "14950", "lost-2")
     except OSError:
         status = None
     assert status != 201

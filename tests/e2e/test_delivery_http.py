@@ -18,6 +18,7 @@ from clearing.core import Fees
 from engine import SetSession
 from exchange.catalogue import InstrumentSpec, SetInstrument
 from exchange.journal import Entry
+from gateway.demo import CF_NEAR
 from gateway.feed_client import login_message
 from gateway.prices import signed_fen
 from gateway.process import ServerProcess
@@ -86,7 +87,7 @@ def test_tender_allocate_and_deliver_over_http(server) -> None:
     status, body = server.client("exchange-ops").request("POST", f"/v1/admin/instruments/{SYMBOL}/forward", terms)
     assert status == 200, body
     for client in (first, second):  # the demo's forward bids hold margin of their own
-        assert client.request("POST", "/v1/orders/cancel-all", {"symbol": "CF2701"})[0] == 200
+        assert client.request("POST", "/v1/orders/cancel-all", {"symbol": CF_NEAR})[0] == 200
     status, receipts = short.request("GET", "/v1/receipts")
     free = [r for r in receipts if r["state"] == "registered" and r["commodity"] == "cotton"][:2]
     pledged = next(r for r in receipts if r["state"] == "pledged")

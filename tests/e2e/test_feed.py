@@ -8,6 +8,7 @@ import random
 
 import websockets
 
+from gateway.demo import CF_NEAR
 from gateway.feed_client import LocalBook, login_message
 from gateway.process import ServerProcess
 from tests.support.locust import locust_stats
@@ -32,20 +33,20 @@ def test_book_from_feed_equals_rest_book(server) -> None:
                 if orders:
                     c.cancel(rng.choice(orders)["order_id"])
                     continue
-            c.place("CF2701", rng.choice(("buy", "sell")), rng.randint(1, 6), str(15_000 + 5 * rng.randint(-8, 8)),
+            c.place(CF_NEAR, rng.choice(("buy", "sell")), rng.randint(1, 6), str(15_000 + 5 * rng.randint(-8, 8)),
                     f"feed-{i}", time_in_force=rng.choice(("GTC", "GTC", "IOC")),
                     display_quantity=rng.choice((0, 0, 2)))
 
     async def scenario() -> tuple[int, int]:
         async with websockets.connect(ws_url(server)) as ws:
-            await ws.send(json.dumps({"type": "subscribe", "channels": ["book.CF2701", "trades.CF2701"]}))
+            await ws.send(json.dumps({"type": "subscribe", "channels": [f"book.{CF_NEAR}", f"trades.{CF_NEAR}"]}))
             local = LocalBook()
             local.on_message(await until(ws, lambda m: m["type"] == "snapshot"))
             trade_ids: list[int] = []
             samples = 0
             for round_no in range(10):
                 await asyncio.to_thread(burst, 200, round_no * 200)
-                rest = clients[0].request("GET", "/v1/book/CF2701?depth=500")[1]
+                rest = clients[0].request("GET", f"/v1/book/{CF_NEAR}?depth=500")[1]
                 while local.seq < rest["seq"]:  # catch up to the sampled seq
                     message = json.loads(await asyncio.wait_for(ws.recv(), 10))
                     if message["type"] == "trades":
@@ -84,11 +85,11 @@ def test_private_stream_rebuilds_the_members_orders(server) -> None:
             seq = snapshot["seq"]
 
             def activity() -> None:
-                ids = [c.place("CF2701", "buy", 3, str(14_950 + 5 * i), f"priv-{i}")[1]["order_id"] for i in range(6)]
+                ids = [c.place(CF_NEAR, "buy", 3, str(14_950 + 5 * i), f"priv-{i}")[1]["order_id"] for i in range(6)]
                 c.amend(ids[0], quantity=5)
                 c.cancel(ids[1])
-                other.place("CF2701", "sell", 4, "14950", "priv-hit")  # fills against our best bids
-                c.place("CF2701", "buy", 1, "14950.01", "priv-bad")  # rejected: off the tick
+                other.place(CF_NEAR, "sell", 4, "14950", "priv-hit")  # fills against our best bids
+                c.place(CF_NEAR, "buy", 1, "14950.01", "priv-bad")  # rejected: off the tick
 
             await asyncio.to_thread(activity)
             rest = {o["order_id"]: o for o in c.request("GET", "/v1/orders?status=all")[1]}
@@ -121,7 +122,7 @@ def test_cancel_on_disconnect(server) -> None:
             await ws.send(json.dumps(login_message(creds["api_key"], creds["api_secret"], cancel_on_disconnect=True)))
             await until(ws, lambda m: m["type"] == "logged_in")
             for i in range(3):
-                assert (await asyncio.to_thread(c.place, "CF2701", "buy", 1, "14900", f"cod-{i}"))[0] == 201
+                assert (await asyncio.to_thread(c.place, CF_NEAR, "buy", 1, "14900", f"cod-{i}"))[0] == 201
         for _ in range(50):  # the socket is gone: the exchange cancels
             if not c.request("GET", "/v1/orders?status=open")[1]:
                 break
@@ -147,18 +148,18 @@ def test_slow_consumer_is_cut_and_the_exchange_carries_on(database_url, tmp_path
     try:
         trader, seller = server.client("huafang-textile"), server.client("luneng-agri")
         for i in range(125):  # a deep book makes big snapshots; below the demo's ask at 15,030: no trades
-            trader.place("CF2701", "buy", 1, str(14_400 + 5 * i), f"deep-{i}")
+            trader.place(CF_NEAR, "buy", 1, str(14_400 + 5 * i), f"deep-{i}")
 
         async def scenario() -> tuple[int | None, str]:
             async with websockets.connect(ws_url(server), max_queue=1) as healthy, \
                     websockets.connect(ws_url(server), max_queue=1) as slow:
-                await healthy.send(json.dumps({"type": "subscribe", "channels": ["trades.CF2701"]}))
+                await healthy.send(json.dumps({"type": "subscribe", "channels": [f"trades.{CF_NEAR}"]}))
                 await until(healthy, lambda m: m["type"] == "subscribed")
                 for _ in range(3_000):  # ask for snapshots (one per subscription) and never read them
-                    await slow.send(json.dumps({"type": "subscribe", "channels": ["book.CF2701"]}))
-                    await slow.send(json.dumps({"type": "unsubscribe", "channels": ["book.CF2701"]}))
+                    await slow.send(json.dumps({"type": "subscribe", "channels": [f"book.{CF_NEAR}"]}))
+                    await slow.send(json.dumps({"type": "unsubscribe", "channels": [f"book.{CF_NEAR}"]}))
                 await asyncio.sleep(3)  # and read nothing meanwhile: a slow consumer
-                status, _ = await asyncio.to_thread(seller.place, "CF2701", "sell", 1, "14400", "after-flood")
+                status, _ = await asyncio.to_thread(seller.place, CF_NEAR, "sell", 1, "14400", "after-flood")
                 assert status == 201  # order entry is not held up by the slow reader
                 trades = await until(healthy, lambda m: m["type"] == "trades", timeout=30)
                 assert trades["trades"][0]["price"] == "15020.00"  # our sell met the best bid

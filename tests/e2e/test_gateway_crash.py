@@ -12,6 +12,7 @@ import time
 
 import asyncpg
 
+from gateway.demo import CF_NEAR
 from gateway.process import ServerProcess
 from gateway.projection_check import projections_disagree
 
@@ -43,7 +44,7 @@ def load(server: ServerProcess, member: str, worker: int, acked: dict, stop: thr
             else:
                 side = rng.choice(("buy", "sell"))
                 price = 15_000 + 5 * rng.randint(-6, 6)
-                status, body = client.place("CF2701", side, rng.randint(1, 5), str(price), coid)
+                status, body = client.place(CF_NEAR, side, rng.randint(1, 5), str(price), coid)
         except OSError:
             return  # the server is gone
         if status == 201:
@@ -96,7 +97,7 @@ def test_sigkill_under_load_loses_nothing_acknowledged(database_url, tmp_path) -
         assert "receipt_owner_matches_history" in report["checks"]
         # a retry after the restart still returns the first answer
         coid, (member, body, what) = next((k, v) for k, v in acked.items() if v[2] == "placed")
-        status, again = clients[member].place("CF2701", "buy", 1, "15000", coid)
+        status, again = clients[member].place(CF_NEAR, "buy", 1, "15000", coid)
         assert again["order_id"] == body["order_id"]
     finally:
         server.stop()

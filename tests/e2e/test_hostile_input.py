@@ -8,6 +8,7 @@ import socket
 import pytest
 
 from gateway.client import Client
+from gateway.demo import CF_NEAR
 
 TRADER, SUPPLIER, CLEARING, OPS, BANK = ("huafang-textile", "xinjiang-cotton-group", "clearing-desk",
                                          "exchange-ops", "agri-bank")
@@ -30,7 +31,7 @@ def alive(server):
 
 
 def open_order(server) -> int:
-    status, order = server.client(TRADER).place("CF2701", "buy", 1, "14800", "hostile-resting")
+    status, order = server.client(TRADER).place(CF_NEAR, "buy", 1, "14800", "hostile-resting")
     assert status == 201, order
     return order["order_id"]
 
@@ -38,7 +39,7 @@ def open_order(server) -> int:
 def overflow_vectors(server) -> list[tuple[str, str, str, dict, str]]:
     """(who, method, path, body, expected code): each overflowed 64 bits in the sequencer."""
     order_id = open_order(server)
-    order = {"symbol": "CF2701", "side": "buy", "quantity": 1, "client_order_id": "hostile-big"}
+    order = {"symbol": CF_NEAR, "side": "buy", "quantity": 1, "client_order_id": "hostile-big"}
     return [
         (TRADER, "POST", "/v1/orders", {**order, "price": "99999999999999999999"}, "INVALID_PRICE"),
         (TRADER, "POST", "/v1/orders", {**order, "price": "-99999999999999999999"}, "INVALID_PRICE"),
@@ -50,7 +51,7 @@ def overflow_vectors(server) -> list[tuple[str, str, str, dict, str]]:
          "INVALID_AMOUNT"),
         (CLEARING, "POST", "/v1/clearing/withdrawals", {"member": TRADER, "amount": "1E+17", "reference": "big"},
          "INVALID_AMOUNT"),
-        (OPS, "POST", "/v1/admin/instruments/CF2701/fees", {"per_lot": "1E+18"}, "INVALID_PRICE"),
+        (OPS, "POST", f"/v1/admin/instruments/{CF_NEAR}/fees", {"per_lot": "1E+18"}, "INVALID_PRICE"),
         (OPS, "POST", "/v1/admin/instruments", {"symbol": "BIG", "tick": "1E+18", "lot_size": 1,
                                                 "ref_price": "1"}, "INVALID_PRICE"),
     ]
@@ -65,9 +66,9 @@ def test_money_that_would_overflow_64_bits_is_refused_and_the_exchange_keeps_run
 
 
 @pytest.mark.parametrize(("path", "body"), [
-    ("/v1/orders", {"symbol": "CF2701", "side": "buy", "quantity": 2**63, "price": "14800",
+    ("/v1/orders", {"symbol": CF_NEAR, "side": "buy", "quantity": 2**63, "price": "14800",
                     "client_order_id": "hostile-qty"}),
-    ("/v1/orders", {"symbol": "CF2701", "side": "buy", "quantity": 1, "price": "14800", "display_quantity": -1,
+    ("/v1/orders", {"symbol": CF_NEAR, "side": "buy", "quantity": 1, "price": "14800", "display_quantity": -1,
                     "client_order_id": "hostile-qty"}),
     ("/v1/admin/instruments", {"symbol": "HUGE", "tick": "1", "lot_size": 2**62, "ref_price": "1"}),
     ("/v1/admin/instruments", {"symbol": "HUGE", "tick": "1", "lot_size": 1, "ref_price": "1",
@@ -109,7 +110,7 @@ LENIENT_PRICES = [" 14800", "14800 ", "14_800", "\u0661\u0664\u0668\u0660\u0660"
 def test_a_price_outside_the_strict_decimal_grammar_is_refused(alive, price: str) -> None:
     trader = alive.client(TRADER)
     client_order_id = f"hostile-lenient-{LENIENT_PRICES.index(price)}"
-    body = {"symbol": "CF2701", "side": "buy", "quantity": 1, "price": price, "client_order_id": client_order_id}
+    body = {"symbol": CF_NEAR, "side": "buy", "quantity": 1, "price": price, "client_order_id": client_order_id}
     assert code_of(trader.request("POST", "/v1/orders", body)) == (400, "INVALID_PRICE")
     assert all(o["client_order_id"] != client_order_id for o in trader.request("GET", "/v1/orders?status=all")[1])
 
@@ -135,12 +136,12 @@ def test_the_grammar_is_in_the_openapi_document() -> None:
 
 
 @pytest.mark.parametrize(("who", "method", "path", "body", "code"), [
-    (TRADER, "POST", "/v1/orders", {"symbol": "CF2701", "side": "buy", "quantity": 1, "price": "1e999999999",
+    (TRADER, "POST", "/v1/orders", {"symbol": CF_NEAR, "side": "buy", "quantity": 1, "price": "1e999999999",
                                     "client_order_id": "hostile-exp"}, "INVALID_PRICE"),
     (CLEARING, "POST", "/v1/clearing/deposits", {"member": TRADER, "amount": "1e999999999", "reference": "exp"},
      "INVALID_AMOUNT"),
     (SUPPLIER, "POST", f"/v1/loans/{DEMO_LOAN}/repay", {"amount": "1e999999999"}, "INVALID_AMOUNT"),
-    (OPS, "POST", "/v1/admin/instruments/CF2701/fees", {"per_lot": "1e999999999"}, "INVALID_PRICE"),
+    (OPS, "POST", f"/v1/admin/instruments/{CF_NEAR}/fees", {"per_lot": "1e999999999"}, "INVALID_PRICE"),
 ])
 def test_a_huge_exponent_is_400_not_status_unknown(alive, who, method, path, body, code) -> None:
     assert code_of(alive.client(who).request(method, path, body)) == (400, code)
@@ -149,7 +150,8 @@ def test_a_huge_exponent_is_400_not_status_unknown(alive, who, method, path, bod
 def test_invalid_utf8_in_a_json_string_is_400(alive) -> None:
     ops = alive.client(OPS)
     for raw in (b'{"member": "bad-\xff\xfe", "roles": ["trader"]}',
-                b'{"symbol": "CF2701", "side": "buy", "quantity": 1, "price": "14800", "client_order_id": "x\xc3"}'):
+                (f'{{"symbol": "{CF_NEAR}", "side": "buy", "quantity": 1, "price": "14800", '
+                 '"client_order_id": "x').encode() + b'\xc3"}'):
         path = "/v1/admin/members" if b"roles" in raw else "/v1/orders"
         client = ops if b"roles" in raw else alive.client(TRADER)
         status, body = client.request("POST", path, raw=raw, headers=client.headers("POST", path, raw))

@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from gateway.client import Client
+from gateway.demo import CF_NEAR
 
 TRADER, SUPPLIER, CLEARING, OPS = "huafang-textile", "xinjiang-cotton-group", "clearing-desk", "exchange-ops"
 DEMO_LOAN = 1  # xinjiang-cotton-group's loan from agri-bank
@@ -28,7 +29,7 @@ def new_key() -> str:
 
 
 def resting_order(server, client_order_id: str, quantity: int = 3) -> dict:
-    status, order = server.client(TRADER).place("CF2701", "buy", quantity, "14800", client_order_id)
+    status, order = server.client(TRADER).place(CF_NEAR, "buy", quantity, "14800", client_order_id)
     assert status == 201, order
     return order
 
@@ -70,21 +71,21 @@ def test_the_same_key_for_another_request_is_409(server) -> None:
     assert trader.request("PATCH", path, {"quantity": 4}, idempotency_key=key)[0] == 200
     before = entry_no(server)
     for method, target, body in (("PATCH", path, {"quantity": 6}), ("DELETE", path, None),
-                                 ("POST", "/v1/orders/cancel-all", {"symbol": "CF2701"})):
+                                 ("POST", "/v1/orders/cancel-all", {"symbol": CF_NEAR})):
         status, answer = trader.request(method, target, body, idempotency_key=key)
         assert (status, answer["error"]["code"]) == (409, "IDEMPOTENCY_KEY_REUSED")
     assert entry_no(server) == before
     assert trader.request("GET", path)[1]["quantity"] == 4
     # the key belongs to its member: another member's identical key is another request
     other = server.client("luneng-agri")
-    assert other.request("POST", "/v1/orders/cancel-all", {"symbol": "CF2701"}, idempotency_key=key)[0] == 200
+    assert other.request("POST", "/v1/orders/cancel-all", {"symbol": CF_NEAR}, idempotency_key=key)[0] == 200
     trader.cancel(order["order_id"])
 
 
 @pytest.mark.parametrize("key", ["", "a" * 65, "has space", "caf\u00e9"])
 def test_a_malformed_key_is_400(server, key: str) -> None:
     trader = server.client(TRADER)
-    body = b'{"symbol": "CF2701"}'
+    body = f'{{"symbol": "{CF_NEAR}"}}'.encode()
     headers = trader.headers("POST", "/v1/orders/cancel-all", body) | {"Idempotency-Key": key}
     if not key.isascii():  # http.client sends headers as Latin-1
         headers["Idempotency-Key"] = key.encode().decode("latin-1")

@@ -6,6 +6,7 @@ longer than memory keeps (COMMEX_RECEIPT_HISTORY) is answered whole."""
 import pytest
 
 from gateway.client import Client
+from gateway.demo import CF_NEAR
 from gateway.process import ServerProcess
 
 BUYER, SELLER = "huafang-textile", "luneng-agri"
@@ -32,19 +33,19 @@ def churn(server, n: int = 2 * HORIZON) -> None:
     """Journal ``n`` orders that rest and are cancelled: the horizon passes."""
     trader = server.client(SELLER)
     for i in range(n):
-        status, order = trader.place("CF2701", "sell", 1, "15500", f"churn-{entry_no(server)}-{i}")
+        status, order = trader.place(CF_NEAR, "sell", 1, "15500", f"churn-{entry_no(server)}-{i}")
         assert status == 201, order
         assert trader.cancel(order["order_id"])[0] == 200
 
 
 def test_closed_orders_answer_from_sql_as_they_did_from_memory(short_memory) -> None:
     buyer, seller = short_memory.client(BUYER), short_memory.client(SELLER)
-    status, resting = buyer.place("CF2701", "buy", 2, "14900", "hist-cancel")
+    status, resting = buyer.place(CF_NEAR, "buy", 2, "14900", "hist-cancel")
     assert status == 201
     assert buyer.cancel(resting["order_id"])[0] == 200
-    status, sold = seller.place("CF2701", "sell", 3, "15010", "hist-sell")
+    status, sold = seller.place(CF_NEAR, "sell", 3, "15010", "hist-sell")
     assert status == 201
-    status, bought = buyer.place("CF2701", "buy", 3, "15010", "hist-buy")  # fills against the sell
+    status, bought = buyer.place(CF_NEAR, "buy", 3, "15010", "hist-buy")  # fills against the sell
     assert status == 201 and bought["status"] == "FILLED" and bought["fills"], bought
     ids = [resting["order_id"], sold["order_id"], bought["order_id"]]
     owners = [buyer, seller, buyer]
@@ -65,13 +66,13 @@ def test_closed_orders_answer_from_sql_as_they_did_from_memory(short_memory) -> 
 
 def test_a_retried_client_order_id_after_eviction_gets_its_first_answer(short_memory) -> None:
     buyer = short_memory.client(BUYER)
-    status, first = buyer.place("CF2701", "buy", 1, "14850", "hist-retry")
+    status, first = buyer.place(CF_NEAR, "buy", 1, "14850", "hist-retry")
     assert status == 201
     assert buyer.cancel(first["order_id"])[0] == 200
     current = buyer.request("GET", f"/v1/orders/{first['order_id']}")[1]
     churn(short_memory)
     before = entry_no(short_memory)
-    again = buyer.place("CF2701", "buy", 1, "14850", "hist-retry")
+    again = buyer.place(CF_NEAR, "buy", 1, "14850", "hist-retry")
     assert again == (201, current)
     assert entry_no(short_memory) == before  # answered, not journaled again
 
@@ -79,8 +80,8 @@ def test_a_retried_client_order_id_after_eviction_gets_its_first_answer(short_me
 def test_fills_beyond_what_memory_keeps_come_from_sql(short_memory) -> None:
     buyer, seller = short_memory.client(BUYER), short_memory.client(SELLER)
     for i in range(3):
-        assert seller.place("CF2701", "sell", 1, "15020", f"fills-s-{i}")[0] == 201
-        assert buyer.place("CF2701", "buy", 1, "15020", f"fills-b-{i}")[1]["status"] == "FILLED"
+        assert seller.place(CF_NEAR, "sell", 1, "15020", f"fills-s-{i}")[0] == 201
+        assert buyer.place(CF_NEAR, "buy", 1, "15020", f"fills-b-{i}")[1]["status"] == "FILLED"
     orders = buyer.request("GET", "/v1/orders?status=all")[1]
     every = sorted((f for o in orders for f in o["fills"]), key=lambda f: f["trade_id"])
     assert len(every) > 3

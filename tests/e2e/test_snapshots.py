@@ -18,6 +18,7 @@ import pytest
 from engine import AddInstrument, NewOrder, SetSession
 from exchange.journal import Entry, decode_entry
 from exchange.state import ExchangeState
+from gateway.demo import CF_NEAR
 from gateway.process import ServerProcess
 from gateway.sequencer import Exchange, rebuild
 from gateway.snapshots import decode_state, encode_state, snapshot_format
@@ -244,7 +245,7 @@ def test_the_real_server_takes_snapshots_and_restarts_from_one(database_url: str
     try:
         trader = server.client("huafang-textile")
         for i in range(12):
-            assert trader.place("CF2701", "buy", 1, "14950", f"snap-{i}")[0] == 201
+            assert trader.place(CF_NEAR, "buy", 1, "14950", f"snap-{i}")[0] == 201
     finally:
         assert server.stop(signal.SIGTERM) == 0
     log = server.log.read_text()
@@ -255,7 +256,7 @@ def test_the_real_server_takes_snapshots_and_restarts_from_one(database_url: str
     assert report["match"] and report["snapshot_entry"] == latest
     server.start()  # and starts from it (the in-process tests check which snapshot a start uses)
     try:
-        assert server.client("huafang-textile").place("CF2701", "buy", 1, "14950", "snap-after")[0] == 201
+        assert server.client("huafang-textile").place(CF_NEAR, "buy", 1, "14950", "snap-after")[0] == 201
     finally:
         assert server.stop(signal.SIGTERM) == 0
 

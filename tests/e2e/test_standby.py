@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from gateway.client import Client, WsTrader
+from gateway.demo import CF_NEAR
 from gateway.process import ServerProcess
 from loadtest.failover import TAKEOVER_LIMIT, drill, wait_role
 
@@ -19,7 +20,7 @@ from loadtest.failover import TAKEOVER_LIMIT, drill, wait_role
 async def ws_order(node: ServerProcess, client_order_id: str) -> tuple[int, dict]:
     """An order over ``/v1/ws``: (status, body) as REST would answer."""
     async with WsTrader.for_member(node.base, node.credentials()["huafang-textile"]) as trader:
-        status, body = await trader.new_order("CF2701", "buy", 1, "14950", client_order_id)
+        status, body = await trader.new_order(CF_NEAR, "buy", 1, "14950", client_order_id)
     assert status != 503 or body["error"]["code"] == "STANDBY"
     return status, body
 
@@ -34,9 +35,9 @@ def test_standby_serves_reads_refuses_writes_and_follows(database_url, tmp_path)
         health = wait_role(standby, "standby")
         assert health["detail"] is None
         trader = primary.client("huafang-textile")
-        status, order = trader.place("CF2701", "buy", 2, "14950", "sb-1")
+        status, order = trader.place(CF_NEAR, "buy", 2, "14950", "sb-1")
         assert status == 201
-        status, body = standby.client("huafang-textile").place("CF2701", "buy", 1, "14950", "sb-2")
+        status, body = standby.client("huafang-textile").place(CF_NEAR, "buy", 1, "14950", "sb-2")
         assert (status, body["error"]["code"]) == (503, "STANDBY")
         assert asyncio.run(ws_order(standby, "sb-ws"))[0] == 503  # over the WebSocket too
         target = Client(primary.base).request("GET", "/healthz")[1]["entry_no"]
@@ -48,17 +49,17 @@ def test_standby_serves_reads_refuses_writes_and_follows(database_url, tmp_path)
         assert (warm["entry_no"], warm["state_hash"]) == (live["entry_no"], live["state_hash"])
         status, seen = standby.client("huafang-textile").request("GET", f"/v1/orders/{order['order_id']}")
         assert status == 200 and seen["client_order_id"] == "sb-1"
-        assert Client(standby.base).request("GET", "/v1/book/CF2701")[0] in (200, 401)
+        assert Client(standby.base).request("GET", f"/v1/book/{CF_NEAR}")[0] in (200, 401)
         metrics = {n: Client(n.base).request("GET", "/metrics")[1] for n in (primary, standby)}
         assert "exchange_primary 1.0" in metrics[primary] and "exchange_primary 0.0" in metrics[standby]
         # a client given both endpoints places through the primary even if it starts at the standby
         both = Client.for_member([standby.base, primary.base], primary.credentials()["huafang-textile"])
-        assert both.place("CF2701", "buy", 1, "14950", "sb-3")[0] == 201
+        assert both.place(CF_NEAR, "buy", 1, "14950", "sb-3")[0] == 201
         # a clean stop of the primary hands over too
         primary.stop(signal.SIGTERM)
         wait_role(standby, "ok", limit=10)
-        assert both.place("CF2701", "buy", 1, "14950", "sb-4")[0] == 201
-        assert both.place("CF2701", "buy", 1, "14950", "sb-1")[1]["order_id"] == order["order_id"]
+        assert both.place(CF_NEAR, "buy", 1, "14950", "sb-4")[0] == 201
+        assert both.place(CF_NEAR, "buy", 1, "14950", "sb-1")[1]["order_id"] == order["order_id"]
     finally:
         for node in (primary, standby):
             if node.proc is not None:
@@ -90,7 +91,7 @@ def test_standby_refuses_to_take_over_a_journal_that_disagrees_with_its_checkpoi
     primary.start()
     try:
         trader = primary.client("huafang-textile")
-        assert trader.place("CF2701", "buy", 1, "14950", "bad-1")[0] == 201
+        assert trader.place(CF_NEAR, "buy", 1, "14950", "bad-1")[0] == 201
 
         async def corrupt() -> None:
             conn = await asyncpg.connect(database_url)
@@ -107,7 +108,7 @@ def test_standby_refuses_to_take_over_a_journal_that_disagrees_with_its_checkpoi
         time.sleep(1.0)
         status, health = probe.request("GET", "/healthz")
         assert (status, health["status"]) == (503, "refused")
-        status, body = standby.client("huafang-textile").place("CF2701", "buy", 1, "14950", "bad-2")
+        status, body = standby.client("huafang-textile").place(CF_NEAR, "buy", 1, "14950", "bad-2")
         assert (status, body["error"]["code"]) == (503, "STANDBY")
         assert "refuses to take over" in body["error"]["message"]
         assert "refuses to take over" in standby.log.read_text()
@@ -139,13 +140,13 @@ def test_market_data_from_the_standby_continues_through_the_takeover(database_ur
 
     def burst(n: int, tag: str) -> None:
         for i in range(n):
-            clients[i % 2].place("CF2701", rng.choice(("buy", "sell")), rng.randint(1, 4),
+            clients[i % 2].place(CF_NEAR, rng.choice(("buy", "sell")), rng.randint(1, 4),
                                  str(15_000 + 5 * rng.randint(-6, 6)), f"{tag}-{i}")
 
     def rest_book(node: ServerProcess) -> dict:
         creds = primary.credentials()["huafang-textile"]
         reader = Client(node.base, creds["api_key"], creds["api_secret"], failover=0.0)
-        return reader.request("GET", "/v1/book/CF2701?depth=500")[1]
+        return reader.request("GET", f"/v1/book/{CF_NEAR}?depth=500")[1]
 
     async def caught_up(ws, local: LocalBook) -> dict:
         """The local book at the seq the standby's REST book shows (the feed's seq is per node)."""
@@ -159,7 +160,7 @@ def test_market_data_from_the_standby_continues_through_the_takeover(database_ur
 
     async def scenario() -> None:
         async with websockets.connect(f"ws://127.0.0.1:{standby.port}/v1/ws") as ws:
-            await ws.send(json.dumps({"type": "subscribe", "channels": ["book.CF2701"]}))
+            await ws.send(json.dumps({"type": "subscribe", "channels": [f"book.{CF_NEAR}"]}))
             local = LocalBook()
             local.on_message(await until(ws, lambda m: m["type"] == "snapshot"))
             await asyncio.to_thread(burst, 60, "ws-a")
@@ -168,7 +169,7 @@ def test_market_data_from_the_standby_continues_through_the_takeover(database_ur
             live = rest_book(primary)
             assert (rest["bids"], rest["asks"]) == (live["bids"], live["asks"])  # the standby's book is the primary's
             on_primary = await websockets.connect(f"ws://127.0.0.1:{primary.port}/v1/ws")
-            await on_primary.send(json.dumps({"type": "subscribe", "channels": ["book.CF2701"]}))
+            await on_primary.send(json.dumps({"type": "subscribe", "channels": [f"book.{CF_NEAR}"]}))
             await until(on_primary, lambda m: m["type"] == "snapshot")
             primary.stop(signal.SIGKILL)
             with pytest.raises(websockets.ConnectionClosed):  # a client of the dead primary sees it go
@@ -181,7 +182,7 @@ def test_market_data_from_the_standby_continues_through_the_takeover(database_ur
             await caught_up(ws, local)  # the same connection, no gap across the takeover
             # the dead primary's client reconnects to the other endpoint and re-snapshots
             async with websockets.connect(f"ws://127.0.0.1:{standby.port}/v1/ws") as again:
-                await again.send(json.dumps({"type": "subscribe", "channels": ["book.CF2701"]}))
+                await again.send(json.dumps({"type": "subscribe", "channels": [f"book.{CF_NEAR}"]}))
                 fresh = LocalBook()
                 fresh.on_message(await until(again, lambda m: m["type"] == "snapshot"))
                 rest = rest_book(standby)

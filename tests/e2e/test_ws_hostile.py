@@ -17,6 +17,7 @@ import websockets
 
 from gateway.auth import Nonces
 from gateway.client import Client
+from gateway.demo import CF_NEAR
 from gateway.feed_client import login_message
 from gateway.process import ServerProcess
 from gateway.ws_api import Limits
@@ -88,7 +89,7 @@ def upgrade(sock: socket.socket, port: int) -> None:
 def flood(port: int, seconds: float, connections: int, results) -> None:
     """In a child process: ``connections`` raw clients write subscribe frames as fast as the
     server takes them and never read; each reconnects when it is cut."""
-    batch = client_frame(json.dumps({"type": "subscribe", "channels": ["book.CF2701"]}).encode()) * 2_000
+    batch = client_frame(json.dumps({"type": "subscribe", "channels": [f"book.{CF_NEAR}"]}).encode()) * 2_000
     deadline = time.monotonic() + seconds
     counts = {"connections": 0, "bytes": 0}
 
@@ -155,7 +156,7 @@ def test_a_flood_without_reading_leaves_memory_and_latency_alone(server) -> None
 
     async def still_serves() -> dict:
         async with websockets.connect(ws_url(server)) as ws:
-            return await answer(ws, {"type": "subscribe", "channels": ["book.CF2701"]})
+            return await answer(ws, {"type": "subscribe", "channels": [f"book.{CF_NEAR}"]})
 
     assert asyncio.run(still_serves())["type"] == "snapshot"
 
@@ -195,20 +196,20 @@ def strict_server(pg_url: str, tmp_path_factory: pytest.TempPathFactory):
 def test_a_channel_is_subscribed_once_and_channels_are_capped(strict_server) -> None:
     async def scenario() -> list[dict]:
         async with websockets.connect(ws_url(strict_server)) as ws:
-            first = await answer(ws, {"type": "subscribe", "channels": ["book.CF2701"]})
-            again = await answer(ws, {"type": "subscribe", "channels": ["book.CF2701"]})
-            await ws.send(json.dumps({"type": "subscribe", "channels": ["trades.CF2701", "ticker.CF2701"]}))
+            first = await answer(ws, {"type": "subscribe", "channels": [f"book.{CF_NEAR}"]})
+            again = await answer(ws, {"type": "subscribe", "channels": [f"book.{CF_NEAR}"]})
+            await ws.send(json.dumps({"type": "subscribe", "channels": [f"trades.{CF_NEAR}", f"ticker.{CF_NEAR}"]}))
             second = await until(ws, lambda m: m["type"] != "heartbeat")
             third = await until(ws, lambda m: m["type"] != "heartbeat")
-            await answer(ws, {"type": "unsubscribe", "channels": ["book.CF2701"]})
-            fresh = await answer(ws, {"type": "subscribe", "channels": ["book.CF2701"]})
+            await answer(ws, {"type": "unsubscribe", "channels": [f"book.{CF_NEAR}"]})
+            fresh = await answer(ws, {"type": "subscribe", "channels": [f"book.{CF_NEAR}"]})
             return [first, again, second, third, fresh]
 
     first, again, second, third, fresh = asyncio.run(scenario())
     assert first["type"] == "snapshot"
     assert again["type"] == "error" and again["code"] == "ALREADY_SUBSCRIBED"  # and no second snapshot
-    assert second == {"type": "subscribed", "channel": "trades.CF2701"}
-    assert third["code"] == "TOO_MANY_CHANNELS" and third["channel"] == "ticker.CF2701"
+    assert second == {"type": "subscribed", "channel": f"trades.{CF_NEAR}"}
+    assert third["code"] == "TOO_MANY_CHANNELS" and third["channel"] == f"ticker.{CF_NEAR}"
     assert fresh["type"] == "snapshot"  # after unsubscribing, a subscription starts with a snapshot again
 
 
@@ -239,7 +240,7 @@ def test_a_captured_login_can_be_neither_altered_nor_replayed(server) -> None:
     creds = server.credentials()["sinofert"]
     victim = server.client("sinofert")
     for i in range(3):
-        assert victim.place("CF2701", "buy", 1, "14800", f"victim-{i}")[0] == 201
+        assert victim.place(CF_NEAR, "buy", 1, "14800", f"victim-{i}")[0] == 201
     open_before = {o["order_id"] for o in victim.request("GET", "/v1/orders?status=open")[1]}
     captured = login_message(creds["api_key"], creds["api_secret"])  # cancel_on_disconnect: false
 
@@ -294,7 +295,7 @@ MALFORMED = [
     '{"type": "login", "api_key": [1]}',
     '{"type": "ping", "id": ' + "[" * 1_500 + "]" * 1_500 + "}",
     '{"type": "subscribe", "channels": ["' + "x" * 100 + '"]}',
-    '{"channels": ["book.CF2701"]}',
+    f'{{"channels": ["book.{CF_NEAR}"]}}',
     "not json",
     "[1, 2]",
     '"subscribe"',

@@ -13,6 +13,7 @@ import pytest
 import websockets
 
 from gateway.client import WsTrader
+from gateway.demo import CF_FAR, CF_NEAR
 from gateway.feed_client import login_message
 from gateway.process import ServerProcess
 from tests.conftest import fresh_database
@@ -47,13 +48,13 @@ def test_new_cancel_amend_and_cancel_all_answer_as_rest_does(server) -> None:
 
     async def scenario() -> dict:
         async with trader(server) as t:
-            new = await t.new_order("CF2701", "buy", 2, "14800", coid("ws-new"))
+            new = await t.new_order(CF_NEAR, "buy", 2, "14800", coid("ws-new"))
             amended = await t.amend(new[1]["order_id"], price="14795", quantity=1)
             canceled = await t.cancel(new[1]["order_id"])
             again = await t.cancel(new[1]["order_id"])
-            await t.new_order("CF2701", "buy", 1, "14790", coid("ws-all"))
-            await t.new_order("CF2703", "buy", 1, "14790", coid("ws-all"))
-            one_symbol = await t.cancel_all("CF2703")
+            await t.new_order(CF_NEAR, "buy", 1, "14790", coid("ws-all"))
+            await t.new_order(CF_FAR, "buy", 1, "14790", coid("ws-all"))
+            one_symbol = await t.cancel_all(CF_FAR)
             everything = await t.cancel_all()
             return {"new": new, "amended": amended, "canceled": canceled, "again": again,
                     "one_symbol": one_symbol, "everything": everything}
@@ -61,7 +62,7 @@ def test_new_cancel_amend_and_cancel_all_answer_as_rest_does(server) -> None:
     got = asyncio.run(scenario())
     status, body = got["new"]
     assert status == 201 and body["status"] == "NEW" and body["leaves_qty"] == 2
-    rest_new = rest.place("CF2701", "buy", 2, "14800", coid("rest-new"))
+    rest_new = rest.place(CF_NEAR, "buy", 2, "14800", coid("rest-new"))
     assert rest_new[0] == 201
     same_order(body, rest_new[1])
     assert rest.request("GET", f"/v1/orders/{body['order_id']}")[1]["status"] == "CANCELED"
@@ -89,9 +90,9 @@ def test_a_repeated_client_order_id_or_idempotency_key_gets_the_first_answer(ser
 
     async def scenario():
         async with trader(server) as t:
-            first = await t.new_order("CF2701", "sell", 1, "15400", order_id)
-            twice = await asyncio.gather(t.new_order("CF2701", "sell", 1, "15400", order_id),
-                                         t.new_order("CF2701", "sell", 1, "15400", order_id))
+            first = await t.new_order(CF_NEAR, "sell", 1, "15400", order_id)
+            twice = await asyncio.gather(t.new_order(CF_NEAR, "sell", 1, "15400", order_id),
+                                         t.new_order(CF_NEAR, "sell", 1, "15400", order_id))
             cancel = await t.cancel(first[1]["order_id"], idempotency_key=key)
         async with trader(server) as t:  # a retry on a new connection, as after a drop
             retried = await t.cancel(first[1]["order_id"], idempotency_key=key)
@@ -112,9 +113,9 @@ def test_invalid_orders_are_answered_with_the_rest_codes_and_change_nothing(serv
     rest = server.client(TRADER)
     before = rest.request("GET", "/v1/accounts/me")[1]
     cases = [
-        ({"symbol": "CF2701", "side": "buy", "quantity": 1, "client_order_id": "x", "price": "1e5"}, "INVALID_PRICE"),
-        ({"symbol": "CF2701", "side": "up", "quantity": 1, "client_order_id": "x", "price": "1"}, "INVALID_REQUEST"),
-        ({"symbol": "CF2701", "side": "buy", "quantity": 1, "client_order_id": "x", "price": "1", "extra": 1},
+        ({"symbol": CF_NEAR, "side": "buy", "quantity": 1, "client_order_id": "x", "price": "1e5"}, "INVALID_PRICE"),
+        ({"symbol": CF_NEAR, "side": "up", "quantity": 1, "client_order_id": "x", "price": "1"}, "INVALID_REQUEST"),
+        ({"symbol": CF_NEAR, "side": "buy", "quantity": 1, "client_order_id": "x", "price": "1", "extra": 1},
          "INVALID_REQUEST"),
         ({"symbol": "NOPE", "side": "buy", "quantity": 1, "client_order_id": coid("x"), "price": "15000"},
          "UNKNOWN_INSTRUMENT"),
@@ -140,10 +141,10 @@ def test_invalid_orders_are_answered_with_the_rest_codes_and_change_nothing(serv
 def test_a_key_without_a_trading_role_is_refused_as_over_rest(server) -> None:
     async def scenario():
         async with trader(server, "agri-bank") as t:
-            return await t.new_order("CF2701", "buy", 1, "15000", coid("lender")), await t.cancel_all()
+            return await t.new_order(CF_NEAR, "buy", 1, "15000", coid("lender")), await t.cancel_all()
 
     new, cancel_all = asyncio.run(scenario())
-    rest = server.client("agri-bank").place("CF2701", "buy", 1, "15000", coid("lender"))
+    rest = server.client("agri-bank").place(CF_NEAR, "buy", 1, "15000", coid("lender"))
     assert new == cancel_all == rest == (403, {"error": {"code": "FORBIDDEN", "message": rest[1]["error"]["message"]}})
 
 
@@ -155,7 +156,7 @@ def test_hostile_messages_are_answered_with_codes_and_the_connection_kept(server
                 return await until(ws, lambda m: m["type"] in ("answer", "error", "pong"))
 
             got = [await answer(json.dumps({"type": "order.new", "request_id": "r0",
-                                            "body": {"symbol": "CF2701", "side": "buy", "quantity": 1,
+                                            "body": {"symbol": CF_NEAR, "side": "buy", "quantity": 1,
                                                      "client_order_id": "early", "price": "15000"}})),
                    await answer(json.dumps({"type": "order.cancel", "request_id": 5, "order_id": 1}))]
             await ws.send(json.dumps(login_message(**{k: server.credentials()[TRADER][k]
@@ -218,7 +219,7 @@ def test_pipelined_answers_arrive_out_of_order_and_match_by_request_id(server) -
             ids = [coid(f"pipe{i}") for i in range(60)]
             for i, client_order_id in enumerate(ids):  # one write: all 60 in flight at once
                 await ws.send(json.dumps({"type": "order.new", "request_id": f"n{i}", "body": {
-                    "symbol": "CF2701", "side": "buy", "quantity": 1, "price": "14700",
+                    "symbol": CF_NEAR, "side": "buy", "quantity": 1, "price": "14700",
                     "client_order_id": client_order_id}}))
             for i in range(60):  # cancels of orders that do not exist yet or just did: 404 or 200
                 await ws.send(json.dumps({"type": "order.cancel", "request_id": f"c{i}", "order_id": i}))
@@ -262,9 +263,9 @@ def slow_server(pg_url: str, tmp_path_factory: pytest.TempPathFactory):
 def test_orders_beyond_the_keys_rate_are_answered_429_and_the_connection_kept(slow_server) -> None:
     async def scenario():
         async with trader(slow_server) as t:
-            answers = await asyncio.gather(*(t.new_order("CF2701", "buy", 1, "14600", coid("rl")) for _ in range(30)))
+            answers = await asyncio.gather(*(t.new_order(CF_NEAR, "buy", 1, "14600", coid("rl")) for _ in range(30)))
             await asyncio.sleep(1.5)
-            later = await t.new_order("CF2701", "buy", 1, "14600", coid("rl"))
+            later = await t.new_order(CF_NEAR, "buy", 1, "14600", coid("rl"))
             return answers, later
 
     answers, later = asyncio.run(scenario())
@@ -280,7 +281,7 @@ def test_orders_beyond_the_keys_rate_are_answered_429_and_the_connection_kept(sl
 def test_an_order_acknowledged_over_the_websocket_survives_sigkill(slow_server) -> None:
     async def scenario() -> list[dict]:
         async with trader(slow_server) as t:
-            answers = await asyncio.gather(*(t.new_order("CF2701", "sell", 1, "15500", coid("kill")) for _ in range(5)))
+            answers = await asyncio.gather(*(t.new_order(CF_NEAR, "sell", 1, "15500", coid("kill")) for _ in range(5)))
         return [body for status, body in answers if status == 201]
 
     acked = asyncio.run(scenario())

@@ -77,10 +77,17 @@ function listingForm(done) {
   const mode = h("select", {"data-testid": "listing-mode"}, h("option", {value: "fixed"}, t("listing.fixed")),
                  h("option", {value: "basis"}, t("listing.basis")));
   const price = h("input", {class: "num", inputmode: "decimal", "data-testid": "listing-price"});
-  const forward = h("input", {placeholder: "CF2701", "data-testid": "listing-forward"});
+  const months = h("datalist", {id: "listing-forwards"});
+  const forward = h("input", {list: "listing-forwards", "data-testid": "listing-forward"});
+  // the forward months listed now (commodity + yymm) are suggested, the first in order as the placeholder
+  get("/v1/instruments").then((rows) => {
+    const listed = rows.map((i) => i.symbol).filter((s) => /^[A-Z]+[0-9]{4}$/.test(s)).sort();
+    fill(months, listed.map((s) => h("option", {value: s})));
+    if (listed.length) forward.placeholder = listed[0];
+  }, () => {});
   const basis = h("input", {class: "num", inputmode: "decimal", placeholder: "-150.00", "data-testid": "listing-basis"});
   const result = h("div", {class: "muted", "data-testid": "listing-result"});
-  const basisRows = h("div", {hidden: true}, field("forward", t("listing.forward"), forward), field("basis", t("listing.basisAmount"), basis));
+  const basisRows = h("div", {hidden: true}, field("forward", t("listing.forward"), forward), months, field("basis", t("listing.basisAmount"), basis));
   const priceRows = h("div", {}, field("price", t("listing.price"), price));
   mode.addEventListener("change", () => { basisRows.hidden = mode.value !== "basis"; priceRows.hidden = mode.value === "basis"; });
   const form = h("form", {class: "stack", "data-testid": "listing-form"},

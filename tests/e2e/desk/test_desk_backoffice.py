@@ -7,6 +7,8 @@ import io
 
 from playwright.sync_api import expect
 
+from gateway.demo import CF_NEAR
+
 
 def test_clearing_deposit_end_of_day_csv_and_reconciliation(desk, server, tmp_path) -> None:
     d = desk("clearing-desk", "en")
@@ -26,7 +28,7 @@ def test_clearing_deposit_end_of_day_csv_and_reconciliation(desk, server, tmp_pa
     page.get_by_test_id("withdraw").click()
     expect(page.get_by_test_id("err-amount")).to_contain_text("INVALID_AMOUNT")
 
-    expect(page.get_by_test_id("delivery-symbol").locator("option[value=CF2701]")).to_have_count(1)  # forwards
+    expect(page.get_by_test_id("delivery-symbol").locator(f"option[value={CF_NEAR}]")).to_have_count(1)  # forwards
     expect(page.get_by_test_id("delivery-state")).to_be_visible()
     expect(page.get_by_test_id("margin-calls")).to_be_visible()
 

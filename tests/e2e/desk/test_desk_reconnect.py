@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
+from gateway.demo import CF_NEAR
+
 
 class Relay:
     """Forwards 127.0.0.1:port to the exchange; ``cut`` drops every connection and refuses new
@@ -74,7 +76,7 @@ def relay(server) -> Iterator[Relay]:
 def test_a_lost_connection_shows_a_banner_and_the_desk_catches_up_after_it(desk, server, relay) -> None:
     d = desk("huafang-textile", "en", base=f"http://127.0.0.1:{relay.port}")
     page = d.page
-    page.locator("[data-testid=instruments] tr[data-symbol=CF2701]").click()
+    page.locator(f"[data-testid=instruments] tr[data-symbol={CF_NEAR}]").click()
     expect(page.locator("[data-testid=ladder] tr[data-price='14975.00']")).to_be_visible()
     expect(page.locator("body[data-live=open]")).to_have_count(1)
     page.get_by_test_id("tab-fills").click()
@@ -84,8 +86,8 @@ def test_a_lost_connection_shows_a_banner_and_the_desk_catches_up_after_it(desk,
     expect(page.get_by_test_id("conn-banner")).to_contain_text("reconnecting")
     # meanwhile the market moves: a new bid, and a trade against this member's resting bid
     other, me = server.client("luneng-agri"), server.client("huafang-textile")
-    assert me.place("CF2701", "buy", 3, "14960.00", "while-away-bid")[0] == 201
-    status, sold = other.place("CF2701", "sell", 1, "14975.00", "while-away-sell")
+    assert me.place(CF_NEAR, "buy", 3, "14960.00", "while-away-bid")[0] == 201
+    status, sold = other.place(CF_NEAR, "sell", 1, "14975.00", "while-away-sell")
     assert status == 201 and sold["cum_qty"] == 1, sold
     relay.restore()
 
@@ -93,5 +95,5 @@ def test_a_lost_connection_shows_a_banner_and_the_desk_catches_up_after_it(desk,
     expect(page.locator("[data-testid=ladder] tr[data-price='14960.00']")).to_be_visible()  # fresh snapshot
     expect(page.locator("[data-testid=ladder] tr[data-price='14975.00']")).to_contain_text("19")
     expect(page.locator("[data-testid=fills] td", has_text="14,975.00").first).to_be_visible()  # refetched
-    assert me.place("CF2701", "buy", 1, "14955.00", "after-return")[0] == 201  # and live again
+    assert me.place(CF_NEAR, "buy", 1, "14955.00", "after-return")[0] == 201  # and live again
     expect(page.locator("[data-testid=ladder] tr[data-price='14955.00']")).to_be_visible()

@@ -6,6 +6,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
+from gateway.demo import CF_NEAR
 from tests.e2e.desk.conftest import Desk, screenshot
 
 VIEWS = [  # (member, view, an element that shows the view has loaded its data)
@@ -28,8 +29,8 @@ def traded(server) -> None:
     """A few trades, so the tape and the candles have something to show."""
     buyer, seller = server.client("huafang-textile"), server.client("luneng-agri")
     for n, price in enumerate(("15000.00", "15005.00", "14995.00", "15010.00")):
-        assert buyer.place("CF2701", "buy", 2, price, f"shot-b{n}")[0] == 201
-        assert seller.place("CF2701", "sell", 2, price, f"shot-s{n}")[0] == 201
+        assert buyer.place(CF_NEAR, "buy", 2, price, f"shot-b{n}")[0] == 201
+        assert seller.place(CF_NEAR, "sell", 2, price, f"shot-s{n}")[0] == 201
     supplier = server.client("xinjiang-cotton-group")  # an auction with a bid and a listing, for the bulk views
     free = [r["receipt_id"] for r in supplier.request("GET", "/v1/receipts")[1]
             if r["state"] == "registered" and r["commodity"] == "cotton" and not r.get("pledgee")]
@@ -59,7 +60,7 @@ def test_every_main_view_is_captured_in_both_languages(browser, server, traded, 
                 d.page.get_by_test_id(f"nav-{view}").click()
             expect(d.page.locator(ready).first).to_be_visible()
             if view == "trade":
-                d.page.locator("[data-testid=instruments] tr[data-symbol=CF2701]").click()
+                d.page.locator(f"[data-testid=instruments] tr[data-symbol={CF_NEAR}]").click()
                 expect(d.page.get_by_test_id("tape")).to_contain_text("15,010.00")
                 expect(d.page.get_by_test_id("candles")).not_to_have_attribute("data-count", "0")
             if view == "bulk":

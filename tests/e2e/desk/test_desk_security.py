@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from gateway.client import Client
+from gateway.demo import CF_NEAR
 from gateway.process import free_port
 from gateway.sessions import COOKIE
 
@@ -45,7 +46,7 @@ def test_the_cookie_needs_its_csrf_header_and_the_secret_is_never_stored(desk, s
     answer = d.page.request.get(f"{server.base}/v1/accounts/me")  # the cookie, no CSRF header
     assert answer.status == 403 and answer.json()["error"]["code"] == "CSRF_TOKEN_MISSING"
     answer = d.page.request.post(f"{server.base}/v1/orders", headers={"X-CSRF-Token": "forged"},
-                                 data=json.dumps({"symbol": "CF2701", "side": "buy", "quantity": 1,
+                                 data=json.dumps({"symbol": CF_NEAR, "side": "buy", "quantity": 1,
                                                   "price": "14000.00", "client_order_id": "csrf-forged"}))
     assert answer.status == 403 and answer.json()["error"]["code"] == "CSRF_TOKEN_INVALID"
 
@@ -79,12 +80,12 @@ def test_a_page_of_another_origin_cannot_use_the_session(desk, server, other_ori
     expect(d.page.get_by_test_id("available")).not_to_have_text("—")
     evil = d.context.new_page()
     evil.goto(other_origin)
-    evil.evaluate("""async (url) => {
+    evil.evaluate("""async ([url, symbol]) => {
         await fetch(url + "/v1/orders", {method: "POST", mode: "no-cors", credentials: "include",
             headers: {"Content-Type": "text/plain"},
-            body: JSON.stringify({symbol: "CF2701", side: "buy", quantity: 1, price: "14000.00",
+            body: JSON.stringify({symbol, side: "buy", quantity: 1, price: "14000.00",
                                   client_order_id: "cross-origin"})});
-    }""", server.base)
+    }""", [server.base, CF_NEAR])
     orders = server.client("huafang-textile").request("GET", "/v1/orders?status=all")[1]
     assert "cross-origin" not in {o["client_order_id"] for o in orders}
     evil.close()

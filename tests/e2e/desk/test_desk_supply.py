@@ -2,11 +2,14 @@
 a buyer in another browser context bids in the auction room and sees the best price, the bid
 count and the countdown move without a reload (its own bid, then another member's through the
 API, extending the close); a bid under best + increment shows INCREMENT_TOO_SMALL next to its
-field; a listing posted from the supplier's desk is taken (摘牌) from the buyer's."""
+field; a listing posted from the supplier's desk is taken (摘牌) from the buyer's; a basis listing's
+forward field suggests the forward months listed today."""
 
 import re
 
 from playwright.sync_api import expect
+
+from gateway.demo import CF_FAR, CF_NEAR, UR_NEAR
 
 SUPPLIER, BUYER, RIVAL = "xinjiang-cotton-group", "huafang-textile", "luneng-agri"
 
@@ -108,7 +111,11 @@ def test_a_basis_listing_over_an_unknown_forward_shows_the_code_next_to_the_forw
     page = supplier.page
     page.get_by_test_id("listing-receipts").fill(free_receipts(server, SUPPLIER)[0])
     page.get_by_test_id("listing-mode").select_option("basis")
-    page.get_by_test_id("listing-forward").fill("CF9999")
+    forward = page.get_by_test_id("listing-forward")  # today's forward months suggested, the near one shown
+    expect(forward).to_have_attribute("placeholder", CF_NEAR)
+    assert page.locator("#listing-forwards option").evaluate_all("os => os.map((o) => o.value)") == sorted(
+        (CF_NEAR, CF_FAR, UR_NEAR))
+    forward.fill("CF9999")
     page.get_by_test_id("listing-basis").fill("-150.00")
     page.get_by_test_id("listing-submit").click()
     expect(page.locator("[data-testid=listing-form] [data-error-for=forward]")).to_contain_text("UNKNOWN_INSTRUMENT")

@@ -6,7 +6,9 @@ import time
 
 from playwright.sync_api import expect
 
-SYMBOL = "CF2701"  # a forward: both demo traders can buy and sell it without receipts
+from gateway.demo import CF_NEAR
+
+SYMBOL = CF_NEAR  # a forward: both demo traders can buy and sell it without receipts
 
 
 def open_symbol(d, symbol: str = SYMBOL) -> None:
@@ -54,9 +56,9 @@ def test_two_traders_cross_and_both_see_the_fill_and_balances_without_reload(des
         available, held = before[d]
         expect(d.page.get_by_test_id("available")).not_to_have_text(available, timeout=1_000)
     assert time.monotonic() - acked < 2.5  # both checks above within a second each of the ack
-    # CF2701 is a margined forward: each side's position and margin, live too
-    expect(buyer.page.locator("[data-testid=positions] tr[data-position=CF2701]")).to_contain_text("+2")
-    expect(seller.page.locator("[data-testid=positions] tr[data-position=CF2701]")).to_contain_text("-2")
+    # the near month is a margined forward: each side's position and margin, live too
+    expect(buyer.page.locator(f"[data-testid=positions] tr[data-position={CF_NEAR}]")).to_contain_text("+2")
+    expect(seller.page.locator(f"[data-testid=positions] tr[data-position={CF_NEAR}]")).to_contain_text("-2")
     expect(ladder_level(buyer, "bid", "14990.00")).to_have_count(0)
     expect(buyer.page.get_by_test_id("tape")).to_contain_text("14,990.00")
 
