@@ -67,7 +67,8 @@ def merge(batches: Sequence[Batch]) -> Batch:
 def statements() -> tuple[str, str]:
     """One statement writing every projected table and the watermark, and one writing the
     keyed tables and the watermark (after the appended ones went by COPY)."""
-    return commit_statement((*PROJECTED, WATERMARK)), commit_statement((*UPSERTED, WATERMARK))
+    return (commit_statement((*PROJECTED, WATERMARK), as_json=True),
+            commit_statement((*UPSERTED, WATERMARK), as_json=True))
 
 
 class Projector:
@@ -251,8 +252,8 @@ async def write(conn: asyncpg.Connection, batches: Sequence[Batch], statements: 
             tables, statement = UPSERTED, statements[1]
         else:
             tables, statement = PROJECTED, statements[0]
-        arrays = [a for table in tables for a in table.arrays(batch.rows_of(table))]
-        await conn.execute(statement, *arrays, [1], [batch.last_entry])
+        rows = [table.json(batch.rows_of(table)) for table in tables]
+        await conn.execute(statement, *rows, WATERMARK.json([(1, batch.last_entry)]))
     return batch.last_entry
 
 

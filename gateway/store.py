@@ -3,8 +3,13 @@
 Each projected table is a ``Table`` spec: its name, its columns with their PostgreSQL types
 and, for an upserted table, the conflict key and the columns an update overwrites. From the
 specs one statement is generated, once: a data-modifying CTE per table, each inserting (or
-upserting) ``unnest($n::type[], ...)`` of that table's column arrays. A single statement is its
-own transaction, so a batch costs one round trip and one WAL flush (the group commit).
+upserting) ``unnest($n::type[], ...)`` of that table's column arrays, or (``as_json``) the
+elements of one JSON array of rows. A single statement is its own transaction, so a batch costs
+one round trip and one WAL flush (the group commit).
+
+The JSON form is the projector's: msgspec encodes a whole table's rows in one call, where
+asyncpg checks and encodes every element of every column array (``loadtest/bench_projector.py``
+measures both). The journal keeps the arrays: its entries are bytes.
 
 A ``Batch`` collects one batch's rows per table, in spec column order. Adding a column is one
 line in its spec (and a migration); rows built with ``Table.rows`` read it by attribute name.
@@ -45,10 +50,17 @@ class Table(msgspec.Struct, frozen=True):
         get = _GETTERS.get(self.columns) or _GETTERS.setdefault(self.columns, attrgetter(*self.names))
         return [get(o) for o in objects]
 
-    def insert(self, first: int) -> str:
-        """This table's INSERT over its column arrays, parameters ``$first`` onwards."""
-        arrays = ", ".join(f"${first + i}::{kind}[]" for i, (_, kind) in enumerate(self.columns))
-        sql = f"INSERT INTO {self.name} ({', '.join(self.names)}) SELECT * FROM unnest({arrays})"
+    def insert(self, first: int, as_json: bool = False) -> str:
+        """This table's INSERT over its column arrays, parameters ``$first`` onwards; or, ``as_json``,
+        over the rows of the JSON array ``$first`` (see ``json``)."""
+        if as_json:
+            values = ", ".join(f"NULLIF(r->{i}, 'null')" if kind == "jsonb" else f"(r->>{i})::{kind}"
+                               for i, (_, kind) in enumerate(self.columns))
+            sql = f"INSERT INTO {self.name} ({', '.join(self.names)}) SELECT {values} " \
+                  f"FROM jsonb_array_elements(${first}::jsonb) r"
+        else:
+            arrays = ", ".join(f"${first + i}::{kind}[]" for i, (_, kind) in enumerate(self.columns))
+            sql = f"INSERT INTO {self.name} ({', '.join(self.names)}) SELECT * FROM unnest({arrays})"
         if self.key:
             sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in self.update)
             sql += f" ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET {sets}"
@@ -65,6 +77,19 @@ class Table(msgspec.Struct, frozen=True):
             if kind == "jsonb":
                 arrays[i] = [v if isinstance(v, str) else _json(v).decode() for v in arrays[i]]
         return arrays
+
+    def json(self, rows: Sequence[tuple]) -> str:
+        """``rows`` as one JSON array of arrays, for ``insert(as_json=True)``; a jsonb value that
+        is already JSON text goes in as it is.
+
+        >>> ACCOUNTS.json([("cash:m1", 0, 500)])
+        '[["cash:m1",0,500]]'
+        """
+        jsonb = [i for i, (_, kind) in enumerate(self.columns) if kind == "jsonb"]
+        if jsonb and rows:
+            rows = [tuple(msgspec.Raw(v.encode()) if i in jsonb and isinstance(v, str) else v
+                          for i, v in enumerate(row)) for row in rows]
+        return _json(rows).decode()
 
 
 JOURNAL = Table("journal", (
@@ -189,13 +214,14 @@ class Batch(msgspec.Struct, kw_only=True):
         return self.rows.get(table.name, ())
 
 
-def commit_statement(tables: Sequence[Table]) -> str:
+def commit_statement(tables: Sequence[Table], as_json: bool = False) -> str:
     """One statement writing every table: each but the last in a data-modifying CTE (they all
-    run, to completion, whether read or not), the last as the main statement."""
+    run, to completion, whether read or not), the last as the main statement. Its parameters
+    are each table's column arrays (``Table.arrays``) or, ``as_json``, its rows (``Table.json``)."""
     inserts, first = [], 1
     for table in tables:
-        inserts.append(table.insert(first))
-        first += len(table.columns)
+        inserts.append(table.insert(first, as_json))
+        first += 1 if as_json else len(table.columns)
     ctes = ",\n".join(f"w_{t.name} AS ({sql})" for t, sql in zip(tables[:-1], inserts[:-1], strict=True))
     return f"WITH {ctes}\n{inserts[-1]}" if ctes else inserts[-1]
 

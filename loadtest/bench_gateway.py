@@ -121,12 +121,13 @@ def server_figures(base: str) -> dict:
 async def measure(bare_port: int, exchange: ServerProcess, seconds: float) -> dict:
     bare = await closed_loop("127.0.0.1", bare_port, bare_requests(), CONNECTIONS, seconds)
     make = order_requests(exchange.credentials())
+    fund_traders(exchange)  # margin held on resting orders must not run out: refusals would flatter a rate
     await closed_loop("127.0.0.1", exchange.port, make, CONNECTIONS, 1.0)  # warm up
     full = await closed_loop("127.0.0.1", exchange.port, make, CONNECTIONS, seconds)
     half = await open_loop("127.0.0.1", exchange.port, make, 2 * CONNECTIONS, full.rate / 2, seconds)
     plain = await closed_loop("127.0.0.1", exchange.port, order_requests(exchange.credentials(), 2, PLAIN),
                               CONNECTIONS, seconds)
-    fund_traders(exchange)  # the REST phases left margin held on resting orders: refusals would flatter the rate
+    fund_traders(exchange)  # again: the REST phases left margin held on thousands of resting orders
     ws = await ws_order_entry(exchange, seconds)
     errors = {s: n for s, n in (full.statuses + half.statuses + plain.statuses).items() if s >= 400 and s != 422}
     return {

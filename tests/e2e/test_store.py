@@ -22,6 +22,7 @@ from gateway.store import (
     Batch,
     Store,
     Table,
+    commit_statement,
 )
 
 ORDER = (7, "mill-a", "c-1", "CF", "buy", "limit", "GTC", 15_000, 5, 0, 5, "NEW", 1, None, 4)
@@ -125,6 +126,46 @@ async def all_or_nothing(url: str) -> None:
         assert await conn.fetchval("SELECT max(batch_no) FROM batches") == 1
     finally:
         await conn.close()
+
+
+def awkward_batch() -> Batch:
+    """Values at the edges of what the JSON form must carry exactly: quotes, backslashes and
+    CJK in text, None, 64-bit extremes, jsonb given as a dict and as JSON text."""
+    batch = Batch(batch_no=1, ts_ns=1_000, last_entry=2)
+    text = 'q"uo\\te 棉花 \u00e9\n'
+    batch.add(ORDERS, [(2**63 - 1, text, "", "CF", "buy", "limit", "GTC", 1, 5, 0, 5, "NEW", 1, None, -(2**63))])
+    batch.add(TRADES, [(3, text, 15_000, 2, 7, 8, "a", "b", "buy", 2, 5)])
+    batch.add(RECEIPTS, [(*RECEIPT[:9], {"grade": text}, '{"micronaire": 4.2, "n": [1, null]}', 1)])
+    batch.add(RECEIPT_EVENTS, [(1, "R1", 1, "issue", "wh", 1_000, text, 0, "", 0)])
+    batch.add(TRANSFERS, [(1, "a", "b", 2**62, "X", text, 2_000, 0, 0, 0, "", 0, "", 0, 0, 0)])
+    batch.add(ACCOUNTS, [("cash:" + text, 0, 2**62)])
+    batch.add(REPORTS, [(1, 1_000, '{"day": 1}'), (2, 2_000, {"day": 2, "note": text})])
+    return batch
+
+
+async def json_equals_arrays(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    tables = (ORDERS, TRADES, RECEIPTS, RECEIPT_EVENTS, TRANSFERS, ACCOUNTS, REPORTS)
+    try:
+        await migrate(conn)
+        read_back = []
+        for as_json in (False, True):
+            await conn.execute(f"TRUNCATE {', '.join(t.name for t in tables)}")
+            batch = awkward_batch()
+            if as_json:
+                params = [t.json(batch.rows_of(t)) for t in tables]
+            else:
+                params = [a for t in tables for a in t.arrays(batch.rows_of(t))]
+            await conn.execute(commit_statement(tables, as_json), *params)
+            read_back.append([await rows(conn, t) for t in tables])
+        assert read_back[0] == read_back[1]
+        assert read_back[1][0][0][1] == 'q"uo\\te 棉花 \u00e9\n'
+    finally:
+        await conn.close()
+
+
+def test_the_json_form_writes_exactly_what_the_arrays_write(database_url: str) -> None:
+    asyncio.run(json_equals_arrays(database_url))
 
 
 def test_specs_match_the_migrated_schema(database_url: str) -> None:
