@@ -1,7 +1,10 @@
-"""One instrument's order book: price levels in ``SortedDict``s, a FIFO ``deque`` per level.
+"""One instrument's order book: price levels in ``SortedDict``s, a FIFO ``Level`` per price.
 
 Bids and asks are both keyed by ascending price; the best bid is the last key, the best ask
 the first. The book holds orders only; matching lives in ``engine.core`` where events are made.
+Each level keeps the sum of its orders' displayed quantities (``Level.shown``): whoever changes
+an order's ``visible`` while it rests adjusts its level's total (``check`` verifies it), so
+market data reads a level's size without summing its queue.
 """
 
 from collections import deque
@@ -11,6 +14,21 @@ from sortedcontainers import SortedDict
 
 from engine.codes import BUY, CANCEL_OLDEST, SELL
 from engine.state import Order
+
+
+class Level(deque):
+    """The orders resting at one price, in time priority, and ``shown``: the sum of their
+    ``visible`` quantities.
+
+    >>> from engine.state import Order
+    >>> level = Level([Order(1, "m", "CF", "buy", 500, 3, 0, 3, 0, 0, "GTC", "cancel_newest", False)])
+    >>> level.shown
+    3
+    """
+
+    def __init__(self, orders=(), maxlen: int | None = None) -> None:  # deque's pickle passes maxlen
+        super().__init__(orders)
+        self.shown = sum(o.visible for o in self)
 
 
 class Book:
@@ -28,15 +46,17 @@ class Book:
         levels = self.bids if order.side == BUY else self.asks
         queue = levels.get(order.price)
         if queue is None:
-            levels[order.price] = deque((order,))
+            levels[order.price] = Level((order,))
         else:
             queue.append(order)
+            queue.shown += order.visible
 
     def remove(self, order: Order) -> None:
         """Take ``order`` out of its level, dropping the level if it empties."""
         levels = self.bids if order.side == BUY else self.asks
         queue = levels[order.price]
         queue.remove(order)
+        queue.shown -= order.visible
         if not queue:
             del levels[order.price]
 
@@ -65,13 +85,13 @@ class Book:
         for price, queue in self.levels(side):
             if len(out) >= limit:
                 break
-            out.append((price, sum(o.visible for o in queue)))
+            out.append((price, queue.shown))
         return out
 
     def level_quantity(self, side: str, price: int) -> int:
         """Displayed quantity at one price (0 if the level is empty)."""
         queue = (self.bids if side == BUY else self.asks).get(price)
-        return sum(o.visible for o in queue) if queue else 0
+        return queue.shown if queue else 0
 
     def fillable(self, side: str, limit: int, member: str, stp: str, needed: int) -> int:
         """How much an incoming ``side`` order limited at ``limit`` would fill now, up to
@@ -105,7 +125,8 @@ class Book:
         for side, levels in ((BUY, self.bids), (SELL, self.asks)):
             for price, queue in levels.items():
                 where = f"{self.symbol} {side} {price}"
-                assert isinstance(queue, deque) and queue, f"{where}: not a non-empty FIFO queue"
+                assert isinstance(queue, Level) and queue, f"{where}: not a non-empty FIFO queue"
+                assert queue.shown == sum(o.visible for o in queue), f"{where}: shows {queue.shown}, not the sum"
                 assert price > 0 and price % tick == 0, f"{where}: off the tick grid of {tick}"
                 for order in queue:
                     assert (order.symbol, order.side, order.price) == (self.symbol, side, price), \

@@ -5,7 +5,6 @@ positionally; everything else favours plainness. One engine holds many instrumen
 ``Book`` each, and one gap-free event sequence across them all.
 """
 
-from collections import deque
 from collections.abc import Callable
 
 from engine.auction import uncross_price
@@ -145,10 +144,10 @@ class Engine:
         else:
             return self._reject(Reject.INVALID_ORDER, member, 0, symbol)
         if side == BUY:
-            own, opposite = book.bids, book.asks
+            opposite = book.asks
             crosses = session == CONTINUOUS and bool(opposite) and opposite.peekitem(0)[0] <= price
         else:
-            own, opposite = book.asks, book.bids
+            opposite = book.bids
             crosses = session == CONTINUOUS and bool(opposite) and opposite.peekitem(-1)[0] >= price
         if crosses:
             if cmd.post_only:
@@ -176,11 +175,7 @@ class Engine:
                 else:
                     order = Order(oid, member, symbol, side, price, qty, qty - rem, rem, 0, display, tif, stp,
                                   cmd.post_only)
-                queue = own.get(price)
-                if queue is None:
-                    own[price] = deque((order,))
-                else:
-                    queue.append(order)
+                book.rest(order)
                 self.orders[oid] = order
             else:
                 self.seq += 1
@@ -219,6 +214,7 @@ class Engine:
                 if maker.member == member:
                     if stp != CANCEL_NEWEST:
                         queue.popleft()
+                        queue.shown -= maker.visible
                         del orders[maker.order_id]
                         seq += 1
                         events.append(
@@ -235,6 +231,7 @@ class Engine:
                 rem -= fill
                 visible -= fill
                 maker.visible = visible
+                queue.shown -= fill
                 maker.filled += fill
                 seq += 1
                 if sign == 1:
@@ -256,6 +253,7 @@ class Engine:
                         maker.visible = refill
                         maker.hidden = hidden - refill
                         queue.append(maker)
+                        queue.shown += refill
                     else:
                         del orders[maker.order_id]
                 if not rem:
@@ -276,6 +274,7 @@ class Engine:
         price = order.price
         queue = levels[price]
         queue.remove(order)
+        queue.shown -= order.visible
         if not queue:
             del levels[price]
         del self.orders[oid]
@@ -323,6 +322,8 @@ class Engine:
                 from_hidden = cut if cut < order.hidden else order.hidden
                 order.hidden -= from_hidden
                 order.visible -= cut - from_hidden
+                book = self.books[symbol]
+                (book.bids if order.side == BUY else book.asks)[price].shown -= cut - from_hidden
                 order.quantity = qty
                 self.seq += 1
                 return [Amended(self.seq, oid, member, symbol, price, qty, qty - filled, True)]
@@ -336,6 +337,7 @@ class Engine:
             return self._reject(Reject.POST_ONLY_WOULD_TAKE, member, oid, symbol)
         queue = own[old_price]
         queue.remove(order)
+        queue.shown -= order.visible
         if not queue:
             del own[old_price]
         leaves = qty - filled
@@ -357,11 +359,7 @@ class Engine:
         else:
             order.visible = rem
             order.hidden = 0
-        queue = own.get(price)
-        if queue is None:
-            own[price] = deque((order,))
-        else:
-            queue.append(order)
+        book.rest(order)
         return events
 
     def _mass_cancel(self, cmd: MassCancel) -> list[Event]:
@@ -432,6 +430,7 @@ class Engine:
         level or retire a finished order, dropping an emptied level."""
         order.visible -= fill
         order.filled += fill
+        queue.shown -= fill
         if order.visible:
             return
         queue.popleft()
@@ -439,6 +438,7 @@ class Engine:
             order.visible = min(order.display, order.hidden)
             order.hidden -= order.visible
             queue.append(order)
+            queue.shown += order.visible
         else:
             del self.orders[order.order_id]
             if not queue:
