@@ -20,7 +20,7 @@ from pathlib import Path
 
 from gateway.pg import database_url
 from gateway.process import ServerProcess
-from loadtest.bench_gateway import CONNECTIONS, order_requests
+from loadtest.bench_gateway import CONNECTIONS, fund_traders, order_requests
 from loadtest.httpload import closed_loop
 
 # a stage is counted for a sample when any frame of its stack matches (file or function, first match wins)
@@ -51,6 +51,8 @@ def summarise(collapsed: Path, top: int = 25) -> tuple[dict, list]:
     total = 0
     for line in collapsed.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit():  # py-spy now and then writes a frame name across a line break
+            continue
         n = int(count)
         total += n
         stages[stage_of(stack)] += n
@@ -76,6 +78,7 @@ def main() -> int:
         exchange.start()
         try:
             credentials = exchange.credentials()
+            fund_traders(exchange)  # as bench_gateway: no margin refusals
             asyncio.run(load(exchange.port, credentials, 2.0))  # warm up
             record = subprocess.Popen([spy, "record", "--pid", str(exchange.proc.pid), "--subprocesses",
                                        "--duration", str(int(seconds)), "--rate", "200", "--format", "raw",
