@@ -8,7 +8,7 @@ market data reads a level's size without summing its queue.
 """
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from sortedcontainers import SortedDict
 
@@ -26,7 +26,7 @@ class Level(deque):
     3
     """
 
-    def __init__(self, orders=(), maxlen: int | None = None) -> None:  # deque's pickle passes maxlen
+    def __init__(self, orders: Iterable[Order] = (), maxlen: int | None = None) -> None:  # pickle passes maxlen
         super().__init__(orders)
         self.shown = sum(o.visible for o in self)
 
