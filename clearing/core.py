@@ -154,7 +154,12 @@ class SettlementReport(msgspec.Struct, kw_only=True):
 def receipt_value(registry: Registry, table, receipt, price: int) -> int:
     """What a delivered receipt is paid: (price + its premium − any old-crop discount) × its
     weight, never below zero (``table`` None: no grade premium)."""
-    return max(0, value_fen(price, registry.premium(receipt, table), receipt.quantity_kg))
+    return paid(price, registry.premium(receipt, table), receipt.quantity_kg)
+
+
+def paid(price: int, premium: int, kg: int) -> int:
+    """What ``kg`` are paid at ``price`` plus ``premium`` fen a tonne, never below zero."""
+    return max(0, value_fen(price, premium, kg))
 
 
 def fee_of(per_lot: int, rate_ppm: int, lots: int, value: int) -> int:

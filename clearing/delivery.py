@@ -53,7 +53,7 @@ from typing import Protocol
 
 import msgspec
 
-from clearing.core import ClearingRejected, receipt_value
+from clearing.core import ClearingRejected, paid
 from clearing.credit import CreditRegister, TradingDay
 from clearing.forward_terms import ForwardTerms
 from clearing.forwards import Forwards, Position
@@ -429,7 +429,7 @@ class Delivery:
         short, receipt, lots = item
         differential = self.terms[symbol].location_differentials.get(receipt.warehouse, 0)
         premium = registry.premium(receipt, table)
-        value = receipt_value(registry, table, receipt, final + differential)
+        value = paid(final + differential, premium, receipt.quantity_kg)  # as core.receipt_value
         fee = value_fen(self.terms[symbol].delivery_fee_per_tonne, 0, receipt.quantity_kg)
         return DeliveryLine(line_id=0, short=short, long=long, lots=lots, kind="receipt",
                             receipt_id=receipt.receipt_id, warehouse=receipt.warehouse, weight_kg=receipt.quantity_kg,

@@ -314,6 +314,7 @@ class Engine:
         filled = order.filled
         if qty <= filled:
             return self._reject(Reject.AMEND_QTY_TOO_LOW, member, oid, symbol)
+        book = self.books[symbol]
         if price == old_price:
             if qty == old_qty:
                 return self._reject(Reject.NO_CHANGE, member, oid, symbol)
@@ -322,12 +323,10 @@ class Engine:
                 from_hidden = cut if cut < order.hidden else order.hidden
                 order.hidden -= from_hidden
                 order.visible -= cut - from_hidden
-                book = self.books[symbol]
                 (book.bids if order.side == BUY else book.asks)[price].shown -= cut - from_hidden
                 order.quantity = qty
                 self.seq += 1
                 return [Amended(self.seq, oid, member, symbol, price, qty, qty - filled, True)]
-        book = self.books[symbol]
         side = order.side
         if side == BUY:
             own, crosses = book.bids, bool(book.asks) and book.asks.peekitem(0)[0] <= price

@@ -49,6 +49,7 @@ _NOTICES = (("financing", "loan", lambda n: n), ("registry", "receipt", lambda n
             ("inbound", "declaration", lambda n: n), ("delivery", "delivery", notice_view),
             ("forwards", "margin", lambda n: n))
 
+
 def text_frame(payload: bytes) -> bytes:
     """One unmasked, final WebSocket text frame (RFC 6455 §5.2): what a server sends."""
     n = len(payload)

@@ -66,8 +66,6 @@ class MarketReport(msgspec.Struct, kw_only=True):
     bulk_supply: list[SupplyDayView] = []  # auctions and listings closed that day
 
 
-
-
 def stats_view(s: DayStats, commodity: str) -> StatsView:
     return StatsView(symbol=s.symbol, commodity=commodity, day=s.day, open=yuan_or_none(s.open),
                      high=yuan_or_none(s.high), low=yuan_or_none(s.low), close=yuan_or_none(s.close),

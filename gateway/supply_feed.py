@@ -8,6 +8,8 @@ too), so they stay right under a drill's simulated clock."""
 
 from gateway.prices import with_yuan, yuan_if_set
 
+_MONEY = ("price", "value", "bond")  # a private notice's money fields (fen), sent as yuan
+
 
 def lot_message(auction_id: int, lot_no: int, best: int, bids: int, close_ns: int, state: str, now_ns: int) -> dict:
     return {"auction_id": auction_id, "lot_no": lot_no, "best": yuan_if_set(best),
@@ -53,9 +55,4 @@ def on_commit(publisher, state) -> None:
                     publisher._send(publisher.channels.get(channel), {**message, "channel": channel})
             else:
                 publisher._send(publisher.channels.get("auctions"), {**notice, "channel": "auctions"})
-
-
-_MONEY = ("price", "value", "bond")
-
-
 

@@ -387,4 +387,3 @@ class WsOrderTrader(WsUser):
         while self.sent and time.monotonic() < deadline:
             self.answered.clear()
             self.answered.wait(max(0.0, deadline - time.monotonic()))
-

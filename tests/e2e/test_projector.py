@@ -71,13 +71,18 @@ def test_projections_catch_up_after_a_crash_and_equal_the_journal(database_url: 
     asyncio.run(crash_scenario(database_url))
 
 
-async def overlap_scenario(url: str) -> None:
-    """Batches already written (by a transaction whose reply was lost, or another node) are
-    skipped: the keyed rows never go back to older values and nothing is written twice."""
+async def projected_setup(url: str) -> asyncpg.Connection:
+    """``setup`` run on an exchange that then closes (its projections written); a connection."""
     ex = await Exchange.open(url)
     await setup(ex)
     await ex.close()
-    conn = await asyncpg.connect(url)
+    return await asyncpg.connect(url)
+
+
+async def overlap_scenario(url: str) -> None:
+    """Batches already written (by a transaction whose reply was lost, or another node) are
+    skipped: the keyed rows never go back to older values and nothing is written twice."""
+    conn = await projected_setup(url)
     try:
         written = await read_watermark(conn)
         stale = Batch(batch_no=1, ts_ns=0, last_entry=written)
@@ -111,10 +116,7 @@ def test_merged_batches_keep_every_appended_row_and_the_latest_keyed_row() -> No
 async def gap_scenario(url: str) -> None:
     """Rows that do not continue the stored projections — some lost, or a batch straddling the
     watermark — are refused whole (ProjectionGap), never written over a gap or twice."""
-    ex = await Exchange.open(url)
-    await setup(ex)
-    await ex.close()
-    conn = await asyncpg.connect(url)
+    conn = await projected_setup(url)
     try:
         done = await read_watermark(conn)
         for first in (done + 5, done - 1):  # after a gap; straddling the watermark
