@@ -91,6 +91,7 @@ class MarketInfo:
         self.calendar = calendar  # the exchange's Calendar: which trading day it is
         self.prints: dict[str, deque[Print]] = {}
         self.candles: dict[tuple[str, str], deque[Candle]] = {}  # (symbol, interval) -> newest candles
+        self._series: dict[str, list[tuple[int, deque[Candle]]]] = {}  # symbol -> the same deques, by interval
         self.today: dict[str, DayStats] = {}
         self.days: list[dict[str, DayStats]] = []
         self.positions: dict[str, dict[str, int]] = {}  # forward symbol -> member -> net lots
@@ -112,15 +113,28 @@ class MarketInfo:
         if prints is None:
             prints = self.prints[symbol] = deque(maxlen=PRINTS_KEPT)
         prints.append(p := Print(ts_ns, price, quantity, turnover, trade.trade_id, trade.aggressor, trade.seq))
-        for interval, interval_ns in INTERVALS_NS.items():
-            kept = self.candles.get((symbol, interval))
-            if kept is None:
-                kept = self.candles[(symbol, interval)] = deque(maxlen=CANDLES_KEPT)
-            add_print(kept, p, interval_ns)
-        s = self._stats(symbol)
+        series = self._series.get(symbol) or self._new_series(symbol)
+        for interval_ns, kept in series:
+            last = kept[-1] if kept else None
+            if last is not None and last.start_ns == ts_ns - (ts_ns + BEIJING_OFFSET_NS) % interval_ns:
+                if price > last.high:
+                    last.high = price
+                elif price < last.low:
+                    last.low = price
+                last.close = price
+                last.volume += quantity
+                last.turnover += turnover
+                last.trades += 1
+            else:
+                add_print(kept, p, interval_ns)
+        s = self.today.get(symbol) or self._stats(symbol)
         if s.open is None:
             s.open = s.high = s.low = price
-        s.high, s.low, s.close = max(s.high, price), min(s.low, price), price
+        elif price > s.high:
+            s.high = price
+        elif price < s.low:
+            s.low = price
+        s.close = price
         s.volume_lots += quantity
         s.volume_kg += quantity * lot_kg
         s.turnover += turnover
@@ -133,6 +147,14 @@ class MarketInfo:
                 book[member] = before + change
                 interest += max(before + change, 0) - max(before, 0)
             self.open_interest[symbol] = s.open_interest = interest
+
+    def _new_series(self, symbol: str) -> list[tuple[int, deque[Candle]]]:
+        """The symbol's candles of every interval, created empty: (interval in ns, newest candles)."""
+        series = self._series[symbol] = []
+        for interval, interval_ns in INTERVALS_NS.items():
+            kept = self.candles[(symbol, interval)] = deque(maxlen=CANDLES_KEPT)
+            series.append((interval_ns, kept))
+        return series
 
     def close_day(self, settlement_prices: dict[str, int], forwards: set[str]) -> None:
         """File today's statistics with the settlement prices and start a new day."""

@@ -19,8 +19,10 @@ registry, clearing, financing, delivery, bulk supply, clock, end of day). ``HAND
 each command type to its handler; the state machine dispatches on ``type(command)`` alone.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, get_args
+
+import msgspec
 
 from clearing.core import Deposit, EndOfDay, FundingRecord, SetFees, Withdraw
 from clearing.delivery import DeliveryCommand
@@ -61,32 +63,29 @@ if TYPE_CHECKING:
 _TRADING = (NewOrder, AmendOrder)
 
 
-class Ctx:
+class Ctx(msgspec.Struct, gc=False):
     """One command's context: its journal entry number and the batch time."""
 
-    __slots__ = ("entry_no", "now_ns")
-
-    def __init__(self, entry_no: int, now_ns: int) -> None:
-        self.entry_no, self.now_ns = entry_no, now_ns
+    entry_no: int
+    now_ns: int
 
 
 # ------------------------------------------------------------------ trading stages
 
-def risk(state: "ExchangeState", entry: Entry) -> tuple[list[str], object]:
-    """Receipts to lock behind a sell and the funds check: (receipts, refusal or None)."""
+def risk(state: "ExchangeState", entry: Entry) -> tuple[Sequence[str], object]:
+    """Receipts to lock behind a new order or amendment (a sell) and the funds check:
+    (receipts, refusal or None)."""
     cmd = entry.command
-    if type(cmd) not in _TRADING:
-        return [], None
     registry = state.registry
     needed = receipts_needed(registry, state.engine, cmd, entry.receipt_ids) if registry.specs else None
     if isinstance(needed, ReceiptRejected):
-        return [], needed
+        return (), needed
     clearing, forwards = state.clearing, state.forwards
     margined = state.catalogue.margined
     if margined and (cmd.symbol if type(cmd) is NewOrder else _order_symbol(state, cmd)) in margined:
         fee_extra = clearing.extra_hold(state.engine, state.registry, cmd)
-        return [], forwards.admit(state.engine, cmd, fee_extra, clearing.available(cmd.member))
-    return needed or [], clearing.check_funds(state.engine, state.registry, cmd)
+        return (), forwards.admit(state.engine, cmd, fee_extra, clearing.available(cmd.member))
+    return needed or (), clearing.check_funds(state.engine, state.registry, cmd)
 
 
 def _order_symbol(state: "ExchangeState", cmd: AmendOrder) -> str:
@@ -94,10 +93,11 @@ def _order_symbol(state: "ExchangeState", cmd: AmendOrder) -> str:
     return order.symbol if order is not None else ""
 
 
-def settle(state: "ExchangeState", events: list[Event], to_lock: list[str], now_ns: int) -> None:
+def settle(state: "ExchangeState", events: list[Event], to_lock: Sequence[str], now_ns: int) -> None:
     """The stages after matching: receipts → clearing → loans → market."""
-    delivered = follow(state.registry, events, to_lock, now_ns)
-    state.clearing.follow(state.engine, state.registry, events, delivered, now_ns)
+    registry = state.registry
+    delivered = follow(registry, events, to_lock, now_ns) if registry.specs or registry.by_order else {}
+    state.clearing.follow(state.engine, registry, events, delivered, now_ns)
     if state.catalogue.margined:
         state.forwards.follow(state.engine, state.clearing.ledger, events, now_ns)
     if delivered:
@@ -112,14 +112,17 @@ def settle(state: "ExchangeState", events: list[Event], to_lock: list[str], now_
 
 def trade(state: "ExchangeState", entry: Entry, ctx: Ctx) -> Result:
     """An engine command through the whole pipeline: risk → match → settle → views."""
-    to_lock, refused = risk(state, entry)
-    if refused is not None:
-        view = state.views.reject(entry, refused.code) if isinstance(entry.command, NewOrder) else None
-        return Result([], view, refused)
-    events = state.engine.apply(entry.command)
+    command = entry.command
+    to_lock: Sequence[str] = ()
+    if type(command) in _TRADING:
+        to_lock, refused = risk(state, entry)
+        if refused is not None:
+            view = state.views.reject(entry, refused.code) if type(command) is NewOrder else None
+            return Result([], view, refused)
+    events = state.engine.apply(command)
     settle(state, events, to_lock, ctx.now_ns)
     result = Result(events, state.views.apply(entry, events, ctx.entry_no))
-    if type(entry.command) is SetSession:
+    if type(command) is SetSession:
         result.events = result.events + place_liquidations(state, ctx) + force_close_all(state, ctx)
     if state.forwards.to_cancel:
         result.events = result.events + cancel_liquidations(state, ctx)

@@ -116,32 +116,8 @@ class OrderViews:
         created = None
         cmd = entry.command
         for e in events:
-            if type(e) is Trade:
-                self._fill(e, e.buy_order_id, "buy", e.buy_leaves, entry_no)
-                self._fill(e, e.sell_order_id, "sell", e.sell_leaves, entry_no)
-                if self.recording:
-                    self.new_trades.append((e.trade_id, e.symbol, e.price, e.quantity, e.buy_order_id,
-                                            e.sell_order_id, e.buyer, e.seller, e.aggressor, entry_no, e.seq))
-            elif type(e) is Accepted:
-                created = OrderRecord(
-                    order_id=e.order_id, client_order_id=entry.client_order_id, symbol=e.symbol, side=e.side,
-                    type=cmd.order_type, time_in_force=cmd.tif, price=e.price, quantity=e.quantity,
-                    leaves_qty=e.quantity, status="NEW", seq=e.seq,
-                )
-                self.by_id[e.order_id] = created
-                self.owner[e.order_id] = e.member
-                self.by_member[e.member][e.order_id] = created
-                self.open[e.member][e.order_id] = created
-                self.by_client[(e.member, entry.client_order_id)] = created
-                self._touch(e.order_id, entry_no)
-            elif type(e) is Cancelled:
-                view = self.by_id[e.order_id]
-                view.status = "EXPIRED" if e.reason == "expired" else "CANCELED"
-                view.leaves_qty = 0
-                view.seq = e.seq
-                self._close(e.order_id, entry_no)
-                self._touch(e.order_id, entry_no)
-            elif type(e) is Amended:
+            kind = type(e)
+            if kind is Amended:
                 view = self.by_id[e.order_id]
                 view.price = e.price
                 view.quantity = e.quantity
@@ -150,9 +126,43 @@ class OrderViews:
                 if not e.leaves:
                     view.status = "FILLED"
                     self._close(e.order_id, entry_no)
-                self._touch(e.order_id, entry_no)
-            elif type(e) is Rejected and type(cmd) is NewOrder:
+                if self.recording:
+                    self.touched[e.order_id] = entry_no
+            elif kind is Accepted:
+                created = self._accept(e, entry, cmd, entry_no)
+            elif kind is Trade:
+                self._fill(e, e.buy_order_id, "buy", e.buy_leaves, entry_no)
+                self._fill(e, e.sell_order_id, "sell", e.sell_leaves, entry_no)
+                if self.recording:
+                    self.new_trades.append((e.trade_id, e.symbol, e.price, e.quantity, e.buy_order_id,
+                                            e.sell_order_id, e.buyer, e.seller, e.aggressor, entry_no, e.seq))
+            elif kind is Cancelled:
+                view = self.by_id[e.order_id]
+                view.status = "EXPIRED" if e.reason == "expired" else "CANCELED"
+                view.leaves_qty = 0
+                view.seq = e.seq
+                self._close(e.order_id, entry_no)
+                if self.recording:
+                    self.touched[e.order_id] = entry_no
+            elif kind is Rejected and type(cmd) is NewOrder:
                 created = self.reject(entry, e.code, e.seq)
+        return created
+
+    def _accept(self, e: Accepted, entry: Entry, cmd: NewOrder, entry_no: int) -> OrderRecord:
+        """A new order on the book (or about to fill): its record, in every index."""
+        created = OrderRecord(
+            order_id=e.order_id, client_order_id=entry.client_order_id, symbol=e.symbol, side=e.side,
+            type=cmd.order_type, time_in_force=cmd.tif, price=e.price, quantity=e.quantity,
+            leaves_qty=e.quantity, status="NEW", seq=e.seq,
+        )
+        order_id, member = e.order_id, e.member
+        self.by_id[order_id] = created
+        self.owner[order_id] = member
+        self.by_member[member][order_id] = created
+        self.open[member][order_id] = created
+        self.by_client[(member, entry.client_order_id)] = created
+        if self.recording:
+            self.touched[order_id] = entry_no
         return created
 
     def reject(self, entry: Entry, code: str, seq: int = 0) -> OrderRecord:
@@ -161,10 +171,6 @@ class OrderViews:
         view = refused_order(entry, code, seq)
         self.by_client[(entry.command.member, entry.client_order_id)] = view
         return view
-
-    def _touch(self, order_id: int, entry_no: int) -> None:
-        if self.recording:
-            self.touched[order_id] = entry_no
 
     def _close(self, order_id: int, entry_no: int) -> None:
         """The order reached a terminal status: off the open index, due to leave memory."""
@@ -193,7 +199,8 @@ class OrderViews:
             self.fills_trimmed.add(member)
         if not leaves:
             self._close(order_id, entry_no)
-        self._touch(order_id, entry_no)
+        if self.recording:
+            self.touched[order_id] = entry_no
 
     def evict(self, entry_no: int) -> None:
         """After journal entry ``entry_no``: orders closed ``horizon`` or more entries before

@@ -7,6 +7,8 @@ or expiry unlocks what is left, an amendment down unlocks the surplus. Determini
 journal replay moves the same receipts.
 """
 
+from collections.abc import Sequence
+
 from engine import Accepted, Amended, AmendOrder, Cancelled, Engine, Event, NewOrder, Trade
 from warehouse_receipts.registry import ReceiptRejected, Registry
 
@@ -27,7 +29,7 @@ def receipts_needed(registry: Registry, engine: Engine, cmd: NewOrder | AmendOrd
     return registry.select_for_sale(cmd.member, order.symbol, more)
 
 
-def follow(registry: Registry, events: list[Event], to_lock: list[str], ts_ns: int) -> dict[int, list[str]]:
+def follow(registry: Registry, events: list[Event], to_lock: Sequence[str], ts_ns: int) -> dict[int, list[str]]:
     """Move receipts as the engine's events say (see the module docstring); return the
     receipts each trade delivered, by trade id."""
     specs = registry.specs
