@@ -239,6 +239,14 @@ def transition(receipt: Receipt, action: str) -> Transition:
     return row
 
 
+def in_issue_order(receipt_ids: Iterable[str]) -> list[str]:
+    """Receipt ids ("WR" and a number of 8 digits or more) sorted in the order they were issued."""
+    ids = sorted(receipt_ids)  # text order is issue order while the numbers have one width
+    if len(set(map(len, ids))) > 1:
+        ids.sort(key=lambda r: (len(r), r))
+    return ids
+
+
 def enter(receipt: Receipt, event: ReceiptEvent) -> None:
     """Apply one non-issue event to ``receipt`` by the transition table (fold and live alike)."""
     row = transition(receipt, event.action)
@@ -291,6 +299,7 @@ class Registry:
         self.certificates: set[str] = set()
         self.specs = specs if specs is not None else {}  # receipt-backed instruments: the catalogue's view
         self.by_order: dict[int, list[str]] = {}  # sell order id -> receipts it holds, delivery order
+        self.free: dict[str, dict[str, None]] = {}  # owner -> its registered receipts (a sell picks from these)
         self.new_events: list[ReceiptEvent] = []  # since the last drain (for the batch write)
         self.expiry_rules: dict[str, ExpiryRule] = {}  # commodity -> how its receipts expire
         self.warned: set[str] = set()  # receipts whose owners were warned of expiry
@@ -381,6 +390,7 @@ class Registry:
                 self.scheduled.append((warn_ns, ReceiptDue(receipt_id=receipt_id, kind="warn")))
             self.scheduled.append((expires, ReceiptDue(receipt_id=receipt_id, kind="expire")))
         self.receipts[receipt_id] = receipt
+        self._refile(receipt, "", "")
         self.certificates.add(cmd.certificate_no)
         self.history[receipt_id] = []
         return [self._record(receipt_id, 1, "issue", cmd.actor, now_ns, counterparty=cmd.owner, detail=detail,
@@ -415,8 +425,20 @@ class Registry:
         transition(receipt, action)
         event = self._record(receipt.receipt_id, receipt.version + 1, action, actor, ts_ns, counterparty, order_id,
                              detail, trade_id=trade_id)
+        owner, state = receipt.owner, receipt.state
         enter(receipt, event)
+        self._refile(receipt, owner, state)
         return event
+
+    def _refile(self, receipt: Receipt, owner: str, state: str) -> None:
+        """Keep ``free`` true after ``receipt`` moved from ``owner`` and ``state``."""
+        if state == REGISTERED:
+            mine = self.free[owner]
+            del mine[receipt.receipt_id]
+            if not mine:
+                del self.free[owner]
+        if receipt.state == REGISTERED:
+            self.free.setdefault(receipt.owner, {})[receipt.receipt_id] = None
 
     def _record(self, receipt_id: str, version: int, action: str, actor: str, ts_ns: int, counterparty: str = "",
                 order_id: int = 0, detail: str = "", snapshot: Receipt | None = None,
@@ -563,9 +585,12 @@ class Registry:
                 if (why := self.why_not_deliverable(receipt, spec)) is not None:
                     return ReceiptRejected("NOT_DELIVERABLE", why)
             return list(chosen)
-        free = [r.receipt_id for r in self.receipts.values()
-                if r.owner == owner and r.state == REGISTERED and r.receipt_id not in self.overdue
-                and self.why_not_deliverable(r, spec) is None]
+        receipts, overdue, free = self.receipts, self.overdue, []
+        for receipt_id in in_issue_order(self.free.get(owner, ())):
+            if receipt_id not in overdue and self.why_not_deliverable(receipts[receipt_id], spec) is None:
+                free.append(receipt_id)
+                if len(free) == lots:
+                    break
         if len(free) < lots:
             return ReceiptRejected("INSUFFICIENT_RECEIPTS",
                                    f"{lots} deliverable receipts needed on {symbol}, {len(free)} free")
@@ -613,6 +638,11 @@ class Registry:
         for receipt_id, receipt in self.receipts.items():
             self._check_receipt(receipt_id, receipt)
         self._check_orders()
+        free: dict[str, set[str]] = {}
+        for r in self.receipts.values():
+            if r.state == REGISTERED:
+                free.setdefault(r.owner, set()).add(r.receipt_id)
+        assert {owner: set(mine) for owner, mine in self.free.items()} == free, "the index of free receipts is wrong"
         for receipt_id in self.overdue:
             r = self.receipts[receipt_id]
             # registered again (released, unfrozen) it waits for the end of day's retry

@@ -137,6 +137,12 @@ def check(registry: Registry) -> None:
     seqs = [e.seq for h in registry.history.values() for e in h]
     assert sorted(seqs) == list(range(1, len(seqs) + 1))
     registry.check()
+    for member in MEMBERS:  # a sell picks the member's first registered receipts in issue order
+        mine = [r for r in registry.receipts.values() if r.owner == member and r.state == REGISTERED]
+        for lots in range(1, len(mine) + 2):
+            picked = registry.select_for_sale(member, "UR", lots)
+            expected = [r.receipt_id for r in mine][:lots] if lots <= len(mine) else None
+            assert (picked if isinstance(picked, list) else None) == expected, f"{member} selling {lots}"
 
 
 @settings(max_examples=300, deadline=None)
