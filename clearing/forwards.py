@@ -116,6 +116,7 @@ class Forwards:
         self.markets: dict[str, Market] = {}
         self.lot_kg: dict[str, int] = {}
         self._per_lot: dict[str, tuple] = {}  # symbol -> (terms, key, margin a lot): derived, not hashed
+        self._limit: dict[str, tuple] = {}  # symbol -> (terms, trading date, position limit): derived, not hashed
         self.calls: dict[int, MarginCall] = {}
         self.open_call: dict[str, int] = {}  # member -> its open or liquidating call
         self.liquidation_orders: dict[int, int] = {}  # order id -> call id
@@ -145,6 +146,14 @@ class Forwards:
         if cached is None or cached[0] is not terms or cached[1] != key:
             value = self._margin_at(symbol, m.settle, self.lot_kg[symbol], m.locked)
             cached = self._per_lot[symbol] = (terms, key, value)
+        return cached[2]
+
+    def limit_lots(self, symbol: str) -> int:
+        """The position limit today (0: none), computed once per (terms, trading date)."""
+        terms, date = self.terms[symbol], self.calendar.trading_date
+        cached = self._limit.get(symbol)
+        if cached is None or cached[0] is not terms or cached[1] != date:
+            cached = self._limit[symbol] = (terms, date, terms.limit_lots(date))
         return cached[2]
 
     def _margin_at(self, symbol: str, settle: int, lot_kg: int, locked: bool) -> int:
@@ -190,7 +199,7 @@ class Forwards:
         before = p.exposure()
         after = max(p.net + p.buy_leaves + (extra_lots if side == "buy" else 0),
                     p.sell_leaves + (extra_lots if side == "sell" else 0) - p.net)
-        limit = terms.limit_lots(self.calendar.trading_date)
+        limit = self.limit_lots(symbol)
         if limit and after > max(before, limit):
             return ForwardRejected("POSITION_LIMIT", f"{symbol}: {after} lots would pass the limit of {limit}")
         opening = max(0, extra_lots - max(0, -p.net if side == "buy" else p.net))
@@ -277,10 +286,9 @@ class Forwards:
         closes. Returns the shortfall left."""
         target, held = self.requirement(member), ledger.balance(margin(member))
         if held > target:
-            ledger.post([(margin(member), cash(member), held - target, "MARGIN_RELEASE", ref)], now_ns)
-        elif held < target:
-            ledger.post([(cash(member), margin(member), min(target - held, ledger.balance(cash(member))),
-                          "MARGIN", ref)], now_ns)
+            ledger.post_one(margin(member), cash(member), held - target, "MARGIN_RELEASE", ref, now_ns)
+        elif held < target and (top_up := min(target - held, ledger.balance(cash(member)))) > 0:
+            ledger.post_one(cash(member), margin(member), top_up, "MARGIN", ref, now_ns)
         short = max(0, target - ledger.balance(margin(member)))
         call_id = self.open_call.get(member)
         if call_id is not None and not short:
