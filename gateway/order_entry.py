@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 from engine import AmendOrder, CancelOrder, MassCancel, NewOrder
 from exchange.journal import Entry
+from exchange.result import Result
 from exchange.views import TERMINAL, OrderRecord
 from gateway import order_history
 from gateway.auth import ApiKey
@@ -52,30 +53,44 @@ async def open_order(exchange, member: str, order_id: int) -> OrderRecord:
     return view
 
 
-async def place(exchange, member: str, req: OrderRequest) -> OrderRecord:
-    """Sequence a new order and count it (a retried client order id is not counted again)."""
+def admit_new(exchange, key: ApiKey, body: bytes) -> tuple[OrderRequest, OrderRecord | None]:
+    """The checks before a new order is queued (the key may trade, the body decodes; ApiError
+    if not), and the first answer already given to its client order id, if any."""
+    require_trading(key)
+    req: OrderRequest = parse(body, OrderRequest)
+    return req, exchange.state.first_answer(key.member, req.client_order_id)
+
+
+def new_entry(member: str, req: OrderRequest) -> Entry:
+    """The journal entry of a new order."""
     price = fen(req.price, "price") if req.type == "limit" else 0
     cmd = NewOrder(member=member, symbol=req.symbol, side=req.side, quantity=req.quantity, price=price,
                    order_type=req.type, tif=req.time_in_force, post_only=req.post_only,
                    display_quantity=req.display_quantity, min_quantity=req.min_quantity, stp=req.stp)
-    result = await exchange.submit(Entry(cmd, req.client_order_id, req.receipt_ids))
+    return Entry(cmd, req.client_order_id, req.receipt_ids)
+
+
+def counted(exchange, result: Result) -> OrderRecord:
+    """A new order's view once committed, counted (a retried client order id is not counted again)."""
     if not result.duplicate:
         exchange.metrics.orders.labels("rejected" if result.view.status == "REJECTED" else "accepted").inc()
     return result.view
 
 
-async def new_order(exchange, key: ApiKey, body: bytes) -> Answer:
-    """Place an order, once per ``client_order_id``: a retry gets the order as it stands (201)."""
-    require_trading(key)
-    req: OrderRequest = parse(body, OrderRequest)
-    view = exchange.state.first_answer(key.member, req.client_order_id)
-    if view is None:
-        view = await place(exchange, key.member, req)
-    view = await order_history.answer(exchange, key.member, view)  # if it left memory
+def placed(view: OrderRecord) -> Answer:
+    """The answer to a new order: 201 and the order, or its rejection (ApiError)."""
     if view.status == "REJECTED":
         code = view.reject_code or "REJECTED"
         raise ApiError(status_of(code, ENGINE_STATUS), code, f"order rejected: {code}")
     return Answer(201, order_view(view))
+
+
+async def new_order(exchange, key: ApiKey, body: bytes) -> Answer:
+    """Place an order, once per ``client_order_id``: a retry gets the order as it stands (201)."""
+    req, view = admit_new(exchange, key, body)
+    if view is None:
+        view = counted(exchange, await exchange.submit(new_entry(key.member, req)))
+    return placed(await order_history.answer(exchange, key.member, view))  # if it left memory
 
 
 async def cancel_order(exchange, key: ApiKey, order_id: int) -> Answer:

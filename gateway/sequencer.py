@@ -212,11 +212,16 @@ class Exchange:
 
     async def submit(self, entry: Entry) -> Result:
         """Sequence one command; return once it is committed."""
+        return await self.enqueue(entry)
+
+    def enqueue(self, entry: Entry) -> asyncio.Future:
+        """Queue one command (Standby or ShuttingDown if this process takes none): the future
+        is done, with its Result, once the command is committed."""
         if not self._accepting:
             raise Standby(self.refusal) if self.role != "primary" else ShuttingDown()
         future = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((entry, future, time.perf_counter()))  # enqueue time: settlement lag
-        return await future
+        return future
 
     def queue_length(self) -> int:
         return self._queue.qsize()

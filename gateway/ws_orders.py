@@ -16,12 +16,14 @@ a retry gets the first answer with ``"replayed": true``. A connection holds at m
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
 
-from gateway import order_entry
+from exchange.views import ARCHIVED, OrderRecord
+from gateway import order_entry, order_history
 from gateway.auth import ApiKey
 from gateway.errors import STATUS_UNKNOWN_MESSAGE, error_body, refusal_of, standby_message
 from gateway.feed import Subscriber, text_frame
@@ -116,9 +118,10 @@ class Trading:
     def __init__(self, max_in_flight: int) -> None:
         self.key: ApiKey | None = None
         self.max_in_flight = max_in_flight
-        self.in_flight: set[asyncio.Task] = set()
+        self.in_flight: set[asyncio.Future] = set()
 
-    def track(self, task: asyncio.Task) -> None:
+    def track(self, task: asyncio.Future) -> None:
+        """Count a command in flight until ``task`` (its answer's task, or its commit) is done."""
         self.in_flight.add(task)
         task.add_done_callback(self.in_flight.discard)
 
@@ -157,7 +160,52 @@ def on_order(ctx, connection_id: str, trading: Trading, subscriber: Subscriber, 
     if (refused := refusal(ctx, trading)) is not None:
         status, body, extra = refused
         return send_answer(subscriber, message.request_id, status, body, **extra)
+    if type(message) is NewOrderMessage and message.idempotency_key is None \
+            and place_at_once(ctx.exchange, connection_id, trading, subscriber, message):
+        return None
     trading.track(asyncio.ensure_future(answer(ctx, connection_id, trading.key, subscriber, message)))
+
+
+def place_at_once(exchange, connection_id: str, trading: Trading, subscriber: Subscriber,
+                  message: NewOrderMessage) -> bool:
+    """The common message, a new order without an idempotency key, without a task of its own:
+    checked and queued now, answered from its commit's callback, by order_entry's rules as
+    ``new_order``. False (nothing done) for a client order id already answered: the general
+    path reads its first answer, from SQL if it left memory."""
+    request_id = message.request_id
+    try:
+        req, first = order_entry.admit_new(exchange, trading.key, bytes(message.body))
+        if first is not None:
+            return False
+        committed = exchange.enqueue(order_entry.new_entry(trading.key.member, req))
+    except Exception as e:
+        send_answer(subscriber, request_id, *failure(e, connection_id, request_id))
+        return True
+    committed.add_done_callback(partial(_placed, exchange, connection_id, trading, subscriber, request_id))
+    trading.track(committed)
+    return True
+
+
+def _placed(exchange, connection_id: str, trading: Trading, subscriber: Subscriber, request_id: RequestId,
+            committed: asyncio.Future) -> None:
+    """Answer a new order placed at once, as ``order_entry.new_order`` would."""
+    try:
+        view = order_entry.counted(exchange, committed.result())
+        if view.status == ARCHIVED:  # a retry queued beside its first order, which has since left memory
+            archived = _answer_archived(exchange, connection_id, trading.key, subscriber, request_id, view)
+            return trading.track(asyncio.ensure_future(archived))
+        status, body = order_entry.placed(view)
+    except Exception as e:
+        status, body = failure(e, connection_id, request_id)
+    send_answer(subscriber, request_id, status, body)
+
+
+async def _answer_archived(exchange, connection_id: str, key: ApiKey, subscriber: Subscriber,
+                           request_id: RequestId, view: OrderRecord) -> None:
+    async def call() -> Answer:
+        return order_entry.placed(await order_history.answer(exchange, key.member, view))
+
+    send_answer(subscriber, request_id, *await answered(call, connection_id, request_id))
 
 
 async def answer(ctx, connection_id: str, key: ApiKey, subscriber: Subscriber, message: OrderMessage) -> None:
@@ -186,8 +234,13 @@ async def answered(call: Callable[[], Awaitable[Answer]], connection_id: str, re
         status, body = await call()
         return status, body
     except Exception as e:
-        if (known := refusal_of(e)) is not None:
-            status, code, text = known
-            return status, error_body(code, text)
-        log.exception("WebSocket %s, request %r failed", connection_id, request_id, exc_info=e)
-        return 500, error_body("STATUS_UNKNOWN", STATUS_UNKNOWN_MESSAGE, request_id=f"{connection_id}/{request_id}")
+        return failure(e, connection_id, request_id)
+
+
+def failure(e: Exception, connection_id: str, request_id: RequestId) -> tuple[int, Any]:
+    """(status, body) of a failed order message, as the HTTP error handlers answer."""
+    if (known := refusal_of(e)) is not None:
+        status, code, text = known
+        return status, error_body(code, text)
+    log.exception("WebSocket %s, request %r failed", connection_id, request_id, exc_info=e)
+    return 500, error_body("STATUS_UNKNOWN", STATUS_UNKNOWN_MESSAGE, request_id=f"{connection_id}/{request_id}")
