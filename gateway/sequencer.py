@@ -58,7 +58,9 @@ log = logging.getLogger("commex.exchange")
 SEQUENCER_LOCK = 0x636F6D6D6578  # advisory lock: one sequencer per database
 
 RECONNECT_SECONDS = 30.0  # after losing the database mid-commit, look this long for its new primary
-CHECKPOINT_SECONDS = 1.0  # at most this often a batch also records the engine's state hash
+# At most this often a batch also records the state hash. Hashing is O(state) and stalls order
+# entry while it runs (10 ms at 7,800 open orders); once a second, about 1 % of orders waited on it.
+CHECKPOINT_SECONDS = float(os.environ.get("COMMEX_CHECKPOINT_SECONDS", "10"))
 SNAPSHOT_CLOSE_SECONDS = 60.0  # on close, a snapshot being written gets this long to finish
 JOURNALED = (JOURNAL, BATCHES)  # what a batch commits before its acknowledgement; the projector writes the rest
 FREEZE_SECONDS = 1.0  # at most this often long-lived objects move to the GC's permanent generation
