@@ -72,8 +72,12 @@ def add_print(out: list[Candle] | deque[Candle], p: Print, interval_ns: int) -> 
     """Fold one print into candles ``out`` (oldest first): the last one, or a new one."""
     start = p.ts_ns - (p.ts_ns + BEIJING_OFFSET_NS) % interval_ns
     if out and out[-1].start_ns == start:
-        c = out[-1]
-        c.high, c.low, c.close = max(c.high, p.price), min(c.low, p.price), p.price
+        c, price = out[-1], p.price
+        if price > c.high:
+            c.high = price
+        elif price < c.low:
+            c.low = price
+        c.close = price
         c.volume += p.quantity
         c.turnover += p.turnover
         c.trades += 1
@@ -115,18 +119,7 @@ class MarketInfo:
         prints.append(p := Print(ts_ns, price, quantity, turnover, trade.trade_id, trade.aggressor, trade.seq))
         series = self._series.get(symbol) or self._new_series(symbol)
         for interval_ns, kept in series:
-            last = kept[-1] if kept else None
-            if last is not None and last.start_ns == ts_ns - (ts_ns + BEIJING_OFFSET_NS) % interval_ns:
-                if price > last.high:
-                    last.high = price
-                elif price < last.low:
-                    last.low = price
-                last.close = price
-                last.volume += quantity
-                last.turnover += turnover
-                last.trades += 1
-            else:
-                add_print(kept, p, interval_ns)
+            add_print(kept, p, interval_ns)
         s = self.today.get(symbol) or self._stats(symbol)
         if s.open is None:
             s.open = s.high = s.low = price
