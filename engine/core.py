@@ -269,14 +269,7 @@ class Engine:
         order = self.orders.get(oid)
         if order is None or order.member != cmd.member:
             return self._reject(Reject.UNKNOWN_ORDER, cmd.member, oid)
-        book = self.books[order.symbol]
-        levels = book.bids if order.side == BUY else book.asks
-        price = order.price
-        queue = levels[price]
-        queue.remove(order)
-        queue.shown -= order.visible
-        if not queue:
-            del levels[price]
+        self.books[order.symbol].remove(order)
         del self.orders[oid]
         self.seq += 1
         return [Cancelled(self.seq, oid, order.member, order.symbol, order.visible + order.hidden, "user")]
@@ -329,16 +322,12 @@ class Engine:
                 return [Amended(self.seq, oid, member, symbol, price, qty, qty - filled, True)]
         side = order.side
         if side == BUY:
-            own, crosses = book.bids, bool(book.asks) and book.asks.peekitem(0)[0] <= price
+            crosses = bool(book.asks) and book.asks.peekitem(0)[0] <= price
         else:
-            own, crosses = book.asks, bool(book.bids) and book.bids.peekitem(-1)[0] >= price
+            crosses = bool(book.bids) and book.bids.peekitem(-1)[0] >= price
         if crosses and order.post_only and price != old_price and session == CONTINUOUS:
             return self._reject(Reject.POST_ONLY_WOULD_TAKE, member, oid, symbol)
-        queue = own[old_price]
-        queue.remove(order)
-        queue.shown -= order.visible
-        if not queue:
-            del own[old_price]
+        book.remove(order)  # from its old price's level
         leaves = qty - filled
         order.price = price
         order.quantity = qty

@@ -120,7 +120,7 @@ class MarketInfo:
         series = self._series.get(symbol) or self._new_series(symbol)
         for interval_ns, kept in series:
             add_print(kept, p, interval_ns)
-        s = self.today.get(symbol) or self._stats(symbol)
+        s = self._stats(symbol)
         if s.open is None:
             s.open = s.high = s.low = price
         elif price > s.high:

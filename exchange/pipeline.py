@@ -95,9 +95,8 @@ def _order_symbol(state: "ExchangeState", cmd: AmendOrder) -> str:
 
 def settle(state: "ExchangeState", events: list[Event], to_lock: Sequence[str], now_ns: int) -> None:
     """The stages after matching: receipts → clearing → loans → market."""
-    registry = state.registry
-    delivered = follow(registry, events, to_lock, now_ns) if registry.specs or registry.by_order else {}
-    state.clearing.follow(state.engine, registry, events, delivered, now_ns)
+    delivered = follow(state.registry, events, to_lock, now_ns)
+    state.clearing.follow(state.engine, state.registry, events, delivered, now_ns)
     if state.catalogue.margined:
         state.forwards.follow(state.engine, state.clearing.ledger, events, now_ns)
     if delivered:

@@ -71,9 +71,7 @@ class ExchangeState:
             return Result([], None, _unknown(entry))
         self.registry.now_ns = now_ns  # old crop is judged against the entry's date
         result = handler(self, entry, Ctx(entry_no, now_ns))
-        closed = self.views.closed
-        if closed and closed[0][0] <= entry_no - self.views.horizon:
-            self.views.evict(entry_no)  # closed orders past the horizon leave memory
+        self.views.evict(entry_no)  # closed orders past the horizon leave memory
         if self.registry.scheduled:  # new receipts' expiry warnings and expiries
             for due_ns, action in self.registry.take_scheduled():
                 self.timers.add(due_ns, action)

@@ -126,8 +126,7 @@ class OrderViews:
                 if not e.leaves:
                     view.status = "FILLED"
                     self._close(e.order_id, entry_no)
-                if self.recording:
-                    self.touched[e.order_id] = entry_no
+                self._touch(e.order_id, entry_no)
             elif kind is Accepted:
                 created = self._accept(e, entry, cmd, entry_no)
             elif kind is Trade:
@@ -142,8 +141,7 @@ class OrderViews:
                 view.leaves_qty = 0
                 view.seq = e.seq
                 self._close(e.order_id, entry_no)
-                if self.recording:
-                    self.touched[e.order_id] = entry_no
+                self._touch(e.order_id, entry_no)
             elif kind is Rejected and type(cmd) is NewOrder:
                 created = self.reject(entry, e.code, e.seq)
         return created
@@ -161,8 +159,7 @@ class OrderViews:
         self.by_member[member][order_id] = created
         self.open[member][order_id] = created
         self.by_client[(member, entry.client_order_id)] = created
-        if self.recording:
-            self.touched[order_id] = entry_no
+        self._touch(order_id, entry_no)
         return created
 
     def reject(self, entry: Entry, code: str, seq: int = 0) -> OrderRecord:
@@ -171,6 +168,10 @@ class OrderViews:
         view = refused_order(entry, code, seq)
         self.by_client[(entry.command.member, entry.client_order_id)] = view
         return view
+
+    def _touch(self, order_id: int, entry_no: int) -> None:
+        if self.recording:
+            self.touched[order_id] = entry_no
 
     def _close(self, order_id: int, entry_no: int) -> None:
         """The order reached a terminal status: off the open index, due to leave memory."""
@@ -199,8 +200,7 @@ class OrderViews:
             self.fills_trimmed.add(member)
         if not leaves:
             self._close(order_id, entry_no)
-        if self.recording:
-            self.touched[order_id] = entry_no
+        self._touch(order_id, entry_no)
 
     def evict(self, entry_no: int) -> None:
         """After journal entry ``entry_no``: orders closed ``horizon`` or more entries before

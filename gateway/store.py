@@ -25,6 +25,7 @@ import msgspec
 _json = msgspec.json.Encoder().encode
 _NAMES: dict[tuple, list[str]] = {}  # a table's column names, by its columns (computed once)
 _GETTERS: dict[tuple, attrgetter] = {}  # a table's row getter, by its columns
+_JSONB: dict[tuple, frozenset[int]] = {}  # a table's jsonb column positions, by its columns
 
 
 class Table(msgspec.Struct, frozen=True):
@@ -85,7 +86,9 @@ class Table(msgspec.Struct, frozen=True):
         >>> ACCOUNTS.json([("cash:m1", 0, 500)])
         '[["cash:m1",0,500]]'
         """
-        jsonb = [i for i, (_, kind) in enumerate(self.columns) if kind == "jsonb"]
+        jsonb = _JSONB.get(self.columns)
+        if jsonb is None:
+            jsonb = _JSONB[self.columns] = frozenset(i for i, (_, kind) in enumerate(self.columns) if kind == "jsonb")
         if jsonb and rows:
             rows = [tuple(msgspec.Raw(v.encode()) if i in jsonb and isinstance(v, str) else v
                           for i, v in enumerate(row)) for row in rows]

@@ -22,8 +22,8 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from exchange.views import ARCHIVED, OrderRecord
-from gateway import order_entry, order_history
+from exchange.views import ARCHIVED
+from gateway import order_entry
 from gateway.auth import ApiKey
 from gateway.errors import STATUS_UNKNOWN_MESSAGE, error_body, refusal_of, standby_message
 from gateway.feed import Subscriber, text_frame
@@ -161,12 +161,12 @@ def on_order(ctx, connection_id: str, trading: Trading, subscriber: Subscriber, 
         status, body, extra = refused
         return send_answer(subscriber, message.request_id, status, body, **extra)
     if type(message) is NewOrderMessage and message.idempotency_key is None \
-            and place_at_once(ctx.exchange, connection_id, trading, subscriber, message):
+            and place_at_once(ctx, connection_id, trading, subscriber, message):
         return None
     trading.track(asyncio.ensure_future(answer(ctx, connection_id, trading.key, subscriber, message)))
 
 
-def place_at_once(exchange, connection_id: str, trading: Trading, subscriber: Subscriber,
+def place_at_once(ctx, connection_id: str, trading: Trading, subscriber: Subscriber,
                   message: NewOrderMessage) -> bool:
     """The common message, a new order without an idempotency key, without a task of its own:
     checked and queued now, answered from its commit's callback, by order_entry's rules as
@@ -174,38 +174,32 @@ def place_at_once(exchange, connection_id: str, trading: Trading, subscriber: Su
     path reads its first answer, from SQL if it left memory."""
     request_id = message.request_id
     try:
-        req, first = order_entry.admit_new(exchange, trading.key, bytes(message.body))
+        req, first = order_entry.admit_new(ctx.exchange, trading.key, bytes(message.body))
         if first is not None:
             return False
-        committed = exchange.enqueue(order_entry.new_entry(trading.key.member, req))
+        committed = ctx.exchange.enqueue(order_entry.new_entry(trading.key.member, req))
     except Exception as e:
         send_answer(subscriber, request_id, *failure(e, connection_id, request_id))
         return True
-    committed.add_done_callback(partial(_placed, exchange, connection_id, trading, subscriber, request_id))
+    committed.add_done_callback(partial(_placed, ctx, connection_id, trading, subscriber, message))
     trading.track(committed)
     return True
 
 
-def _placed(exchange, connection_id: str, trading: Trading, subscriber: Subscriber, request_id: RequestId,
+def _placed(ctx, connection_id: str, trading: Trading, subscriber: Subscriber, message: NewOrderMessage,
             committed: asyncio.Future) -> None:
-    """Answer a new order placed at once, as ``order_entry.new_order`` would."""
+    """Answer a new order placed at once, as ``order_entry.new_order`` would. A retry queued
+    beside its first order gets an ``ARCHIVED`` stub if that order has left memory since: the
+    general path answers it (its first answer is found now, and read from SQL)."""
     try:
-        view = order_entry.counted(exchange, committed.result())
-        if view.status == ARCHIVED:  # a retry queued beside its first order, which has since left memory
-            archived = _answer_archived(exchange, connection_id, trading.key, subscriber, request_id, view)
-            return trading.track(asyncio.ensure_future(archived))
+        view = order_entry.counted(ctx.exchange, committed.result())
+        if view.status == ARCHIVED:
+            on_general_path = answer(ctx, connection_id, trading.key, subscriber, message)
+            return trading.track(asyncio.ensure_future(on_general_path))
         status, body = order_entry.placed(view)
     except Exception as e:
-        status, body = failure(e, connection_id, request_id)
-    send_answer(subscriber, request_id, status, body)
-
-
-async def _answer_archived(exchange, connection_id: str, key: ApiKey, subscriber: Subscriber,
-                           request_id: RequestId, view: OrderRecord) -> None:
-    async def call() -> Answer:
-        return order_entry.placed(await order_history.answer(exchange, key.member, view))
-
-    send_answer(subscriber, request_id, *await answered(call, connection_id, request_id))
+        status, body = failure(e, connection_id, message.request_id)
+    send_answer(subscriber, message.request_id, status, body)
 
 
 async def answer(ctx, connection_id: str, key: ApiKey, subscriber: Subscriber, message: OrderMessage) -> None:
