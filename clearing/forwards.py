@@ -173,7 +173,11 @@ class Forwards:
         return p
 
     def requirement(self, member: str) -> int:
-        return sum(self.positions[(member, s)].exposure() * self.per_lot(s) for s in self.by_member.get(member, ()))
+        """Margin the member's positions and open orders need now, in fen."""
+        total = 0
+        for symbol in self.by_member.get(member, ()):  # a loop, not sum() over a generator: asked every order
+            total += self.positions[(member, symbol)].exposure() * self.per_lot(symbol)
+        return total
 
     def shortfall(self, ledger: Ledger, member: str) -> int:
         return max(0, self.requirement(member) - ledger.balance(margin(member)))
@@ -284,12 +288,13 @@ class Forwards:
     def sync(self, ledger: Ledger, member: str, ref: Ref, now_ns: int) -> int:
         """Move margin to the member's requirement as far as its cash allows; a met call
         closes. Returns the shortfall left."""
-        target, held = self.requirement(member), ledger.balance(margin(member))
+        account = margin(member)
+        target, held = self.requirement(member), ledger.balance(account)
         if held > target:
-            ledger.post_one(margin(member), cash(member), held - target, "MARGIN_RELEASE", ref, now_ns)
+            ledger.post_one(account, cash(member), held - target, "MARGIN_RELEASE", ref, now_ns)
         elif held < target and (top_up := min(target - held, ledger.balance(cash(member)))) > 0:
-            ledger.post_one(cash(member), margin(member), top_up, "MARGIN", ref, now_ns)
-        short = max(0, target - ledger.balance(margin(member)))
+            ledger.post_one(cash(member), account, top_up, "MARGIN", ref, now_ns)
+        short = max(0, target - ledger.balance(account))
         call_id = self.open_call.get(member)
         if call_id is not None and not short:
             self._close_call(self.calls[call_id], "met" if self.calls[call_id].state == "open" else "closed")

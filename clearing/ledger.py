@@ -260,7 +260,8 @@ class Ledger:
         """Make pending transfer ``pending_id`` reserve exactly ``target`` fen of ``member``'s
         cash: open or grow it (``HOLD``), shrink it (``RELEASE``), or void it at 0 (``VOID``).
         Raises Overdraft (nothing changes) if the cash is not there."""
-        current = self.reserved(pending_id)
+        pending = self.pending.get(pending_id)
+        current = pending.amount if pending else 0
         if target > current:
             self.post_one(cash(member), held(member), target - current, "HOLD", Ref(order_id=pending_id), ts_ns,
                            pending_id)
@@ -268,10 +269,12 @@ class Ledger:
             code = "VOID" if target == 0 else "RELEASE"
             self.post_one(held(member), cash(member), current - target, code, Ref(order_id=pending_id), ts_ns,
                            pending_id)
-        if target:
+        if not target:
+            self.pending.pop(pending_id, None)
+        elif pending is None:
             self.pending[pending_id] = Pending(pending_id=pending_id, member=member, amount=target)
         else:
-            self.pending.pop(pending_id, None)
+            pending.amount = target
 
     def void(self, pending_id: int, ts_ns: int) -> None:
         """Return what pending transfer ``pending_id`` still reserves to its member's cash."""
