@@ -44,6 +44,22 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def resident_parts_mb(pid: int) -> dict[str, float]:
+    """Where process ``pid``'s resident memory is (Linux smaps), in MB: the C heap (glibc's
+    ``brk`` area: small and medium blocks of C code and of objects over 512 bytes), anonymous
+    mappings (Python's 1 MiB object arenas, large blocks), and the rest (code, libraries)."""
+    parts = {"heap_mb": 0, "anon_mb": 0, "other_mb": 0}
+    part = "other_mb"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if "-" in fields[0] and len(fields) >= 5:  # a mapping's header: range perms offset dev inode [path]
+            path = fields[5] if len(fields) > 5 else ""
+            part = "heap_mb" if path == "[heap]" else "anon_mb" if not path else "other_mb"
+        elif fields[0] == "Rss:":
+            parts[part] += int(fields[1])
+    return {k: round(v / 1024, 1) for k, v in parts.items()}
+
+
 class Signer:
     """Signed raw HTTP/1.1 requests for one member."""
 
@@ -165,8 +181,8 @@ async def drive(exchange: ServerProcess, total: int, day: int, connections: int)
             rss = rss_mb(pid)
             if rss_warm is None and soak.sent >= warm_up:
                 rss_warm = rss
-            print(json.dumps({"orders": soak.sent, "rss_mb": rss, "seconds": round(time.perf_counter() - started, 1)}),
-                  flush=True)
+            print(json.dumps({"orders": soak.sent, "rss_mb": rss, **resident_parts_mb(pid),
+                              "seconds": round(time.perf_counter() - started, 1)}), flush=True)
         if limit < total:
             await asyncio.to_thread(close_day, exchange)  # GTC orders rest on and are cancelled as before
     rss_end = rss_mb(pid)
@@ -192,7 +208,7 @@ def main() -> int:
     parser.add_argument("--horizon", type=int, help="COMMEX_ORDER_HORIZON for the server (entries; a small run "
                         "needs a small one to reach its steady state)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="commex-soak-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="commex-soak-", ignore_cleanup_errors=True) as tmp:
         work = Path(tmp)
         exchange = ServerProcess(work / "var", database_url(work, keep=False), rate=1e9, burst=1e9,
                                  env={"COMMEX_GC_FREEZE": "0" if args.no_gc_freeze else "1",
