@@ -39,6 +39,7 @@ HEADER = "idempotency-key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 KEY_PATTERN = r"^[!-~]{1,64}$"  # as documented in /openapi.json
 _KEY = re.compile(r"[!-~]{1,64}")
+_canonical_json = msgspec.json.Encoder(order="sorted").encode  # an idempotency fingerprint's JSON
 RETENTION = datetime.timedelta(hours=24)
 PRUNE_EVERY = 1_000  # stored answers between two deletions of expired ones
 FAILOVER_SECONDS = 30.0  # a lost database connection is retried this long (a PostgreSQL failover)
@@ -58,14 +59,31 @@ class Stored(NamedTuple):
 
 
 def fingerprint(request: Request) -> bytes:
-    """SHA-256 of method, path with query and body: what a retry must repeat exactly."""
+    """SHA-256 of method, path with query and body: what a retry must repeat."""
     target = request.path + ("?" + request.query_string if request.query_string else "")
     return fingerprint_of(request.method, target, request.body or b"")
 
 
 def fingerprint_of(method: str, target: str, body: bytes) -> bytes:
-    """The fingerprint of a request (also of a WebSocket order message, as its REST request)."""
-    return hashlib.sha256(b"\n".join((method.encode(), target.encode(), body))).digest()
+    """The fingerprint of a request (also of a WebSocket order message, as its REST request).
+    A JSON body counts by its content, not its spelling (key order, spacing, escapes), so one
+    client's retry of another's request is recognised.
+
+    >>> fingerprint_of("PATCH", "/v1/orders/7", b'{"price": "1", "quantity": 2}') == \\
+    ...     fingerprint_of("PATCH", "/v1/orders/7", b'{"quantity":2,"price":"1"}')
+    True
+    """
+    return hashlib.sha256(b"\n".join((method.encode(), target.encode(), canonical(body)))).digest()
+
+
+def canonical(body: bytes) -> bytes:
+    """A JSON body re-encoded with sorted keys and no spaces; any other body as it is."""
+    if not body:
+        return body
+    try:
+        return _canonical_json(msgspec.json.decode(body))
+    except (msgspec.DecodeError, RecursionError):
+        return body
 
 
 def valid_key(key: str) -> bool:

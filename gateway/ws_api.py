@@ -420,10 +420,11 @@ def malformed(subscriber: Subscriber, raw: str | bytes, problem: str) -> None:
         kind, request_id = envelope.type, envelope.request_id
     except (msgspec.DecodeError, RecursionError):
         kind = request_id = None
-    if kind is not None and kind not in TYPES:
-        error(subscriber, "UNKNOWN_TYPE", f"unknown message type {kind[:64]!r}")
-    elif kind in ORDER_TYPES and isinstance(request_id, int | str) and len(str(request_id)) <= 64:
-        error(subscriber, "MALFORMED_MESSAGE", problem[:200], request_id=request_id)
+    echo = {"request_id": request_id} if isinstance(request_id, int | str) and len(str(request_id)) <= 64 else {}
+    if kind is not None and kind not in TYPES:  # a pipelining client matches the answer by its request id
+        error(subscriber, "UNKNOWN_TYPE", f"unknown message type {kind[:64]!r}", **echo)
+    elif kind in ORDER_TYPES:
+        error(subscriber, "MALFORMED_MESSAGE", problem[:200], **echo)
     else:
         error(subscriber, "MALFORMED_MESSAGE", problem[:200])
 

@@ -82,6 +82,23 @@ def test_the_same_key_for_another_request_is_409(server) -> None:
     trader.cancel(order["order_id"])
 
 
+def test_a_retry_spelling_the_same_json_otherwise_gets_the_first_answer(server) -> None:
+    """The fingerprint counts a JSON body by its content: another client's spacing, key order or
+    escapes is the same request (the project's REST and WebSocket clients space JSON apart)."""
+    trader, key = server.client(TRADER), new_key()
+    order = resting_order(server, "idem-spelling")
+    path = f"/v1/orders/{order['order_id']}"
+    first = trader.request("PATCH", path, raw=b'{"quantity": 5, "price": "14805"}', idempotency_key=key)
+    assert first[0] == 200, first
+    before = entry_no(server)
+    again = trader.request("PATCH", path, raw=b'{"price":"\\u0031\\u0034805","quantity":5}', idempotency_key=key)
+    assert again == first and trader.last_headers.get("idempotent-replayed") == "true"
+    assert entry_no(server) == before
+    other = trader.request("PATCH", path, raw=b'{"price":"14805","quantity":6}', idempotency_key=key)
+    assert (other[0], other[1]["error"]["code"]) == (409, "IDEMPOTENCY_KEY_REUSED")
+    trader.cancel(order["order_id"])
+
+
 @pytest.mark.parametrize("key", ["", "a" * 65, "has space", "caf\u00e9"])
 def test_a_malformed_key_is_400(server, key: str) -> None:
     trader = server.client(TRADER)

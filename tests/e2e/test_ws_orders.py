@@ -178,7 +178,7 @@ def test_hostile_messages_are_answered_with_codes_and_the_connection_kept(server
     assert broken["type"] == "error" and broken["code"] == "MALFORMED_MESSAGE" and "request_id" not in broken
     assert (wrong_type["code"], wrong_type["request_id"]) == ("MALFORMED_MESSAGE", "r2")
     assert (no_body["code"], no_body["request_id"]) == ("MALFORMED_MESSAGE", "r3")
-    assert unknown["code"] == "UNKNOWN_TYPE"
+    assert (unknown["code"], unknown["request_id"]) == ("UNKNOWN_TYPE", "r4")  # matched by its request id
     assert (bad_key["code"], bad_key["request_id"]) == ("MALFORMED_MESSAGE", "r5")
     assert pong == {"type": "pong", "id": 7}
     orders = server.client(TRADER).request("GET", "/v1/orders?status=all")[1]
