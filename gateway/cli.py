@@ -76,12 +76,15 @@ def sign_in_table(members: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``commex`` console script."""
+def build_parser() -> argparse.ArgumentParser:
+    """``commex``'s arguments; ``--data-dir`` goes before or after the command (after wins)."""
+    data_dir_help = "embedded database, keys (default ./var)"
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help=data_dir_help)
     parser = argparse.ArgumentParser(prog="commex", description="Bulk-commodity exchange.")
-    parser.add_argument("--data-dir", type=Path, default=Path("var"), help="embedded database, keys (default ./var)")
+    parser.add_argument("--data-dir", type=Path, default=Path("var"), help=data_dir_help)
     sub = parser.add_subparsers(dest="command", required=True)
-    p_serve = sub.add_parser("serve", help="run the exchange (HTTP API) until SIGTERM")
+    p_serve = sub.add_parser("serve", parents=[common], help="run the exchange (HTTP API) until SIGTERM")
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.add_argument("--port", type=int, default=8080)
     p_serve.add_argument("--rate", type=float, default=200.0, help="requests per second per API key")
@@ -90,21 +93,33 @@ def main(argv: list[str] | None = None) -> int:
                          help="leave the embedded PostgreSQL running after exit (default: stop it)")
     p_serve.add_argument("--standby", action="store_true",
                          help="hot standby: follow the journal, refuse commands, take over when the primary stops")
-    p_cluster = sub.add_parser("cluster", help="on loopback: etcd, 3 PostgreSQL under Patroni (synchronous), "
-                                               "a primary and a standby sequencer, until SIGTERM")
+    p_cluster = sub.add_parser("cluster", parents=[common],
+                               help="on loopback: etcd, 3 PostgreSQL under Patroni (synchronous), "
+                                    "a primary and a standby sequencer, until SIGTERM")
     p_cluster.add_argument("--ports", default="8080,8081", help="the two sequencers' HTTP ports")
-    sub.add_parser("demo", help="seed instruments, members of every role and a few orders (idempotent)")
-    p_replay = sub.add_parser("replay", help="replay the journal offline and print the state hash")
+    sub.add_parser("demo", parents=[common],
+                   help="seed instruments, members of every role and a few orders (idempotent)")
+    p_replay = sub.add_parser("replay", parents=[common], help="replay the journal offline and print the state hash")
     p_replay.add_argument("--from-snapshot", action="store_true",
                           help="start from the latest snapshot that verifies and replay only the journal after it")
-    sub.add_parser("check-projections", help="compare the SQL projections with what the journal projects "
-                                             "up to the projection watermark (safe while serving)")
-    p_member = sub.add_parser("create-member", help="create a member and print its credentials")
+    sub.add_parser("check-projections", parents=[common],
+                   help="compare the SQL projections with what the journal projects "
+                        "up to the projection watermark (safe while serving)")
+    p_member = sub.add_parser("create-member", parents=[common], help="create a member and print its credentials")
     p_member.add_argument("member")
     p_member.add_argument("--roles", required=True, help=f"comma-separated, of: {', '.join(ROLES)}")
-    args = parser.parse_args(argv)
-    data_dir: Path = args.data_dir.resolve()
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``commex`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return run(parser, args, args.data_dir.resolve())
+
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace, data_dir: Path) -> int:
+    """Run the parsed command; its exit status."""
     if args.command == "serve":
         from gateway.app import serve  # Sanic is imported only when serving
 
