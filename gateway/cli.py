@@ -7,6 +7,7 @@ Every command takes ``--data-dir`` (default ``./var``): the embedded PostgreSQL 
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -17,7 +18,12 @@ from gateway.demo import seed
 from gateway.members import MemberExists, create_member
 from gateway.pg import database_url, migrate
 from gateway.projection_check import projections_disagree
-from gateway.sequencer import RecoveryError, rebuild
+from gateway.sequencer import AlreadyRunning, RecoveryError, rebuild
+
+# what to do instead, when a command finds a server running on its database
+INSTEAD = {
+    "demo": "stop it first, then seed (the demo seeds offline, as the database's sequencer)",
+}
 
 
 def progress(done: int, total: int) -> None:
@@ -76,6 +82,12 @@ def sign_in_table(members: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def quiet_already_running() -> None:
+    """Keep Sanic from logging ``AlreadyRunning``'s traceback: ``main`` says it in one line."""
+    logging.getLogger("sanic.error").addFilter(
+        lambda record: not (record.exc_info and isinstance(record.exc_info[1], AlreadyRunning)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """``commex``'s arguments; ``--data-dir`` goes before or after the command (after wins)."""
     data_dir_help = "embedded database, keys (default ./var)"
@@ -115,7 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``commex`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    return run(parser, args, args.data_dir.resolve())
+    try:
+        return run(parser, args, args.data_dir.resolve())
+    except AlreadyRunning:
+        instead = INSTEAD.get(args.command, "stop it first")
+        print(f"commex {args.command}: a server is running on this database; {instead}", file=sys.stderr)
+        return 2
 
 
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace, data_dir: Path) -> int:
@@ -123,6 +140,7 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace, data_dir: Pat
     if args.command == "serve":
         from gateway.app import serve  # Sanic is imported only when serving
 
+        quiet_already_running()
         serve(data_dir, args.host, args.port, args.rate, args.burst, keep_db=args.keep_db, standby=args.standby)
         return 0
     if args.command == "cluster":
