@@ -9,6 +9,8 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -18,11 +20,12 @@ from gateway.demo import seed
 from gateway.members import MemberExists, create_member
 from gateway.pg import database_url, migrate
 from gateway.projection_check import projections_disagree
-from gateway.sequencer import AlreadyRunning, RecoveryError, rebuild
+from gateway.sequencer import SEQUENCER_LOCK, AlreadyRunning, RecoveryError, rebuild
 
 # what to do instead, when a command finds a server running on its database
 INSTEAD = {
     "demo": "stop it first, then seed (the demo seeds offline, as the database's sequencer)",
+    "create-member": "create members through it (POST /v1/admin/members, as an operator) or stop it first",
 }
 
 
@@ -62,16 +65,31 @@ async def check_projections(data_dir: Path) -> list[str]:
         await conn.close()
 
 
-async def add_member(data_dir: Path, member: str, roles: list[str]) -> dict:
-    url = database_url(data_dir)
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
+@asynccontextmanager
+async def sequencer_lock(url: str) -> AsyncIterator[None]:
+    """Hold the sequencer's lock, so that no server runs on the database meanwhile (a running one
+    would not see what an offline command writes); ``AlreadyRunning`` if one does."""
+    conn = await asyncpg.connect(url)
     try:
-        async with pool.acquire() as conn:
-            await migrate(conn)
-        creds = await create_member(pool, Authenticator(load_master_key(data_dir)), member, roles)
-        return {"member": creds.member, "roles": creds.roles, "api_key": creds.api_key, "api_secret": creds.api_secret}
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SEQUENCER_LOCK):
+            raise AlreadyRunning("another sequencer holds this database")
+        yield
     finally:
-        await pool.close()
+        await conn.close()  # lets go of the lock
+
+
+async def add_member(data_dir: Path, member: str, roles: list[str]) -> dict:
+    """Create a member offline: ``AlreadyRunning``, with nothing written, while a server runs."""
+    url = database_url(data_dir)
+    async with sequencer_lock(url):
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+            creds = await create_member(pool, Authenticator(load_master_key(data_dir)), member, roles)
+        finally:
+            await pool.close()
+    return {"member": creds.member, "roles": creds.roles, "api_key": creds.api_key, "api_secret": creds.api_secret}
 
 
 def sign_in_table(members: list[dict]) -> str:
@@ -117,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check-projections", parents=[common],
                    help="compare the SQL projections with what the journal projects "
                         "up to the projection watermark (safe while serving)")
-    p_member = sub.add_parser("create-member", parents=[common], help="create a member and print its credentials")
+    p_member = sub.add_parser("create-member", parents=[common], help="create a member and print its credentials "
+                                                                      "(offline: not while a server runs)")
     p_member.add_argument("member")
     p_member.add_argument("--roles", required=True, help=f"comma-separated, of: {', '.join(ROLES)}")
     return parser
