@@ -48,6 +48,8 @@ class OrderRecord(msgspec.Struct, kw_only=True, gc=False):
     reject_code: str | None = None
     fills: list[FillRecord] = msgspec.field(default_factory=list)
     seq: int = 0
+    member: str = ""  # whose order it is
+    notional: int = 0  # Σ price × quantity of its fills, fen × lots (the average price's numerator)
 
 
 class OrderViews:
@@ -64,7 +66,6 @@ class OrderViews:
         self.horizon = max(1, horizon)
         self.fills_kept = max(1, fills_kept)
         self.by_id: dict[int, OrderRecord] = {}  # open orders and recently closed ones
-        self.owner: dict[int, str] = {}
         self.by_member: dict[str, dict[int, OrderRecord]] = defaultdict(dict)  # member -> its orders in memory
         self.open: dict[str, dict[int, OrderRecord]] = defaultdict(dict)  # member -> its open orders
         self.by_client: dict[tuple[str, str], OrderRecord | int] = {}  # first answers; int: an evicted order
@@ -72,7 +73,6 @@ class OrderViews:
         self.fills_trimmed: set[str] = set()  # members some of whose fills left memory
         self.closed: deque[tuple[int, int]] = deque()  # (entry no, order id) as orders closed
         self.evicted = 0  # orders that left memory (for tools and the soak benchmark)
-        self._notional: dict[int, int] = {}
         self.recording = True  # collect rows for the batch write (off while replaying)
         self.touched: dict[int, int] = {}  # order id -> journal entry that last changed it
         self.new_trades: list[tuple] = []  # trade rows for the batch being written
@@ -100,7 +100,7 @@ class OrderViews:
         ``ARCHIVED`` stub naming an evicted order, or None."""
         found = self.by_client.get((member, client_order_id))
         if type(found) is int:
-            return archived(found, client_order_id)
+            return archived(found, client_order_id, member)
         return found
 
     def member_fills(self, member: str, limit: int) -> list[FillRecord] | None:
@@ -151,11 +151,10 @@ class OrderViews:
         created = OrderRecord(
             order_id=e.order_id, client_order_id=entry.client_order_id, symbol=e.symbol, side=e.side,
             type=cmd.order_type, time_in_force=cmd.tif, price=e.price, quantity=e.quantity,
-            leaves_qty=e.quantity, status="NEW", seq=e.seq,
+            leaves_qty=e.quantity, status="NEW", seq=e.seq, member=e.member,
         )
         order_id, member = e.order_id, e.member
         self.by_id[order_id] = created
-        self.owner[order_id] = member
         self.by_member[member][order_id] = created
         self.open[member][order_id] = created
         self.by_client[(member, entry.client_order_id)] = created
@@ -175,22 +174,21 @@ class OrderViews:
 
     def _close(self, order_id: int, entry_no: int) -> None:
         """The order reached a terminal status: off the open index, due to leave memory."""
-        if self.open[self.owner[order_id]].pop(order_id, None) is not None:
+        if self.open[self.by_id[order_id].member].pop(order_id, None) is not None:
             self.closed.append((entry_no, order_id))
 
     def _fill(self, trade: Trade, order_id: int, side: str, leaves: int, entry_no: int) -> None:
         view = self.by_id[order_id]
         view.cum_qty += trade.quantity
         view.leaves_qty = leaves
-        notional = self._notional.get(order_id, 0) + trade.price * trade.quantity
-        self._notional[order_id] = notional
+        view.notional = notional = view.notional + trade.price * trade.quantity
         view.avg_price = (2 * notional + view.cum_qty) // (2 * view.cum_qty)  # nearest fen, halves up
         view.status = "PARTIALLY_FILLED" if leaves else "FILLED"
         view.seq = trade.seq
         fill = FillRecord(trade_id=trade.trade_id, order_id=order_id, symbol=trade.symbol, side=side,
                     price=trade.price, quantity=trade.quantity, seq=trade.seq)
         view.fills.append(fill)
-        member = self.owner[order_id]
+        member = view.member
         kept = self.fills.get(member)
         if kept is None:
             kept = self.fills[member] = deque()
@@ -209,29 +207,28 @@ class OrderViews:
         while closed and closed[0][0] <= limit:
             order_id = closed.popleft()[1]
             view = self.by_id.pop(order_id)
-            member = self.owner.pop(order_id)
+            member = view.member
             del self.by_member[member][order_id]
             if not self.by_member[member]:
                 del self.by_member[member]
                 self.open.pop(member, None)
-            self._notional.pop(order_id, None)
             key = (member, view.client_order_id)
             if self.by_client.get(key) is view:  # today's answer: keep its order id only
                 self.by_client[key] = order_id
             if order_id in self.touched:  # changed in the batch not yet written: keep its row
-                self._evicted_rows.append(self._row(order_id, view, member, self.touched.pop(order_id)))
+                self._evicted_rows.append(self._row(order_id, view, self.touched.pop(order_id)))
             self.evicted += 1
 
     @staticmethod
-    def _row(order_id: int, v: OrderRecord, member: str, entry_no: int) -> tuple:
-        return (order_id, member, v.client_order_id, v.symbol, v.side, v.type, v.time_in_force, v.price,
+    def _row(order_id: int, v: OrderRecord, entry_no: int) -> tuple:
+        return (order_id, v.member, v.client_order_id, v.symbol, v.side, v.type, v.time_in_force, v.price,
                 v.quantity, v.cum_qty, v.leaves_qty, v.status, entry_no, v.avg_price, v.seq)
 
     def drain_rows(self) -> tuple[list[tuple], list[tuple]]:
         """Order rows to upsert and trade rows to insert since the last call."""
         orders, self._evicted_rows = self._evicted_rows, []
-        by_id, owner = self.by_id, self.owner
-        orders += [self._row(oid, by_id[oid], owner[oid], entry_no) for oid, entry_no in self.touched.items()]
+        by_id = self.by_id
+        orders += [self._row(oid, by_id[oid], entry_no) for oid, entry_no in self.touched.items()]
         trades = self.new_trades
         self.touched = {}
         self.new_trades = []
@@ -254,7 +251,7 @@ class OrderViews:
 
     def check(self) -> None:
         """Assert the views' invariants (AssertionError naming the first one broken)."""
-        assert self.owner.keys() == self.by_id.keys(), "orders and owners differ"
+        assert all(v.member for v in self.by_id.values()), "an order of no member"
         assert self.touched.keys() <= self.by_id.keys(), "an unknown order is marked changed"
         for order_id, view in self.by_id.items():
             assert view.order_id == order_id, f"order {order_id} is filed under another id"
@@ -270,7 +267,7 @@ class OrderViews:
                 assert view.status == "REJECTED" and not view.cum_qty and not view.leaves_qty and not view.fills, \
                     f"{member}/{client_order_id}: an order without id that is not a clean rejection"
             else:
-                assert self.by_id.get(view.order_id) is view and self.owner[view.order_id] == member, \
+                assert self.by_id.get(view.order_id) is view and view.member == member, \
                     f"{member}/{client_order_id}: not the view of order {view.order_id}"
         self._check_member_fills()
 
@@ -279,7 +276,7 @@ class OrderViews:
         the closed orders in memory, in closing order."""
         scan = defaultdict(dict)
         for order_id, view in self.by_id.items():
-            scan[self.owner[order_id]][order_id] = view
+            scan[view.member][order_id] = view
         assert {m: d for m, d in self.by_member.items() if d} == scan, "the per-member index is not the scan"
         for member, orders in self.by_member.items():
             assert list(orders) == sorted(orders), f"{member}: orders out of order"
@@ -311,7 +308,7 @@ class OrderViews:
         assert sum(f.quantity for f in fills) == view.cum_qty, f"{name}: fills do not add up to {view.cum_qty}"
         assert all((f.order_id, f.symbol, f.side) == (view.order_id, view.symbol, view.side) for f in fills), \
             f"{name}: another order's fill"
-        assert self._notional.get(view.order_id, 0) == sum(f.price * f.quantity for f in fills), \
+        assert view.notional == sum(f.price * f.quantity for f in fills), \
             f"{name}: notional differs from its fills"
         assert (view.avg_price is None) == (not fills), f"{name}: an average price without fills, or none with"
 
@@ -326,20 +323,20 @@ class OrderViews:
             ids = {id(f) for f in kept}
             for f in kept:
                 view = self.by_id.get(f.order_id)
-                assert view is None or (self.owner[f.order_id] == member and any(g is f for g in view.fills)), \
+                assert view is None or (view.member == member and any(g is f for g in view.fills)), \
                     f"{member}: fill {f.trade_id} is not its order's"
             oldest = kept[0].trade_id if kept else 0
             for view in self.by_member.get(member, {}).values():
                 assert all(id(f) in ids for f in view.fills if f.trade_id > oldest) or not kept, \
                     f"{member}: a fill of order {view.order_id} is missing from the member's fills"
-        assert all(v.fills == [] or self.owner[oid] in self.fills for oid, v in self.by_id.items()), \
+        assert all(v.fills == [] or v.member in self.fills for v in self.by_id.values()), \
             "an order's fills are filed under no member"
 
 
-def archived(order_id: int, client_order_id: str) -> OrderRecord:
+def archived(order_id: int, client_order_id: str, member: str) -> OrderRecord:
     """A stub naming an order that left memory: the gateway reads the order from SQL."""
     return OrderRecord(order_id=order_id, client_order_id=client_order_id, symbol="", side="", type="",
-                       time_in_force="", price=None, quantity=0, status=ARCHIVED)
+                       time_in_force="", price=None, quantity=0, status=ARCHIVED, member=member)
 
 
 def refused_order(entry: Entry, code: str, seq: int = 0) -> OrderRecord:
@@ -348,4 +345,4 @@ def refused_order(entry: Entry, code: str, seq: int = 0) -> OrderRecord:
     return OrderRecord(order_id=None, client_order_id=entry.client_order_id, symbol=cmd.symbol, side=cmd.side,
                        type=cmd.order_type, time_in_force=cmd.tif,
                        price=cmd.price if cmd.order_type == "limit" else None, quantity=cmd.quantity,
-                       status="REJECTED", reject_code=code, seq=seq)
+                       status="REJECTED", reject_code=code, seq=seq, member=cmd.member)

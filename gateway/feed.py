@@ -163,9 +163,9 @@ class Publisher:
                                                            "quantity": t.quantity})
         views = state.views
         for oid in changed:
-            view, member = views.by_id.get(oid), views.owner.get(oid)
-            if view is not None and self.private.get(member):
-                self._publish_private(member, "order", order_view(view))
+            view = views.by_id.get(oid)
+            if view is not None and self.private.get(view.member):
+                self._publish_private(view.member, "order", order_view(view))
         for source, kind, render in _NOTICES:  # loans, receipt expiry, registration steps, delivery, margin calls
             component = getattr(state, source)
             notices, component.notices = component.notices, []

@@ -62,7 +62,8 @@ async def orders(exchange, member: str, order_ids: list[int] | None = None) -> l
     return [OrderRecord(order_id=r["order_id"], client_order_id=r["client_order_id"], symbol=r["symbol"],
                         side=r["side"], type=r["order_type"], time_in_force=r["time_in_force"], price=r["price"],
                         quantity=r["quantity"], cum_qty=r["cum_qty"], leaves_qty=r["leaves_qty"],
-                        avg_price=r["avg_price"], status=r["status"], fills=fills[r["order_id"]], seq=r["seq"])
+                        avg_price=r["avg_price"], status=r["status"], fills=fills[r["order_id"]], seq=r["seq"],
+                        member=member)
             for r in rows]
 
 
