@@ -30,12 +30,13 @@ import msgspec
 from clearing.core import ClearingRejected, SettlementReport
 from engine import NewOrder
 from exchange.clock import ClockTick
-from exchange.journal import Entry, decode_entry, encode_entry
+from exchange.journal import Entry, encode_entry
 from exchange.state import ExchangeState, Result
 from exchange.views import FILLS_KEPT, HORIZON_ENTRIES, refused_order
 from gateway.metrics import Metrics
 from gateway.pg import migrate
 from gateway.projector import Projector, read_watermark
+from gateway.replay import Replay, ReplayMismatch
 from gateway.snapshots import Snapshotter
 from gateway.snapshots import load as load_snapshot
 from gateway.store import (
@@ -63,6 +64,7 @@ RECONNECT_SECONDS = 30.0  # after losing the database mid-commit, look this long
 CHECKPOINT_SECONDS = float(os.environ.get("COMMEX_CHECKPOINT_SECONDS", "10"))
 SNAPSHOT_CLOSE_SECONDS = 60.0  # on close, a snapshot being written gets this long to finish
 JOURNALED = (JOURNAL, BATCHES)  # what a batch commits before its acknowledgement; the projector writes the rest
+REPLAY_CHUNK = 5_000  # journal rows fetched and applied at a time on recovery
 FREEZE_SECONDS = 1.0  # at most this often long-lived objects move to the GC's permanent generation
 GC_FREEZE = os.environ.get("COMMEX_GC_FREEZE", "1") != "0"
 
@@ -543,28 +545,18 @@ async def replay_journal(
                                 "set COMMEX_REPLAY_UNCHECKED=1 to replay it unchecked, or start afresh")
         log.warning("replaying a journal of an older hash format unchecked (COMMEX_REPLAY_UNCHECKED=1)")
         check_at = -1
-    done, reports = after, []
-    drop_until = total if keep_from is None else keep_from
-    apply, decode = state.apply, decode_entry
-    state.views.recording = drop_until <= after  # rows up to drop_until were written before: not collected
+    replay = Replay(state, total if keep_from is None else keep_from, after, check_at,
+                    checkpoint["state_hash"] if checkpoint else None,
+                    (lambda done: progress(done, total)) if progress else None)
     async with conn.transaction():
-        cursor = conn.cursor("SELECT entry_no, ts_ns, entry FROM journal WHERE entry_no > $1 ORDER BY entry_no",
-                             after, prefetch=5_000)
-        async for row in cursor:
-            done = row[0]
-            result = apply(decode(row[2]), done, row[1])
-            if done > drop_until:
-                if isinstance(result.outcome, SettlementReport):
-                    reports.append(result.outcome)
-            elif done == drop_until or done % 10_000 == 0:
-                state.discard_outputs()
-                state.views.recording = done == drop_until
-            if done == check_at and state.state_hash() != checkpoint["state_hash"]:
-                raise RecoveryError(f"journal replays to {state.state_hash()} at entry {done}, "
-                                    f"the checkpoint recorded {checkpoint['state_hash']}")
-            if progress and done % 10_000 == 0:
-                progress(done, total)
-    state.views.recording = True
+        cursor = await conn.cursor("SELECT entry_no, ts_ns, entry FROM journal WHERE entry_no > $1 ORDER BY entry_no",
+                                   after)
+        while rows := await cursor.fetch(REPLAY_CHUNK):
+            try:
+                replay.rows(rows)
+            except ReplayMismatch as e:
+                raise RecoveryError(str(e)) from None
+    done, reports = replay.finish()
     if progress:
         progress(done, total)
     return done, checkpoint["state_hash"] if checkpoint else None, reports

@@ -4,8 +4,9 @@ and how long a start-up takes with a snapshot and without one.
 ``python -m loadtest.bench_replay [N]`` records a journal of the exchange-core order mix (the
 engine benchmark's stream, as encoded journal entries), then replays it from bytes twice:
 into a bare engine, and into the whole exchange state (engine, receipts, clearing, order
-views, market information) as a restart does. Prints one JSON line with both rates and
-whether each replay reproduced the recorded state hash.
+views, market information) through the restart's own loop (``gateway.replay.Replay``: the
+outputs of entries already stored are not collected, the collector is off). Prints one JSON
+line with both rates and whether each replay reproduced the recorded state hash.
 
 ``python -m loadtest.bench_replay --startup [N]`` (default 1,000,000) writes such a journal
 straight into an embedded PostgreSQL (COPY: journal rows, batch rows of 512 entries, the
@@ -27,6 +28,7 @@ import asyncpg
 from exchange.journal import Entry, decode_entry, encode_entry
 from exchange.state import ExchangeState
 from gateway.pg import database_url, migrate
+from gateway.replay import Replay
 from gateway.sequencer import Exchange
 from gateway.snapshots import Policy, encode_state, load, store
 from loadtest.bench_engine import SETUP, exchange_core_mix
@@ -57,8 +59,9 @@ def replay_rates(n: int) -> dict:
 
     start = time.perf_counter()
     state = ExchangeState()
-    for i, raw in enumerate(entries, 1):
-        state.apply(decode_entry(raw), i, i)
+    replay = Replay(state, drop_until=len(entries))  # the restart's loop: its outputs were stored before
+    replay.rows((i, i, raw) for i, raw in enumerate(entries, 1))
+    replay.finish()
     state_seconds = time.perf_counter() - start
 
     return {
