@@ -29,8 +29,8 @@ from warehouse_receipts.registry import IssueReceipt, ReceiptRejected, Registry
 
 _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
 MAX_KG = 10**9
-DECLARED, ACCEPTED, REFUSED, EXPIRED, PAID, ARRIVED, REGISTERED = (
-    "declared", "accepted", "refused", "expired", "paid", "arrived", "registered")
+DECLARATION_STATES = ("declared", "accepted", "refused", "expired", "paid", "arrived", "registered")
+DECLARED, ACCEPTED, REFUSED, EXPIRED, PAID, ARRIVED, REGISTERED = DECLARATION_STATES
 
 
 class DeclareInbound(msgspec.Struct, tag="declare_inbound", **_OPTS):

@@ -18,7 +18,7 @@ from gateway.http import decode, fen, projected, query_int, require, respond, su
 from gateway.idempotency import idempotent
 from gateway.prices import iso, to_yuan
 from gateway.reconcile import reconcile
-from gateway.wire import LEDGER_LIMIT, MemberName, Money
+from gateway.wire import LEDGER_LIMIT, MEMBER_FILTER, REPORT_FORMAT, MemberName, Money
 
 bp = Blueprint("clearing")
 
@@ -173,7 +173,8 @@ async def my_accounts(request: Request) -> HTTPResponse:
 @bp.get("/v1/accounts")
 async def all_accounts(request: Request) -> HTTPResponse:
     require(request, "clearing")
-    members = [request.args.get("member")] if request.args.get("member") else sorted(request.app.ctx.members)
+    one = request.args.get(MEMBER_FILTER.name)
+    members = [one] if one else sorted(request.app.ctx.members)
     return respond([balances(ledger(request), m) for m in members])
 
 
@@ -190,7 +191,7 @@ def statement_line(row, accounts: list[str]) -> StatementLine:
 @bp.get("/v1/ledger")
 async def statement(request: Request) -> HTTPResponse:
     key = request.ctx.key
-    member = request.args.get("member") or key.member
+    member = request.args.get(MEMBER_FILTER.name) or key.member
     if member != key.member:
         require(request, "clearing")
     limit = query_int(request, LEDGER_LIMIT)
@@ -231,7 +232,7 @@ async def report(request: Request, day: str) -> HTTPResponse:
     found = find_report(request.app.ctx.exchange.state.clearing.reports, day)
     key = request.ctx.key
     view = report_view(found, None if "clearing" in key.roles else key.member)
-    if request.args.get("format") == "csv":
+    if request.args.get(REPORT_FORMAT.name) == "csv":
         return HTTPResponse(report_csv(view), content_type="text/csv; charset=utf-8")
     return respond(view)
 

@@ -23,7 +23,7 @@ from gateway.http import decode, require, respond, submit
 from gateway.idempotency import idempotent
 from gateway.prices import iso, to_yuan
 from gateway.receipts_api import member_with, visible
-from gateway.wire import Commodity, MemberName
+from gateway.wire import DECLARATIONS_STATE, Commodity, MemberName
 from warehouse_receipts.quality import Quality
 
 bp = Blueprint("inbound")
@@ -176,7 +176,7 @@ async def inspection(request: Request, declaration_id: int) -> HTTPResponse:
 @bp.get("/v1/warehouse/declarations")
 async def list_declarations(request: Request) -> HTTPResponse:
     """The inbound queue: declarations you made, or made to your warehouse (all, for clearing); ?state=."""
-    state = request.args.get("state")
+    state = request.args.get(DECLARATIONS_STATE.name)
     return respond([declaration_view(d) for d in _declarations(request).values()
                     if _sees_declaration(request, d) and (state is None or d.state == state)])
 

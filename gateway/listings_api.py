@@ -23,7 +23,7 @@ from gateway.errors import SUPPLY_STATUS, ApiError
 from gateway.http import decode, fen, require, respond, submit
 from gateway.idempotency import idempotent
 from gateway.prices import to_yuan, yuan_if_set
-from gateway.wire import Commodity, Price, ReceiptId, Symbol
+from gateway.wire import LISTINGS_SIDE, LISTINGS_STATE, Commodity, Price, ReceiptId, Symbol
 
 bp = Blueprint("listings")
 _STRICT = {"forbid_unknown_fields": True, "kw_only": True}
@@ -131,7 +131,7 @@ async def publish(request: Request) -> HTTPResponse:
 
 @bp.get("/v1/listings")
 async def list_listings(request: Request) -> HTTPResponse:
-    state, side = request.args.get("state", "open"), request.args.get("side")
+    state, side = request.args.get(LISTINGS_STATE.name, LISTINGS_STATE.default), request.args.get(LISTINGS_SIDE.name)
     viewer = viewer_of(request)
     return respond([listing_view(request, listing, viewer)
                     for listing in request.app.ctx.exchange.state.listings.listings.values()

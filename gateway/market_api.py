@@ -14,7 +14,17 @@ from exchange.state import ExchangeState
 from gateway.errors import ApiError
 from gateway.http import query_int, respond
 from gateway.prices import iso, to_yuan, yuan_or_none
-from gateway.wire import BOOK_DEPTH, CANDLES_LIMIT, TRADES_LIMIT, BookView, TradeView, instrument_view
+from gateway.wire import (
+    BOOK_DEPTH,
+    CANDLE_INTERVAL,
+    CANDLES_LIMIT,
+    MARKET_DAY,
+    REPORT_FORMAT,
+    TRADES_LIMIT,
+    BookView,
+    TradeView,
+    instrument_view,
+)
 
 bp = Blueprint("market")
 
@@ -92,7 +102,7 @@ def known(request: Request, symbol: str) -> None:
 
 def day_arg(request: Request) -> int | None:
     """None for the current day, else a closed day's number (``latest`` = the last closed)."""
-    day = request.args.get("day", "current")
+    day = request.args.get(MARKET_DAY.name, MARKET_DAY.default)
     closed = len(state(request).market.days)
     if day == "current":
         return None
@@ -140,7 +150,7 @@ async def trades(request: Request, symbol: str) -> HTTPResponse:
 @bp.get("/v1/market/candles/<symbol>")
 async def candle_route(request: Request, symbol: str) -> HTTPResponse:
     known(request, symbol)
-    interval = request.args.get("interval", "1m")
+    interval = request.args.get(CANDLE_INTERVAL.name, CANDLE_INTERVAL.default)
     if interval not in INTERVALS_NS:
         raise ApiError(400, "INVALID_INTERVAL", f"interval is one of {', '.join(INTERVALS_NS)}")
     limit = query_int(request, CANDLES_LIMIT)
@@ -170,7 +180,7 @@ async def report_route(request: Request) -> HTTPResponse:
     number = day_arg(request)
     rows = [stats_view(day_stats(request, symbol, number), commodity(request, symbol))
             for symbol in sorted(state(request).engine.instruments)]
-    if request.args.get("format") == "csv":
+    if request.args.get(REPORT_FORMAT.name) == "csv":
         return HTTPResponse(report_csv(rows), content_type="text/csv; charset=utf-8")
     day = number or len(state(request).market.days) + 1
     supply = [SupplyDayView(commodity=r.commodity, mode=r.mode, lots_offered=r.lots_offered, lots_sold=r.lots_sold,

@@ -258,14 +258,31 @@ ALSO: dict[tuple[str, str], tuple[int, str]] = {
 # desk's pages and files: /docs (Swagger UI), / and /desk/... (gateway/desk_api.py)
 NOT_OPERATIONS = frozenset({"/v1/ws", "/metrics", "/openapi.json", "/docs", "/", "/desk/{path}"})
 
-# bounded integer query parameters, by (method, path); the handlers read the same definitions
-QUERY: dict[tuple[str, str], tuple[wire.QueryInt, ...]] = {
+# query parameters, by (method, path); the handlers read the same definitions
+QUERY: dict[tuple[str, str], tuple[wire.QueryInt | wire.QueryText, ...]] = {
+    ("get", "/v1/orders"): (wire.ORDERS_STATUS,),
     ("get", "/v1/fills"): (wire.FILLS_LIMIT,),
     ("get", "/v1/book/{symbol}"): (wire.BOOK_DEPTH,),
     ("get", "/v1/trades/{symbol}"): (wire.TRADES_LIMIT,),
-    ("get", "/v1/ledger"): (wire.LEDGER_LIMIT,),
-    ("get", "/v1/market/candles/{symbol}"): (wire.CANDLES_LIMIT,),
+    ("get", "/v1/accounts"): (wire.MEMBER_FILTER,),
+    ("get", "/v1/ledger"): (wire.MEMBER_FILTER, wire.LEDGER_LIMIT),
+    ("get", "/v1/market/candles/{symbol}"): (wire.CANDLE_INTERVAL, wire.CANDLES_LIMIT),
+    ("get", "/v1/market/stats/{symbol}"): (wire.MARKET_DAY,),
+    ("get", "/v1/auctions"): (wire.AUCTIONS_STATE,),
+    ("get", "/v1/loans"): (wire.LOANS_STATE,),
+    ("get", "/v1/warehouse/declarations"): (wire.DECLARATIONS_STATE,),
+    ("get", "/v1/listings"): (wire.LISTINGS_STATE, wire.LISTINGS_SIDE),
+    ("get", "/v1/positions"): (wire.MEMBER_FILTER,),
+    ("get", "/v1/margin-calls"): (wire.MEMBER_FILTER,),
+    ("get", "/v1/receipts"): (wire.RECEIPTS_STATE,),
+    ("get", "/v1/warehouse/releases"): (wire.RELEASES_STATE,),
+    ("get", "/v1/warehouse/fees"): (wire.MEMBER_FILTER,),
+    ("get", "/v1/warehouse/stock"): (wire.WAREHOUSE_FILTER,),
+    ("get", "/v1/clearing/reports/{day}"): (wire.REPORT_FORMAT,),
+    ("get", "/v1/market/report"): (wire.MARKET_DAY, wire.REPORT_FORMAT),
 }
+# operations whose 200 answer is also given as CSV (``?format=csv``)
+CSV_TOO = frozenset({("get", "/v1/clearing/reports/{day}"), ("get", "/v1/market/report")})
 # path parameters that are not free strings
 PATH_SCHEMAS = {
     "order_id": {"type": "integer", "minimum": 1, "examples": [1]},
@@ -287,10 +304,14 @@ PATH_SCHEMAS = {
 }
 
 
-def query_parameter(p: wire.QueryInt) -> dict:
-    """The OpenAPI parameter object of a bounded integer query parameter."""
-    return {"name": p.name, "in": "query", "required": False, "description": p.description,
-            "schema": {"type": "integer", "minimum": p.lo, "maximum": p.hi, "default": p.default}}
+def query_parameter(p: wire.QueryInt | wire.QueryText) -> dict:
+    """The OpenAPI parameter object of a query parameter."""
+    if isinstance(p, wire.QueryInt):
+        schema: dict = {"type": "integer", "minimum": p.lo, "maximum": p.hi, "default": p.default}
+    else:
+        schema = {"type": "string", **({"enum": list(p.choices)} if p.choices else {}),
+                  **({"default": p.default} if p.default is not None else {})}
+    return {"name": p.name, "in": "query", "required": False, "description": p.description, "schema": schema}
 
 
 IDEMPOTENCY_KEY = {
@@ -323,6 +344,8 @@ def openapi_document() -> dict:
     paths: dict = {}
     for method, path, summary, body, answer, status, roles in ROUTES:
         ok = {"content": {"application/json": {"schema": by_type[answer]}}}
+        if (method, path) in CSV_TOO:
+            ok["content"]["text/csv"] = {"schema": {"type": "string"}}
         responses = {str(status): {"description": "ok", **ok}}
         if (method, path) in ALSO:
             also, meaning = ALSO[method, path]

@@ -10,7 +10,7 @@ from gateway.errors import ApiError
 from gateway.http import query_int, respond
 from gateway.idempotency import idempotent
 from gateway.order_entry import Answer
-from gateway.wire import FILLS_LIMIT, fill_view, order_view
+from gateway.wire import FILLS_LIMIT, ORDERS_STATUS, fill_view, order_view
 
 bp = Blueprint("orders")
 
@@ -38,7 +38,7 @@ async def get_order(request: Request, order_id: int) -> HTTPResponse:
 @bp.get("/v1/orders")
 async def list_orders(request: Request) -> HTTPResponse:
     member = request.ctx.key.member
-    status = request.args.get("status", "open")
+    status = request.args.get(ORDERS_STATUS.name, ORDERS_STATUS.default)
     if status == "open":
         return respond([order_view(o) for o in views(request).open_orders(member)])
     if status == "all":

@@ -17,6 +17,7 @@ from gateway.http import decode, require, respond, submit
 from gateway.idempotency import idempotent
 from gateway.prices import iso, to_yuan, yuan_if_set
 from gateway.wire import (
+    RECEIPTS_STATE,
     IssueReceiptRequest,
     PledgeRequest,
     ReceiptEventView,
@@ -108,7 +109,7 @@ async def issue(request: Request) -> HTTPResponse:
 @bp.get("/v1/receipts")
 async def list_receipts(request: Request) -> HTTPResponse:
     key = request.ctx.key
-    state = request.args.get("state")
+    state = request.args.get(RECEIPTS_STATE.name)
     return respond([current(request, r) for r in registry(request).receipts.values()
                     if can_see(key, r) and (state is None or r.state == state)])
 

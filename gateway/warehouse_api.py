@@ -21,7 +21,7 @@ from gateway.http import decode, fen, require, respond, submit
 from gateway.idempotency import idempotent
 from gateway.prices import iso, to_yuan
 from gateway.receipts_api import visible
-from gateway.wire import Commodity, Price
+from gateway.wire import MEMBER_FILTER, RELEASES_STATE, WAREHOUSE_FILTER, Commodity, Price
 from warehouse_receipts.expiry import SetExpiryRule
 from warehouse_receipts.registry import CANCELLED
 from warehouse_receipts.warehouse import (
@@ -150,7 +150,7 @@ async def record_pickup(request: Request, release_id: int) -> HTTPResponse:
 async def list_releases(request: Request) -> HTTPResponse:
     """The outbound queue: release orders you own or hold the goods of (all, for clearing);
     ``?state=open|picked_up|lapsed``."""
-    state = request.args.get("state")
+    state = request.args.get(RELEASES_STATE.name)
     releases = request.app.ctx.exchange.state.warehouse.releases.values()
     return respond([release_view(o) for o in releases if _sees(request, o) and (state is None or o.state == state)])
 
@@ -191,7 +191,7 @@ async def list_tariffs(request: Request) -> HTTPResponse:
 async def fees(request: Request) -> HTTPResponse:
     """Fees earned on your warehouse's receipts, and storage arrears you owe (?member= for clearing)."""
     key = request.ctx.key
-    member = request.args.get("member", key.member) if "clearing" in key.roles else key.member
+    member = request.args.get(MEMBER_FILTER.name, key.member) if "clearing" in key.roles else key.member
     state = request.app.ctx.exchange.state
     w = state.warehousing
     paid = {rid: to_yuan(v) for rid, v in sorted(w.paid.items())
@@ -211,7 +211,7 @@ class StockLine(msgspec.Struct, kw_only=True):
 async def stock(request: Request) -> HTTPResponse:
     """What your warehouse holds (receipts not yet picked up), by commodity (?warehouse= for clearing)."""
     key = require(request, "warehouse", "clearing")
-    warehouse = request.args.get("warehouse", key.member) if "clearing" in key.roles else key.member
+    warehouse = request.args.get(WAREHOUSE_FILTER.name, key.member) if "clearing" in key.roles else key.member
     lines: dict[str, StockLine] = {}
     for r in request.app.ctx.exchange.state.registry.receipts.values():
         if r.warehouse != warehouse or r.state == CANCELLED:

@@ -9,10 +9,15 @@ from typing import Annotated, Literal, NamedTuple
 import msgspec
 from msgspec import Meta
 
+from clearing.financing import LOAN_STATES
+from clearing.inbound import DECLARATION_STATES
 from engine import Instrument
 from exchange.catalogue import MAX_LOT_KG, MAX_LOTS
+from exchange.marketinfo import INTERVALS_NS
 from exchange.views import FillRecord, OrderRecord
 from gateway.prices import MONEY_MAX_LENGTH, MONEY_PATTERN, to_yuan, yuan_or_none
+from warehouse_receipts.registry import STATES as RECEIPT_STATES
+from warehouse_receipts.warehouse import RELEASE_STATES
 
 ClientOrderId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$",
                                     examples=["order-1"])]
@@ -272,6 +277,34 @@ CANDLES_LIMIT = QueryInt("limit", 500, 1, 5_000, "how many of the newest candles
 BOOK_DEPTH = QueryInt("depth", 20, 1, 500, "price levels per side")
 
 
+class QueryText(NamedTuple):
+    """A string query parameter: read by its handler as ``request.args.get(name, default)``,
+    documented in ``/openapi.json`` (``choices``: the values it takes; None: any string)."""
+
+    name: str
+    default: str | None
+    choices: tuple[str, ...] | None
+    description: str
+
+
+ORDERS_STATUS = QueryText("status", "open", ("open", "all"), "open orders, or all (those that left memory "
+                          "read from SQL); anything else is 400")
+AUCTIONS_STATE = QueryText("state", None, ("open", "ended"), "only auctions in this state")
+LOANS_STATE = QueryText("state", None, tuple(sorted(LOAN_STATES)), "only loans in this state")
+DECLARATIONS_STATE = QueryText("state", None, DECLARATION_STATES, "only declarations in this state")
+LISTINGS_STATE = QueryText("state", "open", ("open", "taken", "withdrawn", "expired", "all"),
+                           "only listings in this state (all: every listing)")
+LISTINGS_SIDE = QueryText("side", None, ("sell", "buy"), "only listings of this side")
+MARKET_DAY = QueryText("day", "current", None, "current, latest (the last closed trading day) or a closed "
+                       "day's number counting from 1; another day is 404 NO_SUCH_DAY")
+CANDLE_INTERVAL = QueryText("interval", "1m", tuple(INTERVALS_NS), "the candles' interval; another is 400")
+MEMBER_FILTER = QueryText("member", None, None, "one member's (clearing staff; others see their own)")
+WAREHOUSE_FILTER = QueryText("warehouse", None, None, "one warehouse's (clearing staff; a warehouse sees its own)")
+RECEIPTS_STATE = QueryText("state", None, tuple(sorted(RECEIPT_STATES)), "only receipts in this state")
+RELEASES_STATE = QueryText("state", None, RELEASE_STATES, "only release orders in this state")
+REPORT_FORMAT = QueryText("format", "json", ("json", "csv"), "csv: the report as CSV (text/csv)")
+
+
 class Health(msgspec.Struct):
     status: str  # "ok" (the primary), "standby" (following the journal) or "refused" (see detail)
     entry_no: int
@@ -283,7 +316,7 @@ class Health(msgspec.Struct):
 __all__ = [
     "AmendRequest", "BookView", "CancelAllRequest", "CancelAllResponse", "Credentials", "ErrorBody", "ErrorResponse",
     "Fill", "Health", "InstrumentRequest", "InstrumentView", "MemberRequest", "Money", "OrderRequest", "OrderView",
-    "Price", "QueryInt", "SessionRequest", "TradeView", "money_code",
+    "Price", "QueryInt", "QueryText", "SessionRequest", "TradeView", "money_code",
 ]
 
 

@@ -24,7 +24,8 @@ _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
 DEFAULT_WINDOW_DAYS = 10
 MAX_WINDOW_DAYS = 90
 MAX_WEIGHT_KG = 10**9
-OPEN, PICKED_UP, LAPSED = "open", "picked_up", "lapsed"
+RELEASE_STATES = ("open", "picked_up", "lapsed")
+OPEN, PICKED_UP, LAPSED = RELEASE_STATES
 
 
 def is_digest(text: str) -> bool:
