@@ -125,7 +125,7 @@ class OrderViews:
                 view.seq = e.seq
                 if not e.leaves:
                     view.status = "FILLED"
-                    self._close(e.order_id, entry_no)
+                    self._close(view, entry_no)
                 self._touch(e.order_id, entry_no)
             elif kind is Accepted:
                 created = self._accept(e, entry, cmd, entry_no)
@@ -140,7 +140,7 @@ class OrderViews:
                 view.status = "EXPIRED" if e.reason == "expired" else "CANCELED"
                 view.leaves_qty = 0
                 view.seq = e.seq
-                self._close(e.order_id, entry_no)
+                self._close(view, entry_no)
                 self._touch(e.order_id, entry_no)
             elif kind is Rejected and type(cmd) is NewOrder:
                 created = self.reject(entry, e.code, e.seq)
@@ -172,10 +172,10 @@ class OrderViews:
         if self.recording:
             self.touched[order_id] = entry_no
 
-    def _close(self, order_id: int, entry_no: int) -> None:
+    def _close(self, view: OrderRecord, entry_no: int) -> None:
         """The order reached a terminal status: off the open index, due to leave memory."""
-        if self.open[self.by_id[order_id].member].pop(order_id, None) is not None:
-            self.closed.append((entry_no, order_id))
+        if self.open[view.member].pop(view.order_id, None) is not None:
+            self.closed.append((entry_no, view.order_id))
 
     def _fill(self, trade: Trade, order_id: int, side: str, leaves: int, entry_no: int) -> None:
         view = self.by_id[order_id]
@@ -197,7 +197,7 @@ class OrderViews:
             kept.popleft()
             self.fills_trimmed.add(member)
         if not leaves:
-            self._close(order_id, entry_no)
+            self._close(view, entry_no)
         self._touch(order_id, entry_no)
 
     def evict(self, entry_no: int) -> None:

@@ -20,7 +20,7 @@ from gateway.demo import seed
 from gateway.members import MemberExists, create_member
 from gateway.pg import database_url, migrate
 from gateway.projection_check import projections_disagree
-from gateway.sequencer import SEQUENCER_LOCK, AlreadyRunning, RecoveryError, rebuild
+from gateway.sequencer import AlreadyRunning, RecoveryError, rebuild, take_sequencer_lock
 
 # what to do instead, when a command finds a server running on its database
 INSTEAD = {
@@ -71,7 +71,7 @@ async def sequencer_lock(url: str) -> AsyncIterator[None]:
     would not see what an offline command writes); ``AlreadyRunning`` if one does."""
     conn = await asyncpg.connect(url)
     try:
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SEQUENCER_LOCK):
+        if not await take_sequencer_lock(conn):
             raise AlreadyRunning("another sequencer holds this database")
         yield
     finally:

@@ -281,8 +281,8 @@ QUERY: dict[tuple[str, str], tuple[wire.QueryInt | wire.QueryText, ...]] = {
     ("get", "/v1/clearing/reports/{day}"): (wire.REPORT_FORMAT,),
     ("get", "/v1/market/report"): (wire.MARKET_DAY, wire.REPORT_FORMAT),
 }
-# operations whose 200 answer is also given as CSV (``?format=csv``)
-CSV_TOO = frozenset({("get", "/v1/clearing/reports/{day}"), ("get", "/v1/market/report")})
+# operations whose 200 answer is also given as CSV: those that take ``?format=csv``
+CSV_TOO = frozenset(op for op, params in QUERY.items() if wire.REPORT_FORMAT in params)
 # path parameters that are not free strings
 PATH_SCHEMAS = {
     "order_id": {"type": "integer", "minimum": 1, "examples": [1]},

@@ -20,14 +20,14 @@ DROP_EVERY = 10_000  # entries between two drops of the outputs already stored
 PROGRESS_EVERY = 10_000
 
 
-class ReplayMismatch(Exception):
-    """The state hash at the checkpoint entry is not the one the journal recorded."""
+class RecoveryError(RuntimeError):
+    """The journal replayed to a state hash other than the one committed with it."""
 
 
 class Replay:
     """Journal rows (entry no, ts ns, encoded entry) applied in order to ``state``, the state as
     of entry ``after`` (a fresh one, or a snapshot's with its outputs discarded). At entry
-    ``check_at`` the state hash must be ``expected`` (ReplayMismatch otherwise)."""
+    ``check_at`` the state hash must be ``expected`` (RecoveryError otherwise)."""
 
     def __init__(self, state: ExchangeState, drop_until: int, after: int = 0, check_at: int = -1,
                  expected: str | None = None, progress: Callable[[int], None] | None = None) -> None:
@@ -51,7 +51,7 @@ class Replay:
                         state.discard_outputs()
                         state.views.recording = done == drop_until
                     if done == check_at and state.state_hash() != self.expected:
-                        raise ReplayMismatch(f"journal replays to {state.state_hash()} at entry {done}, "
+                        raise RecoveryError(f"journal replays to {state.state_hash()} at entry {done}, "
                                              f"the checkpoint recorded {self.expected}")
                     if progress and done % PROGRESS_EVERY == 0:
                         progress(done)

@@ -36,7 +36,7 @@ from exchange.views import FILLS_KEPT, HORIZON_ENTRIES, refused_order
 from gateway.metrics import Metrics
 from gateway.pg import migrate
 from gateway.projector import Projector, read_watermark
-from gateway.replay import Replay, ReplayMismatch
+from gateway.replay import RecoveryError, Replay
 from gateway.snapshots import Snapshotter
 from gateway.snapshots import load as load_snapshot
 from gateway.store import (
@@ -69,8 +69,9 @@ FREEZE_SECONDS = 1.0  # at most this often long-lived objects move to the GC's p
 GC_FREEZE = os.environ.get("COMMEX_GC_FREEZE", "1") != "0"
 
 
-class RecoveryError(RuntimeError):
-    """The journal replayed to a state hash other than the one committed with it."""
+async def take_sequencer_lock(conn: asyncpg.Connection) -> bool:
+    """Take the one-sequencer-per-database lock on ``conn`` (held until it closes), if free."""
+    return await conn.fetchval("SELECT pg_try_advisory_lock($1)", SEQUENCER_LOCK)
 
 
 class Exchange:
@@ -116,7 +117,7 @@ class Exchange:
     async def open(cls, url: str, progress: Callable[[int, int], None] | None = None, **kw) -> "Exchange":
         """Connect, migrate, rebuild memory from the journal and start the sequencer."""
         conn = await asyncpg.connect(url)
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SEQUENCER_LOCK):
+        if not await take_sequencer_lock(conn):
             await conn.close()
             raise AlreadyRunning("another sequencer holds this database (is `commex serve` running?)")
         try:
@@ -328,7 +329,7 @@ class Exchange:
             log.critical("no writable PostgreSQL within %.0f s", RECONNECT_SECONDS)
             return False
         try:
-            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SEQUENCER_LOCK):
+            if not await take_sequencer_lock(conn):
                 raise RecoveryError("another sequencer holds the lock on the new primary (the standby took over)")
             found = await conn.fetch("SELECT entry_no, entry FROM journal WHERE entry_no >= $1 ORDER BY entry_no",
                                      first - 1)
@@ -552,10 +553,7 @@ async def replay_journal(
         cursor = await conn.cursor("SELECT entry_no, ts_ns, entry FROM journal WHERE entry_no > $1 ORDER BY entry_no",
                                    after)
         while rows := await cursor.fetch(REPLAY_CHUNK):
-            try:
-                replay.rows(rows)
-            except ReplayMismatch as e:
-                raise RecoveryError(str(e)) from None
+            replay.rows(rows)
     done, reports = replay.finish()
     if progress:
         progress(done, total)

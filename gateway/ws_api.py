@@ -33,7 +33,7 @@ from gateway.auth import ApiKey, AuthError, Nonces, TokenBucket
 from gateway.feed import FLUSH_SECONDS, HEARTBEAT_SECONDS, SEND_BUFFER_LIMIT, Publisher, Subscriber, text_frame
 from gateway.feed_client import login_body
 from gateway.sessions import COOKIE
-from gateway.ws_orders import ORDER_TYPES, OrderMessage, Trading, on_order
+from gateway.ws_orders import OrderMessage, Trading, on_order
 
 bp = Blueprint("ws")
 _encode = msgspec.json.Encoder().encode
@@ -420,13 +420,12 @@ def malformed(subscriber: Subscriber, raw: str | bytes, problem: str) -> None:
         kind, request_id = envelope.type, envelope.request_id
     except (msgspec.DecodeError, RecursionError):
         kind = request_id = None
+    # a pipelining client matches the answer by its request id
     echo = {"request_id": request_id} if isinstance(request_id, int | str) and len(str(request_id)) <= 64 else {}
-    if kind is not None and kind not in TYPES:  # a pipelining client matches the answer by its request id
+    if kind is not None and kind not in TYPES:
         error(subscriber, "UNKNOWN_TYPE", f"unknown message type {kind[:64]!r}", **echo)
-    elif kind in ORDER_TYPES:
-        error(subscriber, "MALFORMED_MESSAGE", problem[:200], **echo)
     else:
-        error(subscriber, "MALFORMED_MESSAGE", problem[:200])
+        error(subscriber, "MALFORMED_MESSAGE", problem[:200], **echo)
 
 
 def on_message(request: Request, subscriber: Subscriber, raw: str | bytes) -> None:

@@ -87,7 +87,6 @@ class CancelAllMessage(msgspec.Struct, tag="order.cancel_all", **_STRICT):
 
 
 OrderMessage = NewOrderMessage | CancelMessage | AmendMessage | CancelAllMessage
-ORDER_TYPES = frozenset(t.__struct_config__.tag for t in OrderMessage.__args__)
 
 
 class OrderAnswer(msgspec.Struct, tag_field="type", tag="answer", omit_defaults=True):
