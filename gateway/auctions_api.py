@@ -13,7 +13,7 @@ from sanic import Blueprint, HTTPResponse, Request
 from clearing.auctions import Auction, DemandLot, Lot, LotSpec, PayLot, PlaceBid, PublishAuction
 from clearing.escrow import SetBuyerCategory, SetSupplyFee
 from gateway.errors import SUPPLY_STATUS, ApiError
-from gateway.http import decode, fen, require, respond, submit
+from gateway.http import decode, fen, query_text, require, respond, submit
 from gateway.idempotency import idempotent
 from gateway.prices import to_yuan, yuan_if_set
 from gateway.wire import AUCTIONS_STATE, Commodity, MemberName, Money, Price, ReceiptId
@@ -205,7 +205,7 @@ async def publish(request: Request) -> HTTPResponse:
 
 @bp.get("/v1/auctions")
 async def list_auctions(request: Request) -> HTTPResponse:
-    state = request.args.get(AUCTIONS_STATE.name)
+    state = query_text(request, AUCTIONS_STATE)
     auctions = request.app.ctx.exchange.state.auctions.auctions.values()
     viewer = viewer_of(request)
     return respond([auction_view(a, viewer) for a in auctions if state is None or a.state == state])

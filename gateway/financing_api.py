@@ -10,7 +10,7 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from clearing.financing import AddCollateral, DecideLoan, Financing, Loan, RepayLoan, RequestLoan, SetTerms
 from gateway.errors import FINANCING_STATUS, ApiError
-from gateway.http import decode, fen, require, respond, submit
+from gateway.http import decode, fen, query_text, require, respond, submit
 from gateway.idempotency import idempotent
 from gateway.prices import iso, to_yuan
 from gateway.wire import LOANS_STATE, Commodity, MemberName, Money, ReceiptId
@@ -153,7 +153,7 @@ async def list_loans(request: Request) -> HTTPResponse:
     loans = financing(request).loans.values()
     if "clearing" not in key.roles:
         loans = [loan for loan in loans if key.member in (loan.borrower, loan.lender)]
-    state = request.args.get(LOANS_STATE.name)
+    state = query_text(request, LOANS_STATE)
     registry = request.app.ctx.exchange.registry
     return respond([loan_view(loan, registry) for loan in loans if state is None or loan.state == state])
 

@@ -13,7 +13,7 @@ from exchange.state import Result
 from gateway.auth import ApiKey
 from gateway.errors import CLEARING_STATUS, ApiError, refused
 from gateway.prices import PriceError, to_fen
-from gateway.wire import QueryInt, money_code
+from gateway.wire import QueryInt, QueryText, money_code
 
 _encode = msgspec.json.Encoder().encode
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
@@ -51,6 +51,15 @@ def query_int(request: Request, param: QueryInt) -> int:
     if _INTEGER.fullmatch(text) is None or not param.lo <= int(text) <= param.hi:
         raise ApiError(400, "INVALID_REQUEST", f"{param.name} must be an integer from {param.lo} to {param.hi}")
     return int(text)
+
+
+def query_text(request: Request, param: QueryText) -> str | None:
+    """The string query parameter ``param`` (its default when absent), or 400 ``param.code``
+    when it is not one of its choices: a misspelt filter is refused, not read as "none match"."""
+    text = request.args.get(param.name, param.default)
+    if text is not None and param.choices is not None and text not in param.choices:
+        raise ApiError(400, param.code, f"{param.name} is one of {', '.join(param.choices)}")
+    return text
 
 
 def fen(text: str | None, field: str, code: str = "INVALID_PRICE") -> int:

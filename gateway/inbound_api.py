@@ -19,7 +19,7 @@ from clearing.inbound import (
 )
 from gateway import order_history
 from gateway.errors import RECEIPT_STATUS, ApiError
-from gateway.http import decode, require, respond, submit
+from gateway.http import decode, query_text, require, respond, submit
 from gateway.idempotency import idempotent
 from gateway.prices import iso, to_yuan
 from gateway.receipts_api import member_with, visible
@@ -176,7 +176,7 @@ async def inspection(request: Request, declaration_id: int) -> HTTPResponse:
 @bp.get("/v1/warehouse/declarations")
 async def list_declarations(request: Request) -> HTTPResponse:
     """The inbound queue: declarations you made, or made to your warehouse (all, for clearing); ?state=."""
-    state = request.args.get(DECLARATIONS_STATE.name)
+    state = query_text(request, DECLARATIONS_STATE)
     return respond([declaration_view(d) for d in _declarations(request).values()
                     if _sees_declaration(request, d) and (state is None or d.state == state)])
 

@@ -20,7 +20,7 @@ from clearing.listings import (
 )
 from gateway.auctions_api import viewer_of
 from gateway.errors import SUPPLY_STATUS, ApiError
-from gateway.http import decode, fen, require, respond, submit
+from gateway.http import decode, fen, query_text, require, respond, submit
 from gateway.idempotency import idempotent
 from gateway.prices import to_yuan, yuan_if_set
 from gateway.wire import LISTINGS_SIDE, LISTINGS_STATE, Commodity, Price, ReceiptId, Symbol
@@ -131,7 +131,7 @@ async def publish(request: Request) -> HTTPResponse:
 
 @bp.get("/v1/listings")
 async def list_listings(request: Request) -> HTTPResponse:
-    state, side = request.args.get(LISTINGS_STATE.name, LISTINGS_STATE.default), request.args.get(LISTINGS_SIDE.name)
+    state, side = query_text(request, LISTINGS_STATE), query_text(request, LISTINGS_SIDE)
     viewer = viewer_of(request)
     return respond([listing_view(request, listing, viewer)
                     for listing in request.app.ctx.exchange.state.listings.listings.values()

@@ -9,10 +9,10 @@ import msgspec
 from sanic import Blueprint, HTTPResponse, Request
 
 from exchange.bulk import supply_day
-from exchange.marketinfo import INTERVALS_NS, DayStats
+from exchange.marketinfo import DayStats
 from exchange.state import ExchangeState
 from gateway.errors import ApiError
-from gateway.http import query_int, respond
+from gateway.http import query_int, query_text, respond
 from gateway.prices import iso, to_yuan, yuan_or_none
 from gateway.wire import (
     BOOK_DEPTH,
@@ -150,9 +150,7 @@ async def trades(request: Request, symbol: str) -> HTTPResponse:
 @bp.get("/v1/market/candles/<symbol>")
 async def candle_route(request: Request, symbol: str) -> HTTPResponse:
     known(request, symbol)
-    interval = request.args.get(CANDLE_INTERVAL.name, CANDLE_INTERVAL.default)
-    if interval not in INTERVALS_NS:
-        raise ApiError(400, "INVALID_INTERVAL", f"interval is one of {', '.join(INTERVALS_NS)}")
+    interval = query_text(request, CANDLE_INTERVAL)
     limit = query_int(request, CANDLES_LIMIT)
     out = list(state(request).market.candles.get((symbol, interval), ()))[-limit:]
     return respond([CandleView(start=iso(c.start_ns), start_ns=c.start_ns, open=to_yuan(c.open),
@@ -177,10 +175,11 @@ def report_csv(rows: list[StatsView]) -> str:
 
 @bp.get("/v1/market/report")
 async def report_route(request: Request) -> HTTPResponse:
+    csv = query_text(request, REPORT_FORMAT) == "csv"
     number = day_arg(request)
     rows = [stats_view(day_stats(request, symbol, number), commodity(request, symbol))
             for symbol in sorted(state(request).engine.instruments)]
-    if request.args.get(REPORT_FORMAT.name) == "csv":
+    if csv:
         return HTTPResponse(report_csv(rows), content_type="text/csv; charset=utf-8")
     day = number or len(state(request).market.days) + 1
     supply = [SupplyDayView(commodity=r.commodity, mode=r.mode, lots_offered=r.lots_offered, lots_sold=r.lots_sold,

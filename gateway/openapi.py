@@ -311,7 +311,9 @@ def query_parameter(p: wire.QueryInt | wire.QueryText) -> dict:
     else:
         schema = {"type": "string", **({"enum": list(p.choices)} if p.choices else {}),
                   **({"default": p.default} if p.default is not None else {})}
-    return {"name": p.name, "in": "query", "required": False, "description": p.description, "schema": schema}
+    refused = f"; another value is 400 {p.code}" if isinstance(p, wire.QueryText) and p.choices else ""
+    return {"name": p.name, "in": "query", "required": False, "description": p.description + refused,
+            "schema": schema}
 
 
 IDEMPOTENCY_KEY = {

@@ -6,8 +6,7 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from exchange.views import OrderRecord, OrderViews
 from gateway import order_entry, order_history
-from gateway.errors import ApiError
-from gateway.http import query_int, respond
+from gateway.http import query_int, query_text, respond
 from gateway.idempotency import idempotent
 from gateway.order_entry import Answer
 from gateway.wire import FILLS_LIMIT, ORDERS_STATUS, fill_view, order_view
@@ -38,12 +37,9 @@ async def get_order(request: Request, order_id: int) -> HTTPResponse:
 @bp.get("/v1/orders")
 async def list_orders(request: Request) -> HTTPResponse:
     member = request.ctx.key.member
-    status = request.args.get(ORDERS_STATUS.name, ORDERS_STATUS.default)
-    if status == "open":
+    if query_text(request, ORDERS_STATUS) == "open":
         return respond([order_view(o) for o in views(request).open_orders(member)])
-    if status == "all":
-        return respond([order_view(o) for o in await all_orders(request, member)])
-    raise ApiError(400, "INVALID_REQUEST", "status must be open or all")
+    return respond([order_view(o) for o in await all_orders(request, member)])
 
 
 @bp.delete("/v1/orders/<order_id:int>")

@@ -13,7 +13,7 @@ from sanic import Blueprint, HTTPResponse, Request
 from gateway import order_history
 from gateway.auth import ApiKey
 from gateway.errors import RECEIPT_STATUS, ApiError
-from gateway.http import decode, require, respond, submit
+from gateway.http import decode, query_text, require, respond, submit
 from gateway.idempotency import idempotent
 from gateway.prices import iso, to_yuan, yuan_if_set
 from gateway.wire import (
@@ -109,7 +109,7 @@ async def issue(request: Request) -> HTTPResponse:
 @bp.get("/v1/receipts")
 async def list_receipts(request: Request) -> HTTPResponse:
     key = request.ctx.key
-    state = request.args.get(RECEIPTS_STATE.name)
+    state = query_text(request, RECEIPTS_STATE)
     return respond([current(request, r) for r in registry(request).receipts.values()
                     if can_see(key, r) and (state is None or r.state == state)])
 

@@ -17,7 +17,7 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from clearing.warehousing import SetTariff, Tariff
 from gateway.errors import CLEARING_STATUS, RECEIPT_STATUS, ApiError
-from gateway.http import decode, fen, require, respond, submit
+from gateway.http import decode, fen, query_text, require, respond, submit
 from gateway.idempotency import idempotent
 from gateway.prices import iso, to_yuan
 from gateway.receipts_api import visible
@@ -150,7 +150,7 @@ async def record_pickup(request: Request, release_id: int) -> HTTPResponse:
 async def list_releases(request: Request) -> HTTPResponse:
     """The outbound queue: release orders you own or hold the goods of (all, for clearing);
     ``?state=open|picked_up|lapsed``."""
-    state = request.args.get(RELEASES_STATE.name)
+    state = query_text(request, RELEASES_STATE)
     releases = request.app.ctx.exchange.state.warehouse.releases.values()
     return respond([release_view(o) for o in releases if _sees(request, o) and (state is None or o.state == state)])
 

@@ -278,17 +278,19 @@ BOOK_DEPTH = QueryInt("depth", 20, 1, 500, "price levels per side")
 
 
 class QueryText(NamedTuple):
-    """A string query parameter: read by its handler as ``request.args.get(name, default)``,
-    documented in ``/openapi.json`` (``choices``: the values it takes; None: any string)."""
+    """A string query parameter: read by ``gateway.http.query_text`` (or, without ``choices``,
+    as ``request.args.get(name, default)``), documented in ``/openapi.json`` (``choices``: the
+    values it takes, another is 400 ``code``; None: any string)."""
 
     name: str
     default: str | None
     choices: tuple[str, ...] | None
     description: str
+    code: str = "INVALID_REQUEST"
 
 
 ORDERS_STATUS = QueryText("status", "open", ("open", "all"), "open orders, or all (those that left memory "
-                          "read from SQL); anything else is 400")
+                          "read from SQL)")
 AUCTIONS_STATE = QueryText("state", None, ("open", "ended"), "only auctions in this state")
 LOANS_STATE = QueryText("state", None, tuple(sorted(LOAN_STATES)), "only loans in this state")
 DECLARATIONS_STATE = QueryText("state", None, DECLARATION_STATES, "only declarations in this state")
@@ -297,7 +299,7 @@ LISTINGS_STATE = QueryText("state", "open", ("open", "taken", "withdrawn", "expi
 LISTINGS_SIDE = QueryText("side", None, ("sell", "buy"), "only listings of this side")
 MARKET_DAY = QueryText("day", "current", None, "current, latest (the last closed trading day) or a closed "
                        "day's number counting from 1; another day is 404 NO_SUCH_DAY")
-CANDLE_INTERVAL = QueryText("interval", "1m", tuple(INTERVALS_NS), "the candles' interval; another is 400")
+CANDLE_INTERVAL = QueryText("interval", "1m", tuple(INTERVALS_NS), "the candles' interval", "INVALID_INTERVAL")
 MEMBER_FILTER = QueryText("member", None, None, "one member's (clearing staff; others see their own)")
 WAREHOUSE_FILTER = QueryText("warehouse", None, None, "one warehouse's (clearing staff; a warehouse sees its own)")
 RECEIPTS_STATE = QueryText("state", None, tuple(sorted(RECEIPT_STATES)), "only receipts in this state")

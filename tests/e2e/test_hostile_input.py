@@ -9,6 +9,8 @@ import pytest
 
 from gateway.client import Client
 from gateway.demo import CF_NEAR
+from gateway.openapi import QUERY
+from gateway.wire import QueryText
 
 TRADER, SUPPLIER, CLEARING, OPS, BANK = ("huafang-textile", "xinjiang-cotton-group", "clearing-desk",
                                          "exchange-ops", "agri-bank")
@@ -206,3 +208,13 @@ def test_a_request_that_fails_before_its_handler_gets_its_own_error_not_401(aliv
     assert code_of(anon.request("GET", "/v1/no-such-route")) == (404, "NOT_FOUND")
     assert code_of(anon.request("PUT", "/v1/orders")) == (405, "METHOD_NOT_ALLOWED")
     assert code_of(anon.request("GET", "/v1/fills")) == (401, "UNAUTHENTICATED")
+
+
+def test_a_misspelt_filter_is_refused_not_read_as_none_match(alive) -> None:
+    staff = alive.client(CLEARING)
+    for (_, path), params in QUERY.items():
+        for param in params:
+            if isinstance(param, QueryText) and param.choices:
+                url = path.format(symbol=CF_NEAR, day="latest") + f"?{param.name}=bogus"
+                assert code_of(staff.request("GET", url)) == (400, param.code), url
+    assert staff.request("GET", "/v1/receipts?state=pledged")[0] == 200

@@ -21,7 +21,8 @@ def test_handlers_read_query_parameters_only_by_their_definitions() -> None:
     offenders = [path.name for path in GATEWAY.glob("*.py") if literal.search(path.read_text())]
     assert offenders == []
     read = {name for path in GATEWAY.glob("*_api.py")
-            for name in re.findall(r"request\.args\.get\((\w+)\.name", path.read_text())}
+            for name in re.findall(r"(?:request\.args\.get\(|query_text\(request, |query_int\(request, )(\w+)",
+                                   path.read_text())}
     documented = {name for params in QUERY.values() for p in params for name, value in vars(wire).items()
                   if value is p}
     assert read <= documented, read - documented
@@ -37,3 +38,12 @@ def test_the_document_lists_each_query_parameter_with_its_values() -> None:
     assert query_names("get", "/v1/market/report")["format"]["enum"] == ["json", "csv"]
     report = openapi_document()["paths"]["/v1/clearing/reports/{day}"]["get"]["responses"]["200"]
     assert set(report["content"]) == {"application/json", "text/csv"}
+
+
+def test_a_parameter_with_choices_is_read_through_query_text_which_refuses_another_value() -> None:
+    bare = {name for path in GATEWAY.glob("*_api.py")
+            for name in re.findall(r"request\.args\.get\((\w+)\.name", path.read_text())}
+    assert not [name for name in bare if getattr(wire, name).choices], "read without its check"
+    params = openapi_document()["paths"]["/v1/market/candles/{symbol}"]["get"]["parameters"]
+    assert [p["description"] for p in params if p["name"] == "interval"] == \
+        ["the candles' interval; another value is 400 INVALID_INTERVAL"]
