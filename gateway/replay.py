@@ -5,8 +5,9 @@ What entries up to ``drop_until`` leave for the store (order and trade rows, tra
 notices) was stored before the restart: the views do not collect it, and the rest is dropped
 every ``DROP_EVERY`` entries as the replay passes them. The later entries' outputs are kept,
 with their settlement reports, for the projector. The cyclic collector is off while a chunk of
-rows is applied: a replay makes millions of long-lived objects, and collections over them would
-find nothing to free (the server collects once and freezes them after start-up).
+rows is applied, and what the chunk made is frozen before it is back on: a replay makes millions
+of long-lived objects, and collections over them would find nothing to free (the server
+freezes its long-lived objects too, after start-up and as batches commit).
 """
 
 from collections.abc import Callable, Iterable
@@ -41,7 +42,7 @@ class Replay:
         state, drop_until, check_at, progress = self.state, self.drop_until, self.check_at, self.progress
         apply, decode, done = state.apply, decode_entry, self.done
         try:
-            with collector_off():
+            with collector_off(freeze=True):
                 for done, ts_ns, raw in rows:
                     result = apply(decode(raw), done, ts_ns)
                     if done > drop_until:

@@ -37,7 +37,7 @@ from gateway.metrics import Metrics
 from gateway.pg import migrate
 from gateway.projector import Projector, read_watermark
 from gateway.replay import RecoveryError, Replay
-from gateway.snapshots import Snapshotter
+from gateway.snapshots import GC_FREEZE, Snapshotter
 from gateway.snapshots import load as load_snapshot
 from gateway.store import (
     ACCOUNTS,
@@ -66,7 +66,6 @@ SNAPSHOT_CLOSE_SECONDS = 60.0  # on close, a snapshot being written gets this lo
 JOURNALED = (JOURNAL, BATCHES)  # what a batch commits before its acknowledgement; the projector writes the rest
 REPLAY_CHUNK = 5_000  # journal rows fetched and applied at a time on recovery
 FREEZE_SECONDS = 1.0  # at most this often long-lived objects move to the GC's permanent generation
-GC_FREEZE = os.environ.get("COMMEX_GC_FREEZE", "1") != "0"
 
 
 async def take_sequencer_lock(conn: asyncpg.Connection) -> bool:
