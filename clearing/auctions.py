@@ -54,6 +54,11 @@ from warehouse_receipts.registry import OFFERED, Registry
 _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
 MAX_LOTS = 100
 
+AUCTION_STATES = ("open", "ended")  # ended: every lot closed
+LOT_STATES = ("open", "unsold", "won", "paid", "forfeited", "settled")
+OPEN, ENDED = AUCTION_STATES
+_, UNSOLD, WON, PAID, FORFEITED, SETTLED = LOT_STATES
+
 
 class LotSpec(msgspec.Struct, kw_only=True, gc=False):
     """A sell auction's lot: its receipts and floor (fen per tonne; 0: base price + premium)."""
@@ -139,7 +144,7 @@ class Lot(msgspec.Struct, kw_only=True):
     leader: str = ""
     best_seq: int = 0  # the leading bid's number
     bids: int = 0
-    state: str = "open"  # open, unsold, won, paid, forfeited, settled
+    state: str = OPEN  # one of LOT_STATES
     winner: str = ""
     price: int = 0
     value: int = 0
@@ -179,7 +184,7 @@ class Auction(msgspec.Struct, kw_only=True):
     lots: list[Lot]
     bidders: list[str] = []  # members with a pre-deposit frozen, in order
     bid_log: list[BidRecord] = []
-    state: str = "open"  # open, ended (every lot closed)
+    state: str = OPEN  # one of AUCTION_STATES
     published_day: int = 0
 
 
@@ -310,7 +315,7 @@ class Auctions:
                      now_ns: int) -> SupplyRejected | None:
         if now_ns < auction.opens_ns:
             return SupplyRejected("AUCTION_NOT_OPEN", f"auction {auction.auction_id} opens at {auction.opens_ns}")
-        if lot.state != "open" or now_ns >= lot.close_ns:
+        if lot.state != OPEN or now_ns >= lot.close_ns:
             return SupplyRejected("AUCTION_CLOSED", f"lot {lot.lot_no} is closed")
         if (why := self._ineligible(auction, cmd.actor)) is not None:
             return SupplyRejected("NOT_ELIGIBLE", why)
@@ -350,7 +355,7 @@ class Auctions:
         if auction.max_kg_per_day:
             today = self.credit.calendar.day
             kg = sum(other.kg for a in self.auctions.values() for other in a.lots
-                     if other is not lot and (other.state == "open" and other.leader == member
+                     if other is not lot and (other.state == OPEN and other.leader == member
                                               or other.winner == member and other.won_day == today))
             if kg + lot.kg > auction.max_kg_per_day:
                 return f"at most {auction.max_kg_per_day} kg a bidder a trading day"
@@ -382,19 +387,19 @@ class Auctions:
         if auction is None or not 1 <= due.lot_no <= len(auction.lots):
             return
         lot = auction.lots[due.lot_no - 1]
-        if lot.state != "open" or lot.close_ns != due.close_ns:
+        if lot.state != OPEN or lot.close_ns != due.close_ns:
             return
         lot.closed_ns, lot.closed_day = now_ns, today
         ref = Ref(auction_id=auction.auction_id)
         where = f"auction {auction.auction_id} lot {lot.lot_no}"
         if not lot.leader:
-            lot.state = "unsold"
+            lot.state = UNSOLD
             if auction.side == "sell":
                 withdraw(registry, lot.receipt_ids, now_ns, f"unsold in {where}")
             else:
                 self.escrow.release(ledger, _pay_key(auction.auction_id, lot.lot_no), "AUCTION_RELEASE", ref, now_ns)
         elif auction.side == "sell":
-            lot.state, lot.winner, lot.price = "won", lot.leader, lot.best
+            lot.state, lot.winner, lot.price = WON, lot.leader, lot.best
             lot.value = lot_value(registry, lot.receipt_ids, lot.price)
             lot.pay_by_day, lot.won_day = today + auction.payment_days, today
             self._freeze_bond(auction, lot, ledger, ref, now_ns)
@@ -404,7 +409,7 @@ class Auctions:
         else:
             self._settle_buy(auction, lot, registry, ledger, ref, now_ns, where)
         self._lot_notice(auction, lot)
-        if all(lot.state != "open" for lot in auction.lots):
+        if all(lot.state != OPEN for lot in auction.lots):
             self._end(auction, ledger, ref, now_ns)
 
     def _freeze_bond(self, auction: Auction, lot: Lot, ledger: Ledger, ref: Ref, now_ns: int) -> None:
@@ -425,17 +430,17 @@ class Auctions:
                       now_ns, f"bought in {where}", from_holds=[key])
         self.escrow.release(ledger, key, "AUCTION_RELEASE", ref, now_ns)
         if isinstance(deal, SupplyRejected):  # cannot happen: the freeze covers the ceiling; kept total
-            lot.state = "unsold"
+            lot.state = UNSOLD
             withdraw(registry, lot.receipt_ids, now_ns, f"unsettled in {where}")
             return
-        lot.state, lot.value, lot.buyer_fee, lot.seller_fee = "settled", deal.value, deal.buyer_fee, deal.seller_fee
+        lot.state, lot.value, lot.buyer_fee, lot.seller_fee = SETTLED, deal.value, deal.buyer_fee, deal.seller_fee
         for member in (auction.publisher, lot.winner):
             self.notices.append((member, {"type": "auction_settled", "auction_id": auction.auction_id,
                                           "lot_no": lot.lot_no, "price": lot.price, "value": lot.value}))
 
     def _end(self, auction: Auction, ledger: Ledger, ref: Ref, now_ns: int) -> None:
         """Every lot closed: release what is left of the pre-deposits."""
-        auction.state = "ended"
+        auction.state = ENDED
         for member in auction.bidders:
             self.escrow.release(ledger, _deposit_key(auction.auction_id, member), "AUCTION_DEPOSIT_RELEASE", ref,
                                 now_ns)
@@ -448,7 +453,7 @@ class Auctions:
         lot = auction.lots[cmd.lot_no - 1]
         if lot.winner != cmd.actor or auction.side != "sell":
             return SupplyRejected("NOT_WINNER", "only the lot's winner pays for it")
-        if lot.state != "won":
+        if lot.state != WON:
             return SupplyRejected("LOT_NOT_PAYABLE", f"lot {lot.lot_no} is {lot.state}")
         ref = Ref(auction_id=auction.auction_id)
         key = _bond_key(auction.auction_id, lot.lot_no)
@@ -458,7 +463,7 @@ class Auctions:
         if isinstance(deal, SupplyRejected):
             return deal
         self.escrow.release(ledger, key, "AUCTION_BOND_RELEASE", ref, now_ns)
-        lot.state, lot.buyer_fee, lot.seller_fee = "paid", deal.buyer_fee, deal.seller_fee
+        lot.state, lot.buyer_fee, lot.seller_fee = PAID, deal.buyer_fee, deal.seller_fee
         for member in (lot.winner, auction.publisher):
             self.notices.append((member, {"type": "auction_paid", "auction_id": auction.auction_id,
                                           "lot_no": lot.lot_no, "value": lot.value}))
@@ -468,7 +473,7 @@ class Auctions:
         """Forfeit every won lot unpaid by the end of its payment day (``today`` closing)."""
         for auction in self.auctions.values():
             for lot in auction.lots:
-                if lot.state == "won" and lot.pay_by_day <= today:
+                if lot.state == WON and lot.pay_by_day <= today:
                     self._forfeit(auction, lot, registry, ledger, now_ns)
 
     def _forfeit(self, auction: Auction, lot: Lot, registry: Registry, ledger: Ledger, now_ns: int) -> None:
@@ -483,7 +488,7 @@ class Auctions:
         if bond:
             self.escrow.spent(key, bond)
         withdraw(registry, lot.receipt_ids, now_ns, f"unpaid in auction {auction.auction_id} lot {lot.lot_no}")
-        lot.state = "forfeited"
+        lot.state = FORFEITED
         self.credit.record(lot.winner, "auction_forfeit", f"auction:{auction.auction_id}/lot:{lot.lot_no}", now_ns,
                            amount=bond, detail=f"unpaid by trading day {lot.pay_by_day}")
         self.notices.append((lot.winner, {"type": "auction_forfeit", "auction_id": auction.auction_id,
@@ -505,15 +510,15 @@ class Auctions:
         open buy lot's leading offer is offered, and won lots hold their bond."""
         for a in self.auctions.values():
             for lot in a.lots:
-                if lot.state in ("open", "won") and (a.side == "sell" or lot.leader):
+                if lot.state in (OPEN, WON) and (a.side == "sell" or lot.leader):
                     owner = a.publisher if a.side == "sell" else lot.leader
                     for r in lot.receipt_ids:
                         receipt = registry.receipts[r]
                         assert receipt.state == OFFERED and receipt.owner == owner, f"auction {a.auction_id}: {r}"
-                if lot.state == "won":
+                if lot.state == WON:
                     assert self.escrow.held(_bond_key(a.auction_id, lot.lot_no)) == lot.bond, "bond held differs"
-            if a.state == "ended":
-                assert all(lot.state != "open" for lot in a.lots), f"auction {a.auction_id} ended with open lots"
+            if a.state == ENDED:
+                assert all(lot.state != OPEN for lot in a.lots), f"auction {a.auction_id} ended with open lots"
 
     def state_hash(self) -> str:
         data = msgspec.msgpack.encode([self.next_id, self.bid_seq, [self.auctions[k] for k in sorted(self.auctions)]])

@@ -46,6 +46,11 @@ def forward_settlement_price(engine: Engine, symbol: str) -> int:
     inst = engine.instruments.get(symbol)
     return inst.ref_price if inst is not None else 0
 
+LISTING_STATES = ("open", "taken", "withdrawn", "expired")
+COUNTER_STATES = ("open", "accepted", "declined", "lapsed", "void")
+OPEN, TAKEN, WITHDRAWN, EXPIRED = LISTING_STATES
+_, ACCEPTED, DECLINED, LAPSED, VOID = COUNTER_STATES
+
 
 class PublishListing(msgspec.Struct, tag="publish_listing", **_OPTS):
     """A supplier's lot (``side`` sell, ``receipt_ids``) or a buyer's demand (``side`` buy,
@@ -113,7 +118,7 @@ class Counter(msgspec.Struct, kw_only=True):
     buyer: str
     price: int
     deadline_ns: int
-    state: str = "open"  # open, accepted, declined, lapsed, void
+    state: str = OPEN  # one of COUNTER_STATES
 
 
 class Listing(msgspec.Struct, kw_only=True):
@@ -127,7 +132,7 @@ class Listing(msgspec.Struct, kw_only=True):
     price: int = 0
     forward: str = ""
     basis: int = 0
-    state: str = "open"  # open, taken, withdrawn, expired
+    state: str = OPEN  # one of LISTING_STATES
     renewed_day: int = 0
     counters: list[Counter] = []
     taker: str = ""
@@ -159,7 +164,7 @@ class Listings:
         listing = self.listings.get(cmd.listing_id)
         if listing is None:
             return SupplyRejected("LISTING_NOT_FOUND", f"no listing {cmd.listing_id}")
-        if listing.state != "open":
+        if listing.state != OPEN:
             return SupplyRejected("LISTING_CLOSED", f"listing {listing.listing_id} is {listing.state}")
         if isinstance(cmd, TakeListing):
             return self._take(cmd, listing, registry, ledger, engine, now_ns)
@@ -172,7 +177,7 @@ class Listings:
         if isinstance(cmd, RenewListing):
             listing.renewed_day = today
             return listing
-        self._close(listing, "withdrawn", registry, ledger, now_ns)
+        self._close(listing, WITHDRAWN, registry, ledger, now_ns)
         return listing
 
     def price_of(self, listing: Listing, engine: Engine) -> int:
@@ -217,7 +222,7 @@ class Listings:
                 return SupplyRejected("INSUFFICIENT_FUNDS", f"the demand needs {need} fen frozen")
         self.next_id += 1
         self.listings[listing.listing_id] = listing
-        self.notices.append(("", {"type": "listing", "listing_id": listing.listing_id, "state": "open"}))
+        self.notices.append(("", {"type": "listing", "listing_id": listing.listing_id, "state": OPEN}))
         return listing
 
     def _demand_need(self, listing: Listing, price: int) -> int:
@@ -260,7 +265,7 @@ class Listings:
             return deal
         listing.taker, listing.deal_price, listing.value = cmd.actor, price, deal.value
         listing.buyer_fee, listing.seller_fee = deal.buyer_fee, deal.seller_fee
-        self._close(listing, "taken", registry, ledger, now_ns)
+        self._close(listing, TAKEN, registry, ledger, now_ns)
         return listing
 
     def _counter(self, cmd: CounterOffer, listing: Listing, registry: Registry, ledger: Ledger,
@@ -291,12 +296,12 @@ class Listings:
         if not 1 <= cmd.counter_no <= len(listing.counters):
             return SupplyRejected("COUNTER_NOT_FOUND", f"no counter-offer {cmd.counter_no}")
         counter = listing.counters[cmd.counter_no - 1]
-        if counter.state != "open" or now_ns >= counter.deadline_ns:
+        if counter.state != OPEN or now_ns >= counter.deadline_ns:
             return SupplyRejected("COUNTER_CLOSED", f"counter-offer {counter.counter_no} is {counter.state}")
         ref = Ref(listing_id=listing.listing_id)
         key = _counter_key(listing.listing_id, counter.counter_no)
         if not cmd.accept:
-            counter.state = "declined"
+            counter.state = DECLINED
             self.escrow.release(ledger, key, "COUNTER_RELEASE", ref, now_ns)
             self.notices.append((counter.buyer, {"type": "counter_declined", "listing_id": listing.listing_id,
                                                  "counter_no": counter.counter_no}))
@@ -306,10 +311,10 @@ class Listings:
                       from_holds=[key])
         if isinstance(deal, SupplyRejected):  # the freeze covers it; kept total
             return deal
-        counter.state = "accepted"
+        counter.state = ACCEPTED
         listing.taker, listing.deal_price, listing.value = counter.buyer, counter.price, deal.value
         listing.buyer_fee, listing.seller_fee = deal.buyer_fee, deal.seller_fee
-        self._close(listing, "taken", registry, ledger, now_ns)
+        self._close(listing, TAKEN, registry, ledger, now_ns)
         return listing
 
     # -------------------------------------------------------------- closing
@@ -321,13 +326,13 @@ class Listings:
         for counter in listing.counters:
             key = _counter_key(listing.listing_id, counter.counter_no)
             self.escrow.release(ledger, key, "COUNTER_RELEASE", ref, now_ns)
-            if counter.state == "open":
-                counter.state = "void"
+            if counter.state == OPEN:
+                counter.state = VOID
         self.escrow.release(ledger, _demand_key(listing.listing_id), "LISTING_RELEASE", ref, now_ns)
-        if state != "taken" and listing.side == "sell":
+        if state != TAKEN and listing.side == "sell":
             withdraw(registry, listing.receipt_ids, now_ns, f"listing {listing.listing_id} {state}")
         listing.state, listing.closed_day = state, self.today
-        if state == "taken":
+        if state == TAKEN:
             listing.premium = lot_premium(registry, listing.receipt_ids)
             for member in (listing.owner, listing.taker):
                 self.notices.append((member, {"type": "listing_taken", "listing_id": listing.listing_id,
@@ -340,8 +345,8 @@ class Listings:
         if listing is None or not 1 <= due.counter_no <= len(listing.counters):
             return
         counter = listing.counters[due.counter_no - 1]
-        if counter.state == "open":
-            counter.state = "lapsed"
+        if counter.state == OPEN:
+            counter.state = LAPSED
             self.escrow.release(ledger, _counter_key(listing.listing_id, counter.counter_no), "COUNTER_RELEASE",
                                 Ref(listing_id=listing.listing_id), now_ns)
 
@@ -349,8 +354,8 @@ class Listings:
         """Listings not renewed today expire."""
         self.today = today
         for listing in self.listings.values():
-            if listing.state == "open" and listing.renewed_day != today:
-                self._close(listing, "expired", registry, ledger, now_ns)
+            if listing.state == OPEN and listing.renewed_day != today:
+                self._close(listing, EXPIRED, registry, ledger, now_ns)
 
     def drain_due(self) -> list[tuple[int, CounterDue]]:
         due, self.due = self.due, []
@@ -358,13 +363,13 @@ class Listings:
 
     def check(self, registry: Registry) -> None:
         for listing in self.listings.values():
-            if listing.state == "open" and listing.side == "sell":
+            if listing.state == OPEN and listing.side == "sell":
                 for r in listing.receipt_ids:
                     receipt = registry.receipts[r]
                     assert receipt.state == OFFERED and receipt.owner == listing.owner, f"listing {listing.listing_id}"
-            if listing.state != "open":
+            if listing.state != OPEN:
                 assert not self.escrow.held(_demand_key(listing.listing_id)), "a closed demand still holds money"
-                assert all(c.state != "open" for c in listing.counters), "a closed listing has an open counter"
+                assert all(c.state != OPEN for c in listing.counters), "a closed listing has an open counter"
 
     def state_hash(self) -> str:
         data = msgspec.msgpack.encode([self.next_id, [self.listings[k] for k in sorted(self.listings)]])

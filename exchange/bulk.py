@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, get_args
 
 import msgspec
 
+from clearing import auctions, listings
 from clearing.auctions import AuctionCommand, AuctionDue, PlaceBid, PublishAuction
 from clearing.escrow import SetBuyerCategory, SetSupplyFee
 from clearing.listings import ListingCommand
@@ -80,7 +81,7 @@ class SupplyDay(msgspec.Struct, kw_only=True):
     turnover: int = 0
 
 
-_SOLD = frozenset({"won", "paid", "forfeited", "settled"})
+_SOLD = frozenset({auctions.WON, auctions.PAID, auctions.FORFEITED, auctions.SETTLED})
 
 
 def supply_day(state: "ExchangeState", day: int) -> list[SupplyDay]:
@@ -99,8 +100,8 @@ def supply_day(state: "ExchangeState", day: int) -> list[SupplyDay]:
                 add(a.commodity, f"{a.side}_auction", lot.state in _SOLD, lot.kg if a.side == "sell" else
                     sum(state.registry.receipts[r].quantity_kg for r in lot.receipt_ids), lot.premium, lot.value)
     for listing in state.listings.listings.values():
-        if listing.closed_day == day and listing.state != "open":
-            add(listing.commodity, "listing", listing.state == "taken", sum(
+        if listing.closed_day == day and listing.state != listings.OPEN:
+            add(listing.commodity, "listing", listing.state == listings.TAKEN, sum(
                 state.registry.receipts[r].quantity_kg for r in listing.receipt_ids), listing.premium, listing.value)
     return [SupplyDay(commodity=c, mode=m, lots_offered=o, lots_sold=s, kg_sold=kg, turnover=v,
                       average_premium=(2 * pk + kg) // (2 * kg) if kg else 0)

@@ -6,6 +6,7 @@ channel, message types ``auction`` and ``listing``). Messages are sent at commit
 a lot changes at most once per bid. Countdowns are on the sequencer's clock (``close_ns`` is
 too), so they stay right under a drill's simulated clock."""
 
+from clearing.auctions import OPEN
 from gateway.prices import with_yuan, yuan_if_set
 
 _MONEY = ("price", "value", "bond")  # a private notice's money fields (fen), sent as yuan
@@ -14,14 +15,14 @@ _MONEY = ("price", "value", "bond")  # a private notice's money fields (fen), se
 def lot_message(auction_id: int, lot_no: int, best: int, bids: int, close_ns: int, state: str, now_ns: int) -> dict:
     return {"auction_id": auction_id, "lot_no": lot_no, "best": yuan_if_set(best),
             "bids": bids, "close_ms": close_ns // 1_000_000, "state": state,
-            "countdown_ms": max(0, (close_ns - now_ns) // 1_000_000) if state == "open" else 0}
+            "countdown_ms": max(0, (close_ns - now_ns) // 1_000_000) if state == OPEN else 0}
 
 
 def snapshot(state, channel: str, now: int) -> dict | None:
     """The first message of a supply channel, or None if there is no such channel."""
     auctions = state.auctions.auctions
     if channel == "auctions":
-        chosen = [a for a in auctions.values() if a.state == "open"]
+        chosen = [a for a in auctions.values() if a.state == OPEN]
     else:
         _, _, number = channel.partition(".")
         auction = auctions.get(int(number)) if number.isdigit() and len(number) < 12 else None

@@ -9,8 +9,10 @@ from typing import Annotated, Literal, NamedTuple
 import msgspec
 from msgspec import Meta
 
+from clearing.auctions import AUCTION_STATES
 from clearing.financing import LOAN_STATES
 from clearing.inbound import DECLARATION_STATES
+from clearing.listings import LISTING_STATES
 from engine import Instrument
 from exchange.catalogue import MAX_LOT_KG, MAX_LOTS
 from exchange.marketinfo import INTERVALS_NS
@@ -291,10 +293,10 @@ class QueryText(NamedTuple):
 
 ORDERS_STATUS = QueryText("status", "open", ("open", "all"), "open orders, or all (those that left memory "
                           "read from SQL)")
-AUCTIONS_STATE = QueryText("state", None, ("open", "ended"), "only auctions in this state")
+AUCTIONS_STATE = QueryText("state", None, AUCTION_STATES, "only auctions in this state")
 LOANS_STATE = QueryText("state", None, tuple(sorted(LOAN_STATES)), "only loans in this state")
 DECLARATIONS_STATE = QueryText("state", None, DECLARATION_STATES, "only declarations in this state")
-LISTINGS_STATE = QueryText("state", "open", ("open", "taken", "withdrawn", "expired", "all"),
+LISTINGS_STATE = QueryText("state", "open", (*LISTING_STATES, "all"),
                            "only listings in this state (all: every listing)")
 LISTINGS_SIDE = QueryText("side", None, ("sell", "buy"), "only listings of this side")
 MARKET_DAY = QueryText("day", "current", None, "current, latest (the last closed trading day) or a closed "
