@@ -59,7 +59,7 @@ from clearing.forward_terms import ForwardTerms
 from clearing.forwards import Forwards, Position
 from clearing.ledger import FEES, Ledger, Ref, cash
 from warehouse_receipts.dates import local_date
-from warehouse_receipts.grading import TABLES, PremiumTable, deliverable, table_for, value_fen
+from warehouse_receipts.grading import PremiumTable, deliverable, value_fen
 from warehouse_receipts.registry import TENDERED, Receipt, Registry
 
 _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
@@ -226,13 +226,8 @@ class Delivery:
         return why
 
     def table(self, registry: Registry, instruments: Mapping, symbol: str) -> PremiumTable | None:
-        """The premium table a forward's receipts are valued by: its commodity's spot
-        instrument's, else the commodity's only (first) table."""
-        commodity = self.specs[symbol].commodity
-        spot = registry.spot_spec(commodity, instruments)
-        if spot is not None:
-            return table_for(spot.commodity, spot.table)
-        return next((TABLES[k] for k in sorted(TABLES) if k[0] == commodity), None)
+        """The premium table a forward's receipts are valued by: its commodity's."""
+        return registry.commodity_table(self.specs[symbol].commodity, instruments)
 
     # -------------------------------------------------------------- commands
 

@@ -20,7 +20,7 @@ import msgspec
 
 from clearing.ledger import FEES, MAX_AMOUNT, Ledger, Overdraft, Ref, cash, ceil_div
 from engine.state import MAX_PRICE
-from warehouse_receipts.grading import TABLES, value_fen
+from warehouse_receipts.grading import value_fen
 from warehouse_receipts.registry import OFFERED, REGISTERED, Receipt, Registry
 
 MAX_RECEIPTS = 50  # receipts in one lot or listing
@@ -151,13 +151,8 @@ class Escrow:
 # ------------------------------------------------------------------ lots
 
 def premium_of(registry: Registry, receipt: Receipt) -> int:
-    """The receipt's quality premium, fen per tonne, from its commodity's table (the one its
-    spot instrument uses, else the first published)."""
-    spec = next((s for _, s in sorted(registry.specs.items()) if s.commodity == receipt.commodity), None)
-    table = TABLES.get((receipt.commodity, spec.table)) if spec else None
-    if table is None:
-        table = next((t for (c, _), t in TABLES.items() if c == receipt.commodity), None)
-    return registry.premium(receipt, table)
+    """The receipt's quality premium, fen per tonne, from its commodity's table."""
+    return registry.premium(receipt, registry.commodity_table(receipt.commodity))
 
 
 def heaviest_kg(kg: int, tolerance_bps: int) -> int:

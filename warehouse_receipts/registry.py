@@ -554,6 +554,14 @@ class Registry:
         return next((spec for symbol, spec in sorted(self.specs.items())
                      if spec.commodity == commodity and symbol in instruments), None)
 
+    def commodity_table(self, commodity: str, instruments: Mapping | None = None) -> PremiumTable | None:
+        """The premium table a commodity's receipts are valued by: its spot instrument's (listed
+        in ``instruments`` when given), else the commodity's first table by version; None if
+        it has none."""
+        spec = self.spot_spec(commodity, self.specs if instruments is None else instruments)
+        table = _TABLES.get((commodity, spec.table)) if spec is not None else None
+        return table or next((_TABLES[k] for k in sorted(_TABLES) if k[0] == commodity), None)
+
     def mark(self, receipt: Receipt, instruments: Mapping) -> tuple[str, int, int] | None:
         """(instrument, premium fen/t, value fen) of a receipt at its spot instrument's
         reference (settlement) price, or None if no instrument delivers its commodity."""
