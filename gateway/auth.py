@@ -5,7 +5,7 @@ needed, so the database holds only key ids and roles, and the master key lives i
 ``COMMEX_MASTER_KEY`` (hex) or ``<data dir>/master.key`` (created 0600 on first start).
 A request is signed as hex HMAC-SHA256(secret, timestamp + METHOD + path-with-query + body)
 and must arrive within the receive window of its ``X-Timestamp`` (milliseconds). Each
-signature is accepted once (``SeenSignatures``): a replay within the window is 401 REPLAYED,
+signature is accepted once (``AcceptedOnce``): a replay within the window is 401 REPLAYED,
 and after it the timestamp is stale. A client that sends the same request twice in one
 millisecond stamps the second with the next millisecond (``unique_timestamp_ms``).
 """
@@ -17,6 +17,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Hashable
 from pathlib import Path
 
 import msgspec
@@ -69,28 +70,32 @@ def sign(secret: str, timestamp: str, method: str, path: str, body: bytes) -> st
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-class SeenSignatures:
-    """The signatures accepted within the receive window, each accepted once. A signature is
-    forgotten when its timestamp leaves the window (a replay is then refused as stale)."""
+class AcceptedOnce:
+    """Values (request signatures, login nonces) accepted within the receive window, each
+    once. A value is forgotten when its timestamp leaves the window: a replay is refused as
+    stale from then on. Record a value only after its signature verified."""
 
     def __init__(self, window_ms: int = RECEIVE_WINDOW_MS, capacity: int = SEEN_CAPACITY) -> None:
         self.window_ms, self.capacity = window_ms, capacity
-        self._seen: set[str] = set()
-        self._expiry: list[tuple[int, str]] = []  # heap of (last ms the timestamp is fresh, signature)
+        self._seen: set[Hashable] = set()
+        self._expiry: list[tuple[int, Hashable]] = []  # heap of (last ms the timestamp is fresh, value)
 
     def __len__(self) -> int:
         return len(self._seen)
 
-    def spend(self, signature: str, timestamp_ms: int, now_ms: int) -> None:
-        """Accept ``signature`` once, or raise AuthError (401 REPLAYED; 503 BUSY when full)."""
-        while self._expiry and self._expiry[0][0] < now_ms:
-            self._seen.discard(heapq.heappop(self._expiry)[1])
-        if signature in self._seen:
-            raise AuthError(401, "REPLAYED", "this signature was used already: sign each request anew")
-        if len(self._seen) >= self.capacity:
+    def first(self, value: Hashable, timestamp_ms: int, now_ms: int) -> bool:
+        """True the first time ``value`` comes, False for a replay; AuthError 503 BUSY when
+        ``capacity`` values are remembered already."""
+        seen, expiry = self._seen, self._expiry
+        while expiry and expiry[0][0] < now_ms:
+            seen.discard(heapq.heappop(expiry)[1])
+        if value in seen:
+            return False
+        if len(seen) >= self.capacity:
             raise AuthError(503, "BUSY", "too many signed requests in the receive window; nothing was done")
-        self._seen.add(signature)
-        heapq.heappush(self._expiry, (timestamp_ms + self.window_ms, signature))
+        seen.add(value)
+        heapq.heappush(expiry, (timestamp_ms + self.window_ms, value))
+        return True
 
 
 class Authenticator:
@@ -101,7 +106,7 @@ class Authenticator:
         self.window_ms = window_ms
         self.keys: dict[str, ApiKey] = {}
         self._secrets: dict[str, bytes] = {}
-        self.seen = SeenSignatures(window_ms)
+        self.seen = AcceptedOnce(window_ms)
 
     def add(self, key: ApiKey) -> str:
         """Know ``key``; return its secret (shown once to whoever created it)."""
@@ -136,7 +141,8 @@ class Authenticator:
         """``verify``, and refuse a signature already accepted (401 REPLAYED)."""
         now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
         key = self.verify(api_key, timestamp, signature, method, path, body, now)
-        self.seen.spend(signature, int(timestamp), now)
+        if not self.seen.first(signature, int(timestamp), now):
+            raise AuthError(401, "REPLAYED", "this signature was used already: sign each request anew")
         return key
 
 
@@ -178,24 +184,10 @@ class TokenBucket:
         return (1 - self.tokens) / self.rate
 
 
-class Nonces:
-    """Nonces of signed messages whose timestamps are still inside the receive window: each
-    (key, nonce) is accepted once. Past the window the timestamp check refuses a replay, so a
-    nonce is forgotten then; record a nonce only after its signature verified."""
-
-    def __init__(self, window_ms: int = RECEIVE_WINDOW_MS) -> None:
-        self.window_ms = window_ms
-        self._seen: set[tuple[str, str]] = set()
-        self._expiry: list[tuple[int, str, str]] = []  # heap of (last acceptable moment, key, nonce)
+class Nonces(AcceptedOnce):
+    """The nonces of signed WebSocket logins: each (key, nonce) accepted once."""
 
     def use(self, api_key: str, nonce: str, timestamp_ms: int, now_ms: int | None = None) -> bool:
         """True the first time ``nonce`` comes with ``api_key``; False for a replay."""
         now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
-        while self._expiry and self._expiry[0][0] < now:
-            _, key, old = heapq.heappop(self._expiry)
-            self._seen.discard((key, old))
-        if (api_key, nonce) in self._seen:
-            return False
-        self._seen.add((api_key, nonce))
-        heapq.heappush(self._expiry, (timestamp_ms + self.window_ms, api_key, nonce))
-        return True
+        return self.first((api_key, nonce), timestamp_ms, now)

@@ -364,9 +364,10 @@ def login(request: Request, subscriber: Subscriber, message: Login) -> None:
     try:
         key = ctx.auth.verify(message.api_key, message.timestamp, message.signature, "GET", "/v1/ws",
                               login_body(message.nonce, message.cancel_on_disconnect))
+        fresh = ctx.ws_nonces.use(key.api_key, message.nonce, int(message.timestamp))  # or 503 BUSY when full
     except AuthError as e:
         return error(subscriber, e.code, e.message)
-    if not ctx.ws_nonces.use(key.api_key, message.nonce, int(message.timestamp)):
+    if not fresh:
         return error(subscriber, "REPLAYED_NONCE", "this login's nonce was used before: sign a new one")
     logged_in(request, subscriber, key, message.cancel_on_disconnect)
 
