@@ -195,7 +195,7 @@ async def statement(request: Request) -> HTTPResponse:
     if member != key.member:
         require(request, "clearing")
     limit = query_int(request, LEDGER_LIMIT)
-    accounts = [cash(member), held(member), margin(member)]
+    accounts = [cash(member), held(member), margin(member), bulk(member)]  # as /v1/accounts/me shows them
     await projected(request.app.ctx.exchange)
     rows = await request.app.ctx.pool.fetch(
         "SELECT transfer_id, debit, credit, amount, code, ref, ts_ns FROM transfers "

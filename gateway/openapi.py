@@ -143,9 +143,10 @@ ROUTES = [
      "answer)", clearing_api.FundingRequest, clearing_api.FundingAnswer, 201, "clearing"),
     ("post", "/v1/clearing/withdrawals", "Record a withdrawal (at most the available cash; once per member and "
      "reference)", clearing_api.FundingRequest, clearing_api.FundingAnswer, 201, "clearing"),
-    ("get", "/v1/accounts/me", "Your cash: available, held, margin", None, clearing_api.Balances, 200, "any"),
+    ("get", "/v1/accounts/me", "Your cash: available, held, margin, escrow", None, clearing_api.Balances, 200, "any"),
     ("get", "/v1/accounts", "Every member's cash (?member=)", None, list[clearing_api.Balances], 200, "clearing"),
-    ("get", "/v1/ledger", "Your ledger statement, newest first (?limit=, ?member= for clearing)", None,
+    ("get", "/v1/ledger", "Your ledger statement over those four accounts, newest first (?limit=, ?member= for "
+                          "clearing)", None,
      list[clearing_api.StatementLine], 200, "any"),
     ("post", "/v1/clearing/end-of-day", "Close the day: settlement prices, expiry, report, loan marking",
      clearing_api.EndOfDayRequest, dict, 201, "clearing"),

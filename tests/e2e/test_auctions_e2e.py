@@ -108,6 +108,9 @@ def test_hand_computed_sell_auction(server, world) -> None:
     assert won["lots"][0]["state"] == "won", won
     end_of_day(server)
     assert auction(d, first["auction_id"])["lots"][0]["state"] == "forfeited"
+    escrow_lines = [line for line in d.request("GET", "/v1/ledger")[1] if line["account"] == "bulk:mill-d"]
+    assert any(line["amount"].startswith("-") and line["counter_account"] != "cash:mill-d" for line in escrow_lines), \
+        escrow_lines  # the forfeited bond left the member's escrow: on its statement
     [entry] = d.request("GET", "/v1/credit/mill-d")[1]["entries"]
     assert (entry["kind"], entry["ref"], entry["amount"]) == ("auction_forfeit", f"auction:{first['auction_id']}/lot:1",
                                                               "2000.00")
