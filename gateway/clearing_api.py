@@ -242,4 +242,4 @@ async def report(request: Request, day: str) -> HTTPResponse:
 async def reconcile_route(request: Request) -> HTTPResponse:
     require(request, "clearing")
     async with request.app.ctx.pool.acquire() as conn:
-        return respond(await reconcile(conn, request.app.ctx.exchange))
+        return respond((await reconcile(conn, request.app.ctx.exchange)).view())

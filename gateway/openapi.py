@@ -23,7 +23,7 @@ from gateway import (
     wire,
     ws_orders,
 )
-from gateway.reconcile import Reconciliation
+from gateway.reconcile import ReconciliationView
 
 # order entry on /v1/ws (docs/WEBSOCKET.md): not an HTTP operation, so listed apart
 WS_MESSAGES = [ws_orders.NewOrderMessage, ws_orders.CancelMessage, ws_orders.AmendMessage,
@@ -152,7 +152,7 @@ ROUTES = [
      clearing_api.EndOfDayRequest, dict, 201, "clearing"),
     ("get", "/v1/clearing/reports/{day}", "A day's settlement report (day number or latest; ?format=csv)", None,
      dict, 200, "clearing (all), members (own row)"),
-    ("get", "/v1/clearing/reconcile", "Reconcile the ledger, holds and receipts", None, Reconciliation, 200,
+    ("get", "/v1/clearing/reconcile", "Reconcile the ledger, holds and receipts", None, ReconciliationView, 200,
      "clearing"),
     ("post", "/v1/admin/instruments/{symbol}/fees", "Commission of an instrument", wire.FeesRequest, dict,
      200, "operator"),

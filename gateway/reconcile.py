@@ -13,6 +13,7 @@ import msgspec
 
 from clearing.ledger import BANK
 from clearing.reconcile import Break, balances, check_memory, liabilities
+from gateway.prices import to_yuan
 from warehouse_receipts.registry import TRANSITIONS
 
 # the receipt events that name a new owner: issue, and every action whose transition hands it over
@@ -20,6 +21,8 @@ OWNER_ACTIONS = ", ".join(f"'{a}'" for a in ("issue", *(a for a, row in TRANSITI
 
 
 class Reconciliation(msgspec.Struct, kw_only=True):
+    """The checks' outcome; money in integer fen."""
+
     clean: bool
     entry_no: int
     checks: list[str]
@@ -28,6 +31,26 @@ class Reconciliation(msgspec.Struct, kw_only=True):
     withdrawn: int
     bank_balance: int
     liabilities: int
+
+    def view(self) -> "ReconciliationView":
+        """As the API answers it: money as yuan strings, as everywhere on the wire."""
+        return ReconciliationView(clean=self.clean, entry_no=self.entry_no, checks=self.checks, breaks=self.breaks,
+                                  deposited=to_yuan(self.deposited), withdrawn=to_yuan(self.withdrawn),
+                                  bank_balance=to_yuan(self.bank_balance), liabilities=to_yuan(self.liabilities))
+
+
+class ReconciliationView(msgspec.Struct, kw_only=True):
+    """``GET /v1/clearing/reconcile``: clean or not, the checks run, the breaks found; money paid
+    in and out, the bank's balance and all liabilities (equal when clean), in yuan."""
+
+    clean: bool
+    entry_no: int
+    checks: list[str]
+    breaks: list[Break]
+    deposited: str
+    withdrawn: str
+    bank_balance: str
+    liabilities: str
 
 
 class Record(msgspec.Struct, kw_only=True):

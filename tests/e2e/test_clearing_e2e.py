@@ -101,6 +101,8 @@ def test_delivery_versus_payment_end_to_end(server, parties) -> None:
 
     status, report = desk.request("GET", "/v1/clearing/reconcile")
     assert status == 200 and report["clean"], report["breaks"]
+    assert report["bank_balance"] == report["liabilities"] == str(yuan(report["deposited"]) - yuan(report["withdrawn"]))
+    assert yuan(report["deposited"]) > 0 and "." in report["deposited"]  # yuan, as every amount on the wire
 
     status, day = desk.request("POST", "/v1/clearing/end-of-day", {"window_minutes": 60})
     assert status == 201
