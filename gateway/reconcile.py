@@ -5,7 +5,7 @@ total debits = total credits; every account's totals equal the sum of its transf
 account below zero; the bank's balance equals all liabilities; every receipt's owner is the
 owner its event history says; receipt versions are gap-free; every delivery has its payment and
 every paid trade its deliveries. Then, once the projector has reached memory's entry, every account balance
-in memory against the record.
+and every receipt (owner, state, weight, version) in memory against the record.
 """
 
 import asyncpg
@@ -14,7 +14,7 @@ import msgspec
 from clearing.ledger import BANK
 from clearing.reconcile import Break, balances, check_memory, liabilities
 from gateway.prices import to_yuan
-from warehouse_receipts.registry import TRANSITIONS
+from warehouse_receipts.registry import TRANSITIONS, Registry
 
 # the receipt events that name a new owner: issue, and every action whose transition hands it over
 OWNER_ACTIONS = ", ".join(f"'{a}'" for a in ("issue", *(a for a, row in TRANSITIONS.items() if row.owner)))
@@ -58,6 +58,7 @@ class Record(msgspec.Struct, kw_only=True):
 
     entry_no: int
     balances: dict[str, tuple[int, int]]
+    receipts: dict[str, tuple[str, str, int, int]]  # receipt id -> (owner, state, kg, version)
     breaks: list[Break]
 
 
@@ -105,9 +106,20 @@ async def read_record(conn: asyncpg.Connection) -> Record:
         for name, sql in SQL_CHECKS.items():
             breaks += [Break(name, row[0]) for row in await conn.fetch(sql)]
         rows = await conn.fetch("SELECT account_id, debits, credits FROM accounts")
+        receipts = await conn.fetch("SELECT receipt_id, owner, state, quantity_kg, version FROM receipts")
         entry_no = await conn.fetchval("SELECT entry_no FROM projection_watermark WHERE id = 1")
     return Record(entry_no=entry_no, balances={r["account_id"]: (r["debits"], r["credits"]) for r in rows},
-                  breaks=breaks)
+                  receipts={r[0]: tuple(r[1:]) for r in receipts}, breaks=breaks)
+
+
+def receipts_in_memory(registry: Registry) -> dict[str, tuple[str, str, int, int]]:
+    """Every receipt as ``Record.receipts`` reads it."""
+    return {r.receipt_id: (r.owner, r.state, r.quantity_kg, r.version) for r in registry.receipts.values()}
+
+
+def differences(record: dict, memory: dict) -> list:
+    """The first few (key, value) pairs on one side only."""
+    return sorted(set(record.items()) ^ set(memory.items()))[:5]
 
 
 async def reconcile(conn: asyncpg.Connection, exchange) -> Reconciliation:
@@ -117,6 +129,7 @@ async def reconcile(conn: asyncpg.Connection, exchange) -> Reconciliation:
     # memory first, synchronously: no command can interleave
     breaks = check_memory(state.engine, state.registry, clearing)
     memory_entry, memory = exchange.entry_no, balances(clearing.ledger)
+    receipts = receipts_in_memory(state.registry)
     deposited, withdrawn = clearing.deposited, clearing.withdrawn
     await exchange.projected()  # the record as of memory's entry, when it gets there in time
     record = await read_record(conn)
@@ -128,8 +141,10 @@ async def reconcile(conn: asyncpg.Connection, exchange) -> Reconciliation:
     checks = list(CHECKS)
     if record.entry_no != memory_entry:  # memory is ahead: a batch being committed, or projected
         checks.remove("memory_equals_record")
-    elif record.balances != memory:
-        differ = sorted(set(record.balances.items()) ^ set(memory.items()))[:5]
-        breaks.append(Break("memory_equals_record", f"accounts differ: {differ}"))
+    else:
+        if record.balances != memory:
+            breaks.append(Break("memory_equals_record", f"accounts differ: {differences(record.balances, memory)}"))
+        if record.receipts != receipts:
+            breaks.append(Break("memory_equals_record", f"receipts differ: {differences(record.receipts, receipts)}"))
     return Reconciliation(clean=not breaks, entry_no=record.entry_no, checks=checks, breaks=breaks,
                           deposited=deposited, withdrawn=withdrawn, bank_balance=bank_balance, liabilities=owed)

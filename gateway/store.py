@@ -145,7 +145,8 @@ RECEIPTS = Table("receipts", (
     ("factors", "jsonb"),
     ("quality", "jsonb"),
     ("version", "integer"),
-), key=("receipt_id",), update=("owner", "state", "pledgee", "order_id", "version"))
+), key=("receipt_id",), update=("owner", "state", "pledgee", "order_id", "quantity_kg", "factors", "quality",
+                               "version"))  # a dispute's re-inspection rewrites weight and quality
 RECEIPT_EVENTS = Table("receipt_events", (
     ("seq", "bigint"),
     ("receipt_id", "text"),

@@ -178,6 +178,7 @@ def test_a_quality_dispute_upheld_over_http_refunds_the_buyer(server) -> None:
     assert seller.place("URD", "sell", 1, "2005", "dsp-ask")[0] == 201
     assert buyer.place("URD", "buy", 1, "2005", "dsp-bid")[1]["status"] == "FILLED"
     before = {m: c.request("GET", "/v1/accounts/me")[1]["available"] for m, c in (("s", seller), ("b", buyer))}
+    assert buyer.request("GET", "/v1/ledger")[0] == 200  # it reads SQL: the receipt's row is written before the dispute
     assert seller.request("POST", f"/v1/receipts/{rid}/disputes", {"kind": "quality", "reference": "x"})[0] == 404
     status, d = buyer.request("POST", f"/v1/receipts/{rid}/disputes", {"kind": "quality", "reference": "dsp-1"})
     assert (status, d["state"]) == (201, "open"), d
