@@ -133,7 +133,9 @@ class ExchangeState:
             calls = len(forwards.calls)
             for due in forwards.remark(clearing.ledger, self._open_minutes(), ctx.now_ns):
                 self.timers.add(forwards.calls[due.call_id].deadline_ns, due)
-            report.margin_calls = [forwards.calls[i] for i in range(calls + 1, len(forwards.calls) + 1)]
+            # copies: a call met or closed later changes the live call, not the day's filed report
+            report.margin_calls = [msgspec.structs.replace(forwards.calls[i])
+                                   for i in range(calls + 1, len(forwards.calls) + 1)]
         self.views.new_day()
         return report
 

@@ -93,6 +93,7 @@ def test_three_days_margin_call_and_forced_liquidation() -> None:
     assert [(t.seller, t.buyer, t.quantity, t.price) for t in trades] == [("a", "d", 4, 1_415_000)]
     position = h.state.forwards.positions[("a", SYMBOL)]
     assert position.net == 6 and h.state.forwards.calls[call.call_id].state == "closed"
+    assert call.state == "open"  # day 2's report keeps the call as it was filed (found by a user trial)
     # 1,720 fen of margin freed for the commission; 6 lots need 4,410,000: the rest back to cash
     assert margin_of(h, "a") == 4_410_000 and h.available("a") == 4_495_700 - 1_720 - 4_410_000 == 83_980
     [entry] = h.state.credit.of("a")
