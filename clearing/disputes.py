@@ -184,8 +184,10 @@ class Disputes:
 
     def _decide(self, d: Dispute, cmd: DecideDispute, registry: Registry, ledger: Ledger,
                 now_ns: int) -> Dispute | ClearingRejected:
-        if d.state in ("upheld", "rejected"):
-            return d
+        if d.state in ("upheld", "rejected"):  # the same decision again is answered as before; another is refused
+            if cmd.uphold == (d.state == "upheld"):
+                return d
+            return _no("DISPUTE_DECIDED", f"dispute {d.dispute_id} was decided already: {d.state}")
         if cmd.uphold and (refusal := self._needs(d, "reinspected")) is not None:
             return refusal  # clearing may reject at any stage, uphold only on a re-inspection
         delivery = d.delivery

@@ -29,7 +29,7 @@ _STRICT = {"forbid_unknown_fields": True, "kw_only": True}
 DISPUTE_STATUS = {**RECEIPT_STATUS, "NOT_WAREHOUSE": 403, "COMMODITY_MISMATCH": 422, "DISPUTE_NOT_FOUND": 404,
                   "NOT_DELIVERED_TO_YOU": 404, "DISPUTE_WINDOW_CLOSED": 409, "DISPUTE_OPEN": 409,
                   "DISPUTE_NOT_OPEN": 409, "DISPUTE_NOT_REINSPECTION": 409, "DISPUTE_NOT_REINSPECTED": 409,
-                  "INSUFFICIENT_FUNDS": 409}
+                  "INSUFFICIENT_FUNDS": 409, "DISPUTE_DECIDED": 409}
 
 
 class DisputeRequest(msgspec.Struct, **_STRICT):

@@ -49,6 +49,10 @@ def test_a_dispute_that_lowers_the_grade_refunds_the_buyer_to_the_fen() -> None:
     receipt = h.state.registry.receipts[rid]
     assert (receipt.state, receipt.quantity_kg, receipt.factors) == ("registered", 19_950, {"grade": "substitute"})
     assert [e.action for e in h.state.registry.history[rid]][-4:] == ["deliver", "freeze", "reinspect", "unfreeze"]
+    decided = h.state.state_hash()
+    assert h.run(DecideDispute(actor="desk", dispute_id=1, uphold=True)).outcome is done  # the same decision again
+    assert code(h.run(DecideDispute(actor="desk", dispute_id=1, uphold=False))) == "DISPUTE_DECIDED"  # not another
+    assert h.state.state_hash() == decided
     h.assert_reconciled()
     h.state.check()
 
