@@ -215,6 +215,8 @@ class Auctions:
                 if (refusal := unavailable(registry, cmd.actor, cmd.commodity, spec.receipt_ids, seen)) is not None:
                     return refusal
                 seen.update(spec.receipt_ids)
+                if not spec.floor and not cmd.base_price:  # else the floor would be the premium alone
+                    return SupplyRejected("INVALID_PRICE", f"lot {n}: give it a floor, or the auction a base price")
                 premium = lot_premium(registry, spec.receipt_ids)
                 floor = spec.floor or cmd.base_price + premium
                 if not 0 < floor <= MAX_PRICE or lot_value(registry, spec.receipt_ids, floor) > MAX_AMOUNT:

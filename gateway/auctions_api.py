@@ -26,7 +26,7 @@ Receipts = Annotated[list[ReceiptId], Meta(min_length=1, max_length=50)]
 
 class LotRequest(msgspec.Struct, **_STRICT):
     receipt_ids: Receipts
-    floor: Price | None = None  # yuan a tonne; omitted: the base price + the lot's premium
+    floor: Price | None = None  # yuan a tonne; omitted: the base price + the lot's premium (one of them is required)
 
 
 class DemandRequest(msgspec.Struct, **_STRICT):

@@ -223,6 +223,8 @@ def test_every_refusal_changes_nothing() -> None:
                         opens_ns=OPEN, closes_ns=CLOSE, increment=100), OPEN, "LOT_RECEIPT_UNAVAILABLE"),
         (PublishAuction(actor="reserve", commodity="urea", lots=[LotSpec(receipt_ids=[free])],
                         opens_ns=OPEN, closes_ns=OPEN - 1, increment=100), OPEN, "INVALID_AUCTION"),
+        (PublishAuction(actor="reserve", commodity="urea", lots=[LotSpec(receipt_ids=[free])],
+                        opens_ns=OPEN, closes_ns=CLOSE, increment=100), OPEN, "INVALID_PRICE"),  # no floor, no base
         (PublishAuction(actor="mill_a", side="buy", commodity="urea", opens_ns=OPEN, closes_ns=CLOSE, increment=1,
                         demand=[DemandLot(quantity_kg=10**6, ceiling=10**6)]), OPEN, "INSUFFICIENT_FUNDS"),
         (PublishAuction(actor="mill_a", side="buy", commodity="urea", opens_ns=OPEN, closes_ns=CLOSE, increment=1,
