@@ -18,7 +18,7 @@ import asyncpg
 from gateway.auth import ROLES, Authenticator, load_master_key
 from gateway.demo import seed
 from gateway.members import MemberExists, create_member
-from gateway.pg import database_url, migrate
+from gateway.pg import NoDatabase, database_url, existing_database_url, migrate
 from gateway.projection_check import projections_disagree
 from gateway.sequencer import AlreadyRunning, RecoveryError, rebuild, take_sequencer_lock
 
@@ -42,7 +42,7 @@ def progress(done: int, total: int) -> None:
 async def replay_database(data_dir: Path, from_snapshot: bool = False) -> dict:
     """Replay the journal offline into a fresh state (or, ``from_snapshot``, into the latest
     snapshot that verifies); the checkpoint hash is verified on the way."""
-    conn = await asyncpg.connect(database_url(data_dir))
+    conn = await asyncpg.connect(existing_database_url(data_dir))
     try:
         await migrate(conn)
         try:
@@ -57,7 +57,7 @@ async def replay_database(data_dir: Path, from_snapshot: bool = False) -> dict:
 
 async def check_projections(data_dir: Path) -> list[str]:
     """How the SQL projections differ from the journal's (empty: they agree)."""
-    conn = await asyncpg.connect(database_url(data_dir))
+    conn = await asyncpg.connect(existing_database_url(data_dir))
     try:
         await migrate(conn)
         return await projections_disagree(conn)
@@ -151,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     except AlreadyRunning:
         instead = INSTEAD.get(args.command, "stop it first")
         print(f"commex {args.command}: a server is running on this database; {instead}", file=sys.stderr)
+        return 2
+    except NoDatabase as e:
+        print(f"commex {args.command}: {e}", file=sys.stderr)
         return 2
 
 

@@ -28,6 +28,20 @@ def database_url(data_dir: Path, keep: bool = True, stop: bool = False) -> str:
     return server.get_uri("postgres")
 
 
+class NoDatabase(RuntimeError):
+    """The data directory holds no exchange database (and ``DATABASE_URL`` is not set)."""
+
+
+def existing_database_url(data_dir: Path) -> str:
+    """``database_url`` for a command that reads an exchange's record (replay, checks): its
+    embedded server stops again when the command ends, unless a server still uses it;
+    ``NoDatabase`` rather than a new empty database when ``data_dir`` has none (a mistyped
+    ``--data-dir`` would otherwise replay nothing and call it a match)."""
+    if not os.environ.get("DATABASE_URL") and not (data_dir / "pg" / "PG_VERSION").exists():
+        raise NoDatabase(f"no exchange database in {data_dir} (set DATABASE_URL, or run commex demo or serve there)")
+    return database_url(data_dir, stop=True)
+
+
 def alive(pid: int) -> bool:
     """Whether a process ``pid`` exists (another user's counts)."""
     try:
