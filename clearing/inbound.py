@@ -34,7 +34,8 @@ DECLARED, ACCEPTED, REFUSED, EXPIRED, PAID, ARRIVED, REGISTERED = DECLARATION_ST
 
 
 class DeclareInbound(msgspec.Struct, tag="declare_inbound", **_OPTS):
-    """The owner pre-declares goods for ``warehouse``; a retry with ``reference`` returns the first."""
+    """The owner pre-declares goods for ``warehouse``; a retry with ``reference`` returns the first
+    (other goods under a used reference: ``DUPLICATE_REFERENCE``)."""
 
     actor: str
     warehouse: str
@@ -148,8 +149,13 @@ class Inbound:
 
     def _declare(self, cmd: DeclareInbound, now_ns: int) -> Declaration | ClearingRejected:
         first = self.by_reference.get((cmd.actor, cmd.reference))
-        if first is not None:
-            return self.declarations[first]
+        if first is not None:  # a retry gets the first declaration; other goods under its reference are refused
+            d = self.declarations[first]
+            if (d.warehouse, d.commodity, d.expected_kg, d.crop_year) != (cmd.warehouse, cmd.commodity,
+                                                                          cmd.expected_kg, cmd.crop_year):
+                return _no("DUPLICATE_REFERENCE", f"reference {cmd.reference!r} declared {d.expected_kg} kg of "
+                                                  f"{d.commodity} (declaration {d.declaration_id})")
+            return d
         if not cmd.reference:
             return _no("REFERENCE_REQUIRED", "name a reference so a retry returns the first declaration")
         if cmd.commodity not in COMMODITIES:

@@ -25,6 +25,10 @@ def test_declaration_to_registered_receipt_with_the_inbound_deposit_to_the_fen()
     h.deposit("farm", 50_000)
     d = declared(h)
     assert declared(h) is d  # a retry returns the first
+    before = h.state.state_hash()
+    assert code(h.run(DeclareInbound(actor="farm", warehouse="wh", commodity="urea", expected_kg=99_000,
+                                     reference="d1"))) == "DUPLICATE_REFERENCE"  # other goods under its reference
+    assert h.state.state_hash() == before
     assert code(h.run(PayInboundDeposit(actor="farm", declaration_id=1))) == "DECLARATION_NOT_ACCEPTED"
     before = h.state.state_hash()
     assert code(h.run(AnswerDeclaration(actor="other-wh", declaration_id=1, accept=True))) == "NOT_WAREHOUSE"
