@@ -25,7 +25,14 @@ from clearing.ledger import MAX_AMOUNT, Ledger, Overdraft, Ref, cash
 from clearing.warehousing import COMMODITIES, Warehousing, per_tonne
 from warehouse_receipts.dates import DAY_NS
 from warehouse_receipts.quality import Quality, commodity_of
-from warehouse_receipts.registry import IssueReceipt, ReceiptRejected, Registry
+from warehouse_receipts.registry import (
+    WEIGHT_TOLERANCE_BPS,
+    IssueReceipt,
+    ReceiptRejected,
+    Registry,
+    issued_weight_kg,
+    weighs_as,
+)
 
 _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
 MAX_KG = 10**9
@@ -151,8 +158,7 @@ class Inbound:
         first = self.by_reference.get((cmd.actor, cmd.reference))
         if first is not None:  # a retry gets the first declaration; other goods under its reference are refused
             d = self.declarations[first]
-            if (d.warehouse, d.commodity, d.expected_kg, d.crop_year) != (cmd.warehouse, cmd.commodity,
-                                                                          cmd.expected_kg, cmd.crop_year):
+            if (d.warehouse, d.commodity, d.expected_kg) != (cmd.warehouse, cmd.commodity, cmd.expected_kg):
                 return _no("DUPLICATE_REFERENCE", f"reference {cmd.reference!r} declared {d.expected_kg} kg of "
                                                   f"{d.commodity} (declaration {d.declaration_id})")
             return d
@@ -211,6 +217,10 @@ class Inbound:
             return refusal
         if commodity_of(cmd.quality) != d.commodity:
             return _no("COMMODITY_MISMATCH", f"declared {d.commodity}, inspected {commodity_of(cmd.quality)}")
+        kg = issued_weight_kg(cmd.quality, cmd.quantity_kg)
+        if kg and not weighs_as(kg, d.arrived_kg):  # (no weight at all is the registry's INVALID_QUANTITY)
+            return _no("WEIGHT_OUT_OF_TOLERANCE", f"{kg} kg inspected of {d.arrived_kg} kg arrived: more "
+                                                  f"than {WEIGHT_TOLERANCE_BPS // 100} % apart")
         issued = registry.issue(IssueReceipt(actor=cmd.actor, certificate_no=cmd.certificate_no,
                                              inspector=cmd.inspector, owner=d.owner, quality=cmd.quality,
                                              quantity_kg=cmd.quantity_kg), now_ns,

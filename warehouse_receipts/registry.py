@@ -68,6 +68,25 @@ class IssueReceipt(msgspec.Struct, tag="issue_receipt", **_OPTS):
     quantity_kg: int = 0
 
 
+# A weighing (goods out, or an inspection against the arrival) may differ from the weight on record
+# by moisture and tare, a few per mille; a tenth apart is a mistyped weight, refused.
+WEIGHT_TOLERANCE_BPS = 1_000
+
+
+def weighs_as(weight_kg: int, reference_kg: int) -> bool:
+    """Whether ``weight_kg`` is within ``WEIGHT_TOLERANCE_BPS`` of ``reference_kg``.
+
+    >>> weighs_as(20_950, 20_000), weighs_as(999_999_999, 456)
+    (True, False)
+    """
+    return abs(weight_kg - reference_kg) * 10_000 <= reference_kg * WEIGHT_TOLERANCE_BPS
+
+
+def issued_weight_kg(quality: Quality, quantity_kg: int) -> int:
+    """The weight a receipt is issued for: cotton's from its bales, other goods' as given."""
+    return cotton_weight_kg(quality) if isinstance(quality, CottonQuality) else quantity_kg
+
+
 class ReceiptAction(msgspec.Struct, **_OPTS):
     """A change to one receipt by ``actor``; each subclass is one command. Its time is the
     journal entry's (the sequencer's clock), passed to ``Registry.apply``."""
@@ -367,11 +386,8 @@ class Registry:
             factors = grade(cmd.quality)
         except Refused as e:
             return ReceiptRejected("QUALITY_REFUSED", e.reason)
-        if isinstance(cmd.quality, CottonQuality):
-            quantity = cotton_weight_kg(cmd.quality)
-        elif 0 < cmd.quantity_kg <= MAX_QUANTITY_KG:
-            quantity = cmd.quantity_kg
-        else:
+        quantity = issued_weight_kg(cmd.quality, cmd.quantity_kg)
+        if not 0 < quantity <= MAX_QUANTITY_KG:
             return ReceiptRejected("INVALID_QUANTITY", f"quantity_kg must be 1 to {MAX_QUANTITY_KG}")
         commodity = commodity_of(cmd.quality)
         rule = self.expiry_rules.get(commodity)

@@ -18,7 +18,15 @@ import hmac
 import msgspec
 
 from warehouse_receipts.dates import DAY_NS
-from warehouse_receipts.registry import EXPIRED, RELEASING, Receipt, ReceiptRejected, Registry
+from warehouse_receipts.registry import (
+    EXPIRED,
+    RELEASING,
+    WEIGHT_TOLERANCE_BPS,
+    Receipt,
+    ReceiptRejected,
+    Registry,
+    weighs_as,
+)
 
 _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
 DEFAULT_WINDOW_DAYS = 10
@@ -152,6 +160,10 @@ class Warehouse:
             return _no("WRONG_PICKUP_CODE", "the pickup code does not match the release order")
         if not 0 < cmd.weight_kg <= MAX_WEIGHT_KG:
             return _no("INVALID_QUANTITY", "weight_kg must be positive")
+        kg = registry.receipts[order.receipt_id].quantity_kg
+        if not weighs_as(cmd.weight_kg, kg):
+            return _no("WEIGHT_OUT_OF_TOLERANCE", f"{cmd.weight_kg} kg out for a receipt of {kg} kg: more than "
+                                                  f"{WEIGHT_TOLERANCE_BPS // 100} % apart")
         order.state, order.closed_ns, order.weight_out_kg = PICKED_UP, now_ns, cmd.weight_kg
         registry.move(order.receipt_id, "pickup", cmd.actor, now_ns,
                       detail=f"release {order.release_id}: {cmd.weight_kg} kg out")

@@ -48,6 +48,8 @@ def test_declaration_to_registered_receipt_with_the_inbound_deposit_to_the_fen()
     inspect = RecordInspection(actor="other-wh", declaration_id=1, certificate_no="C-1", inspector="CCIC",
                                quality=BASE_UREA, quantity_kg=20_000)
     assert code(h.run(inspect)) == "NOT_WAREHOUSE"  # inspection by another warehouse changes nothing
+    assert code(h.run(RecordInspection(actor="wh", declaration_id=1, certificate_no="C-1", inspector="CCIC",
+                                       quality=BASE_UREA, quantity_kg=456))) == "WEIGHT_OUT_OF_TOLERANCE"  # 20 t came
     assert h.state.state_hash() == before
     done = h.run(RecordInspection(actor="wh", declaration_id=1, certificate_no="C-1", inspector="CCIC",
                                   quality=BASE_UREA, quantity_kg=20_000)).outcome

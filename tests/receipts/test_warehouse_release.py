@@ -47,6 +47,8 @@ def test_release_locks_the_receipt_and_the_right_code_only_picks_it_up() -> None
     assert code(pickup(h, 1, actor="other-wh")) == "NOT_WAREHOUSE"
     assert code(pickup(h, 2)) == "RELEASE_NOT_FOUND"
     assert code(pickup(h, 1, kg=0)) == "INVALID_QUANTITY"
+    assert code(pickup(h, 1, kg=999_999_999)) == "WEIGHT_OUT_OF_TOLERANCE"  # a 20 t receipt: a mistyped weight
+    assert code(pickup(h, 1, kg=17_999)) == "WEIGHT_OUT_OF_TOLERANCE"  # more than a tenth short
     assert h.state.state_hash() == before
     done = pickup(h, 1, "k7qm2xpa9rtb").outcome  # case and dashes do not matter
     assert (done.state, done.weight_out_kg) == ("picked_up", 20_010)
