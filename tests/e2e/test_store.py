@@ -48,13 +48,15 @@ def first_batch() -> Batch:
 
 def second_batch() -> Batch:
     """Upserts: the order fills (its member, fixed at entry, is not overwritten), an account
-    moves, the receipt changes hands (its inspection data is not overwritten)."""
+    moves, the receipt changes hands and is re-inspected (a dispute: new weight and quality;
+    its warehouse and certificate, fixed at issue, are not overwritten)."""
     batch = Batch(batch_no=2, ts_ns=2_000, last_entry=3, engine_seq=12)
     batch.add(JOURNAL, [(3, 2, 2_000, b"\x03")])
     batch.add(ORDERS, [(7, "someone-else", "c-1", "CF", "buy", "limit", "GTC", 15_000, 5, 2, 3, "PARTIALLY_FILLED",
                         3, 15_000, 6)])
     batch.add(ACCOUNTS, [("cash:mill-a", 200, 500)])
-    batch.add(RECEIPTS, [(*RECEIPT[:2], "WH9", "mill-a", "delivered", *RECEIPT[5:9], {}, {}, 2)])
+    batch.add(RECEIPTS, [(*RECEIPT[:2], "WH9", "mill-a", "delivered", *RECEIPT[5:7], 24_950, "CERT-9",
+                          {"grade": "2129B"}, {"micronaire": 4.0}, 2)])
     batch.add(RECEIPT_EVENTS, [(2, "R1", 2, "transfer", "wh", 2_000, "mill-a", 0, "", 0)])
     return batch
 
@@ -96,8 +98,9 @@ async def write_and_read(url: str) -> None:
         assert await rows(conn, ORDERS) == [(*ORDER[:9], 2, 3, "PARTIALLY_FILLED", 3, 15_000, 6)]
         assert await rows(conn, ACCOUNTS) == [("cash:mill-a", 200, 500), ("exchange:bank", 500, 0)]
         (receipt,) = await rows(conn, RECEIPTS)
-        assert receipt[:9] == (*RECEIPT[:3], "mill-a", "delivered", *RECEIPT[5:9])
-        assert (json.loads(receipt[9]), json.loads(receipt[10]), receipt[11]) == (RECEIPT[9], RECEIPT[10], 2)
+        assert receipt[:9] == (*RECEIPT[:3], "mill-a", "delivered", *RECEIPT[5:7], 24_950, RECEIPT[8])
+        assert (json.loads(receipt[9]), json.loads(receipt[10]), receipt[11]) == ({"grade": "2129B"},
+                                                                                  {"micronaire": 4.0}, 2)
         assert [r[0] for r in await rows(conn, RECEIPT_EVENTS)] == [1, 2]
         batches = await conn.fetch("SELECT batch_no, last_entry, engine_seq, state_hash FROM batches ORDER BY 1")
         assert [tuple(b) for b in batches] == [(1, 2, 9, "abc"), (2, 3, 12, None)]
