@@ -201,6 +201,7 @@ async def fees(request: Request) -> HTTPResponse:
 
 
 class StockLine(msgspec.Struct, kw_only=True):
+    warehouse: str
     commodity: str
     receipts: int
     quantity_kg: int
@@ -209,14 +210,16 @@ class StockLine(msgspec.Struct, kw_only=True):
 
 @bp.get("/v1/warehouse/stock")
 async def stock(request: Request) -> HTTPResponse:
-    """What your warehouse holds (receipts not yet picked up), by commodity (?warehouse= for clearing)."""
+    """What your warehouse holds (receipts not yet picked up), by commodity; clearing sees every
+    warehouse's (?warehouse= for one)."""
     key = require(request, "warehouse", "clearing")
-    warehouse = request.args.get(WAREHOUSE_FILTER.name, key.member) if "clearing" in key.roles else key.member
-    lines: dict[str, StockLine] = {}
+    warehouse = request.args.get(WAREHOUSE_FILTER.name) if "clearing" in key.roles else key.member
+    lines: dict[tuple[str, str], StockLine] = {}
     for r in request.app.ctx.exchange.state.registry.receipts.values():
-        if r.warehouse != warehouse or r.state == CANCELLED:
+        if warehouse not in (None, r.warehouse) or r.state == CANCELLED:
             continue
-        line = lines.setdefault(r.commodity, StockLine(commodity=r.commodity, receipts=0, quantity_kg=0, by_state={}))
+        line = lines.setdefault((r.warehouse, r.commodity), StockLine(warehouse=r.warehouse, commodity=r.commodity,
+                                                                      receipts=0, quantity_kg=0, by_state={}))
         line.receipts += 1
         line.quantity_kg += r.quantity_kg
         line.by_state[r.state] = line.by_state.get(r.state, 0) + 1

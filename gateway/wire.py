@@ -303,7 +303,8 @@ MARKET_DAY = QueryText("day", "current", None, "current, latest (the last closed
                        "day's number counting from 1; another day is 404 NO_SUCH_DAY")
 CANDLE_INTERVAL = QueryText("interval", "1m", tuple(INTERVALS_NS), "the candles' interval", "INVALID_INTERVAL")
 MEMBER_FILTER = QueryText("member", None, None, "one member's (clearing staff; others see their own)")
-WAREHOUSE_FILTER = QueryText("warehouse", None, None, "one warehouse's (clearing staff; a warehouse sees its own)")
+WAREHOUSE_FILTER = QueryText("warehouse", None, None, "one warehouse's (clearing staff, who see every warehouse's "
+                             "without it; a warehouse sees its own)")
 RECEIPTS_STATE = QueryText("state", None, tuple(sorted(RECEIPT_STATES)), "only receipts in this state")
 RELEASES_STATE = QueryText("state", None, RELEASE_STATES, "only release orders in this state")
 REPORT_FORMAT = QueryText("format", "json", ("json", "csv"), "csv: the report as CSV (text/csv)")

@@ -99,7 +99,12 @@ def test_a_cotton_lot_from_declaration_to_registration_sale_and_pickup(server) -
     assert (receipt["owner"], receipt["warehouse"], receipt["quantity_kg"]) == ("aksu-gin", "kash-wh-07", 40_860)
     assert desk.request("GET", f"/v1/warehouse/declarations/{did}")[1]["receipt_id"] == rid  # clearing sees it
     assert wh.request("GET", "/v1/warehouse/stock")[1] == [
-        {"commodity": "cotton", "receipts": 1, "quantity_kg": 40_860, "by_state": {"registered": 1}}]
+        {"warehouse": "kash-wh-07", "commodity": "cotton", "receipts": 1, "quantity_kg": 40_860,
+         "by_state": {"registered": 1}}]
+    everywhere = desk.request("GET", "/v1/warehouse/stock")[1]  # clearing: every warehouse's lines
+    assert {line["warehouse"] for line in everywhere} >= {"kash-wh-07", "xj-warehouse-01"}
+    assert desk.request("GET", "/v1/warehouse/stock?warehouse=kash-wh-07")[1] == wh.request(
+        "GET", "/v1/warehouse/stock")[1]
     # sale: the demo's cheaper cotton asks are withdrawn first
     server.client("xinjiang-cotton-group").request("POST", "/v1/orders/cancel-all", {"symbol": "CF"})
     ops.request("POST", "/v1/admin/instruments/CF/session", {"state": "continuous"})
