@@ -41,8 +41,9 @@ from gateway.members import load_keys, load_members
 from gateway.middleware import authenticate, failed, refuse_on_standby
 from gateway.peers import peers_from_env
 from gateway.pg import database_url
-from gateway.sequencer import GC_FREEZE, Exchange
+from gateway.sequencer import Exchange
 from gateway.sessions import Sessions
+from gateway.snapshots import GC_FREEZE
 from gateway.standby import open_standby
 
 BLUEPRINTS = (orders_api.bp, market_api.bp, receipts_api.bp, clearing_api.bp, financing_api.bp, admin_api.bp,

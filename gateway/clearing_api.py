@@ -173,7 +173,7 @@ async def my_accounts(request: Request) -> HTTPResponse:
 @bp.get("/v1/accounts")
 async def all_accounts(request: Request) -> HTTPResponse:
     require(request, "clearing")
-    one = request.args.get(MEMBER_FILTER.name)
+    one = query_text(request, MEMBER_FILTER)
     members = [one] if one else sorted(request.app.ctx.members)
     return respond([balances(ledger(request), m) for m in members])
 
@@ -191,7 +191,7 @@ def statement_line(row, accounts: list[str]) -> StatementLine:
 @bp.get("/v1/ledger")
 async def statement(request: Request) -> HTTPResponse:
     key = request.ctx.key
-    member = request.args.get(MEMBER_FILTER.name) or key.member
+    member = query_text(request, MEMBER_FILTER) or key.member
     if member != key.member:
         require(request, "clearing")
     limit = query_int(request, LEDGER_LIMIT)

@@ -102,7 +102,7 @@ def known(request: Request, symbol: str) -> None:
 
 def day_arg(request: Request) -> int | None:
     """None for the current day, else a closed day's number (``latest`` = the last closed)."""
-    day = request.args.get(MARKET_DAY.name, MARKET_DAY.default)
+    day = query_text(request, MARKET_DAY)
     closed = len(state(request).market.days)
     if day == "current":
         return None

@@ -7,7 +7,7 @@ from sanic import Blueprint, HTTPResponse, Request
 from clearing.forwards import Forwards, MarginCall, Position
 from clearing.ledger import cash, margin
 from gateway.errors import ApiError
-from gateway.http import require, respond
+from gateway.http import query_text, require, respond
 from gateway.prices import iso, to_yuan
 from gateway.wire import MEMBER_FILTER
 
@@ -50,7 +50,7 @@ def _forwards(request: Request) -> Forwards:
 def _member(request: Request) -> str:
     """The member asked about: one's own, or ``?member=`` for clearing staff."""
     key = request.ctx.key
-    member = request.args.get(MEMBER_FILTER.name, key.member)
+    member = query_text(request, MEMBER_FILTER) or key.member
     if member != key.member:
         require(request, "clearing")
     if len(member) > 32:  # as wire.MemberName
@@ -91,7 +91,7 @@ async def positions(request: Request) -> HTTPResponse:
 async def margin_calls(request: Request) -> HTTPResponse:
     """One's own margin calls; clearing staff see every member's (or ``?member=``)."""
     forwards, key = _forwards(request), request.ctx.key
-    if "clearing" in key.roles and MEMBER_FILTER.name not in request.args:
+    if "clearing" in key.roles and query_text(request, MEMBER_FILTER) is None:
         calls = list(forwards.calls.values())
     else:
         member = _member(request)

@@ -191,7 +191,7 @@ async def list_tariffs(request: Request) -> HTTPResponse:
 async def fees(request: Request) -> HTTPResponse:
     """Fees earned on your warehouse's receipts, and storage arrears you owe (?member= for clearing)."""
     key = request.ctx.key
-    member = request.args.get(MEMBER_FILTER.name, key.member) if "clearing" in key.roles else key.member
+    member = (query_text(request, MEMBER_FILTER) or key.member) if "clearing" in key.roles else key.member
     state = request.app.ctx.exchange.state
     w = state.warehousing
     paid = {rid: to_yuan(v) for rid, v in sorted(w.paid.items())
@@ -213,7 +213,7 @@ async def stock(request: Request) -> HTTPResponse:
     """What your warehouse holds (receipts not yet picked up), by commodity; clearing sees every
     warehouse's (?warehouse= for one)."""
     key = require(request, "warehouse", "clearing")
-    warehouse = request.args.get(WAREHOUSE_FILTER.name) if "clearing" in key.roles else key.member
+    warehouse = query_text(request, WAREHOUSE_FILTER) if "clearing" in key.roles else key.member
     lines: dict[tuple[str, str], StockLine] = {}
     for r in request.app.ctx.exchange.state.registry.receipts.values():
         if warehouse not in (None, r.warehouse) or r.state == CANCELLED:

@@ -280,9 +280,8 @@ BOOK_DEPTH = QueryInt("depth", 20, 1, 500, "price levels per side")
 
 
 class QueryText(NamedTuple):
-    """A string query parameter: read by ``gateway.http.query_text`` (or, without ``choices``,
-    as ``request.args.get(name, default)``), documented in ``/openapi.json`` (``choices``: the
-    values it takes, another is 400 ``code``; None: any string)."""
+    """A string query parameter: read by ``gateway.http.query_text``, documented in
+    ``/openapi.json`` (``choices``: the values it takes, another is 400 ``code``; None: any string)."""
 
     name: str
     default: str | None
