@@ -291,13 +291,13 @@ class Clearing:
             legs = [(held(t.buyer), cash(t.seller), value, "DVP", ref),
                     (held(t.buyer), FEES, buyer_fee, "FEE", ref),
                     (cash(t.seller), FEES, seller_fee, "FEE", ref)]
-            spent = {t.buy_order_id: value + buyer_fee}
+            self.ledger.post(legs, ts_ns, spend={t.buy_order_id: value + buyer_fee})  # out of the order's hold
         else:
             value = t.price * t.quantity * engine.instruments[t.symbol].lot_size // 1_000
             buyer_fee = seller_fee = fee_of(per_lot, ppm, t.quantity, value)
-            legs = [(held(t.buyer), FEES, buyer_fee, "FEE", ref), (held(t.seller), FEES, seller_fee, "FEE", ref)]
-            spent = {t.buy_order_id: buyer_fee, t.sell_order_id: seller_fee}
-        self.ledger.post(legs, ts_ns, spend=spent)  # what the fill used comes out of each order's hold
+            if buyer_fee:  # without one, a fill of goods not delivered through receipts moves no money
+                legs = [(held(t.buyer), FEES, buyer_fee, "FEE", ref), (held(t.seller), FEES, seller_fee, "FEE", ref)]
+                self.ledger.post(legs, ts_ns, spend={t.buy_order_id: buyer_fee, t.sell_order_id: seller_fee})
         self.day_trades.append(DayTrade(trade_id=t.trade_id, symbol=t.symbol, price=t.price, quantity=t.quantity,
                                         buyer=t.buyer, seller=t.seller, value=value, buyer_fee=buyer_fee,
                                         seller_fee=seller_fee, receipts=len(receipt_ids), ts_ns=ts_ns))

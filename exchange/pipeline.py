@@ -76,12 +76,13 @@ def risk(state: "ExchangeState", entry: Entry) -> tuple[Sequence[str], object]:
     """Receipts to lock behind a new order or amendment (a sell) and the funds check:
     (receipts, refusal or None)."""
     cmd = entry.command
-    registry = state.registry
+    registry, clearing, margined = state.registry, state.clearing, state.catalogue.margined
+    if not registry.specs and not clearing.fees and not margined:  # no receipts, holds or margin anywhere
+        return (), None
     needed = receipts_needed(registry, state.engine, cmd, entry.receipt_ids) if registry.specs else None
     if isinstance(needed, ReceiptRejected):
         return (), needed
-    clearing, forwards = state.clearing, state.forwards
-    margined = state.catalogue.margined
+    forwards = state.forwards
     if margined and (cmd.symbol if type(cmd) is NewOrder else _order_symbol(state, cmd)) in margined:
         fee_extra = clearing.extra_hold(state.engine, state.registry, cmd)
         return (), forwards.admit(state.engine, cmd, fee_extra, clearing.available(cmd.member))
@@ -95,7 +96,9 @@ def _order_symbol(state: "ExchangeState", cmd: AmendOrder) -> str:
 
 def settle(state: "ExchangeState", events: list[Event], to_lock: Sequence[str], now_ns: int) -> None:
     """The stages after matching: receipts → clearing → loans → market."""
-    delivered = follow(state.registry, events, to_lock, now_ns)
+    registry = state.registry
+    receipts_involved = registry.specs or registry.by_order  # a receipt-backed instrument, or a receipt behind an order
+    delivered = follow(registry, events, to_lock, now_ns) if receipts_involved else {}
     state.clearing.follow(state.engine, state.registry, events, delivered, now_ns)
     if state.catalogue.margined:
         state.forwards.follow(state.engine, state.clearing.ledger, events, now_ns)

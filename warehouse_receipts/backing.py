@@ -31,11 +31,10 @@ def receipts_needed(registry: Registry, engine: Engine, cmd: NewOrder | AmendOrd
 
 def follow(registry: Registry, events: list[Event], to_lock: Sequence[str], ts_ns: int) -> dict[int, list[str]]:
     """Move receipts as the engine's events say (see the module docstring); return the
-    receipts each trade delivered, by trade id."""
+    receipts each trade delivered, by trade id. (The pipeline skips the call when no
+    instrument is receipt-backed and no receipt is behind an order: then it moves nothing.)"""
     specs = registry.specs
     delivered: dict[int, list[str]] = {}
-    if not specs and not registry.by_order:  # no receipt-backed instrument, no receipt behind an order
-        return delivered
     for e in events:
         kind = type(e)
         if kind is Trade:
