@@ -10,6 +10,12 @@ The refund is the delivery's value at the trade price recomputed from the new in
 up to the fen as at delivery, posted ``cash:seller → cash:buyer`` (code
 ``DISPUTE_ADJUSTMENT``, the trade as cause). Commission is not recomputed. A re-inspection that
 finds the goods no worse gives nothing to pay: the dispute is rejected.
+
+Receipts bought in bulk supply (an auction's lot, a listing) are disputable the same way, with
+the deal as cause. A deal's price per tonne was agreed for the goods as described, premium and
+all, so its refund is ``value(price, 0, old kg) − value(price, new premium − old premium, new kg)``:
+the weight short at the deal's price, and the grade lost at the premium table's difference (the
+table of the commodity's spot instrument; none, as for fertilizer: weight only).
 """
 
 from typing import Literal
@@ -17,6 +23,7 @@ from typing import Literal
 import msgspec
 
 from clearing.core import ClearingRejected
+from clearing.escrow import Handover
 from clearing.ledger import Ledger, Overdraft, Ref, cash
 from engine import Event, Trade
 from warehouse_receipts.dates import DAY_NS
@@ -65,8 +72,10 @@ class SetDisputeWindow(msgspec.Struct, tag="set_dispute_window", **_OPTS):
 DisputeCommand = OpenDispute | OrderReinspection | RecordReinspection | DecideDispute | SetDisputeWindow
 
 
-class Delivery(msgspec.Struct, kw_only=True, gc=False):
-    """A receipt's last delivery: who, at what price, against which premium table."""
+class Delivery(msgspec.Struct, kw_only=True, gc=False, omit_defaults=True):
+    """A receipt's last delivery: who, at what price, against which premium table ("": none).
+    A fill's price is for the base grade, the premium on top; a bulk-supply deal (``ref`` names
+    it) was priced for the goods as described (``as_described``)."""
 
     trade_id: int
     buyer: str
@@ -75,6 +84,8 @@ class Delivery(msgspec.Struct, kw_only=True, gc=False):
     ts_ns: int
     commodity: str
     table: str
+    ref: Ref | None = None  # a deal's ledger reference (a fill's is its trade id)
+    as_described: bool = False
 
 
 class Dispute(msgspec.Struct, kw_only=True):
@@ -91,6 +102,11 @@ class Dispute(msgspec.Struct, kw_only=True):
     new_quality: Quality | None = None
     adjustment: int = 0  # fen the seller refunded
     history: list[str] = []
+
+
+def _premium(delivery: Delivery, factors: dict[str, str]) -> int:
+    """Fen a tonne these grade factors are worth in the delivery's premium table (0 without one)."""
+    return table_for(delivery.commodity, delivery.table).premium(factors) if delivery.table else 0
 
 
 def _no(code: str, message: str) -> ClearingRejected:
@@ -115,6 +131,16 @@ class Disputes:
                 for rid in delivered[e.trade_id]:
                     self.deliveries[rid] = Delivery(trade_id=e.trade_id, buyer=e.buyer, seller=e.seller, price=e.price,
                                                     ts_ns=now_ns, commodity=spec.commodity, table=spec.table)
+
+    def note_deals(self, handovers: list[Handover], registry: Registry) -> None:
+        """Remember the receipts bulk-supply deals handed over (auctions, listings)."""
+        for h in handovers:
+            for rid in h.receipt_ids:
+                commodity = registry.receipts[rid].commodity
+                table = registry.commodity_table(commodity)
+                self.deliveries[rid] = Delivery(
+                    trade_id=0, buyer=h.buyer, seller=h.seller, price=h.price, ts_ns=h.ts_ns, commodity=commodity,
+                    table=table.version if table else "", ref=h.ref, as_described=True)
 
     def apply(self, cmd: DisputeCommand, registry: Registry, ledger: Ledger,
               now_ns: int) -> Dispute | ClearingRejected | list:
@@ -152,9 +178,8 @@ class Disputes:
             return _no("DISPUTE_OPEN", f"receipt {cmd.receipt_id} is already disputed")
         if (refusal := registry.refusal(receipt, "freeze", cmd.actor)) is not None:
             return _no(refusal.code, refusal.message)
-        table = table_for(delivery.commodity, delivery.table)
         d = Dispute(dispute_id=self.next_id, receipt_id=receipt.receipt_id, kind=cmd.kind, reference=cmd.reference,
-                    delivery=delivery, old_kg=receipt.quantity_kg, old_premium=table.premium(receipt.factors),
+                    delivery=delivery, old_kg=receipt.quantity_kg, old_premium=_premium(delivery, receipt.factors),
                     history=[])
         self.next_id += 1
         self.cases[d.dispute_id] = d
@@ -179,7 +204,7 @@ class Disputes:
         if not 0 < kg <= 10**9:
             return _no("INVALID_QUANTITY", "quantity_kg must be positive")
         d.new_kg, d.new_quality = kg, cmd.quality
-        d.new_premium = table_for(d.delivery.commodity, d.delivery.table).premium(factors)
+        d.new_premium = _premium(d.delivery, factors)
         return self._step(d, "reinspected", f"{kg} kg, premium {d.new_premium} fen/t")
 
     def _decide(self, d: Dispute, cmd: DecideDispute, registry: Registry, ledger: Ledger,
@@ -193,12 +218,13 @@ class Disputes:
         delivery = d.delivery
         owed = 0
         if cmd.uphold:
-            owed = (value_fen(delivery.price, d.old_premium, d.old_kg)
-                    - value_fen(delivery.price, d.new_premium, d.new_kg))
+            base = d.old_premium if delivery.as_described else 0  # what the price already paid for
+            owed = (value_fen(delivery.price, d.old_premium - base, d.old_kg)
+                    - value_fen(delivery.price, d.new_premium - base, d.new_kg))
         if owed > 0:
             try:
                 ledger.post([(cash(delivery.seller), cash(delivery.buyer), owed, "DISPUTE_ADJUSTMENT",
-                              Ref(trade_id=delivery.trade_id))], now_ns)
+                              delivery.ref or Ref(trade_id=delivery.trade_id))], now_ns)
             except Overdraft:
                 return _no("INSUFFICIENT_FUNDS", f"the seller owes {owed} fen and cannot pay it now")
             registry.reinspect(d.receipt_id, d.new_quality, d.new_kg, CLEARING_ROLE_ACTOR, now_ns,

@@ -65,6 +65,7 @@ class Escrow:
         self.holds: dict[str, Hold] = {}
         self.fee_per_t = 0
         self.categories: dict[str, str] = {}
+        self.handed_over: list[Handover] = []  # this command's deals, for the disputes register (drained)
 
     def apply(self, cmd: SetSupplyFee | SetBuyerCategory) -> dict | SupplyRejected:
         if isinstance(cmd, SetSupplyFee):
@@ -209,6 +210,17 @@ def withdraw(registry: Registry, receipt_ids: list[str], ts_ns: int, detail: str
             registry.move(receipt_id, "withdraw_offer", "exchange", ts_ns, detail=detail)
 
 
+class Handover(msgspec.Struct, kw_only=True, gc=False):
+    """Receipts a deal handed to their buyer at ``price`` fen a tonne: disputable, as a fill's are."""
+
+    receipt_ids: list[str]
+    buyer: str
+    seller: str
+    price: int
+    ref: Ref
+    ts_ns: int
+
+
 class Deal(msgspec.Struct, kw_only=True, gc=False):
     """A lot settled by delivery versus payment (fen)."""
 
@@ -249,5 +261,7 @@ def settle(escrow: Escrow, ledger: Ledger, registry: Registry, receipt_ids: list
         escrow.spent(key, part)
     for receipt_id in receipt_ids:
         registry.hand_over(receipt_id, "award", buyer, "exchange", ts_ns, detail=detail)
+    escrow.handed_over.append(Handover(receipt_ids=list(receipt_ids), buyer=buyer, seller=seller, price=price, ref=ref,
+                                       ts_ns=ts_ns))
     return Deal(buyer=buyer, seller=seller, kg=kg, price=price, value=value, buyer_fee=fee, seller_fee=fee,
                 ts_ns=ts_ns)

@@ -26,6 +26,14 @@ def today(state: "ExchangeState") -> int:
 def _timers(state: "ExchangeState") -> None:
     for due_ns, action in state.auctions.drain_due() + state.listings.drain_due():
         state.timers.add(due_ns, action)
+    _note_deals(state)
+
+
+def _note_deals(state: "ExchangeState") -> None:
+    """The receipts this step's deals handed over become disputable, as a fill's are."""
+    if state.escrow.handed_over:
+        handovers, state.escrow.handed_over = state.escrow.handed_over, []
+        state.disputes.note_deals(handovers, state.registry)
 
 
 def auction(state: "ExchangeState", entry: "Entry", ctx) -> Result:
@@ -58,6 +66,7 @@ def due(state: "ExchangeState", action: SupplyTimer, now_ns: int) -> None:
         state.auctions.close(action, state.registry, state.clearing.ledger, now_ns, today(state))
     else:
         state.listings.lapse(action, state.clearing.ledger, now_ns)
+    _note_deals(state)
 
 
 def end_of_day(state: "ExchangeState", now_ns: int) -> None:
@@ -65,6 +74,7 @@ def end_of_day(state: "ExchangeState", now_ns: int) -> None:
     today expire."""
     state.auctions.end_of_day(state.registry, state.clearing.ledger, now_ns, today(state))
     state.listings.end_of_day(state.registry, state.clearing.ledger, now_ns, today(state))
+    _note_deals(state)
 
 
 class SupplyDay(msgspec.Struct, kw_only=True):

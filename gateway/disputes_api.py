@@ -52,7 +52,8 @@ class DisputeView(msgspec.Struct, kw_only=True):
     kind: str
     buyer: str
     seller: str
-    trade_id: int
+    trade_id: int  # 0 for a bulk-supply deal
+    deal: str  # the auction or listing the receipt was bought in ("auction:3"), or ""
     price: str
     state: str
     delivered_kg: int
@@ -65,7 +66,8 @@ class DisputeView(msgspec.Struct, kw_only=True):
 
 def dispute_view(d: Dispute) -> DisputeView:
     return DisputeView(dispute_id=d.dispute_id, receipt_id=d.receipt_id, kind=d.kind, buyer=d.delivery.buyer,
-                       seller=d.delivery.seller, trade_id=d.delivery.trade_id, price=to_yuan(d.delivery.price),
+                       seller=d.delivery.seller, trade_id=d.delivery.trade_id,
+                       deal=d.delivery.ref.label() if d.delivery.ref else "", price=to_yuan(d.delivery.price),
                        state=d.state, delivered_kg=d.old_kg, delivered_premium=to_yuan(d.old_premium),
                        reinspected_kg=d.new_kg or None,
                        reinspected_premium=to_yuan(d.new_premium) if d.new_kg else None,

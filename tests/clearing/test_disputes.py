@@ -80,3 +80,32 @@ def test_a_rejected_dispute_moves_nothing_and_late_or_foreign_disputes_change_no
         "open"
     h.assert_reconciled()
     h.state.check()
+
+
+def test_receipts_bought_from_a_listing_are_disputable_and_refunded_at_the_deal_price() -> None:
+    from clearing.listings import PublishListing, TakeListing
+
+    h = Harness()
+    h.deposit("sup", 100_000)
+    h.deposit("mill", 10_000_000)
+    rid = h.issue("sup")  # 20 t of base-grade urea
+    listing = h.run(PublishListing(actor="sup", commodity="urea", receipt_ids=[rid], price=205_000)).outcome
+    assert h.run(TakeListing(actor="mill", listing_id=listing.listing_id)).outcome.state == "taken"
+    assert code(h.run(OpenDispute(actor="sup", receipt_id=rid, kind="quality", reference="x"))) == \
+        "NOT_DELIVERED_TO_YOU"  # the seller cannot dispute what it sold
+    d = h.run(OpenDispute(actor="mill", receipt_id=rid, kind="quality", reference="q1")).outcome
+    assert (d.state, d.delivery.seller, d.delivery.ref.label()) == ("open", "sup", f"listing:{listing.listing_id}")
+    h.run(OrderReinspection(actor="desk", dispute_id=1))
+    h.run(RecordReinspection(actor="wh", dispute_id=1, quality=SUBSTITUTE_UREA, quantity_kg=19_950))
+    seller, buyer = h.available("sup"), h.available("mill")
+    h.state.clearing.ledger.drain()
+    done = h.run(DecideDispute(actor="desk", dispute_id=1, uphold=True)).outcome
+    # by hand: the deal priced 20.000 t as described at 2,050.00 yuan/t = 4,100,000 fen. Re-inspected: 50 kg short
+    # at the deal price (102.50 yuan) and substitute grade (−20 yuan/t) on 19.950 t (399.00 yuan): 50,150 fen
+    assert (done.state, done.adjustment) == ("upheld", 50_150)
+    [t] = h.state.clearing.ledger.drain()[0]
+    assert (t.debit, t.credit, t.amount, t.code, t.ref) == \
+        (cash("sup"), cash("mill"), 50_150, "DISPUTE_ADJUSTMENT", f"listing:{listing.listing_id}")
+    assert (h.available("sup"), h.available("mill")) == (seller - 50_150, buyer + 50_150)
+    h.assert_reconciled()
+    h.state.check()
