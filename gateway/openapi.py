@@ -91,6 +91,8 @@ ROUTES = [
      warehouse_api.ReleaseView, 201, "owner"),
     ("post", "/v1/warehouse/releases/{release_id}/pickup", "Record the pickup against the code (the receipt is "
      "cancelled)", warehouse_api.PickupRequest, warehouse_api.ReleaseView, 200, "issuing warehouse"),
+    ("post", "/v1/warehouse/releases/{release_id}/cancel", "Cancel an open release order before pickup (the "
+     "receipt is registered again; a retry answers the same)", None, warehouse_api.ReleaseView, 200, "owner"),
     ("get", "/v1/warehouse/releases", "Outbound queue: release orders (?state=)", None,
      list[warehouse_api.ReleaseView], 200, "owner, warehouse, clearing"),
     ("get", "/v1/warehouse/releases/{release_id}", "One release order", None, warehouse_api.ReleaseView, 200,

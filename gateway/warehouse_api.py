@@ -27,6 +27,7 @@ from warehouse_receipts.registry import CANCELLED
 from warehouse_receipts.warehouse import (
     DEFAULT_WINDOW_DAYS,
     MAX_WINDOW_DAYS,
+    CancelRelease,
     RecordPickup,
     ReleaseOrder,
     RequestRelease,
@@ -146,10 +147,22 @@ async def record_pickup(request: Request, release_id: int) -> HTTPResponse:
     return respond(release_view(order))
 
 
+@bp.post("/v1/warehouse/releases/<release_id:int>/cancel")
+@idempotent
+async def cancel_release(request: Request, release_id: int) -> HTTPResponse:
+    """The owner cancels an open release order before pickup; the receipt is registered again."""
+    key = request.ctx.key
+    order = request.app.ctx.exchange.state.warehouse.releases.get(release_id)
+    if order is None or not _sees(request, order):
+        raise ApiError(404, "RELEASE_NOT_FOUND", f"no release order {release_id}")
+    order = (await submit(request, CancelRelease(actor=key.member, release_id=release_id), RECEIPT_STATUS)).outcome
+    return respond(release_view(order))
+
+
 @bp.get("/v1/warehouse/releases")
 async def list_releases(request: Request) -> HTTPResponse:
     """The outbound queue: release orders you own or hold the goods of (all, for clearing);
-    ``?state=open|picked_up|lapsed``."""
+    ``?state=open|picked_up|lapsed|cancelled``."""
     state = query_text(request, RELEASES_STATE)
     releases = request.app.ctx.exchange.state.warehouse.releases.values()
     return respond([release_view(o) for o in releases if _sees(request, o) and (state is None or o.state == state)])

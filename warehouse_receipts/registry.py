@@ -231,7 +231,7 @@ TRANSITIONS: dict[str, Transition] = {
     "unfreeze": Transition(FROZEN, REGISTERED),
     "cancel": Transition(REGISTERED, CANCELLED),
     "outbound": Transition(REGISTERED, RELEASING),  # a release order is issued
-    "outbound_lapse": Transition(RELEASING, REGISTERED),  # its pickup window closed unused
+    "outbound_lapse": Transition(RELEASING, REGISTERED),  # its pickup window closed unused, or the owner cancelled
     "pickup": Transition(RELEASING, CANCELLED),  # the goods left the warehouse
     "reinspect": Transition(FROZEN, FROZEN),  # a disputed delivery's new inspection (its snapshot)
     "expire": Transition(REGISTERED, EXPIRED),  # its validity ended (a clock timer)

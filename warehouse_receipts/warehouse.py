@@ -9,7 +9,8 @@ SHA-256 hex digest reaches this module and the journal. The issuing warehouse re
 pickup with the code (hashed by the gateway) and the weight that left: the receipt is
 cancelled. A wrong code, a pickup after the window or by another warehouse is refused and
 changes nothing. When the window closes unused (a clock timer, ``ReleaseDue``) the order
-lapses and the receipt is registered again.
+lapses and the receipt is registered again; the owner may cancel an open order before that
+(``CancelRelease``), with the same effect.
 """
 
 import hashlib
@@ -32,8 +33,8 @@ _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
 DEFAULT_WINDOW_DAYS = 10
 MAX_WINDOW_DAYS = 90
 MAX_WEIGHT_KG = 10**9
-RELEASE_STATES = ("open", "picked_up", "lapsed")
-OPEN, PICKED_UP, LAPSED = RELEASE_STATES
+RELEASE_STATES = ("open", "picked_up", "lapsed", "cancelled")
+OPEN, PICKED_UP, LAPSED, CANCELLED_RELEASE = RELEASE_STATES
 
 
 def is_digest(text: str) -> bool:
@@ -68,7 +69,15 @@ class RecordPickup(msgspec.Struct, tag="record_pickup", **_OPTS):
     weight_kg: int
 
 
-WarehouseCommand = RequestRelease | RecordPickup
+class CancelRelease(msgspec.Struct, tag="cancel_release", **_OPTS):
+    """The owner no longer wants the goods out: an open release order is cancelled, the receipt
+    is registered again (a retry gets the cancelled order back)."""
+
+    actor: str
+    release_id: int
+
+
+WarehouseCommand = RequestRelease | RecordPickup | CancelRelease
 
 
 class ReleaseDue(msgspec.Struct, tag="release_due", kw_only=True, gc=False, frozen=True):
@@ -80,7 +89,7 @@ class ReleaseDue(msgspec.Struct, tag="release_due", kw_only=True, gc=False, froz
 # ------------------------------------------------------------------ state
 
 class ReleaseOrder(msgspec.Struct, kw_only=True):
-    """One release order; ``state`` is open, picked_up or lapsed."""
+    """One release order; ``state`` is open, picked_up, lapsed or cancelled."""
 
     release_id: int
     receipt_id: str
@@ -112,6 +121,8 @@ class Warehouse:
         changed nothing."""
         if isinstance(cmd, RequestRelease):
             return self._request(cmd, registry, now_ns)
+        if isinstance(cmd, CancelRelease):
+            return self._cancel(cmd, registry, now_ns)
         return self._pickup(cmd, registry, now_ns)
 
     def _request(self, cmd: RequestRelease, registry: Registry, now_ns: int) -> ReleaseOrder | ReceiptRejected:
@@ -154,6 +165,8 @@ class Warehouse:
             return order  # a retry of the recorded pickup
         if order.state == PICKED_UP:
             return _no("RELEASE_PICKED_UP", f"release order {order.release_id} was picked up already")
+        if order.state == CANCELLED_RELEASE:
+            return _no("RELEASE_CLOSED", f"release order {order.release_id} was cancelled by its owner")
         if order.state != OPEN or now_ns > order.deadline_ns:
             return _no("PICKUP_WINDOW_CLOSED", f"release order {order.release_id}'s pickup window has closed")
         if not same_code:
@@ -169,18 +182,36 @@ class Warehouse:
                       detail=f"release {order.release_id}: {cmd.weight_kg} kg out")
         return order
 
+    def _cancel(self, cmd: CancelRelease, registry: Registry, now_ns: int) -> ReleaseOrder | ReceiptRejected:
+        order = self.releases.get(cmd.release_id)
+        if order is None:
+            return _no("RELEASE_NOT_FOUND", f"no release order {cmd.release_id}")
+        if cmd.actor != order.owner:
+            return _no("NOT_OWNER", "only the owner who asked for the release cancels it")
+        if order.state == CANCELLED_RELEASE:
+            return order  # a retry
+        if order.state != OPEN:
+            return _no("RELEASE_CLOSED", f"release order {order.release_id} is {order.state}")
+        self._close(order, CANCELLED_RELEASE, registry, cmd.actor, now_ns, "cancelled by the owner")
+        return order
+
     def lapse(self, due: ReleaseDue, registry: Registry, now_ns: int) -> None:
         """The window of ``due.release_id`` closed (a timer): an unused order lapses."""
         order = self.releases.get(due.release_id)
         if order is None or order.state != OPEN:
             return
-        order.state, order.closed_ns = LAPSED, now_ns
+        self._close(order, LAPSED, registry, "exchange", now_ns, "pickup window closed")
+
+    @staticmethod
+    def _close(order: ReleaseOrder, state: str, registry: Registry, actor: str, now_ns: int, why: str) -> None:
+        """An open order ends unused: the receipt is registered again (expired, if its validity ran out)."""
+        order.state, order.closed_ns = state, now_ns
         receipt = registry.receipts[order.receipt_id]
         past = bool(receipt.expires_ns) and now_ns >= receipt.expires_ns
         if past:
             registry.overdue.discard(receipt.receipt_id)
-        registry.move(order.receipt_id, "outbound_lapse_expired" if past else "outbound_lapse", "exchange", now_ns,
-                      detail=f"release {order.release_id}: pickup window closed")
+        registry.move(order.receipt_id, "outbound_lapse_expired" if past else "outbound_lapse", actor, now_ns,
+                      detail=f"release {order.release_id}: {why}")
 
     def open_release(self, receipt: Receipt) -> ReleaseOrder | None:
         return next((o for o in self.releases.values() if o.receipt_id == receipt.receipt_id and o.state == OPEN),

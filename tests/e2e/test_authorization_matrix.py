@@ -59,6 +59,8 @@ MATRIX: dict[tuple[str, str], tuple[str, dict | None, frozenset | None]] = {
                                                             ANY),  # owner: 404
     ("post", "/v1/warehouse/releases/{release_id}/pickup"): ("/v1/warehouse/releases/999999/pickup", BAD,
                                                              frozenset({W})),
+    ("post", "/v1/warehouse/releases/{release_id}/cancel"): ("/v1/warehouse/releases/999999/cancel", None,
+                                                             ANY),  # owner: 404
     ("get", "/v1/warehouse/releases"): ("/v1/warehouse/releases", None, ANY),
     ("get", "/v1/warehouse/releases/{release_id}"): ("/v1/warehouse/releases/999999", None, ANY),
     ("post", "/v1/warehouse/declarations"): ("/v1/warehouse/declarations", BAD, ANY),

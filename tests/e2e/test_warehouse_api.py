@@ -186,7 +186,7 @@ def test_a_quality_dispute_upheld_over_http_refunds_the_buyer(server) -> None:
     assert buyer.request("GET", "/v1/ledger")[0] == 200  # it reads SQL: the receipt's row is written before the dispute
     assert seller.request("POST", f"/v1/receipts/{rid}/disputes", {"kind": "quality", "reference": "x"})[0] == 404
     status, d = buyer.request("POST", f"/v1/receipts/{rid}/disputes", {"kind": "quality", "reference": "dsp-1"})
-    assert (status, d["state"]) == (201, "open"), d
+    assert (status, d["state"], d["deal"]) == (201, "open", ""), d  # bought in the book: its trade is the cause
     did = d["dispute_id"]
     assert buyer.request("GET", f"/v1/receipts/{rid}")[1]["state"] == "frozen_for_delivery"
     assert desk.request("POST", f"/v1/disputes/{did}/reinspection-order")[1]["state"] == "reinspection"
@@ -235,3 +235,29 @@ def test_registration_steps_reach_the_owners_private_stream(server) -> None:
 
     steps = asyncio.run(watch())
     assert [(s["step"], s["actor"]) for s in steps] == [("declared", "gansu-gin"), ("accepted", "xj-warehouse-01")]
+
+
+def test_the_owner_cancels_a_release_order_before_pickup(server, parties) -> None:
+    wh, owner = parties["wh"], parties["owner"]
+    status, receipt = wh.request("POST", "/v1/receipts", {"certificate_no": "CXL-1", "inspector": "CCIC",
+                                                          "owner": "hebei-agri", "quality": UREA,
+                                                          "quantity_kg": 20_000})
+    assert status == 201, receipt
+    rid = receipt["receipt_id"]
+    status, release = owner.request("POST", f"/v1/receipts/{rid}/release-request", {"reference": "cxl-out-1"})
+    assert status == 201, release
+    cancel = f"/v1/warehouse/releases/{release['release_id']}/cancel"
+    stranger = join(server, "cxl-stranger", "trader")
+    assert stranger.request("POST", cancel)[0] == 404  # not its order: not even shown
+    refused = wh.request("POST", cancel)
+    assert (refused[0], refused[1]["error"]["code"]) == (403, "NOT_OWNER")
+    status, done = owner.request("POST", cancel)
+    assert (status, done["state"], done["pickup_code"]) == (200, "cancelled", None), done
+    assert owner.request("GET", f"/v1/receipts/{rid}")[1]["state"] == "registered"
+    assert owner.request("POST", cancel)[1]["state"] == "cancelled"  # a retry
+    late = wh.request("POST", f"/v1/warehouse/releases/{release['release_id']}/pickup",
+                      {"pickup_code": release["pickup_code"], "weight_kg": 20_000})
+    assert (late[0], late[1]["error"]["code"]) == (409, "RELEASE_CLOSED")
+    assert [o["release_id"] for o in wh.request("GET", "/v1/warehouse/releases?state=cancelled")[1]] == \
+        [release["release_id"]]
+    reconciled(server)

@@ -5,7 +5,7 @@ from engine import NewOrder
 from exchange.clock import ClockTick
 from tests.support.clearing_helpers import Harness
 from warehouse_receipts.registry import LockReceipt, PledgeReceipt, TransferReceipt
-from warehouse_receipts.warehouse import DAY_NS, RecordPickup, RequestRelease, code_digest
+from warehouse_receipts.warehouse import DAY_NS, CancelRelease, RecordPickup, RequestRelease, code_digest
 
 CODE = "K7QM-2XPA-9RTB"
 
@@ -98,3 +98,29 @@ def test_pickup_outside_the_window_is_refused_and_the_clock_lapses_the_order_ide
     h.state.check()
     assert h.replayed().state_hash() == h.state.state_hash()
 
+
+
+def test_the_owner_cancels_an_open_release_and_the_receipt_is_registered_again() -> None:
+    h = Harness()
+    rid = h.issue("seller")
+    request(h, rid)
+    before = h.state.state_hash()
+    assert code(h.run(CancelRelease(actor="buyer", release_id=1))) == "NOT_OWNER"
+    assert code(h.run(CancelRelease(actor="wh", release_id=1))) == "NOT_OWNER"  # the warehouse records pickups only
+    assert code(h.run(CancelRelease(actor="seller", release_id=2))) == "RELEASE_NOT_FOUND"
+    assert h.state.state_hash() == before
+    cancelled = h.run(CancelRelease(actor="seller", release_id=1)).outcome
+    assert (cancelled.state, h.state.registry.receipts[rid].state) == ("cancelled", "registered")
+    assert h.run(CancelRelease(actor="seller", release_id=1)).outcome is cancelled  # a retry
+    assert code(pickup(h, 1)) == "RELEASE_CLOSED"  # the code no longer opens the gate
+    h.ts += 11 * DAY_NS
+    h.run(ClockTick())  # the window's timer finds nothing open
+    assert cancelled.state == "cancelled" and h.state.registry.receipts[rid].state == "registered"
+    assert [e.action for e in h.state.registry.history[rid]] == ["issue", "outbound", "outbound_lapse"]
+    assert request(h, rid, ref="r2").outcome.release_id == 2  # asked for again later
+    assert code(h.run(CancelRelease(actor="seller", release_id=2))) == "ok"
+    pickup_after = request(h, rid, ref="r3").outcome
+    assert pickup(h, pickup_after.release_id).outcome.state == "picked_up"
+    assert code(h.run(CancelRelease(actor="seller", release_id=pickup_after.release_id))) == "RELEASE_CLOSED"
+    h.assert_reconciled()
+    h.state.check()
