@@ -154,12 +154,20 @@ class Warehouse:
                       detail=f"release {order.release_id}: pickup within {cmd.window_days} days")
         return order
 
-    def _pickup(self, cmd: RecordPickup, registry: Registry, now_ns: int) -> ReleaseOrder | ReceiptRejected:
-        order = self.releases.get(cmd.release_id)
+    def _order(self, release_id: int, actor: str, party: str, why: str) -> ReleaseOrder | ReceiptRejected:
+        """Release order ``release_id`` if ``actor`` is its ``party`` (``owner`` or ``warehouse``)."""
+        order = self.releases.get(release_id)
         if order is None:
-            return _no("RELEASE_NOT_FOUND", f"no release order {cmd.release_id}")
-        if cmd.actor != order.warehouse:
-            return _no("NOT_WAREHOUSE", "only the warehouse holding the goods records a pickup")
+            return _no("RELEASE_NOT_FOUND", f"no release order {release_id}")
+        if actor != getattr(order, party):
+            return _no(f"NOT_{party.upper()}", why)
+        return order
+
+    def _pickup(self, cmd: RecordPickup, registry: Registry, now_ns: int) -> ReleaseOrder | ReceiptRejected:
+        order = self._order(cmd.release_id, cmd.actor, "warehouse", "only the warehouse holding the goods records "
+                                                                    "a pickup")
+        if isinstance(order, ReceiptRejected):
+            return order
         same_code = hmac.compare_digest(cmd.code_hash.encode(), order.code_hash.encode())
         if order.state == PICKED_UP and same_code and cmd.weight_kg == order.weight_out_kg:
             return order  # a retry of the recorded pickup
@@ -183,11 +191,9 @@ class Warehouse:
         return order
 
     def _cancel(self, cmd: CancelRelease, registry: Registry, now_ns: int) -> ReleaseOrder | ReceiptRejected:
-        order = self.releases.get(cmd.release_id)
-        if order is None:
-            return _no("RELEASE_NOT_FOUND", f"no release order {cmd.release_id}")
-        if cmd.actor != order.owner:
-            return _no("NOT_OWNER", "only the owner who asked for the release cancels it")
+        order = self._order(cmd.release_id, cmd.actor, "owner", "only the owner who asked for the release cancels it")
+        if isinstance(order, ReceiptRejected):
+            return order
         if order.state == CANCELLED_RELEASE:
             return order  # a retry
         if order.state != OPEN:
