@@ -15,19 +15,21 @@ Receipts bought in bulk supply (an auction's lot, a listing) are disputable the 
 the deal as cause. A deal's price per tonne was agreed for the goods as described, premium and
 all, so its refund is ``value(price, 0, old kg) − value(price, new premium − old premium, new kg)``:
 the weight short at the deal's price, and the grade lost at the premium table's difference (the
-table of the commodity's spot instrument; none, as for fertilizer: weight only).
+table of the commodity's spot instrument; a commodity without one is refunded by weight only).
+Deals' deliveries are kept apart from fills' and left out of the state hash (the deals that
+made them are in it), so a journal written before deals were disputable replays to its hash.
 """
 
 from typing import Literal
 
 import msgspec
 
-from clearing.core import ClearingRejected
+from clearing.core import ClearingRejected, paid
 from clearing.escrow import Handover
 from clearing.ledger import Ledger, Overdraft, Ref, cash
 from engine import Event, Trade
 from warehouse_receipts.dates import DAY_NS
-from warehouse_receipts.grading import table_for, value_fen
+from warehouse_receipts.grading import table_for
 from warehouse_receipts.quality import CottonQuality, Quality, Refused, commodity_of, cotton_weight_kg, grade
 from warehouse_receipts.registry import Registry
 
@@ -118,7 +120,8 @@ class Disputes:
 
     def __init__(self, window_days: int = WINDOW_DAYS) -> None:
         self.window_ns = window_days * DAY_NS
-        self.deliveries: dict[str, Delivery] = {}
+        self.deliveries: dict[str, Delivery] = {}  # by fills
+        self.deal_deliveries: dict[str, Delivery] = {}  # by bulk-supply deals, when later than any fill
         self.cases: dict[int, Dispute] = {}
         self.by_reference: dict[tuple[str, str], int] = {}
         self.next_id = 1
@@ -129,6 +132,7 @@ class Disputes:
             if type(e) is Trade and delivered.get(e.trade_id):
                 spec = registry.specs[e.symbol]
                 for rid in delivered[e.trade_id]:
+                    self.deal_deliveries.pop(rid, None)
                     self.deliveries[rid] = Delivery(trade_id=e.trade_id, buyer=e.buyer, seller=e.seller, price=e.price,
                                                     ts_ns=now_ns, commodity=spec.commodity, table=spec.table)
 
@@ -138,7 +142,7 @@ class Disputes:
             for rid in h.receipt_ids:
                 commodity = registry.receipts[rid].commodity
                 table = registry.commodity_table(commodity)
-                self.deliveries[rid] = Delivery(
+                self.deal_deliveries[rid] = Delivery(
                     trade_id=0, buyer=h.buyer, seller=h.seller, price=h.price, ts_ns=h.ts_ns, commodity=commodity,
                     table=table.version if table else "", ref=h.ref, as_described=True)
 
@@ -169,7 +173,7 @@ class Disputes:
         if not cmd.reference:
             return _no("REFERENCE_REQUIRED", "name a reference so a retry returns the first dispute")
         receipt = registry.receipts.get(cmd.receipt_id)
-        delivery = self.deliveries.get(cmd.receipt_id)
+        delivery = self.deal_deliveries.get(cmd.receipt_id) or self.deliveries.get(cmd.receipt_id)
         if receipt is None or delivery is None or delivery.buyer != cmd.actor or receipt.owner != cmd.actor:
             return _no("NOT_DELIVERED_TO_YOU", f"receipt {cmd.receipt_id} was not delivered to you")
         if now_ns > delivery.ts_ns + self.window_ns:
@@ -219,8 +223,8 @@ class Disputes:
         owed = 0
         if cmd.uphold:
             base = d.old_premium if delivery.as_described else 0  # what the price already paid for
-            owed = (value_fen(delivery.price, d.old_premium - base, d.old_kg)
-                    - value_fen(delivery.price, d.new_premium - base, d.new_kg))
+            owed = (paid(delivery.price, d.old_premium - base, d.old_kg)
+                    - paid(delivery.price, d.new_premium - base, d.new_kg))
         if owed > 0:
             try:
                 ledger.post([(cash(delivery.seller), cash(delivery.buyer), owed, "DISPUTE_ADJUSTMENT",

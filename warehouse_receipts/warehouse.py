@@ -198,6 +198,8 @@ class Warehouse:
             return order  # a retry
         if order.state != OPEN:
             return _no("RELEASE_CLOSED", f"release order {order.release_id} is {order.state}")
+        if now_ns > order.deadline_ns:  # as for a pickup: it lapses at the clock's next tick
+            return _no("RELEASE_CLOSED", f"release order {order.release_id}'s pickup window has closed")
         self._close(order, CANCELLED_RELEASE, registry, cmd.actor, now_ns, "cancelled by the owner")
         return order
 

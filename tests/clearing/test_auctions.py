@@ -111,7 +111,7 @@ def test_hand_computed_sell_auction() -> None:
     assert h.state.clearing.ledger.balance(bulk("mill_a")) == 0
     assert h.state.registry.receipts[receipts[0]].owner == "mill_a"
     assert {h.state.registry.receipts[r].owner for r in receipts[1:3]} == {"mill_b"}
-    delivery = h.state.disputes.deliveries[receipts[0]]  # a paid lot's receipts are disputable, the auction as cause
+    delivery = h.state.disputes.deal_deliveries[receipts[0]]  # a paid lot is disputable, the auction as cause
     assert (delivery.buyer, delivery.seller, delivery.price, delivery.ref.label()) == \
         ("mill_a", "reserve", 201_000, "auction:1")
     h.end_of_day()  # day 1 closes: lot 3 is due by day 2
@@ -125,7 +125,7 @@ def test_hand_computed_sell_auction() -> None:
     assert h.fees() == 10_000 * 2 + 20_000 * 2 + 10_000
     [entry] = h.state.credit.of("mill_c")
     assert (entry.kind, entry.ref, entry.amount) == ("auction_forfeit", "auction:1/lot:3", 200_000)
-    assert receipts[3] not in h.state.disputes.deliveries  # forfeited: never delivered
+    assert receipts[3] not in h.state.disputes.deal_deliveries  # forfeited: never delivered
     actions = [e.action for e in h.state.registry.history[receipts[3]]]
     assert actions == ["issue", "offer", "withdraw_offer"]
     assert [e.action for e in h.state.registry.history[receipts[0]]] == ["issue", "offer", "award"]

@@ -90,7 +90,9 @@ def test_receipts_bought_from_a_listing_are_disputable_and_refunded_at_the_deal_
     h.deposit("mill", 10_000_000)
     rid = h.issue("sup")  # 20 t of base-grade urea
     listing = h.run(PublishListing(actor="sup", commodity="urea", receipt_ids=[rid], price=205_000)).outcome
+    hashed = h.state.disputes.state_hash()
     assert h.run(TakeListing(actor="mill", listing_id=listing.listing_id)).outcome.state == "taken"
+    assert h.state.disputes.state_hash() == hashed  # deals stay out of the hash: older journals replay to theirs
     assert code(h.run(OpenDispute(actor="sup", receipt_id=rid, kind="quality", reference="x"))) == \
         "NOT_DELIVERED_TO_YOU"  # the seller cannot dispute what it sold
     d = h.run(OpenDispute(actor="mill", receipt_id=rid, kind="quality", reference="q1")).outcome
@@ -108,4 +110,22 @@ def test_receipts_bought_from_a_listing_are_disputable_and_refunded_at_the_deal_
         (cash("sup"), cash("mill"), 50_150, "DISPUTE_ADJUSTMENT", f"listing:{listing.listing_id}")
     assert (h.available("sup"), h.available("mill")) == (seller - 50_150, buyer + 50_150)
     h.assert_reconciled()
+    h.state.check()
+
+
+def test_the_last_delivery_counts_a_fill_after_a_deal_and_a_deal_after_a_fill() -> None:
+    from clearing.listings import PublishListing, TakeListing
+
+    h = Harness()
+    [rid] = delivered(h)  # the book: seller → buyer
+    listing = h.run(PublishListing(actor="buyer", commodity="urea", receipt_ids=[rid], price=205_000)).outcome
+    h.deposit("mill", 10_000_000)
+    h.run(TakeListing(actor="mill", listing_id=listing.listing_id))  # a deal: buyer → mill
+    assert code(h.run(OpenDispute(actor="buyer", receipt_id=rid, kind="weight", reference="b1"))) == \
+        "NOT_DELIVERED_TO_YOU"
+    h.deposit("mill", 1_000_000)
+    assert h.order("mill", "sell", 1, PRICE).rejection is None
+    assert h.order("buyer", "buy", 1, PRICE).rejection is None  # the book again: mill → buyer
+    d = h.run(OpenDispute(actor="buyer", receipt_id=rid, kind="weight", reference="b2")).outcome
+    assert (d.state, d.delivery.seller, d.delivery.ref, d.delivery.trade_id > 0) == ("open", "mill", None, True)
     h.state.check()

@@ -119,6 +119,11 @@ def test_the_owner_cancels_an_open_release_and_the_receipt_is_registered_again()
     assert [e.action for e in h.state.registry.history[rid]] == ["issue", "outbound", "outbound_lapse"]
     assert request(h, rid, ref="r2").outcome.release_id == 2  # asked for again later
     assert code(h.run(CancelRelease(actor="seller", release_id=2))) == "ok"
+    late = request(h, rid, ref="r2b").outcome
+    h.ts = late.deadline_ns + 1  # the window closed; the clock has not ticked yet
+    assert code(h.run(CancelRelease(actor="seller", release_id=late.release_id))) == "RELEASE_CLOSED"  # it lapses
+    h.run(ClockTick())
+    assert late.state == "lapsed"
     pickup_after = request(h, rid, ref="r3").outcome
     assert pickup(h, pickup_after.release_id).outcome.state == "picked_up"
     assert code(h.run(CancelRelease(actor="seller", release_id=pickup_after.release_id))) == "RELEASE_CLOSED"
