@@ -30,8 +30,8 @@ from clearing.ledger import Ledger, Overdraft, Ref, cash
 from engine import Event, Trade
 from warehouse_receipts.dates import DAY_NS
 from warehouse_receipts.grading import table_for
-from warehouse_receipts.quality import CottonQuality, Quality, Refused, commodity_of, cotton_weight_kg, grade
-from warehouse_receipts.registry import Registry
+from warehouse_receipts.quality import Quality, Refused, commodity_of, grade
+from warehouse_receipts.registry import Registry, issued_weight_kg
 
 _OPTS = {"tag_field": "cmd", "kw_only": True, "gc": False}
 WINDOW_DAYS = 5
@@ -204,7 +204,7 @@ class Disputes:
             factors = grade(cmd.quality)
         except Refused as e:
             return _no("QUALITY_REFUSED", e.reason)
-        kg = cotton_weight_kg(cmd.quality) if isinstance(cmd.quality, CottonQuality) else cmd.quantity_kg
+        kg = issued_weight_kg(cmd.quality, cmd.quantity_kg)
         if not 0 < kg <= 10**9:
             return _no("INVALID_QUANTITY", "quantity_kg must be positive")
         d.new_kg, d.new_quality = kg, cmd.quality

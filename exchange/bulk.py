@@ -23,7 +23,8 @@ def today(state: "ExchangeState") -> int:
     return state.calendar.day
 
 
-def _timers(state: "ExchangeState") -> None:
+def _after_step(state: "ExchangeState") -> None:
+    """After an auction or listing command: its new timers to the clock, its deals noted."""
     for due_ns, action in state.auctions.drain_due() + state.listings.drain_due():
         state.timers.add(due_ns, action)
     _note_deals(state)
@@ -45,14 +46,14 @@ def auction(state: "ExchangeState", entry: "Entry", ctx) -> Result:
         outcome = state.auctions.bid(cmd, registry, ledger, ctx.now_ns)
     else:
         outcome = state.auctions.pay(cmd, registry, ledger, ctx.now_ns)
-    _timers(state)
+    _after_step(state)
     return Result([], None, outcome)
 
 
 def listing(state: "ExchangeState", entry: "Entry", ctx) -> Result:
     outcome = state.listings.apply(entry.command, state.registry, state.clearing.ledger, state.engine, ctx.now_ns,
                                    today(state))
-    _timers(state)
+    _after_step(state)
     return Result([], None, outcome)
 
 

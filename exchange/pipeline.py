@@ -99,7 +99,7 @@ def settle(state: "ExchangeState", events: list[Event], to_lock: Sequence[str], 
     registry = state.registry
     receipts_involved = registry.specs or registry.by_order  # a receipt-backed instrument, or a receipt behind an order
     delivered = follow(registry, events, to_lock, now_ns) if receipts_involved else {}
-    state.clearing.follow(state.engine, state.registry, events, delivered, now_ns)
+    state.clearing.follow(state.engine, registry, events, delivered, now_ns)
     if state.catalogue.margined:
         state.forwards.follow(state.engine, state.clearing.ledger, events, now_ns)
     if delivered:

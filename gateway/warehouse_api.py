@@ -109,6 +109,14 @@ def _sees(request: Request, o: ReleaseOrder) -> bool:
     return "clearing" in key.roles or key.member in (o.owner, o.warehouse)
 
 
+def _release(request: Request, release_id: int) -> ReleaseOrder:
+    """The release order, or 404 when there is none the caller may see."""
+    order = request.app.ctx.exchange.state.warehouse.releases.get(release_id)
+    if order is None or not _sees(request, order):
+        raise ApiError(404, "RELEASE_NOT_FOUND", f"no release order {release_id}")
+    return order
+
+
 def without_pickup_code(request: Request, body: bytes) -> bytes:
     """A release order as stored for a retry by Idempotency-Key: without its pickup code, which
     is never stored (the retry gets the order without it, as a retry by reference does)."""
@@ -137,9 +145,7 @@ async def request_release(request: Request, receipt_id: str) -> HTTPResponse:
 @idempotent
 async def record_pickup(request: Request, release_id: int) -> HTTPResponse:
     key = require(request, "warehouse")
-    order = request.app.ctx.exchange.state.warehouse.releases.get(release_id)
-    if order is None or not _sees(request, order):
-        raise ApiError(404, "RELEASE_NOT_FOUND", f"no release order {release_id}")
+    order = _release(request, release_id)
     req: PickupRequest = decode(request, PickupRequest)
     order = (await submit(request, RecordPickup(actor=key.member, release_id=release_id,
                                                 code_hash=code_digest(req.pickup_code), weight_kg=req.weight_kg),
@@ -152,9 +158,7 @@ async def record_pickup(request: Request, release_id: int) -> HTTPResponse:
 async def cancel_release(request: Request, release_id: int) -> HTTPResponse:
     """The owner cancels an open release order before pickup; the receipt is registered again."""
     key = request.ctx.key
-    order = request.app.ctx.exchange.state.warehouse.releases.get(release_id)
-    if order is None or not _sees(request, order):
-        raise ApiError(404, "RELEASE_NOT_FOUND", f"no release order {release_id}")
+    order = _release(request, release_id)
     order = (await submit(request, CancelRelease(actor=key.member, release_id=release_id), RECEIPT_STATUS)).outcome
     return respond(release_view(order))
 
@@ -170,10 +174,7 @@ async def list_releases(request: Request) -> HTTPResponse:
 
 @bp.get("/v1/warehouse/releases/<release_id:int>")
 async def get_release(request: Request, release_id: int) -> HTTPResponse:
-    order = request.app.ctx.exchange.state.warehouse.releases.get(release_id)
-    if order is None or not _sees(request, order):
-        raise ApiError(404, "RELEASE_NOT_FOUND", f"no release order {release_id}")
-    return respond(release_view(order))
+    return respond(release_view(_release(request, release_id)))
 
 
 def tariff_view(t: Tariff) -> TariffView:
