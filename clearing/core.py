@@ -134,6 +134,12 @@ class MemberSettlement(msgspec.Struct, kw_only=True):
     net_cash: int = 0
     cash_available: int = 0
     cash_held: int = 0
+    # the member's money at the exchange (cash, held, margin, bulk escrow) before and after the
+    # day, and every move of it from or to another party, net by transfer code (trades, fees,
+    # bulk-supply deals, forfeits, loans, variation, storage …): opening + Σ flows = closing
+    opening_balance: int = 0
+    closing_balance: int = 0
+    flows: dict[str, int] = {}
 
 
 class SettlementReport(msgspec.Struct, kw_only=True):
@@ -385,10 +391,14 @@ class Clearing:
             r.deposits, r.withdrawals = deposits, withdrawals
         for member, fen in (warehouse_cash or {}).items():
             row(member).warehouse_cash = fen
+        for member, flows in self.ledger.member_flows().items():
+            row(member).flows = flows
         for r in members.values():
             r.net_cash = r.deposits - r.withdrawals + spot_cash.get(r.member, 0) - r.fees + r.warehouse_cash
             r.cash_available = self.ledger.balance(cash(r.member))
             r.cash_held = self.ledger.balance(held(r.member))
+            r.closing_balance = self.ledger.member_balance(r.member)
+            r.opening_balance = r.closing_balance - sum(r.flows.values())
         instruments = []
         for symbol in sorted(prices):
             trades = [t for t in self.day_trades if t.symbol == symbol]
@@ -400,7 +410,19 @@ class Clearing:
                                 fee_revenue=sum(t.buyer_fee + t.seller_fee for t in self.day_trades),
                                 turnover=sum(t.value for t in self.day_trades))
 
+    def check_reports(self) -> None:
+        """Assert that each report's members open where they last closed (0 before their first
+        row): every fen that moved a member's money is in some day's flows."""
+        closed: dict[str, int] = {}
+        for report in self.reports:
+            for r in report.members:
+                assert r.opening_balance == closed.get(r.member, 0), \
+                    f"day {report.day}: {r.member} opens at {r.opening_balance}, closed at {closed.get(r.member, 0)}"
+                assert r.opening_balance + sum(r.flows.values()) == r.closing_balance, r.member
+                closed[r.member] = r.closing_balance
+
     def close_day(self, report: SettlementReport) -> None:
         self.reports.append(report)
+        self.ledger.new_day()
         self.day_trades = []
         self.day_funding = {}

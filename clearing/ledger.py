@@ -25,6 +25,7 @@ import msgspec
 BANK = "exchange:bank"
 FEES = "exchange:fees"
 ASSETS = frozenset({BANK})
+MEMBER_ACCOUNTS = ("cash", "held", "margin", "bulk")  # a member's accounts: available, order holds, margin, escrow
 MAX_AMOUNT = 10**15  # fen in one deposit, withdrawal or loan: ten million million yuan
 MAX_TOTAL = 2**62  # an account's debits or credits never exceed this (PostgreSQL bigint with room)
 
@@ -171,6 +172,9 @@ class Ledger:
         self.next_id = 1
         self.new_transfers: list[Transfer] = []
         self.touched: set[str] = set()
+        # (account, code) -> net fen into (+) or out of (−) the account since the day opened: the
+        # settlement report's cash flows, so a member's cash change is explained to the fen
+        self.day_flows: dict[tuple[str, str], int] = {}
 
     def account(self, account_id: str) -> Account:
         acct = self.accounts.get(account_id)
@@ -214,9 +218,12 @@ class Ledger:
                 raise LedgerLimit(f"{account_id} would pass the ledger's limit")
         posted = []
         spent_from = {held(self.pending[pid].member): pid for pid in spend}
+        flows = self.day_flows
         for debit, credit, amount, code, ref in legs:
             self.account(debit).debits += amount
             self.account(credit).credits += amount
+            flows[debit, code] = flows.get((debit, code), 0) - amount
+            flows[credit, code] = flows.get((credit, code), 0) + amount
             posted.append(Transfer(transfer_id=self.next_id, debit=debit, credit=credit, amount=amount, code=code,
                                    cause=ref, ts_ns=ts_ns, pending_id=pending_id or spent_from.get(debit, 0)))
             self.next_id += 1
@@ -241,6 +248,9 @@ class Ledger:
             raise LedgerLimit(f"{credit} would pass the ledger's limit")
         accounts.setdefault(debit, source).debits += amount
         accounts.setdefault(credit, target).credits += amount
+        flows = self.day_flows
+        flows[debit, code] = flows.get((debit, code), 0) - amount
+        flows[credit, code] = flows.get((credit, code), 0) + amount
         transfer = Transfer(transfer_id=self.next_id, debit=debit, credit=credit, amount=amount, code=code,
                             cause=ref, ts_ns=ts_ns, pending_id=pending_id)
         self.next_id += 1
@@ -290,6 +300,40 @@ class Ledger:
         accounts = [self.accounts[a] for a in sorted(self.touched)]
         self.touched = set()
         return transfers, accounts
+
+    def member_flows(self) -> dict[str, dict[str, int]]:
+        """Today's money into (+) and out of (−) each member's accounts (cash, held, margin,
+        bulk escrow) from and to other parties, net by transfer code, zeros left out: member ->
+        code -> fen. A move between a member's own accounts (a hold, a margin posting) nets to
+        nothing. With the balance before them, they explain the balance to the fen.
+
+        >>> ledger = Ledger()
+        >>> _ = ledger.post([(BANK, cash("A"), 500, "DEPOSIT", Ref())], 0)
+        >>> _ = ledger.post([(cash("A"), held("A"), 200, "HOLD", Ref(order_id=1))], 0)
+        >>> _ = ledger.post([(held("A"), FEES, 30, "FEE", Ref(order_id=1))], 0)
+        >>> ledger.member_flows()
+        {'A': {'DEPOSIT': 500, 'FEE': -30}}
+        >>> ledger.new_day(); ledger.member_flows()
+        {}
+        """
+        net: dict[tuple[str, str], int] = {}
+        for (account_id, code), fen in self.day_flows.items():
+            kind, _, member = account_id.partition(":")
+            if kind in MEMBER_ACCOUNTS:
+                net[member, code] = net.get((member, code), 0) + fen
+        flows: dict[str, dict[str, int]] = {}
+        for (member, code), fen in sorted(net.items()):
+            if fen:
+                flows.setdefault(member, {})[code] = fen
+        return flows
+
+    def member_balance(self, member: str) -> int:
+        """The member's money at the exchange: its cash, held, margin and bulk-escrow balances."""
+        return sum(self.balance(f"{kind}:{member}") for kind in MEMBER_ACCOUNTS)
+
+    def new_day(self) -> None:
+        """Start the day's tally of flows again (the settlement report has read it)."""
+        self.day_flows = {}
 
     def unbalanced(self) -> str | None:
         """Why total debits differ from total credits, or None."""

@@ -201,6 +201,7 @@ class ExchangeState:
         self.engine.check()
         self.registry.check()
         self.clearing.ledger.check()
+        self.clearing.check_reports()
         self.financing.check(self.registry)
         self.warehouse.check(self.registry)
         self.warehousing.check()

@@ -74,7 +74,7 @@ def balances(ledger, member: str) -> Balances:
 
 
 MONEY_FIELDS = ("bought_value", "sold_value", "fees", "deposits", "withdrawals", "net_cash", "cash_available",
-                "cash_held", "warehouse_cash")
+                "cash_held", "warehouse_cash", "opening_balance", "closing_balance")
 
 
 def report_view(report: SettlementReport, member: str | None = None) -> dict:
@@ -87,6 +87,7 @@ def report_view(report: SettlementReport, member: str | None = None) -> dict:
     for row in data["members"]:
         for name in MONEY_FIELDS:
             row[name] = to_yuan(row[name])
+        row["flows"] = {code: to_yuan(fen) for code, fen in row["flows"].items()}
     _forward_rows(data)
     if member is not None:
         for part in ("members", "positions", "variation", "margin_calls", "fund_draws"):
@@ -111,21 +112,41 @@ def _forward_rows(data: dict) -> None:
 
 
 def report_csv(view: dict) -> str:
-    """One row per member, then one per instrument, then the exchange's totals."""
+    """One row per member, its money's flows by code, one row per instrument, the forwards' sections
+    (positions, variation, margin calls, fund draws, deliveries) when there are any, then the
+    exchange's totals. Each section starts with a header row whose first cell is ``section``."""
     out = io.StringIO()
     writer = csv.writer(out)
     columns = ["member", "bought_lots", "sold_lots", "receipts_in", "receipts_out", *MONEY_FIELDS]
     writer.writerow(["section", *columns])
     for row in view["members"]:
         writer.writerow(["member", *(row[c] for c in columns)])
+    writer.writerow(["section", "member", "code", "amount"])
+    for row in view["members"]:
+        for code, amount in row["flows"].items():
+            writer.writerow(["flow", row["member"], code, amount])
     writer.writerow(["section", "symbol", "settlement_price", "trades", "volume_lots", "turnover"])
     for row in view["instruments"]:
         writer.writerow(["instrument", row["symbol"], row["settlement_price"], row["trades"], row["volume_lots"],
                          row["turnover"]])
+    for part, name in (("positions", "position"), ("variation", "variation"), ("margin_calls", "margin_call"),
+                       ("fund_draws", "fund_draw"), ("deliveries", "delivery")):
+        _csv_section(writer, name, view[part])
     if "fee_revenue" in view:
         writer.writerow(["exchange", "day", view["day"], "fee_revenue", view["fee_revenue"], "turnover",
                          view["turnover"]])
     return out.getvalue()
+
+
+def _csv_section(writer, name: str, rows: list[dict]) -> None:
+    """A section of flat rows (nested values as JSON), headed by the first row's fields."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    writer.writerow(["section", *columns])
+    for row in rows:
+        writer.writerow([name, *(msgspec.json.encode(v).decode() if isinstance(v, (list, dict, bool)) else v
+                                 for v in (row.get(c) for c in columns))])
 
 
 def ledger(request: Request) -> Ledger:

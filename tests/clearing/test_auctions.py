@@ -126,6 +126,11 @@ def test_hand_computed_sell_auction() -> None:
     [entry] = h.state.credit.of("mill_c")
     assert (entry.kind, entry.ref, entry.amount) == ("auction_forfeit", "auction:1/lot:3", 200_000)
     assert receipts[3] not in h.state.disputes.deal_deliveries  # forfeited: never delivered
+    day2 = {r.member: r for r in h.state.clearing.reports[-1].members}  # the forfeit in the day's report
+    assert day2["mill_c"].flows == {"FORFEIT": -190_000, "FORFEIT_FEE": -10_000}
+    assert day2["reserve"].flows == {"FORFEIT": 190_000}
+    day1 = {r.member: r for r in h.state.clearing.reports[0].members}  # the deals, the day they were paid
+    assert day1["mill_a"].flows["DVP"] == -4_020_000 and day1["reserve"].flows["DVP"] == 4_020_000 + 8_120_000
     actions = [e.action for e in h.state.registry.history[receipts[3]]]
     assert actions == ["issue", "offer", "withdraw_offer"]
     assert [e.action for e in h.state.registry.history[receipts[0]]] == ["issue", "offer", "award"]

@@ -111,9 +111,13 @@ def test_delivery_versus_payment_end_to_end(server, parties) -> None:
     rows = {r["member"]: r for r in day["members"]}
     assert rows["gin-co"]["receipts_out"] == 6 and rows["mill-b"]["receipts_in"] == 3
     assert yuan(rows["gin-co"]["fees"]) == fees["gin-co"]
+    for row in rows.values():  # the day's flows by code take the opening balance to the closing, in yuan
+        assert yuan(row["opening_balance"]) + sum(map(yuan, row["flows"].values())) == yuan(row["closing_balance"])
+    assert yuan(rows["gin-co"]["flows"]["DVP"]) > 0 > yuan(rows["mill-b"]["flows"]["DVP"])
     status, csv_text = desk.request("GET", "/v1/clearing/reports/latest?format=csv")
     assert status == 200 and csv_text.splitlines()[0].startswith("section,member")
     assert any(line.startswith("member,gin-co,") for line in csv_text.splitlines())
+    assert f"flow,gin-co,DVP,{rows['gin-co']['flows']['DVP']}" in csv_text.splitlines()
     status, mine = mill_a.request("GET", "/v1/clearing/reports/latest")
     assert [r["member"] for r in mine["members"]] == ["mill-a"] and "fee_revenue" not in mine
     status, report = desk.request("GET", "/v1/clearing/reconcile")
