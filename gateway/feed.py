@@ -80,13 +80,14 @@ class Subscriber:
         self.member: str | None = None
         self.cancel_on_disconnect = False
         self.dropped: str | None = None
+        self.ended = False  # our end of the stream is written: see end_of_stream
         self.pending: list[bytes] = []
         self.pending_bytes = 0
 
     def offer(self, frame: bytes) -> None:
         """Send a framed message (at the end of this turn of the loop), or cut a consumer that
         has fallen too far behind."""
-        if self.dropped or self.transport.is_closing():
+        if self.dropped or self.ended or self.transport.is_closing():
             return
         if self.transport.get_write_buffer_size() + self.pending_bytes > self.limit:
             self.dropped = "slow consumer: send buffer full"
@@ -103,8 +104,14 @@ class Subscriber:
             return
         data = self.pending[0] if len(self.pending) == 1 else b"".join(self.pending)
         self.pending, self.pending_bytes = [], 0
-        if not self.transport.is_closing():
+        if not self.ended and not self.transport.is_closing():
             self.transport.write(data)
+
+    def end_of_stream(self) -> None:
+        """Our end of the stream is written (the close handshake is over): nothing more may be
+        sent, such as the answers to orders still being committed when the client closed."""
+        self.ended = True
+        self.pending, self.pending_bytes = [], 0
 
     def close(self, code: int, reason: str) -> None:
         """Start closing the connection, after the frames offered so far."""

@@ -77,9 +77,14 @@ def fingerprint_of(method: str, target: str, body: bytes) -> bytes:
 
 
 def canonical(body: bytes) -> bytes:
-    """A JSON body re-encoded with sorted keys and no spaces; any other body as it is."""
+    """A JSON body re-encoded with sorted keys and no spaces; no body as ``{}``, which is how
+    the routes read it; any other body as it is.
+
+    >>> canonical(b"") == canonical(b"{ }") == b"{}"
+    True
+    """
     if not body:
-        return body
+        return b"{}"
     try:
         return _canonical_json(msgspec.json.decode(body))
     except (msgspec.DecodeError, RecursionError):

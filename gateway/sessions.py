@@ -118,6 +118,19 @@ class Sessions:
         session.last_seen = now
         return session
 
+    def touch(self, session: Session) -> bool:
+        """Keep ``session`` alive for another request (a WebSocket order message, whose socket
+        the cookie opened); False if it has ended or expired (``end`` it then)."""
+        now = self.clock()
+        if self._by_digest.get(session.token_digest) is not session or self.expires(session) <= now:
+            return False
+        session.last_seen = now
+        return True
+
+    def end(self, session: Session) -> None:
+        """End ``session`` (it expired): its WebSocket connections are closed."""
+        self._end(session)
+
     def close(self, token: str) -> bool:
         """End the session of cookie ``token`` (sign-out); True if it was open."""
         session = self._by_digest.get(_digest(token))

@@ -140,6 +140,7 @@ class Inbound:
         self.wake = asyncio.Event()
         self.gone = False
         self.linger_bytes = self.LINGER_BYTES
+        self.on_eof: Callable[[], None] = lambda: None  # told before our end of the stream is written
         self._eof_received, self._connection_lost = ws.eof_received, ws.connection_lost
         ws.data_received, ws.eof_received, ws.connection_lost = \
             self.data_received, self.eof_received, self.connection_lost
@@ -217,6 +218,7 @@ class Inbound:
         if frames := [data for data in out if data]:
             await self.ws.send_data(frames)
         if b"" in out and self.transport.can_write_eof() and not self.transport.is_closing():
+            self.on_eof()
             self.transport.write_eof()
 
     def close(self, code: int, reason: str, linger_bytes: int = LINGER_BYTES) -> None:
@@ -382,6 +384,7 @@ def session_login(request: Request, subscriber: Subscriber, message: SessionLogi
     except AuthError as e:
         return error(subscriber, e.code, e.message)
     subscriber.session_id = session.session_id
+    request.ctx.trading.session = session  # each order message keeps it alive, or finds it ended
     logged_in(request, subscriber, session.key, message.cancel_on_disconnect)
 
 
@@ -451,6 +454,7 @@ async def feed(request: Request, ws: Websocket) -> None:
         await inbound.linger()
         return
     subscriber = Subscriber(ws, ctx.ws_limits.send_buffer, inbound.close)
+    inbound.on_eof = subscriber.end_of_stream
     trading = request.ctx.trading = Trading(ctx.ws_limits.max_in_flight)
     ctx.exchange.metrics.ws_clients.inc()
     try:

@@ -30,6 +30,7 @@ from gateway.feed import Subscriber, text_frame
 from gateway.idempotency import KEY_PATTERN, Stored, fingerprint_of
 from gateway.middleware import RATE_LIMITED_MESSAGE, retry_after, spend_token
 from gateway.order_entry import Answer
+from gateway.sessions import Session
 
 log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
@@ -116,6 +117,7 @@ class Trading:
 
     def __init__(self, max_in_flight: int) -> None:
         self.key: ApiKey | None = None
+        self.session: Session | None = None  # the desk's session it logged in with, if any
         self.max_in_flight = max_in_flight
         self.in_flight: set[asyncio.Future] = set()
 
@@ -149,6 +151,8 @@ def refusal(ctx, trading: Trading) -> tuple[int, dict, dict] | None:
         return 503, error_body("STANDBY", standby_message(ctx.exchange.refusal)), {}
     if trading.key is None:
         return 401, error_body("NOT_LOGGED_IN", "log in (a signed login message) before entering orders"), {}
+    if trading.session is not None and not ctx.sessions.touch(trading.session):
+        return 401, error_body("SESSION_EXPIRED", "the session has ended or expired: sign in again"), {}
     if wait := spend_token(ctx, trading.key.api_key):
         return 429, error_body("RATE_LIMITED", RATE_LIMITED_MESSAGE), {"retry_after": retry_after(wait)}
     return None
@@ -158,7 +162,10 @@ def on_order(ctx, connection_id: str, trading: Trading, subscriber: Subscriber, 
     """Refuse the message at once, or start its command; its answer is sent when committed."""
     if (refused := refusal(ctx, trading)) is not None:
         status, body, extra = refused
-        return send_answer(subscriber, message.request_id, status, body, **extra)
+        send_answer(subscriber, message.request_id, status, body, **extra)
+        if status == 401 and trading.session is not None:
+            ctx.sessions.end(trading.session)  # closes the socket (4001), after the answer
+        return None
     if type(message) is NewOrderMessage and message.idempotency_key is None \
             and place_at_once(ctx, connection_id, trading, subscriber, message):
         return None

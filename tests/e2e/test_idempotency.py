@@ -99,6 +99,16 @@ def test_a_retry_spelling_the_same_json_otherwise_gets_the_first_answer(server) 
     trader.cancel(order["order_id"])
 
 
+def test_no_body_and_an_empty_object_are_the_same_request(server) -> None:
+    """Found by a review: a retry without a body of a request sent with ``{}`` (the routes read
+    both alike) was 409 IDEMPOTENCY_KEY_REUSED."""
+    trader, key = server.client(TRADER), new_key()
+    first = trader.request("POST", "/v1/orders/cancel-all", {}, idempotency_key=key)
+    again = trader.request("POST", "/v1/orders/cancel-all", idempotency_key=key)
+    assert first[0] == again[0] == 200 and again[1] == first[1]
+    assert trader.last_headers.get("idempotent-replayed") == "true"
+
+
 @pytest.mark.parametrize("key", ["", "a" * 65, "has space", "caf\u00e9"])
 def test_a_malformed_key_is_400(server, key: str) -> None:
     trader = server.client(TRADER)

@@ -2,9 +2,21 @@
 token; the cookie works only with that token; sign-out, revocation and expiry end it; the
 REST API's signatures are unchanged and ignore the cookie."""
 
+import asyncio
+import contextlib
+import json
+import uuid
+
+import pytest
+import websockets
+
 from gateway.auth import ApiKey
 from gateway.client import Client
+from gateway.demo import CF_NEAR
+from gateway.process import ServerProcess
 from gateway.sessions import COOKIE, Sessions
+from tests.conftest import fresh_database
+from tests.support.ws import until
 
 
 def sign_in(server, member: str) -> tuple[str, str, dict]:
@@ -95,3 +107,66 @@ def test_sessions_expire_when_idle_and_at_their_lifetime() -> None:
     token, session = store.open(key)
     now[0] += 61
     assert store.list() == [] and len(store) == 0
+
+
+def test_touch_keeps_a_session_alive_until_it_is_idle_too_long() -> None:
+    now = [1_000.0]
+    store = Sessions(idle=60, lifetime=300, clock=lambda: now[0])
+    ended: list[str] = []
+    store.on_end.append(ended.append)
+    _, session = store.open(ApiKey(api_key="ck_x", member="m", roles=frozenset({"trader"})))
+    now[0] += 50
+    assert store.touch(session)  # a WebSocket order message: the session is used
+    now[0] += 50
+    assert store.touch(session) and ended == []
+    now[0] += 61
+    assert not store.touch(session) and ended == []  # expired: the caller answers, then ends it
+    store.end(session)
+    assert ended == [session.session_id] and len(store) == 0 and not store.touch(session)
+
+
+@pytest.fixture
+def short_sessions(pg_url: str, tmp_path_factory: pytest.TempPathFactory):
+    """A server whose desk sessions end after 2 s without use."""
+    databases = fresh_database(pg_url)
+    proc = ServerProcess(tmp_path_factory.mktemp("sessions"), next(databases), env={"COMMEX_SESSION_IDLE_S": "2"})
+    proc.cli("demo")
+    proc.start()
+    yield proc
+    proc.stop()
+    next(databases, None)
+
+
+def test_a_desk_session_idle_too_long_enters_no_order_over_the_websocket(short_sessions) -> None:
+    """Found by a review: order messages neither kept the session alive nor saw it expire."""
+    server = short_sessions
+    token, csrf, _ = sign_in(server, "huafang-textile")
+
+    async def scenario() -> tuple[list[int], dict, int | None]:
+        async with websockets.connect(f"ws://127.0.0.1:{server.port}/v1/ws",
+                                      additional_headers={"Cookie": f"{COOKIE}={token}"}) as ws:
+            await ws.send(json.dumps({"type": "session", "csrf_token": csrf}))
+            await until(ws, lambda m: m.get("type") == "logged_in")
+
+            async def order(n: int) -> dict:
+                body = {"symbol": CF_NEAR, "side": "buy", "quantity": 1, "price": "14600",
+                        "client_order_id": f"s-{uuid.uuid4().hex[:12]}"}
+                await ws.send(json.dumps({"type": "order.new", "request_id": n, "body": body}))
+                return await until(ws, lambda m: m.get("request_id") == n)
+
+            kept = []
+            for n in range(3):  # every 1.2 s: each order message keeps the session alive past its 2 s
+                kept.append((await order(n))["status"])
+                await asyncio.sleep(1.2)
+            await asyncio.sleep(1.5)
+            late = await order(9)
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await until(ws, lambda m: False, timeout=5)
+            return kept, late, ws.close_code
+
+    kept, late, close_code = asyncio.run(scenario())
+    assert kept == [201, 201, 201]
+    assert (late["status"], late["body"]["error"]["code"]) == (401, "SESSION_EXPIRED")
+    assert close_code == 4001  # the session's end closes the socket it logged in
+    status, _ = with_cookie(server, token, csrf, "GET", "/v1/orders")
+    assert status == 401

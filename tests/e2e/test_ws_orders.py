@@ -239,6 +239,36 @@ def test_pipelined_answers_arrive_out_of_order_and_match_by_request_id(server) -
     assert all(answers[f"c{i}"]["status"] in (200, 404, 409) for i in range(60))
 
 
+def test_a_client_that_closes_with_orders_in_flight_gets_them_placed_and_the_server_logs_no_error(server) -> None:
+    """Found by a review: answers committed after the close handshake were written after our
+    end of the stream (``Cannot call write() after write_eof()``, logged as an error)."""
+    logged = server.log.stat().st_size
+    ids = [[coid(f"gone{round_}-{i}") for i in range(30)] for round_ in range(3)]
+
+    async def scenario() -> None:
+        for batch in ids:
+            async with websockets.connect(ws_url(server)) as ws:
+                await ws.send(json.dumps(login_message(**{k: server.credentials()[TRADER][k]
+                                                         for k in ("api_key", "api_secret")})))
+                await until(ws, lambda m: m["type"] == "logged_in")
+                for i, client_order_id in enumerate(batch):
+                    await ws.send(json.dumps({"type": "order.new", "request_id": i, "body": {
+                        "symbol": CF_NEAR, "side": "buy", "quantity": 1, "price": "14600",
+                        "client_order_id": client_order_id}}))
+            # closed at once: the orders are still being committed
+
+    asyncio.run(scenario())
+    client = server.client(TRADER)
+    placed = {o["client_order_id"] for o in client.request("GET", "/v1/orders?status=all")[1]}
+    assert client.request("POST", "/v1/orders/cancel-all", {})[0] == 200
+    sent = {c for batch in ids for c in batch}
+    assert sent <= placed, (len(sent & placed), len(placed))  # each placed: its message was read before the close
+    with open(server.log, "rb") as log:
+        log.seek(logged)
+        tail = log.read().decode(errors="replace")
+    assert "write_eof" not in tail and "Traceback" not in tail, tail[-3000:]
+
+
 def test_the_locust_websocket_order_trader_runs_without_failures(server, tmp_path) -> None:
     rows = locust_stats(server, tmp_path, "WsOrderTrader", users=4, seconds=8)
     assert int(rows["order.new"]["Request Count"]) > 40
