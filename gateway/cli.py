@@ -41,7 +41,9 @@ def progress(done: int, total: int) -> None:
 
 async def replay_database(data_dir: Path, from_snapshot: bool = False) -> dict:
     """Replay the journal offline into a fresh state (or, ``from_snapshot``, into the latest
-    snapshot that verifies); the checkpoint hash is verified on the way."""
+    snapshot that verifies); the checkpoint hash is verified on the way. ``match``: no checkpoint
+    disagreed; ``checkpoint_verified``: one was there to agree (a journal too short for its first
+    checkpoint, or a snapshot with none after it, has nothing to check)."""
     conn = await asyncpg.connect(existing_database_url(data_dir))
     try:
         await migrate(conn)
@@ -50,7 +52,7 @@ async def replay_database(data_dir: Path, from_snapshot: bool = False) -> dict:
         except RecoveryError as e:
             return {"match": False, "error": str(e)}
         return {"entries": entries, "state_hash": state.state_hash(), "checkpoint_state_hash": checked,
-                "snapshot_entry": snapshot, "match": True}
+                "snapshot_entry": snapshot, "match": True, "checkpoint_verified": checked is not None}
     finally:
         await conn.close()
 
@@ -104,6 +106,18 @@ def quiet_already_running() -> None:
     """Keep Sanic from logging ``AlreadyRunning``'s traceback: ``main`` says it in one line."""
     logging.getLogger("sanic.error").addFilter(
         lambda record: not (record.exc_info and isinstance(record.exc_info[1], AlreadyRunning)))
+
+
+def log_exchange_events() -> None:
+    """The exchange's own INFO lines to stderr beside Sanic's: start-up recovery (from which
+    snapshot, how many entries replayed), snapshots written, projector catch-ups, standby."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
+                                           "%Y-%m-%d %H:%M:%S %z"))
+    logger = logging.getLogger("commex")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    logger.propagate = False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -163,6 +177,7 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace, data_dir: Pat
         from gateway.app import serve  # Sanic is imported only when serving
 
         quiet_already_running()
+        log_exchange_events()
         serve(data_dir, args.host, args.port, args.rate, args.burst, keep_db=args.keep_db, standby=args.standby)
         return 0
     if args.command == "cluster":
