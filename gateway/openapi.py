@@ -21,16 +21,27 @@ from gateway import (
     sessions,
     warehouse_api,
     wire,
+    ws_api,
     ws_orders,
 )
 from gateway.reconcile import ReconciliationView
 
 # order entry on /v1/ws (docs/WEBSOCKET.md): not an HTTP operation, so listed apart
-WS_MESSAGES = [ws_orders.NewOrderMessage, ws_orders.CancelMessage, ws_orders.AmendMessage,
-               ws_orders.CancelAllMessage, ws_orders.OrderAnswer]
-WS_DESCRIPTION = ("Order entry over the WebSocket after a signed login: each order.* message carries a request_id "
-                  "and, as body, the body of its REST route; its answer carries the same request_id and the REST "
-                  "route's status and body, once the command is committed. See docs/WEBSOCKET.md.")
+WS_MESSAGES = [ws_api.Login, ws_api.SessionLogin, ws_api.Subscribe, ws_api.Unsubscribe, ws_api.Ping,
+               ws_orders.NewOrderMessage, ws_orders.CancelMessage, ws_orders.AmendMessage,
+               ws_orders.CancelAllMessage, ws_orders.OrderAnswer, ws_api.ErrorMessage]
+WS_DESCRIPTION = ("Market data and order entry over one WebSocket. Order entry needs a login first: a signed login "
+                  "message (or, from the desk, session with its CSRF token). Each order.* message carries a "
+                  "request_id and, as body, the body of its REST route (OrderRequest, AmendRequest, "
+                  "CancelAllRequest); its answer carries the same request_id and the REST route's status and body "
+                  "(OrderView, CancelAllResponse or ErrorResponse), once the command is committed, including 503 "
+                  "PROJECTION_LAG and 500 STATUS_UNKNOWN as REST. A message the connection refuses is answered "
+                  "with an error message. See docs/WEBSOCKET.md.")
+
+UNAVAILABLE = ("the exchange could not answer now, with a code: 503 STANDBY (a standby: send to the primary), "
+               "503 PROJECTION_LAG (a read of the SQL record, which is behind the journal for a moment: retry "
+               "shortly), 503 BUSY, 500 STATUS_UNKNOWN (a write whose commit is not known: retry with the same "
+               "Idempotency-Key or client_order_id)")
 
 # a signed request, or (the desk) a session cookie with its CSRF header
 SIGNED = [{"apiKey": [], "timestamp": [], "signature": []}, {"session": [], "csrf": []}]
@@ -263,7 +274,7 @@ NOT_OPERATIONS = frozenset({"/v1/ws", "/metrics", "/openapi.json", "/docs", "/",
 
 # query parameters, by (method, path); the handlers read the same definitions
 QUERY: dict[tuple[str, str], tuple[wire.QueryInt | wire.QueryText, ...]] = {
-    ("get", "/v1/orders"): (wire.ORDERS_STATUS,),
+    ("get", "/v1/orders"): (wire.ORDERS_STATUS, wire.ORDERS_LIMIT, wire.ORDERS_BEFORE),
     ("get", "/v1/fills"): (wire.FILLS_LIMIT,),
     ("get", "/v1/book/{symbol}"): (wire.BOOK_DEPTH,),
     ("get", "/v1/trades/{symbol}"): (wire.TRADES_LIMIT,),
@@ -346,6 +357,7 @@ def openapi_document() -> dict:
     schemas, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
     by_type = dict(zip(types, schemas, strict=True))
     error = {"description": "error", "content": {"application/json": {"schema": by_type[wire.ErrorResponse]}}}
+    unavailable = {**error, "description": UNAVAILABLE}
     paths: dict = {}
     for method, path, summary, body, answer, status, roles in ROUTES:
         ok = {"content": {"application/json": {"schema": by_type[answer]}}}
@@ -355,7 +367,8 @@ def openapi_document() -> dict:
         if (method, path) in ALSO:
             also, meaning = ALSO[method, path]
             responses[str(also)] = {"description": meaning, **ok}
-        op: dict = {"summary": summary, "description": f"Roles: {roles}.", "responses": {**responses, "4XX": error}}
+        op: dict = {"summary": summary, "description": f"Roles: {roles}.",
+                    "responses": {**responses, "4XX": error, "5XX": unavailable}}
         if roles != "public":
             op["security"] = SIGNED
         if body is not None:

@@ -111,12 +111,12 @@ async def amend_order(exchange, key: ApiKey, order_id: int, body: bytes) -> Answ
     req: AmendRequest = parse(body, AmendRequest)
     if req.price is None and req.quantity is None:
         raise ApiError(400, "INVALID_REQUEST", "give price and/or quantity")
-    if req.quantity == 0:
-        raise ApiError(400, "INVALID_QUANTITY", "quantity must be positive")
+    if req.quantity == 0:  # well-formed but against the rules: 422, as a new order's is
+        raise ApiError(422, "INVALID_QUANTITY", "quantity must be positive")
     view = await open_order(exchange, key.member, order_id)
     price = fen(req.price, "price") if req.price is not None else 0
     if req.price is not None and price <= 0:
-        raise ApiError(400, "INVALID_PRICE", "price must be positive")
+        raise ApiError(422, "INVALID_PRICE", "price must be positive")
     cmd = AmendOrder(member=key.member, order_id=order_id, price=price, quantity=req.quantity or 0)
     result = await submit_to(exchange, cmd, ENGINE_STATUS)
     if (err := rejected(result.events)) is not None:

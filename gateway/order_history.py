@@ -47,10 +47,14 @@ async def order(exchange, member: str, order_id: int) -> OrderRecord | None:
     return found[0] if found else None
 
 
-async def orders(exchange, member: str, order_ids: list[int] | None = None) -> list[OrderRecord]:
-    """The member's orders (those named, or all), with their fills, by order id."""
+async def orders(exchange, member: str, order_ids: list[int] | None = None, limit: int = 1_000,
+                 before: int = 0) -> list[OrderRecord]:
+    """The member's orders (those named, or its newest ``limit`` with ids below ``before`` if
+    not 0), with their fills, by order id."""
     if order_ids is None:
-        rows = await _rows(exchange, f"SELECT {_ORDER_COLUMNS} FROM orders WHERE member = $1 ORDER BY order_id", member)
+        rows = await _rows(exchange, f"SELECT * FROM (SELECT {_ORDER_COLUMNS} FROM orders WHERE member = $1 "
+                           "AND ($3 = 0 OR order_id < $3) ORDER BY order_id DESC LIMIT $2) o ORDER BY order_id",
+                           member, limit, before)
     else:
         rows = await _rows(exchange, f"SELECT {_ORDER_COLUMNS} FROM orders WHERE member = $1 "
                                "AND order_id = ANY($2::bigint[]) ORDER BY order_id", member, order_ids)

@@ -9,7 +9,7 @@ from gateway import order_entry, order_history
 from gateway.http import query_int, query_text, respond
 from gateway.idempotency import idempotent
 from gateway.order_entry import Answer
-from gateway.wire import FILLS_LIMIT, ORDERS_STATUS, fill_view, order_view
+from gateway.wire import FILLS_LIMIT, ORDERS_BEFORE, ORDERS_LIMIT, ORDERS_STATUS, fill_view, order_view
 
 bp = Blueprint("orders")
 
@@ -39,7 +39,8 @@ async def list_orders(request: Request) -> HTTPResponse:
     member = request.ctx.key.member
     if query_text(request, ORDERS_STATUS) == "open":
         return respond([order_view(o) for o in views(request).open_orders(member)])
-    return respond([order_view(o) for o in await all_orders(request, member)])
+    limit, before = query_int(request, ORDERS_LIMIT), query_int(request, ORDERS_BEFORE)
+    return respond([order_view(o) for o in await all_orders(request, member, limit, before)])
 
 
 @bp.delete("/v1/orders/<order_id:int>")
@@ -69,9 +70,10 @@ async def fills(request: Request) -> HTTPResponse:
     return respond([fill_view(f) for f in kept])
 
 
-async def all_orders(request: Request, member: str) -> list[OrderRecord]:
-    """Every order of the member: those in memory, the rest from SQL, by order id."""
-    in_memory = {o.order_id: o for o in views(request).member_orders(member)}
-    stored = await order_history.orders(request.app.ctx.exchange, member)
+async def all_orders(request: Request, member: str, limit: int, before: int) -> list[OrderRecord]:
+    """The member's newest ``limit`` orders with ids below ``before`` (0: any), by order id:
+    those in memory as memory has them, the rest from SQL."""
+    in_memory = {o.order_id: o for o in views(request).member_orders(member) if not before or o.order_id < before}
+    stored = await order_history.orders(request.app.ctx.exchange, member, limit=limit, before=before)
     merged = {o.order_id: o for o in stored} | in_memory
-    return [merged[k] for k in sorted(merged)]
+    return [merged[k] for k in sorted(merged)[-limit:]]

@@ -324,12 +324,23 @@ async def take_over_reading(request: Request, websocket: Websocket) -> None:
 
 # ------------------------------------------------------------------ messages
 
-def reply(subscriber: Subscriber, message: dict) -> None:
+def reply(subscriber: Subscriber, message: dict | msgspec.Struct) -> None:
     subscriber.offer(text_frame(_encode(message)))
 
 
+class ErrorMessage(msgspec.Struct, tag_field="type", tag="error", omit_defaults=True):
+    """A message the connection refused (not an order message's answer, which is ``answer``):
+    ``MALFORMED_MESSAGE``, ``UNKNOWN_TYPE``, ``NOT_LOGGED_IN``, a login's ``REPLAYED_NONCE`` …;
+    with the message's ``request_id`` or ``channel`` when it had one."""
+
+    code: str
+    message: str
+    request_id: int | str | None = None
+    channel: str | None = None
+
+
 def error(subscriber: Subscriber, code: str, message: str, **extra: Any) -> None:
-    reply(subscriber, {"type": "error", "code": code, "message": message, **extra})
+    reply(subscriber, ErrorMessage(code, message, **extra))
 
 
 def subscribe(request: Request, subscriber: Subscriber, message: Subscribe) -> None:

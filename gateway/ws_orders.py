@@ -37,7 +37,8 @@ _encode = msgspec.json.Encoder().encode
 
 RequestId = int | Annotated[str, Meta(min_length=1, max_length=64)]
 IdempotencyKey = Annotated[str, Meta(pattern=KEY_PATTERN)]
-OrderId = Annotated[int, Meta(ge=0)]
+OrderId = Annotated[int, Meta(description="an order id; one that does not exist, whatever its value, is "
+                                          "answered 404, as over REST")]
 _STRICT = {"tag_field": "type", "forbid_unknown_fields": True}
 
 

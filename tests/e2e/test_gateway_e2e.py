@@ -73,6 +73,9 @@ def test_cancel_amend_and_cancel_all(server, market) -> None:
     assert status == 200 and amended["quantity"] == 8 and amended["leaves_qty"] == 8
     status, amended = c.amend(o["order_id"], price="14955")
     assert status == 200 and amended["price"] == "14955.00"
+    for change, code in (({"quantity": 0}, "INVALID_QUANTITY"), ({"price": "0"}, "INVALID_PRICE")):
+        status, body = c.amend(o["order_id"], **change)  # as a new order's: well-formed, against the rules
+        assert (status, body["error"]["code"]) == (422, code)
     c.place(market, "buy", 1, "14940", "e2e-amend-2")
     status, body = c.request("POST", "/v1/orders/cancel-all", {"symbol": market})
     assert status == 200 and body["canceled"] == 2

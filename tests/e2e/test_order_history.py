@@ -64,6 +64,29 @@ def test_closed_orders_answer_from_sql_as_they_did_from_memory(short_memory) -> 
     assert buyer.request("DELETE", f"/v1/orders/{resting['order_id']}")[1]["error"]["code"] == "ORDER_NOT_OPEN"
 
 
+def test_the_order_list_comes_a_page_at_a_time_from_memory_and_sql_alike(short_memory) -> None:
+    """Found by a review: status=all read every order the member ever placed (with their fills)
+    for each request. It answers the newest ``limit`` now, and ``before`` pages back."""
+    churn(short_memory)  # the seller's older orders leave memory; its newest are still in it
+    seller = short_memory.client(SELLER)
+    whole = seller.request("GET", "/v1/orders?status=all&limit=5000")[1]
+    ids = [o["order_id"] for o in whole]
+    assert ids == sorted(ids) and len(ids) > 2 * HORIZON
+    pages, before = [], 0
+    while True:
+        status, page = seller.request("GET", f"/v1/orders?status=all&limit=3&before={before}")
+        assert status == 200 and len(page) <= 3
+        if not page:
+            break
+        pages = page + pages
+        before = page[0]["order_id"]
+    assert pages == whole  # the pages, newest first, make up the whole list, each order as memory has it
+    assert seller.request("GET", "/v1/orders?status=all&limit=2")[1] == whole[-2:]
+    for bad in ("limit=0", "limit=5001", "before=-1", "limit=x"):
+        status, body = seller.request("GET", f"/v1/orders?status=all&{bad}")
+        assert (status, body["error"]["code"]) == (400, "INVALID_REQUEST"), bad
+
+
 def test_a_retried_client_order_id_after_eviction_gets_its_first_answer(short_memory) -> None:
     buyer = short_memory.client(BUYER)
     status, first = buyer.place(CF_NEAR, "buy", 1, "14850", "hist-retry")

@@ -126,15 +126,19 @@ def test_invalid_orders_are_answered_with_the_rest_codes_and_change_nothing(serv
             answers = [await t.send("order.new", body=body) for body, _ in cases]
             amend_nothing = await t.amend(1)
             unknown = await t.cancel(10**15)
-            return answers, amend_nothing, unknown
+            below = [await t.cancel(order_id) for order_id in (0, -1)]  # 404 as REST's path, not a malformed message
+            return answers, amend_nothing, unknown, below
 
-    answers, amend_nothing, unknown = asyncio.run(scenario())
+    answers, amend_nothing, unknown, below = asyncio.run(scenario())
     for (body, code), (status, answer) in zip(cases, answers, strict=True):
         assert answer["error"]["code"] == code
         rest_status, rest_answer = rest.request("POST", "/v1/orders", body)
         assert (status, answer["error"]["code"]) == (rest_status, rest_answer["error"]["code"])
     assert amend_nothing[0] == 400 and amend_nothing[1]["error"]["code"] == "INVALID_REQUEST"
     assert unknown == (404, {"error": {"code": "ORDER_NOT_FOUND", "message": f"no order {10**15}"}})
+    for order_id, answer in zip((0, -1), below, strict=True):
+        assert answer == rest.request("DELETE", f"/v1/orders/{order_id}") == \
+            (404, {"error": {"code": "ORDER_NOT_FOUND", "message": f"no order {order_id}"}})
     assert rest.request("GET", "/v1/accounts/me")[1] == before
 
 

@@ -1,5 +1,6 @@
 """Query parameters: the handlers read them only through ``gateway.wire``'s definitions, and the
-OpenAPI document lists each with its values (found undocumented by a user trial)."""
+OpenAPI document lists each with its values (found undocumented by a user trial); the document
+also names the WebSocket's messages and every route's 5xx answers."""
 
 import re
 from pathlib import Path
@@ -47,3 +48,17 @@ def test_a_parameter_with_choices_is_read_through_query_text_which_refuses_anoth
     params = openapi_document()["paths"]["/v1/market/candles/{symbol}"]["get"]["parameters"]
     assert [p["description"] for p in params if p["name"] == "interval"] == \
         ["the candles' interval; another value is 400 INVALID_INTERVAL"]
+
+
+def test_the_websocket_messages_and_the_5xx_answers_are_documented() -> None:
+    """Found by a review: the WebSocket listed only the order messages (no login, no error
+    message), and no route named its 503 PROJECTION_LAG / STANDBY or 500 STATUS_UNKNOWN."""
+    doc = openapi_document()
+    schemas = doc["components"]["schemas"]
+    tags = {schemas[m["$ref"].rsplit("/", 1)[1]]["properties"]["type"]["enum"][0]
+            for m in doc["x-websocket"]["messages"]}
+    assert {"login", "session", "subscribe", "order.new", "order.cancel", "order.amend", "order.cancel_all",
+            "answer", "error"} <= tags
+    for path, operations in doc["paths"].items():
+        for method, op in operations.items():
+            assert "PROJECTION_LAG" in op["responses"]["5XX"]["description"], (method, path)
