@@ -37,9 +37,10 @@ async def get_order(request: Request, order_id: int) -> HTTPResponse:
 @bp.get("/v1/orders")
 async def list_orders(request: Request) -> HTTPResponse:
     member = request.ctx.key.member
-    if query_text(request, ORDERS_STATUS) == "open":
-        return respond([order_view(o) for o in views(request).open_orders(member)])
     limit, before = query_int(request, ORDERS_LIMIT), query_int(request, ORDERS_BEFORE)
+    if query_text(request, ORDERS_STATUS) == "open":
+        found = [o for o in views(request).open_orders(member) if not before or o.order_id < before]
+        return respond([order_view(o) for o in found[-limit:]])
     return respond([order_view(o) for o in await all_orders(request, member, limit, before)])
 
 

@@ -101,7 +101,7 @@ def test_every_documented_bound_is_enforced(server, traded) -> None:
             for p in op.get("parameters", []):
                 if p["in"] != "query" or p["schema"].get("type") != "integer":
                     continue
-                assert (p["schema"]["minimum"], p["schema"]["maximum"]) in ((1, 5000), (1, 500))
+                assert (p["schema"]["minimum"], p["schema"]["maximum"]) in ((1, 5000), (1, 500), (0, 10**18 - 1))
                 url = path.replace("{symbol}", traded) + f"?{p['name']}="
                 lo, hi = p["schema"]["minimum"], p["schema"]["maximum"]
                 assert client.request(method.upper(), f"{url}{lo}")[0] == 200
@@ -110,7 +110,8 @@ def test_every_documented_bound_is_enforced(server, traded) -> None:
                     assert error_code(client.request(method.upper(), f"{url}{value}")) == (400, "INVALID_REQUEST")
                 checked.add((path, p["name"]))
     assert checked == {("/v1/fills", "limit"), ("/v1/book/{symbol}", "depth"), ("/v1/trades/{symbol}", "limit"),
-                       ("/v1/ledger", "limit"), ("/v1/market/candles/{symbol}", "limit")}
+                       ("/v1/ledger", "limit"), ("/v1/market/candles/{symbol}", "limit"), ("/v1/orders", "limit"),
+                       ("/v1/orders", "before")}
 
 
 def test_settlement_days_count_from_one(server, traded) -> None:

@@ -30,8 +30,10 @@ def test_handlers_read_query_parameters_only_by_their_definitions() -> None:
 
 
 def test_the_document_lists_each_query_parameter_with_its_values() -> None:
-    assert query_names("get", "/v1/orders") == {"status": {"type": "string", "enum": ["open", "all"],
-                                                           "default": "open"}}
+    assert query_names("get", "/v1/orders") == {
+        "status": {"type": "string", "enum": ["open", "all"], "default": "open"},
+        "limit": {"type": "integer", "minimum": 1, "maximum": 5000, "default": 1000},
+        "before": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1, "default": 0}}
     assert query_names("get", "/v1/listings")["side"] == {"type": "string", "enum": ["sell", "buy"]}
     assert set(query_names("get", "/v1/ledger")) == {"member", "limit"}
     assert query_names("get", "/v1/market/candles/{symbol}")["interval"]["enum"] == ["1m", "1h", "1d"]
