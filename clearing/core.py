@@ -418,7 +418,6 @@ class Clearing:
             for r in report.members:
                 assert r.opening_balance == closed.get(r.member, 0), \
                     f"day {report.day}: {r.member} opens at {r.opening_balance}, closed at {closed.get(r.member, 0)}"
-                assert r.opening_balance + sum(r.flows.values()) == r.closing_balance, r.member
                 closed[r.member] = r.closing_balance
 
     def close_day(self, report: SettlementReport) -> None:

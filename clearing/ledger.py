@@ -234,7 +234,7 @@ class Ledger:
         return posted
 
     def post_one(self, debit: str, credit: str, amount: int, code: str, ref: Ref, ts_ns: int,
-                 pending_id: int = 0) -> Transfer:
+                 pending_id: int = 0, tally: bool = True) -> Transfer:
         """``post`` of one leg of a positive ``amount`` between two different accounts: the
         same checks, in the same order, and the same records, without the work for many legs."""
         accounts = self.accounts
@@ -248,9 +248,10 @@ class Ledger:
             raise LedgerLimit(f"{credit} would pass the ledger's limit")
         accounts.setdefault(debit, source).debits += amount
         accounts.setdefault(credit, target).credits += amount
-        flows = self.day_flows
-        flows[debit, code] = flows.get((debit, code), 0) - amount
-        flows[credit, code] = flows.get((credit, code), 0) + amount
+        if tally:  # a hold, release or void moves money between a member's own accounts: no flow
+            flows = self.day_flows
+            flows[debit, code] = flows.get((debit, code), 0) - amount
+            flows[credit, code] = flows.get((credit, code), 0) + amount
         transfer = Transfer(transfer_id=self.next_id, debit=debit, credit=credit, amount=amount, code=code,
                             cause=ref, ts_ns=ts_ns, pending_id=pending_id)
         self.next_id += 1
@@ -274,11 +275,11 @@ class Ledger:
         current = pending.amount if pending else 0
         if target > current:
             self.post_one(cash(member), held(member), target - current, "HOLD", Ref(order_id=pending_id), ts_ns,
-                           pending_id)
+                          pending_id, tally=False)
         elif target < current:
             code = "VOID" if target == 0 else "RELEASE"
             self.post_one(held(member), cash(member), current - target, code, Ref(order_id=pending_id), ts_ns,
-                           pending_id)
+                          pending_id, tally=False)
         if not target:
             self.pending.pop(pending_id, None)
         elif pending is None:

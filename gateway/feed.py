@@ -80,7 +80,7 @@ class Subscriber:
         self.member: str | None = None
         self.cancel_on_disconnect = False
         self.dropped: str | None = None
-        self.ended = False  # our end of the stream is written: see end_of_stream
+        self.ended = False  # our close frame or end of the stream is written: see end_of_stream
         self.pending: list[bytes] = []
         self.pending_bytes = 0
 
@@ -108,8 +108,8 @@ class Subscriber:
             self.transport.write(data)
 
     def end_of_stream(self) -> None:
-        """Our end of the stream is written (the close handshake is over): nothing more may be
-        sent, such as the answers to orders still being committed when the client closed."""
+        """Our close frame or end of the stream is written: nothing more may be sent, such as the
+        answers to orders still being committed when the connection closed."""
         self.ended = True
         self.pending, self.pending_bytes = [], 0
 

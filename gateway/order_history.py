@@ -53,8 +53,8 @@ async def orders(exchange, member: str, order_ids: list[int] | None = None, limi
     not 0), with their fills, by order id."""
     if order_ids is None:
         rows = await _rows(exchange, f"SELECT * FROM (SELECT {_ORDER_COLUMNS} FROM orders WHERE member = $1 "
-                           "AND ($3 = 0 OR order_id < $3) ORDER BY order_id DESC LIMIT $2) o ORDER BY order_id",
-                           member, limit, before)
+                           "AND order_id < $3 ORDER BY order_id DESC LIMIT $2) o ORDER BY order_id",
+                           member, limit, before or (1 << 63) - 1)
     else:
         rows = await _rows(exchange, f"SELECT {_ORDER_COLUMNS} FROM orders WHERE member = $1 "
                                "AND order_id = ANY($2::bigint[]) ORDER BY order_id", member, order_ids)

@@ -38,9 +38,9 @@ async def get_order(request: Request, order_id: int) -> HTTPResponse:
 async def list_orders(request: Request) -> HTTPResponse:
     member = request.ctx.key.member
     limit, before = query_int(request, ORDERS_LIMIT), query_int(request, ORDERS_BEFORE)
-    if query_text(request, ORDERS_STATUS) == "open":
+    if query_text(request, ORDERS_STATUS) == "open":  # all of them (from memory) unless a page is asked for
         found = [o for o in views(request).open_orders(member) if not before or o.order_id < before]
-        return respond([order_view(o) for o in found[-limit:]])
+        return respond([order_view(o) for o in (found[-limit:] if ORDERS_LIMIT.name in request.args else found)])
     return respond([order_view(o) for o in await all_orders(request, member, limit, before)])
 
 

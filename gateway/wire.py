@@ -275,7 +275,8 @@ class QueryInt(NamedTuple):
 FILLS_LIMIT = QueryInt("limit", 500, 1, 5_000, "how many of your newest fills")
 TRADES_LIMIT = QueryInt("limit", 1_000, 1, 5_000, "how many of the newest trades")
 LEDGER_LIMIT = QueryInt("limit", 200, 1, 5_000, "how many of the newest ledger lines")
-ORDERS_LIMIT = QueryInt("limit", 1_000, 1, 5_000, "how many of your newest orders (a page)")
+ORDERS_LIMIT = QueryInt("limit", 1_000, 1, 5_000, "how many of your newest orders (a page); without it, "
+                        "status=open answers every open order")
 ORDERS_BEFORE = QueryInt("before", 0, 0, 10**18 - 1, "only orders with a smaller order id (the first id of "
                          "the page before, for the next older page); 0: the newest")
 CANDLES_LIMIT = QueryInt("limit", 500, 1, 5_000, "how many of the newest candles")

@@ -140,7 +140,8 @@ class Inbound:
         self.wake = asyncio.Event()
         self.gone = False
         self.linger_bytes = self.LINGER_BYTES
-        self.on_eof: Callable[[], None] = lambda: None  # told before our end of the stream is written
+        # told once nothing more may be sent: our close frame or our end of the stream is written
+        self.on_closing: Callable[[], None] = lambda: None
         self._eof_received, self._connection_lost = ws.eof_received, ws.connection_lost
         ws.data_received, ws.eof_received, ws.connection_lost = \
             self.data_received, self.eof_received, self.connection_lost
@@ -218,7 +219,7 @@ class Inbound:
         if frames := [data for data in out if data]:
             await self.ws.send_data(frames)
         if b"" in out and self.transport.can_write_eof() and not self.transport.is_closing():
-            self.on_eof()
+            self.on_closing()
             self.transport.write_eof()
 
     def close(self, code: int, reason: str, linger_bytes: int = LINGER_BYTES) -> None:
@@ -229,6 +230,7 @@ class Inbound:
             self.proto.send_close(code, reason)
             for data in self.proto.data_to_send():
                 self.transport.write(data)
+        self.on_closing()  # RFC 6455 §5.5.1: no data frame after our close frame
         self.wake.set()
 
     async def linger(self) -> None:
@@ -283,9 +285,12 @@ class Anonymous:
 # ------------------------------------------------------------------ lifecycle
 
 async def heartbeats(app: Sanic) -> None:
+    """Heartbeats to subscribers; sessions that expired end, closing the sockets they logged in
+    (one that only receives would otherwise outlive its session)."""
     while True:
         await asyncio.sleep(HEARTBEAT_SECONDS)
         app.ctx.publisher.heartbeat()
+        app.ctx.sessions.prune(app.ctx.sessions.clock())
 
 
 async def flushes(app: Sanic) -> None:
@@ -465,7 +470,7 @@ async def feed(request: Request, ws: Websocket) -> None:
         await inbound.linger()
         return
     subscriber = Subscriber(ws, ctx.ws_limits.send_buffer, inbound.close)
-    inbound.on_eof = subscriber.end_of_stream
+    inbound.on_closing = subscriber.end_of_stream
     trading = request.ctx.trading = Trading(ctx.ws_limits.max_in_flight)
     ctx.exchange.metrics.ws_clients.inc()
     try:

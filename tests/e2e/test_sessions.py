@@ -125,7 +125,7 @@ def test_touch_keeps_a_session_alive_until_it_is_idle_too_long() -> None:
     assert ended == [session.session_id] and len(store) == 0 and not store.touch(session)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def short_sessions(pg_url: str, tmp_path_factory: pytest.TempPathFactory):
     """A server whose desk sessions end after 2 s without use."""
     databases = fresh_database(pg_url)
@@ -142,31 +142,55 @@ def test_a_desk_session_idle_too_long_enters_no_order_over_the_websocket(short_s
     server = short_sessions
     token, csrf, _ = sign_in(server, "huafang-textile")
 
-    async def scenario() -> tuple[list[int], dict, int | None]:
+    late_id = f"s-late-{uuid.uuid4().hex[:8]}"
+
+    async def scenario() -> tuple[list[int], dict | None, int | None]:
         async with websockets.connect(f"ws://127.0.0.1:{server.port}/v1/ws",
                                       additional_headers={"Cookie": f"{COOKIE}={token}"}) as ws:
             await ws.send(json.dumps({"type": "session", "csrf_token": csrf}))
             await until(ws, lambda m: m.get("type") == "logged_in")
 
-            async def order(n: int) -> dict:
+            async def order(n: int, client_order_id: str) -> dict:
                 body = {"symbol": CF_NEAR, "side": "buy", "quantity": 1, "price": "14600",
-                        "client_order_id": f"s-{uuid.uuid4().hex[:12]}"}
+                        "client_order_id": client_order_id}
                 await ws.send(json.dumps({"type": "order.new", "request_id": n, "body": body}))
                 return await until(ws, lambda m: m.get("request_id") == n)
 
             kept = []
             for n in range(3):  # every 1.2 s: each order message keeps the session alive past its 2 s
-                kept.append((await order(n))["status"])
+                kept.append((await order(n, f"s-{uuid.uuid4().hex[:12]}"))["status"])
                 await asyncio.sleep(1.2)
             await asyncio.sleep(1.5)
-            late = await order(9)
-            with contextlib.suppress(websockets.ConnectionClosed):
+            late = None
+            with contextlib.suppress(websockets.ConnectionClosed):  # the heartbeat may have ended it first
+                late = await order(9, late_id)
                 await until(ws, lambda m: False, timeout=5)
             return kept, late, ws.close_code
 
     kept, late, close_code = asyncio.run(scenario())
     assert kept == [201, 201, 201]
-    assert (late["status"], late["body"]["error"]["code"]) == (401, "SESSION_EXPIRED")
+    if late is not None:  # refused: the session expired
+        assert (late["status"], late["body"]["error"]["code"]) == (401, "SESSION_EXPIRED")
     assert close_code == 4001  # the session's end closes the socket it logged in
     status, _ = with_cookie(server, token, csrf, "GET", "/v1/orders")
     assert status == 401
+    placed = server.client("huafang-textile").request("GET", "/v1/orders?status=all")[1]
+    assert late_id not in {o["client_order_id"] for o in placed}
+
+
+def test_a_desk_socket_that_only_receives_is_closed_when_its_session_expires(short_sessions) -> None:
+    """Found by a review: expiry was only seen when something checked the session, so a socket
+    following its private stream outlived it. The heartbeat task ends expired sessions."""
+    server = short_sessions
+    token, csrf, _ = sign_in(server, "huafang-textile")
+
+    async def scenario() -> int | None:
+        async with websockets.connect(f"ws://127.0.0.1:{server.port}/v1/ws",
+                                      additional_headers={"Cookie": f"{COOKIE}={token}"}) as ws:
+            await ws.send(json.dumps({"type": "session", "csrf_token": csrf}))
+            await until(ws, lambda m: m.get("type") == "logged_in")
+            with contextlib.suppress(websockets.ConnectionClosed):  # idle 2 s; heartbeats every 5 s
+                await until(ws, lambda m: False, timeout=15)
+            return ws.close_code
+
+    assert asyncio.run(scenario()) == 4001
