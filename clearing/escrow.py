@@ -133,7 +133,8 @@ class Escrow:
     # -------------------------------------------------------------- invariants
 
     def check(self, ledger: Ledger) -> None:
-        """Assert every ``bulk:M`` account equals the member's open holds."""
+        """Assert every ``bulk:M`` account equals the member's open holds, and that this
+        command's handovers went to the disputes register."""
         by_member: dict[str, int] = {}
         for key, hold in self.holds.items():
             assert hold.amount > 0, f"escrow hold {key} is {hold.amount}"
@@ -143,6 +144,7 @@ class Escrow:
                 member = account_id[5:]
                 assert acct.balance == by_member.pop(member, 0), f"{account_id} differs from its escrow holds"
         assert not by_member, f"escrow holds without an account: {sorted(by_member)}"
+        assert not self.handed_over, "a deal's receipts were not passed to the disputes register"
 
     def state_hash(self) -> str:
         data = msgspec.msgpack.encode([sorted(self.holds.items()), self.fee_per_t, sorted(self.categories.items())])

@@ -14,7 +14,7 @@ from clearing.core import Deposit, EndOfDay, SettlementReport, Withdraw
 from clearing.escrow import bulk
 from clearing.ledger import Ledger, cash, held, margin
 from gateway.errors import ApiError
-from gateway.http import decode, fen, projected, query_int, query_text, require, respond, submit
+from gateway.http import decode, fen, projected, query_int, query_text, require, respond, respond_csv, submit
 from gateway.idempotency import idempotent
 from gateway.prices import iso, to_yuan
 from gateway.reconcile import reconcile
@@ -250,12 +250,12 @@ def find_report(reports: list[SettlementReport], day: str) -> SettlementReport:
 
 @bp.get("/v1/clearing/reports/<day>")
 async def report(request: Request, day: str) -> HTTPResponse:
-    csv = query_text(request, REPORT_FORMAT) == "csv"
+    as_csv = query_text(request, REPORT_FORMAT) == "csv"
     found = find_report(request.app.ctx.exchange.state.clearing.reports, day)
     key = request.ctx.key
     view = report_view(found, None if "clearing" in key.roles else key.member)
-    if csv:
-        return HTTPResponse(report_csv(view), content_type="text/csv; charset=utf-8")
+    if as_csv:
+        return respond_csv(report_csv(view))
     return respond(view)
 
 

@@ -53,6 +53,11 @@ def query_int(request: Request, param: QueryInt) -> int:
     return int(text)
 
 
+def respond_csv(text: str) -> HTTPResponse:
+    """A report rendered as CSV (``?format=csv``)."""
+    return HTTPResponse(text, content_type="text/csv; charset=utf-8")
+
+
 def query_text(request: Request, param: QueryText) -> str | None:
     """The string query parameter ``param`` (its default when absent), or 400 ``param.code``
     when it is not one of its choices: a misspelt filter is refused, not read as "none match"."""

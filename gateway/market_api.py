@@ -12,7 +12,7 @@ from exchange.bulk import supply_day
 from exchange.marketinfo import DayStats
 from exchange.state import ExchangeState
 from gateway.errors import ApiError
-from gateway.http import query_int, query_text, respond
+from gateway.http import query_int, query_text, respond, respond_csv
 from gateway.prices import iso, to_yuan, yuan_or_none
 from gateway.wire import (
     BOOK_DEPTH,
@@ -175,12 +175,12 @@ def report_csv(rows: list[StatsView]) -> str:
 
 @bp.get("/v1/market/report")
 async def report_route(request: Request) -> HTTPResponse:
-    csv = query_text(request, REPORT_FORMAT) == "csv"
+    as_csv = query_text(request, REPORT_FORMAT) == "csv"
     number = day_arg(request)
     rows = [stats_view(day_stats(request, symbol, number), commodity(request, symbol))
             for symbol in sorted(state(request).engine.instruments)]
-    if csv:
-        return HTTPResponse(report_csv(rows), content_type="text/csv; charset=utf-8")
+    if as_csv:
+        return respond_csv(report_csv(rows))
     day = number or len(state(request).market.days) + 1
     supply = [SupplyDayView(commodity=r.commodity, mode=r.mode, lots_offered=r.lots_offered, lots_sold=r.lots_sold,
                             tonnes_sold=f"{r.kg_sold / 1000:.3f}", average_premium=to_yuan(r.average_premium),

@@ -93,9 +93,9 @@ class Sessions:
         self.prune(now)
         mine = [s for s in self._by_digest.values() if s.key.api_key == key.api_key]
         if len(mine) >= MAX_PER_KEY:
-            self._end(min(mine, key=lambda s: s.last_seen))
+            self.end(min(mine, key=lambda s: s.last_seen))
         if len(self._by_digest) >= MAX_SESSIONS:
-            self._end(min(self._by_digest.values(), key=lambda s: s.last_seen))
+            self.end(min(self._by_digest.values(), key=lambda s: s.last_seen))
         token = secrets.token_urlsafe(32)
         session = Session(key, now, client_ip, user_agent)
         session.token_digest = _digest(token)
@@ -109,7 +109,7 @@ class Sessions:
         session = self._by_digest.get(_digest(token))
         if session is None or self.expires(session) <= now:
             if session is not None:
-                self._end(session)
+                self.end(session)
             raise AuthError(401, "SESSION_EXPIRED", "the session has ended or expired: sign in again")
         if not csrf:
             raise AuthError(403, "CSRF_TOKEN_MISSING", "a request with the session cookie needs X-CSRF-Token")
@@ -127,23 +127,19 @@ class Sessions:
         session.last_seen = now
         return True
 
-    def end(self, session: Session) -> None:
-        """End ``session`` (it expired): its WebSocket connections are closed."""
-        self._end(session)
-
     def close(self, token: str) -> bool:
         """End the session of cookie ``token`` (sign-out); True if it was open."""
         session = self._by_digest.get(_digest(token))
         if session is None:
             return False
-        self._end(session)
+        self.end(session)
         return True
 
     def revoke(self, session_id: str) -> bool:
         """End the session named ``session_id`` (the operator); True if it was open."""
         for session in self._by_digest.values():
             if session.session_id == session_id:
-                self._end(session)
+                self.end(session)
                 return True
         return False
 
@@ -160,9 +156,11 @@ class Sessions:
 
     def prune(self, now: float) -> None:
         for session in [s for s in self._by_digest.values() if self.expires(s) <= now]:
-            self._end(session)
+            self.end(session)
 
-    def _end(self, session: Session) -> None:
+    def end(self, session: Session) -> None:
+        """End ``session`` (signed out, revoked, replaced or expired): its WebSocket connections
+        are closed (``on_end``)."""
         if self._by_digest.pop(session.token_digest, None) is not None:
             for callback in self.on_end:
                 callback(session.session_id)
