@@ -7,6 +7,7 @@ request_id; an order acknowledged over the WebSocket survives a SIGKILL."""
 import asyncio
 import json
 import signal
+import time
 import uuid
 
 import pytest
@@ -263,9 +264,14 @@ def test_a_client_that_closes_with_orders_in_flight_gets_them_placed_and_the_ser
 
     asyncio.run(scenario())
     client = server.client(TRADER)
-    placed = {o["client_order_id"] for o in client.request("GET", "/v1/orders?status=all")[1]}
-    assert client.request("POST", "/v1/orders/cancel-all", {})[0] == 200
     sent = {c for batch in ids for c in batch}
+    deadline = time.monotonic() + 10  # the last round's orders may still be queued when the socket is gone
+    while True:
+        placed = {o["client_order_id"] for o in client.request("GET", "/v1/orders?status=all")[1]}
+        if sent <= placed or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert client.request("POST", "/v1/orders/cancel-all", {})[0] == 200
     assert sent <= placed, (len(sent & placed), len(placed))  # each placed: its message was read before the close
     with open(server.log, "rb") as log:
         log.seek(logged)
