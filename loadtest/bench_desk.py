@@ -12,14 +12,12 @@ Prints one JSON line; the floor is 30 frames a second.
 
 import json
 import random
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 from gateway.demo import CF_NEAR
-from gateway.pg import database_url
 from gateway.process import ServerProcess
+from loadtest.bench_gateway import demo_exchange
 
 RATE = 100  # book changes a second
 SECONDS = 10.0
@@ -78,48 +76,41 @@ def ladder(page) -> dict:
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        exchange = ServerProcess(work / "var", database_url(work, keep=False), rate=1e9, burst=1e9)
-        exchange.cli("demo")
-        exchange.start()
+    with demo_exchange("commex-desk-") as exchange:
         creds = exchange.credentials()[VIEWER]
-        try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-                page = browser.new_page(viewport={"width": 1440, "height": 960})
-                page.goto(f"{exchange.base}/?lang=en")
-                page.get_by_test_id("api-key").fill(creds["api_key"])
-                page.get_by_test_id("api-secret").fill(creds["api_secret"])
-                page.get_by_test_id("signin-submit").click()
-                page.locator("[data-testid=instruments] tr[data-symbol=UR]").click()
-                page.locator("[data-testid=ladder] tr[data-price]").first.wait_for()
-                page.evaluate(FRAMES)
-                time.sleep(IDLE_SECONDS)
-                idle_fps = page.evaluate("window.__frames") / IDLE_SECONDS
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 960})
+            page.goto(f"{exchange.base}/?lang=en")
+            page.get_by_test_id("api-key").fill(creds["api_key"])
+            page.get_by_test_id("api-secret").fill(creds["api_secret"])
+            page.get_by_test_id("signin-submit").click()
+            page.locator("[data-testid=instruments] tr[data-symbol=UR]").click()
+            page.locator("[data-testid=ladder] tr[data-price]").first.wait_for()
+            page.evaluate(FRAMES)
+            time.sleep(IDLE_SECONDS)
+            idle_fps = page.evaluate("window.__frames") / IDLE_SECONDS
 
-                stop, counts = threading.Event(), {}
-                workers = [threading.Thread(target=churn, args=(exchange, member, side, RATE / 4, stop, counts, k))
-                           for k, (member, side) in enumerate(2 * SIDES)]
-                for worker in workers:
-                    worker.start()
-                time.sleep(1.0)
-                ceiling_fps = frames_during(page, SECONDS)  # the same load, the page showing another book
-                page.locator(f"[data-testid=instruments] tr[data-symbol={SYMBOL}]").click()
-                page.locator("[data-testid=ladder] tr[data-price='15030.00']").wait_for()  # the demo's ask
-                seq0, before, began = ladder(page)["seq"], sum(counts.values()), time.monotonic()
-                fps = frames_during(page, SECONDS)
-                changes = (sum(counts.values()) - before) / (time.monotonic() - began)
-                seq1 = ladder(page)["seq"]
-                stop.set()
-                for worker in workers:
-                    worker.join()
-                time.sleep(0.5)  # the last deltas (flushed every 10 ms) reach the page
-                shown = ladder(page)
-                book = exchange.client("huafang-textile").book(SYMBOL, 10)[1]
-                browser.close()
-        finally:
-            exchange.stop()
+            stop, counts = threading.Event(), {}
+            workers = [threading.Thread(target=churn, args=(exchange, member, side, RATE / 4, stop, counts, k))
+                       for k, (member, side) in enumerate(2 * SIDES)]
+            for worker in workers:
+                worker.start()
+            time.sleep(1.0)
+            ceiling_fps = frames_during(page, SECONDS)  # the same load, the page showing another book
+            page.locator(f"[data-testid=instruments] tr[data-symbol={SYMBOL}]").click()
+            page.locator("[data-testid=ladder] tr[data-price='15030.00']").wait_for()  # the demo's ask
+            seq0, before, began = ladder(page)["seq"], sum(counts.values()), time.monotonic()
+            fps = frames_during(page, SECONDS)
+            changes = (sum(counts.values()) - before) / (time.monotonic() - began)
+            seq1 = ladder(page)["seq"]
+            stop.set()
+            for worker in workers:
+                worker.join()
+            time.sleep(0.5)  # the last deltas (flushed every 10 ms) reach the page
+            shown = ladder(page)
+            book = exchange.client("huafang-textile").book(SYMBOL, 10)[1]
+            browser.close()
     expected = {"bids": [list(level) for level in book["bids"]], "asks": [list(level) for level in book["asks"]]}
     print(json.dumps({
         "bench": "desk_ladder", "book_changes_per_s": round(changes, 1),

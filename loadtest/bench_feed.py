@@ -11,16 +11,12 @@ import asyncio
 import json
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import msgspec
 
 from gateway.demo import CF_NEAR
-from gateway.pg import database_url
-from gateway.process import ServerProcess
-from loadtest.bench_gateway import CONNECTIONS, order_requests
+from loadtest.bench_gateway import CONNECTIONS, demo_exchange, order_requests
 from loadtest.httpload import closed_loop
 from loadtest.wsreader import open_feed
 
@@ -76,24 +72,17 @@ def child(argv: list[str]) -> int:
 
 def main() -> int:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 8.0
-    with tempfile.TemporaryDirectory(prefix="commex-feed-") as tmp:
-        work = Path(tmp)
-        exchange = ServerProcess(work / "var", database_url(work, keep=False), rate=1e9, burst=1e9,
-                                 env={"COMMEX_WS_ANONYMOUS_PER_ADDRESS": str(SUBSCRIBERS)})  # all from 127.0.0.1
-        exchange.cli("demo")
-        exchange.start()
-        try:
-            make = order_requests(exchange.credentials(), seed=3)
-            asyncio.run(closed_loop("127.0.0.1", exchange.port, make, CONNECTIONS, 1.0))  # warm up
-            alone = asyncio.run(closed_loop("127.0.0.1", exchange.port, make, CONNECTIONS, seconds))
-            listeners = subprocess.Popen(
-                [sys.executable, "-m", "loadtest.bench_feed", "--child", str(exchange.port), str(SUBSCRIBERS),
-                 str(seconds)], stdout=subprocess.PIPE, text=True)
-            assert listeners.stdout.readline().strip() == "READY"
-            watched = asyncio.run(closed_loop("127.0.0.1", exchange.port, make, CONNECTIONS, seconds))
-            feed = json.loads(listeners.communicate(timeout=120)[0].strip().splitlines()[-1])
-        finally:
-            exchange.stop()
+    # all subscribers connect from 127.0.0.1
+    with demo_exchange("commex-feed-", env={"COMMEX_WS_ANONYMOUS_PER_ADDRESS": str(SUBSCRIBERS)}) as exchange:
+        make = order_requests(exchange.credentials(), seed=3)
+        asyncio.run(closed_loop("127.0.0.1", exchange.port, make, CONNECTIONS, 1.0))  # warm up
+        alone = asyncio.run(closed_loop("127.0.0.1", exchange.port, make, CONNECTIONS, seconds))
+        listeners = subprocess.Popen(
+            [sys.executable, "-m", "loadtest.bench_feed", "--child", str(exchange.port), str(SUBSCRIBERS),
+             str(seconds)], stdout=subprocess.PIPE, text=True)
+        assert listeners.stdout.readline().strip() == "READY"
+        watched = asyncio.run(closed_loop("127.0.0.1", exchange.port, make, CONNECTIONS, seconds))
+        feed = json.loads(listeners.communicate(timeout=120)[0].strip().splitlines()[-1])
     print(json.dumps({
         "clients": SUBSCRIBERS,
         "messages_per_s": round(feed["messages"] / seconds),

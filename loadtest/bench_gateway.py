@@ -11,25 +11,25 @@ rate (``ws_vs_bare_http``). It prints one JSON line.
 """
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
 import random
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
+from collections.abc import Iterator
 
 import msgspec
 
 from gateway.auth import sign
 from gateway.client import Client
 from gateway.demo import CF_NEAR
-from gateway.pg import database_url
+from gateway.pg import scratch_database
 from gateway.process import ServerProcess, free_port
 from loadtest import wsload
-from loadtest.httpload import closed_loop, open_loop
+from loadtest.httpload import Result, closed_loop, open_loop
 
 CONNECTIONS = 32
 WS_CONNECTIONS = 8  # WebSocket order entry: logged-in connections (members in turn) ...
@@ -92,20 +92,36 @@ def wait_healthy(base: str, proc: subprocess.Popen) -> None:
     raise RuntimeError("bare server did not start")
 
 
+def metric_lines(base: str) -> list[str]:
+    """The server's ``/metrics``, a line each."""
+    return Client(base).request("GET", "/metrics")[1].splitlines()
+
+
+def buckets(lines: list[str], name: str) -> list[tuple[float, float]]:
+    """``name``'s histogram buckets: (upper bound in seconds, observations at most that)."""
+    return [(float(line.split('le="')[1].split('"')[0]), float(line.split()[-1]))
+            for line in lines if line.startswith(f"{name}_bucket")]
+
+
 def bucket_p99_ms(lines: list[str], name: str) -> float:
     """The bound of the first histogram bucket holding 99 % of ``name``'s observations (ms)."""
-    buckets = [(float(line.split('le="')[1].split('"')[0]), float(line.split()[-1]))
-               for line in lines if line.startswith(f"{name}_bucket")]
-    total = buckets[-1][1] if buckets else 0
-    bound = next((b for b, n in buckets if total and n >= 0.99 * total), float("inf"))
+    found = buckets(lines, name)
+    total = found[-1][1] if found else 0
+    bound = next((b for b, n in found if total and n >= 0.99 * total), float("inf"))
     return round(bound * 1_000, 2) if total else 0.0
+
+
+def count_over(lines: list[str], name: str, seconds: float) -> int:
+    """How many of ``name``'s observations exceeded ``seconds`` (a bucket bound)."""
+    found = dict(buckets(lines, name))
+    return int(found.get(float("inf"), 0) - found.get(seconds, 0))
 
 
 def server_figures(base: str) -> dict:
     """From the server's /metrics: mean commands per committed batch, mean batch commit time,
     and the bucket bounds under which 99 % of batch commits, of settlements, and of the
     projector's writes (from the oldest batch's commit) finished."""
-    lines = Client(base).request("GET", "/metrics")[1].splitlines()
+    lines = metric_lines(base)
     values = {line.split()[0]: float(line.split()[1]) for line in lines
               if line.startswith(("exchange_journal_batch_commands_", "exchange_journal_commit_seconds_"))}
     count = values.get("exchange_journal_batch_commands_count", 0)
@@ -118,13 +134,34 @@ def server_figures(base: str) -> dict:
             "projection_delay_p99_ms_at_most": bucket_p99_ms(lines, "exchange_projection_delay_seconds")}
 
 
-async def measure(bare_port: int, exchange: ServerProcess, seconds: float) -> dict:
-    bare = await closed_loop("127.0.0.1", bare_port, bare_requests(), CONNECTIONS, seconds)
+@contextlib.contextmanager
+def demo_exchange(prefix: str, env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
+    """A started ``commex serve`` with demo data and rate limits off, over a scratch database;
+    stopped, with its database, on the way out."""
+    with scratch_database(prefix) as (work, url):
+        exchange = ServerProcess(work / "var", url, rate=1e9, burst=1e9, env=env)
+        exchange.cli("demo")
+        exchange.start()
+        try:
+            yield exchange
+        finally:
+            exchange.stop()
+
+
+async def full_then_half(exchange: ServerProcess, seconds: float) -> tuple[Result, Result]:
+    """Signed durable order entry at full speed (the traders funded, after a second's warm-up),
+    then at a constant half of that rate, timed from each request's due time."""
     make = order_requests(exchange.credentials())
     fund_traders(exchange)  # margin held on resting orders must not run out: refusals would flatter a rate
     await closed_loop("127.0.0.1", exchange.port, make, CONNECTIONS, 1.0)  # warm up
     full = await closed_loop("127.0.0.1", exchange.port, make, CONNECTIONS, seconds)
     half = await open_loop("127.0.0.1", exchange.port, make, 2 * CONNECTIONS, full.rate / 2, seconds)
+    return full, half
+
+
+async def measure(bare_port: int, exchange: ServerProcess, seconds: float) -> dict:
+    bare = await closed_loop("127.0.0.1", bare_port, bare_requests(), CONNECTIONS, seconds)
+    full, half = await full_then_half(exchange, seconds)
     plain = await closed_loop("127.0.0.1", exchange.port, order_requests(exchange.credentials(), 2, PLAIN),
                               CONNECTIONS, seconds)
     fund_traders(exchange)  # again: the REST phases left margin held on thousands of resting orders
@@ -186,12 +223,7 @@ def list_plain_forward(exchange: ServerProcess) -> None:
 
 def main() -> int:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 6.0
-    with tempfile.TemporaryDirectory(prefix="commex-bench-") as tmp:
-        work = Path(tmp)
-        url = database_url(work, keep=False)
-        exchange = ServerProcess(work / "var", url, rate=1e9, burst=1e9)
-        exchange.cli("demo")
-        exchange.start()
+    with demo_exchange("commex-bench-") as exchange:
         list_plain_forward(exchange)
         bare_port = free_port()
         bare = subprocess.Popen([sys.executable, "-m", "loadtest.bare_sanic", str(bare_port)],
@@ -208,7 +240,6 @@ def main() -> int:
         finally:
             bare.terminate()
             bare.wait()
-            exchange.stop()
     print(json.dumps(figures), flush=True)
     return 0
 

@@ -14,9 +14,7 @@ import asyncio
 import json
 import random
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import asyncpg
 
@@ -25,7 +23,7 @@ from engine import NewOrder, SetSession
 from exchange.catalogue import InstrumentSpec, SetInstrument
 from exchange.journal import Entry
 from exchange.state import ExchangeState
-from gateway.pg import database_url, migrate
+from gateway.pg import migrate, scratch_database
 from gateway.projector import PROJECTED, WATERMARK, merge
 from gateway.sequencer import projection
 from gateway.store import Batch, commit_statement
@@ -106,8 +104,7 @@ async def measure(url: str, orders: int, per_write: int) -> dict:
 def main() -> int:
     orders = int(sys.argv[1]) if len(sys.argv) > 1 else 30_000
     per_write = int(sys.argv[2]) if len(sys.argv) > 2 else 150
-    with tempfile.TemporaryDirectory(prefix="commex-bench-") as tmp:
-        url = database_url(Path(tmp), keep=False)
+    with scratch_database("commex-projector-") as (_, url):
         print(json.dumps(asyncio.run(measure(url, orders, per_write))), flush=True)
     return 0
 

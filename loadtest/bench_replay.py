@@ -19,15 +19,13 @@ the whole state costs the sequencer: the ``fork()`` stall, and the child's time 
 import asyncio
 import json
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import asyncpg
 
 from exchange.journal import Entry, decode_entry, encode_entry
 from exchange.state import ExchangeState
-from gateway.pg import database_url, migrate
+from gateway.pg import migrate, scratch_database
 from gateway.replay import Replay
 from gateway.sequencer import Exchange
 from gateway.snapshots import Policy, encode_state, load, store
@@ -109,8 +107,7 @@ async def timed_recover(url: str, from_snapshot: bool) -> tuple[float, Exchange]
 
 async def startup(n: int) -> dict:
     entries, _, _ = record(n)
-    with tempfile.TemporaryDirectory() as work:
-        url = database_url(Path(work), keep=False)
+    with scratch_database("commex-replay-") as (_, url):
         conn = await asyncpg.connect(url)
         await migrate(conn)
         at = len(entries) * 9 // 10 // BATCH * BATCH  # at a batch boundary, as the sequencer takes them

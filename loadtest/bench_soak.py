@@ -21,7 +21,6 @@ import itertools
 import json
 import os
 import random
-import tempfile
 import time
 from collections import deque
 from pathlib import Path
@@ -29,9 +28,8 @@ from pathlib import Path
 import msgspec
 
 from gateway.auth import sign
-from gateway.pg import database_url
 from gateway.process import ServerProcess
-from loadtest.bench_gateway import PLAIN, TRADERS, fund_traders, list_plain_forward
+from loadtest.bench_gateway import PLAIN, TRADERS, demo_exchange, fund_traders, list_plain_forward
 
 RESTING = 20  # open orders a connection keeps before it cancels its oldest
 WINDOW = 100_000
@@ -214,25 +212,18 @@ def main() -> int:
     parser.add_argument("--horizon", type=int, help="COMMEX_ORDER_HORIZON for the server (entries; a small run "
                         "needs a small one to reach its steady state)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="commex-soak-", ignore_cleanup_errors=True) as tmp:
-        work = Path(tmp)
-        exchange = ServerProcess(work / "var", database_url(work, keep=False), rate=1e9, burst=1e9,
-                                 env={"COMMEX_GC_FREEZE": "0" if args.no_gc_freeze else "1",
-                                      **({"COMMEX_ORDER_HORIZON": str(args.horizon)} if args.horizon else {})})
-        exchange.cli("demo")
-        exchange.start()
+    env = {"COMMEX_GC_FREEZE": "0" if args.no_gc_freeze else "1",
+           **({"COMMEX_ORDER_HORIZON": str(args.horizon)} if args.horizon else {})}
+    with demo_exchange("commex-soak-", env=env) as exchange:
+        list_plain_forward(exchange)
+        fund_traders(exchange, "1000000000")
         try:
-            list_plain_forward(exchange)
-            fund_traders(exchange, "1000000000")
-            try:
-                import uvloop
+            import uvloop
 
-                uvloop.install()
-            except ImportError:
-                pass
-            figures = asyncio.run(drive(exchange, args.orders, args.day, args.connections))
-        finally:
-            exchange.stop()
+            uvloop.install()
+        except ImportError:
+            pass
+        figures = asyncio.run(drive(exchange, args.orders, args.day, args.connections))
     print(json.dumps({**figures, "gc_freeze": not args.no_gc_freeze, "horizon": args.horizon or "default"}),
           flush=True)
     return 0

@@ -335,7 +335,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--chaos", type=int, metavar="ROUNDS", help="the chaos run over a Patroni cluster instead")
     args = parser.parse_args()
-    from gateway.pg import database_url
+    from gateway.pg import scratch_database
 
     if args.chaos:
         from gateway.cluster import Cluster
@@ -347,9 +347,8 @@ def main() -> None:
             finally:
                 cluster.stop()
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        takeovers = drill(work / "var", database_url(work / "pg", keep=False), args.runs)
+    with scratch_database("commex-failover-") as (work, url):
+        takeovers = drill(work / "var", url, args.runs)
     if max(takeovers) > TAKEOVER_LIMIT:
         raise SystemExit(f"a takeover took {max(takeovers):.2f} s (> {TAKEOVER_LIMIT} s)")
 

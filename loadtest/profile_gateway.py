@@ -16,12 +16,10 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from gateway.pg import database_url
 from gateway.process import ServerProcess
-from loadtest.bench_gateway import CONNECTIONS, fund_traders, order_requests, ws_order_entry
+from loadtest.bench_gateway import CONNECTIONS, demo_exchange, fund_traders, order_requests, ws_order_entry
 from loadtest.httpload import closed_loop
 
 # a stage is counted for a sample when any frame of its stack matches (file or function, first match wins)
@@ -76,22 +74,15 @@ def main() -> int:
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     out = Path("var/profile-gateway.txt")
     out.parent.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="commex-profile-") as tmp:
-        work = Path(tmp)
-        exchange = ServerProcess(work / "var", database_url(work, keep=False), rate=1e9, burst=1e9)
-        exchange.cli("demo")
-        exchange.start()
-        try:
-            fund_traders(exchange)  # as bench_gateway: no margin refusals
-            asyncio.run(load(exchange, 2.0, ws))  # warm up
-            record = subprocess.Popen([spy, "record", "--pid", str(exchange.proc.pid), "--subprocesses",
-                                       "--duration", str(int(seconds)), "--rate", "200", "--format", "raw",
-                                       "--output", str(out), "--nonblocking"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            rate = asyncio.run(load(exchange, seconds + 1, ws))
-            record.wait(timeout=seconds + 60)
-        finally:
-            exchange.stop()
+    with demo_exchange("commex-profile-") as exchange:
+        fund_traders(exchange)  # as bench_gateway: no margin refusals
+        asyncio.run(load(exchange, 2.0, ws))  # warm up
+        record = subprocess.Popen([spy, "record", "--pid", str(exchange.proc.pid), "--subprocesses",
+                                   "--duration", str(int(seconds)), "--rate", "200", "--format", "raw",
+                                   "--output", str(out), "--nonblocking"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        rate = asyncio.run(load(exchange, seconds + 1, ws))
+        record.wait(timeout=seconds + 60)
     shares, top = summarise(out)
     print(json.dumps({"profile": str(out), "load": "websocket" if ws else "rest", "orders_per_s": round(rate),
                       "stage_share_pct": shares}), flush=True)
