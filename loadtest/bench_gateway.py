@@ -8,6 +8,12 @@ margin (commission only, as every forward was before margining), next to the mar
 month's rate in the same run; then order entry over the WebSocket (``order.new`` messages, several
 logged-in connections each keeping a window of orders in flight), against the same bare HTTP
 rate (``ws_vs_bare_http``). It prints one JSON line.
+
+With the rates it prints what each costs in CPU (``loadtest/cpu.py``): microseconds a request
+for the server under test, PostgreSQL and the load generator, in the bare, REST and WebSocket
+phases, beside what the goals leave a request of the machine's cores (REST at half the bare
+rate, WebSocket at the bare rate), and how late the generator itself sent its half-rate
+requests (part of their latency). docs/PERFORMANCE.md "The CPU budget" reads them.
 """
 
 import asyncio
@@ -29,6 +35,7 @@ from gateway.demo import CF_NEAR
 from gateway.pg import scratch_database
 from gateway.process import ServerProcess, free_port
 from loadtest import wsload
+from loadtest.cpu import CpuMeter, named, per_request_us
 from loadtest.httpload import Result, closed_loop, open_loop
 
 CONNECTIONS = 32
@@ -148,24 +155,48 @@ def demo_exchange(prefix: str, env: dict[str, str] | None = None) -> Iterator[Se
             exchange.stop()
 
 
-async def full_then_half(exchange: ServerProcess, seconds: float) -> tuple[Result, Result]:
+async def full_then_half(exchange: ServerProcess, seconds: float,
+                         meter: CpuMeter | None = None) -> tuple[Result, Result]:
     """Signed durable order entry at full speed (the traders funded, after a second's warm-up),
-    then at a constant half of that rate, timed from each request's due time."""
+    then at a constant half of that rate, timed from each request's due time; ``meter`` times
+    the CPU of the full-speed phase."""
     make = order_requests(exchange.credentials())
     fund_traders(exchange)  # margin held on resting orders must not run out: refusals would flatter a rate
     await closed_loop("127.0.0.1", exchange.port, make, CONNECTIONS, 1.0)  # warm up
-    full = await closed_loop("127.0.0.1", exchange.port, make, CONNECTIONS, seconds)
+    with meter or contextlib.nullcontext():
+        full = await closed_loop("127.0.0.1", exchange.port, make, CONNECTIONS, seconds)
     half = await open_loop("127.0.0.1", exchange.port, make, 2 * CONNECTIONS, full.rate / 2, seconds)
     return full, half
 
 
-async def measure(bare_port: int, exchange: ServerProcess, seconds: float) -> dict:
-    bare = await closed_loop("127.0.0.1", bare_port, bare_requests(), CONNECTIONS, seconds)
-    full, half = await full_then_half(exchange, seconds)
+def cpu_parts(pid: int) -> dict:
+    """The parts whose CPU a phase counts: the server under test (``pid``), PostgreSQL, and
+    this process, the load generator."""
+    return {"server": lambda: {pid}, "postgres": lambda: named("postgres"), "load_generator": lambda: {os.getpid()}}
+
+
+def cpu_figures(bare: Result, full: Result, ws: Result, meters: dict[str, CpuMeter]) -> dict:
+    """CPU microseconds a request by part and phase, and what the goals leave a request of all
+    this machine's cores: REST at half the bare rate, WebSocket at the bare rate."""
+    cores = os.cpu_count() or 1
+    return {"cpu_us_per_bare_request": per_request_us(meters["bare"].spent, bare.count),
+            "cpu_us_per_rest_order": per_request_us(meters["rest"].spent, full.count),
+            "cpu_us_per_ws_order": per_request_us(meters["ws"].spent, ws.count),
+            "cores": cores,
+            "rest_goal_cpu_us_per_order": round(cores * 1e6 / (0.5 * bare.rate), 1),
+            "ws_goal_cpu_us_per_order": round(cores * 1e6 / bare.rate, 1)}
+
+
+async def measure(bare_port: int, bare_pid: int, exchange: ServerProcess, seconds: float) -> dict:
+    meters = {"bare": CpuMeter(cpu_parts(bare_pid)), "rest": CpuMeter(cpu_parts(exchange.proc.pid)),
+              "ws": CpuMeter(cpu_parts(exchange.proc.pid))}
+    with meters["bare"]:
+        bare = await closed_loop("127.0.0.1", bare_port, bare_requests(), CONNECTIONS, seconds)
+    full, half = await full_then_half(exchange, seconds, meters["rest"])
     plain = await closed_loop("127.0.0.1", exchange.port, order_requests(exchange.credentials(), 2, PLAIN),
                               CONNECTIONS, seconds)
     fund_traders(exchange)  # again: the REST phases left margin held on thousands of resting orders
-    ws = await ws_order_entry(exchange, seconds)
+    ws = await ws_order_entry(exchange, seconds, meters["ws"])
     errors = {s: n for s, n in (full.statuses + half.statuses + plain.statuses).items() if s >= 400 and s != 422}
     return {
         "orders_per_s": round(full.rate),
@@ -176,6 +207,7 @@ async def measure(bare_port: int, exchange: ServerProcess, seconds: float) -> di
         "half_rate_per_s": round(half.rate),
         "p50_ms": round(half.quantile_ms(0.50), 2),
         "p99_ms": round(half.quantile_ms(0.99), 2),
+        "half_rate_sent_late_p99_ms": round(half.quantile_ms(0.99, half.late), 2),
         "full_speed_p99_ms": round(full.quantile_ms(0.99), 2),
         **server_figures(exchange.base),
         "rejected_by_rules": (full.statuses + half.statuses)[422],
@@ -188,17 +220,19 @@ async def measure(bare_port: int, exchange: ServerProcess, seconds: float) -> di
         "ws_p99_ms": round(ws.quantile_ms(0.99), 2),
         "ws_rejected_by_rules": ws.statuses[422],
         "ws_errors": {s: n for s, n in ws.statuses.items() if s != 201 and s != 422},
+        **cpu_figures(bare, full, ws, meters),
     }
 
 
-async def ws_order_entry(exchange: ServerProcess, seconds: float):
+async def ws_order_entry(exchange: ServerProcess, seconds: float, meter: CpuMeter | None = None):
     """Order entry over /v1/ws (pipelined, ``WS_WINDOW`` in flight a connection) at full speed,
     after a second's warm-up; the rate counts answers (201 a durable ack, 422 a rule's refusal)."""
     credentials = exchange.credentials()
     logins = [credentials[TRADERS[i % len(TRADERS)]] for i in range(WS_CONNECTIONS)]
     await wsload.closed_loop("127.0.0.1", exchange.port, logins, order_bodies(3, prefix="w0"), WS_WINDOW, 1.0)
-    return await wsload.closed_loop("127.0.0.1", exchange.port, logins, order_bodies(4, prefix="w"), WS_WINDOW,
-                                    seconds)
+    with meter or contextlib.nullcontext():
+        return await wsload.closed_loop("127.0.0.1", exchange.port, logins, order_bodies(4, prefix="w"),
+                                        WS_WINDOW, seconds)
 
 
 def fund_traders(exchange: ServerProcess, yuan: str = "100000000000") -> None:
@@ -236,7 +270,7 @@ def main() -> int:
                 uvloop.install()
             except ImportError:
                 pass
-            figures = asyncio.run(measure(bare_port, exchange, seconds))
+            figures = asyncio.run(measure(bare_port, bare.pid, exchange, seconds))
         finally:
             bare.terminate()
             bare.wait()

@@ -31,16 +31,19 @@ class Result:
         self.statuses: Counter[int] = Counter()
         self.latencies: list[float] = []
         self.due: list[float] = []  # open_loop: each latency's due time, seconds from the start
+        self.late: list[float] = []  # open_loop: how late each request was sent (the generator's own delay)
         self.seconds = 0.0
 
     @property
     def rate(self) -> float:
         return self.count / self.seconds if self.seconds else 0.0
 
-    def quantile_ms(self, q: float) -> float:
-        if not self.latencies:
+    def quantile_ms(self, q: float, of: list[float] | None = None) -> float:
+        """The ``q`` quantile of the latencies (or of ``of``, e.g. ``late``), in milliseconds."""
+        values = self.latencies if of is None else of
+        if not values:
             return 0.0
-        ordered = sorted(self.latencies)
+        ordered = sorted(values)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1_000
 
 
@@ -82,7 +85,9 @@ async def open_loop(host: str, port: int, make_request: Callable[[], bytes], con
 
     async def send(due: float) -> None:
         reader, writer = await idle.get()
-        writer.write(make_request())
+        request = make_request()
+        result.late.append(time.perf_counter() - due)
+        writer.write(request)
         status = await read_response(reader)
         result.latencies.append(time.perf_counter() - due)
         result.due.append(due - start)
