@@ -17,7 +17,7 @@ import msgspec
 
 from gateway.demo import CF_NEAR
 from loadtest.bench_gateway import CONNECTIONS, demo_exchange, order_requests
-from loadtest.httpload import closed_loop
+from loadtest.httpload import closed_loop, quantile_ms
 from loadtest.wsreader import open_feed
 
 SUBSCRIBERS = 200
@@ -50,12 +50,8 @@ async def subscribe_and_listen(port: int, clients: int, seconds: float) -> dict:
     await asyncio.sleep(seconds)
     for reader in readers:
         reader.transport.close()
-    ordered = sorted(latencies)
-
-    def q(f: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(f * len(ordered)))] * 1_000, 2) if ordered else 0.0
-
-    return {"messages": len(ordered), "p50_delivery_ms": q(0.5), "p99_delivery_ms": q(0.99)}
+    return {"messages": len(latencies), "p50_delivery_ms": round(quantile_ms(latencies, 0.5), 2),
+            "p99_delivery_ms": round(quantile_ms(latencies, 0.99), 2)}
 
 
 def child(argv: list[str]) -> int:

@@ -36,7 +36,7 @@ from gateway.pg import scratch_database
 from gateway.process import ServerProcess, free_port
 from loadtest import wsload
 from loadtest.cpu import CpuMeter, named, per_request_us
-from loadtest.httpload import Result, closed_loop, open_loop
+from loadtest.httpload import Result, closed_loop, open_loop, quantile_ms
 
 CONNECTIONS = 32
 WS_CONNECTIONS = 8  # WebSocket order entry: logged-in connections (members in turn) ...
@@ -104,10 +104,35 @@ def metric_lines(base: str) -> list[str]:
     return Client(base).request("GET", "/metrics")[1].splitlines()
 
 
-def buckets(lines: list[str], name: str) -> list[tuple[float, float]]:
+def series(lines: list[str], name: str, **labels: str) -> list[tuple[dict[str, str], float]]:
+    """The samples of metric ``name`` (exactly) whose labels include ``labels``: (labels, value).
+
+    >>> series(['# HELP x', 'x_count{generation="2"} 3.0', 'x_count{generation="0"} 9.0'], "x_count", generation="2")
+    [({'generation': '2'}, 3.0)]
+    """
+    found = []
+    for line in lines:
+        if line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        metric, _, rest = head.partition("{")
+        if metric != name:
+            continue
+        held = dict(pair.split("=", 1) for pair in rest.rstrip("}").split(",") if pair)
+        held = {key: text.strip('"') for key, text in held.items()}
+        if labels.items() <= held.items():
+            found.append((held, float(value)))
+    return found
+
+
+def value(lines: list[str], name: str, **labels: str) -> float:
+    """The sum of ``series(lines, name, **labels)``'s values (0 if there are none)."""
+    return sum(v for _, v in series(lines, name, **labels))
+
+
+def buckets(lines: list[str], name: str, **labels: str) -> list[tuple[float, float]]:
     """``name``'s histogram buckets: (upper bound in seconds, observations at most that)."""
-    return [(float(line.split('le="')[1].split('"')[0]), float(line.split()[-1]))
-            for line in lines if line.startswith(f"{name}_bucket")]
+    return [(float(held["le"]), v) for held, v in series(lines, f"{name}_bucket", **labels)]
 
 
 def bucket_p99_ms(lines: list[str], name: str) -> float:
@@ -129,13 +154,11 @@ def server_figures(base: str) -> dict:
     and the bucket bounds under which 99 % of batch commits, of settlements, and of the
     projector's writes (from the oldest batch's commit) finished."""
     lines = metric_lines(base)
-    values = {line.split()[0]: float(line.split()[1]) for line in lines
-              if line.startswith(("exchange_journal_batch_commands_", "exchange_journal_commit_seconds_"))}
-    count = values.get("exchange_journal_batch_commands_count", 0)
-    commits = values.get("exchange_journal_commit_seconds_count", 0) or 1
-    return {"journal_batch_mean": round(values.get("exchange_journal_batch_commands_sum", 0) / count, 1)
+    count = value(lines, "exchange_journal_batch_commands_count")
+    commits = value(lines, "exchange_journal_commit_seconds_count") or 1
+    return {"journal_batch_mean": round(value(lines, "exchange_journal_batch_commands_sum") / count, 1)
             if count else 0.0,
-            "commit_mean_ms": round(1e3 * values.get("exchange_journal_commit_seconds_sum", 0) / commits, 2),
+            "commit_mean_ms": round(1e3 * value(lines, "exchange_journal_commit_seconds_sum") / commits, 2),
             "commit_p99_ms_at_most": bucket_p99_ms(lines, "exchange_journal_commit_seconds"),
             "settlement_lag_p99_ms_at_most": bucket_p99_ms(lines, "exchange_settlement_lag_seconds"),
             "projection_delay_p99_ms_at_most": bucket_p99_ms(lines, "exchange_projection_delay_seconds")}
@@ -207,7 +230,7 @@ async def measure(bare_port: int, bare_pid: int, exchange: ServerProcess, second
         "half_rate_per_s": round(half.rate),
         "p50_ms": round(half.quantile_ms(0.50), 2),
         "p99_ms": round(half.quantile_ms(0.99), 2),
-        "half_rate_sent_late_p99_ms": round(half.quantile_ms(0.99, half.late), 2),
+        "half_rate_sent_late_p99_ms": round(quantile_ms(half.late, 0.99), 2),
         "full_speed_p99_ms": round(full.quantile_ms(0.99), 2),
         **server_figures(exchange.base),
         "rejected_by_rules": (full.statuses + half.statuses)[422],

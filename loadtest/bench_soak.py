@@ -29,7 +29,17 @@ import msgspec
 
 from gateway.auth import sign
 from gateway.process import ServerProcess
-from loadtest.bench_gateway import PLAIN, TRADERS, demo_exchange, fund_traders, list_plain_forward
+from loadtest.bench_gateway import (
+    PLAIN,
+    TRADERS,
+    buckets,
+    demo_exchange,
+    fund_traders,
+    list_plain_forward,
+    metric_lines,
+    value,
+)
+from loadtest.httpload import quantile_ms
 
 RESTING = 20  # open orders a connection keeps before it cancels its oldest
 WINDOW = 100_000
@@ -138,19 +148,13 @@ async def connection(port: int, signer: Signer, soak: Soak, limit: int, resting:
 def gc_figures(exchange: ServerProcess) -> dict:
     """The server's full (generation 2) collections: how many, their mean, and the bucket bound
     under which all of them finished (``process_gc_pause_seconds``)."""
-    lines = exchange.client("exchange-ops").request("GET", "/metrics")[1].splitlines()
-    full = [line for line in lines if line.startswith("process_gc_pause_seconds") and 'generation="2"' in line]
-    count = next((float(x.split()[-1]) for x in full if x.startswith("process_gc_pause_seconds_count")), 0.0)
-    total = next((float(x.split()[-1]) for x in full if x.startswith("process_gc_pause_seconds_sum")), 0.0)
-    buckets = [(float(x.split('le="')[1].split('"')[0]), float(x.split()[-1])) for x in full if "_bucket" in x]
-    worst = next((bound for bound, n in buckets if count and n >= count), 0.0)
+    lines = metric_lines(exchange.base)
+    count = value(lines, "process_gc_pause_seconds_count", generation="2")
+    total = value(lines, "process_gc_pause_seconds_sum", generation="2")
+    found = buckets(lines, "process_gc_pause_seconds", generation="2")
+    worst = next((bound for bound, n in found if count and n >= count), 0.0)
     return {"full_gcs": int(count), "full_gc_mean_ms": round(1e3 * total / count, 1) if count else 0.0,
             "full_gc_max_ms_at_most": round(worst * 1e3, 1)}
-
-
-def p99_ms(latencies: list[float]) -> float:
-    ordered = sorted(latencies)
-    return round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1_000, 2) if ordered else 0.0
 
 
 def close_day(exchange: ServerProcess) -> None:
@@ -188,7 +192,8 @@ async def drive(exchange: ServerProcess, total: int, day: int, connections: int)
         if limit < total:
             await asyncio.to_thread(close_day, exchange)  # GTC orders rest on and are cancelled as before
     rss_end = rss_mb(pid)
-    first, last = soak.latency[:window], soak.latency[-window:]
+    p99_first, p99_last = (round(quantile_ms(part, 0.99), 2) for part in (soak.latency[:window],
+                                                                          soak.latency[-window:]))
     return {
         "orders": total, "seconds": round(time.perf_counter() - started, 1),
         "orders_per_s": round(total / (time.perf_counter() - started)),
@@ -196,8 +201,8 @@ async def drive(exchange: ServerProcess, total: int, day: int, connections: int)
         "rss_growth": round(rss_end / rss_warm - 1, 3) if rss_warm else None,
         "rss_after_second_day_mb": rss_second,
         "rss_growth_after_second_day": round(rss_end / rss_second - 1, 3) if rss_second else None,
-        "p99_first_ms": p99_ms(first), "p99_last_ms": p99_ms(last), "max_ms": round(max(soak.latency) * 1e3, 1),
-        "p99_last_vs_first": round(p99_ms(last) / p99_ms(first), 2) if p99_ms(first) else None,
+        "p99_first_ms": p99_first, "p99_last_ms": p99_last, "max_ms": round(max(soak.latency) * 1e3, 1),
+        "p99_last_vs_first": round(p99_last / p99_first, 2) if p99_first else None,
         "cancels": soak.cancels, "statuses": soak.statuses, "trading_days": -(-total // day),
         **await asyncio.to_thread(gc_figures, exchange),
     }

@@ -25,6 +25,18 @@ async def read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
+def quantile_ms(values: list[float], q: float) -> float:
+    """The ``q`` quantile of ``values`` (seconds), in milliseconds; 0 for none.
+
+    >>> quantile_ms([0.001, 0.002, 0.003, 0.004], 0.5)
+    3.0
+    """
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1_000
+
+
 class Result:
     def __init__(self) -> None:
         self.count = 0
@@ -38,13 +50,9 @@ class Result:
     def rate(self) -> float:
         return self.count / self.seconds if self.seconds else 0.0
 
-    def quantile_ms(self, q: float, of: list[float] | None = None) -> float:
-        """The ``q`` quantile of the latencies (or of ``of``, e.g. ``late``), in milliseconds."""
-        values = self.latencies if of is None else of
-        if not values:
-            return 0.0
-        ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1_000
+    def quantile_ms(self, q: float) -> float:
+        """The ``q`` quantile of the latencies, in milliseconds."""
+        return quantile_ms(self.latencies, q)
 
 
 async def closed_loop(host: str, port: int, make_request: Callable[[], bytes], connections: int,

@@ -15,7 +15,7 @@ import json
 import sys
 
 from gateway.process import ServerProcess
-from loadtest.bench_gateway import count_over, demo_exchange, full_then_half, metric_lines
+from loadtest.bench_gateway import count_over, demo_exchange, full_then_half, metric_lines, series
 from loadtest.httpload import Result
 
 SLOW_MS = 10.0
@@ -39,10 +39,8 @@ def counters(base: str) -> collections.Counter:
     lines = metric_lines(base)
     counted = collections.Counter({"slow_commits_over_25ms": count_over(lines, "exchange_journal_commit_seconds",
                                                                         0.025)})
-    for line in lines:
-        if line.startswith("process_gc_pause_seconds_count"):
-            generation = line.split('"')[1]
-            counted[f"collections_gen{generation}"] += int(float(line.split()[-1]))
+    for labels, collections_so_far in series(lines, "process_gc_pause_seconds_count"):
+        counted[f"collections_gen{labels['generation']}"] += int(collections_so_far)
     return counted
 
 

@@ -17,6 +17,7 @@ import websockets
 from gateway.client import Client
 from gateway.demo import CF_NEAR
 from gateway.feed_client import login_message
+from tests.support.polling import wait_for
 from tests.support.ws import until
 
 UREA = {"type": "urea", "nitrogen_pct": 46.2, "biuret_pct": 0.8, "moisture_pct": 0.4, "granules_pct": 95}
@@ -31,15 +32,6 @@ def now_ms() -> int:
 
 def sleep_until(ms: int) -> None:
     time.sleep(max(0.0, (ms - now_ms()) / 1000))
-
-
-def wait_for(fetch, done, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if done(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def yuan(text: str) -> Decimal:

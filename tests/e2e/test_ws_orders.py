@@ -7,7 +7,6 @@ request_id; an order acknowledged over the WebSocket survives a SIGKILL."""
 import asyncio
 import json
 import signal
-import time
 import uuid
 
 import pytest
@@ -19,6 +18,7 @@ from gateway.feed_client import login_message
 from gateway.process import ServerProcess
 from tests.conftest import fresh_database
 from tests.support.locust import locust_stats
+from tests.support.polling import wait_for
 from tests.support.ws import until
 
 TRADER = "huafang-textile"
@@ -265,12 +265,8 @@ def test_a_client_that_closes_with_orders_in_flight_gets_them_placed_and_the_ser
     asyncio.run(scenario())
     client = server.client(TRADER)
     sent = {c for batch in ids for c in batch}
-    deadline = time.monotonic() + 10  # the last round's orders may still be queued when the socket is gone
-    while True:
-        placed = {o["client_order_id"] for o in client.request("GET", "/v1/orders?status=all")[1]}
-        if sent <= placed or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+    placed = wait_for(lambda: {o["client_order_id"] for o in client.request("GET", "/v1/orders?status=all")[1]},
+                      lambda seen: sent <= seen, timeout=10, every=0.05)  # the last round's may still be queued
     assert client.request("POST", "/v1/orders/cancel-all", {})[0] == 200
     assert sent <= placed, (len(sent & placed), len(placed))  # each placed: its message was read before the close
     with open(server.log, "rb") as log:
